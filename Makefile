@@ -1,0 +1,82 @@
+# Every target creates the environment it needs: a fresh clone runs `make demo` or `make test` directly.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.13, the Lambda runtime's minor: from PATH, else from pyenv.
+PYTHON313 := $(shell command -v python3.13 2>/dev/null || PYENV_VERSION=3.13.0 pyenv which python3.13 2>/dev/null)
+PY313_BIN := $(dir $(PYTHON313))
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+SAM := $(SAM_VENV)/bin/sam
+ASL := $(wildcard statemachine/*.asl.json)
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help env demo test lint format typecheck validate statelint build pytest unit integration e2e bench local-up clean
+
+help:
+	@echo "make demo   - bring up the local stack and reconcile the sample workspace"
+	@echo "make test   - lint, type-check, validate and build the template, run every test"
+	@echo "make bench  - benchmarks on the local stack (figures in bench/RESULTS.md)"
+
+$(VENV)/.installed: pyproject.toml requirements/dev.lock
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found on PATH nor through pyenv (PYENV_VERSION=3.13.0)"; exit 1; }
+	$(PYTHON313) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -c requirements/dev.lock -e '.[dev]'
+	touch $@
+
+$(SAM_VENV)/.installed: requirements/sam.lock
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found on PATH nor through pyenv (PYENV_VERSION=3.13.0)"; exit 1; }
+	$(PYTHON313) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/sam.lock
+	touch $@
+
+env: $(VENV)/.installed $(SAM_VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/dbx-privatelink demo
+
+local-up: $(VENV)/.installed
+	$(VENV)/bin/dbx-privatelink local up
+
+test: lint typecheck validate statelint build pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+typecheck: $(VENV)/.installed
+	cd layers/core && ../../$(VENV)/bin/mypy dbx_privatelink
+
+validate: $(SAM_VENV)/.installed
+	$(SAM) validate --lint --template template.yaml
+	$(VENV)/bin/python -m dbx_privatelink_local.lint_policies template.yaml
+
+statelint: $(VENV)/.installed
+	$(VENV)/bin/statelint --ignore=URI $(ASL)
+
+# The artefact users deploy must build: python3.13 on PATH for the python3.13 builder.
+build: $(SAM_VENV)/.installed
+	PATH="$(PY313_BIN):$$PATH" $(SAM) build --template template.yaml --parallel --cached
+
+pytest: $(VENV)/.installed
+	$(VENV)/bin/pytest -q tests
+
+unit: $(VENV)/.installed
+	$(VENV)/bin/pytest -q tests/unit
+
+integration: $(VENV)/.installed
+	$(VENV)/bin/pytest -q tests/integration
+
+e2e: $(VENV)/.installed
+	$(VENV)/bin/pytest -q tests/e2e
+
+bench: $(VENV)/.installed
+	$(VENV)/bin/python bench/run.py
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""dbx-privatelink: Databricks on AWS PrivateLink, reconciled by Step Functions."""

@@ -1,0 +1,137 @@
+"""The error taxonomy. Class names ARE the Step Functions error names: renaming one is a breaking change.
+
+Two families: RetryableError (the state machine retries with backoff and jitter) and TerminalError (one
+failure path records it and ends the execution FAILED). Messages are read by humans in the execution's
+cause: they say what is wrong and what to do, and never carry a secret or a token.
+"""
+
+from __future__ import annotations
+
+
+class DbxPrivateLinkError(Exception):
+    """Root of every error the application raises on purpose."""
+
+
+# --- retryable ---------------------------------------------------------------------------------------
+
+
+class RetryableError(DbxPrivateLinkError):
+    """Transient: the same step, run again later, can succeed."""
+
+
+class AwsThrottledError(RetryableError):
+    """An AWS API refused the call for its rate limit (RequestLimitExceeded, Throttling)."""
+
+
+class AwsUnavailableError(RetryableError):
+    """An AWS API failed on its side (5xx) or could not be reached."""
+
+
+class EventualConsistencyError(RetryableError):
+    """A resource just created is not visible yet (EC2 Describe after Create)."""
+
+
+class DatabricksThrottledError(RetryableError):
+    """The Databricks Account API kept answering 429 for the time this invocation had."""
+
+
+class DatabricksUnavailableError(RetryableError):
+    """The Databricks Account API answered 5xx or dropped the connection for the time this invocation had."""
+
+
+class ResolverBusyError(RetryableError):
+    """A Route 53 Resolver resource is in a transitional status that refuses the change for now."""
+
+
+# --- terminal ----------------------------------------------------------------------------------------
+
+
+class TerminalError(DbxPrivateLinkError):
+    """Needs a human: the spec, the account or the environment must change before a re-run can succeed."""
+
+
+class SpecInvalidError(TerminalError):
+    """The workspace spec is invalid: the message names each field and the fix."""
+
+
+class PreflightFailedError(TerminalError):
+    """The environment does not meet a requirement; nothing was changed."""
+
+
+class QuotaExceededError(TerminalError):
+    """An AWS quota is exhausted (LimitExceededException): the message names the quota."""
+
+
+class AwsAccessDeniedError(TerminalError):
+    """The function's role may not make this call."""
+
+
+class AwsRequestError(TerminalError):
+    """AWS refused the request as invalid (a 4xx that is neither throttling nor access)."""
+
+
+class IdempotencyConflictError(TerminalError):
+    """A ClientToken or CreatorRequestId was reused with other parameters."""
+
+
+class ResourceConflictError(TerminalError):
+    """A resource that must be ours is owned by something else, or exists twice."""
+
+
+class EndpointRejectedError(TerminalError):
+    """A VPC endpoint or its Databricks registration was rejected."""
+
+
+class EndpointFailedError(TerminalError):
+    """A VPC endpoint went to failed, deleted or expired."""
+
+
+class DatabricksAuthError(TerminalError):
+    """OAuth M2M failed or the service principal lacks access to the account."""
+
+
+class DatabricksRequestError(TerminalError):
+    """The Databricks Account API refused the request (4xx other than auth and throttling)."""
+
+
+class WorkspaceFailedError(TerminalError):
+    """The workspace ended FAILED or BANNED; the message carries the network's error messages."""
+
+
+class LeaseLostError(TerminalError):
+    """Another execution holds the workspace's lease: this one must not write."""
+
+
+class PollTimeoutError(TerminalError):
+    """A polling loop reached its upper bound."""
+
+
+class EndpointsNotCreatedTimeoutError(PollTimeoutError):
+    """The VPC endpoints stayed pending past the polling bound."""
+
+
+class EndpointsNotAvailableTimeoutError(PollTimeoutError):
+    """The endpoints or their registrations did not become available within the polling bound."""
+
+
+class WorkspaceNotRunningTimeoutError(PollTimeoutError):
+    """The workspace did not reach RUNNING within the polling bound."""
+
+
+class ResolverNotOperationalTimeoutError(PollTimeoutError):
+    """A Route 53 Resolver endpoint, rule or association did not become operational in time."""
+
+
+class DnsVerificationError(TerminalError):
+    """A name did not resolve, from inside the VPC, to the address it must."""
+
+
+def error_classes() -> dict[str, type[DbxPrivateLinkError]]:
+    """Every error class by name: the names the state machines may match."""
+    found: dict[str, type[DbxPrivateLinkError]] = {}
+    pending: list[type[DbxPrivateLinkError]] = [DbxPrivateLinkError]
+    while pending:
+        cls = pending.pop()
+        found[cls.__name__] = cls
+        pending.extend(cls.__subclasses__())
+    return found
