@@ -3,7 +3,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Python 3.13, the Lambda runtime's minor: from PATH, else from pyenv.
-PYTHON313 := $(shell command -v python3.13 2>/dev/null || PYENV_VERSION=3.13.0 pyenv which python3.13 2>/dev/null)
+# (A pyenv shim on PATH answers only with PYENV_VERSION set; sys.executable gives the real interpreter.)
+PYTHON313 := $(shell PYENV_VERSION=3.13.0 python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null || PYENV_VERSION=3.13.0 pyenv which python3.13 2>/dev/null)
 PY313_BIN := $(dir $(PYTHON313))
 VENV := .venv
 SAM_VENV := .venv-sam

@@ -1,0 +1,52 @@
+"""One time factor for the whole local stack.
+
+The ASL keeps production timings (a 30-second Wait, a Retry with 5-second intervals) and the emulated
+services keep realistic delays (an endpoint accepted after 20 s); the local stack multiplies every such
+duration by one factor, so a demo that takes minutes on AWS runs in seconds here.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+
+class TimeScale:
+    """A settable factor: 1.0 is real time, 0.01 makes 100 seconds last one."""
+
+    def __init__(self, factor: float = 1.0) -> None:
+        self._lock = threading.Lock()
+        self._factor = factor
+
+    @property
+    def factor(self) -> float:
+        with self._lock:
+            return self._factor
+
+    @factor.setter
+    def factor(self, value: float) -> None:
+        if not 0 <= value <= 1000:
+            raise ValueError(f"time scale must be between 0 and 1000, got {value}")
+        with self._lock:
+            self._factor = value
+
+    def scaled(self, seconds: float) -> float:
+        """How long `seconds` of emulated time last on the wall clock."""
+        return max(0.0, seconds) * self.factor
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep for `seconds` of emulated time."""
+        wall = self.scaled(seconds)
+        if wall > 0:
+            time.sleep(wall)
+
+    def timer(self, seconds: float, action: object) -> threading.Timer:
+        """Run `action` once after `seconds` of emulated time, on a daemon thread."""
+        t = threading.Timer(self.scaled(seconds), action)  # type: ignore[arg-type]
+        t.daemon = True
+        t.start()
+        return t
+
+
+# The process-wide factor: the local stack sets it once at start-up.
+TIME_SCALE = TimeScale()
