@@ -93,6 +93,24 @@ class DatabricksAuthError(TerminalError):
 class DatabricksRequestError(TerminalError):
     """The Databricks Account API refused the request (4xx other than auth and throttling)."""
 
+    # Callers branch on the API's error_code (INVALID_STATE, INVALID_PARAMETER_VALUE ...), not on the text.
+    def __init__(self, message: str, *, error_code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+        self.status = status
+
+
+class DatabricksNotFoundError(DatabricksRequestError):
+    """The Databricks object does not exist (404, RESOURCE_DOES_NOT_EXIST): find-first code creates it."""
+
+
+class DatabricksConflictError(DatabricksRequestError):
+    """The Databricks API answered 409: the object conflicts with or is used by another (an in-use delete)."""
+
+
+class DatabricksAlreadyExistsError(DatabricksConflictError):
+    """The Databricks object already exists (RESOURCE_ALREADY_EXISTS): find it and adopt it."""
+
 
 class WorkspaceFailedError(TerminalError):
     """The workspace ended FAILED or BANNED; the message carries the network's error messages."""
