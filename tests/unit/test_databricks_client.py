@@ -592,6 +592,25 @@ def test_a_response_of_the_wrong_shape_names_the_operation(
         client.get_workspace(7)
 
 
+def test_a_redirect_is_not_followed_with_the_token(
+    fake: FakeDatabricks, client: DatabricksAccountClient
+) -> None:
+    # Given a host that redirects API calls to a login page (a workspace URL instead of the account console)
+    fake.script("GET", f"{API}/networks", Reply(302, None, {"Location": f"{HOST}/login"}))
+    # When the client calls the API
+    with pytest.raises(DatabricksRequestError, match=r"GET /networks failed with 302"):
+        client.list_networks()
+    # Then it did not follow the redirect, so the bearer token went nowhere else
+    assert [s.path for s in fake.api_requests()] == [f"{API}/networks"]
+
+
+def test_an_empty_object_for_a_list_means_no_objects(
+    fake: FakeDatabricks, client: DatabricksAccountClient
+) -> None:
+    fake.script("GET", f"{API}/private-access-settings", Reply(200, {}))
+    assert client.list_private_access_settings() == []
+
+
 # --- secrets -------------------------------------------------------------------------------------------
 
 
