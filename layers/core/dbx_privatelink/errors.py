@@ -39,6 +39,10 @@ class DatabricksUnavailableError(RetryableError):
     """The Databricks Account API answered 5xx or dropped the connection for the time this invocation had."""
 
 
+class WorkspaceBusyError(RetryableError):
+    """The workspace is PROVISIONING: a change must wait until it settles."""
+
+
 class ResolverBusyError(RetryableError):
     """A Route 53 Resolver resource is in a transitional status that refuses the change for now."""
 

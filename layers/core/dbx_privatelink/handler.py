@@ -1,0 +1,68 @@
+"""The door every Lambda handler goes through: parse the input model, call one domain function, return JSON.
+
+Powertools gives structured logs (the workspace key and execution id as correlation ids), one metric per
+step (EMF) and tracing. A handler module is three lines:
+
+    handler = step(EnsureEndpointInput, ensure_endpoint, needs=())
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ValidationError
+
+from dbx_privatelink.errors import DbxPrivateLinkError, SpecInvalidError
+from dbx_privatelink.wiring import Deps, Settings
+
+SERVICE = "dbx-privatelink"
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace="DbxPrivateLink", service=SERVICE)
+tracer = Tracer(service=SERVICE)
+
+
+def _correlation(event: Any) -> dict[str, str]:
+    if not isinstance(event, dict):
+        return {}
+    spec = event.get("spec") if isinstance(event.get("spec"), dict) else {}
+    keys = {
+        "workspace_key": event.get("workspace_key") or (spec or {}).get("workspace_key"),
+        "execution": event.get("execution_name"),
+    }
+    return {k: str(v) for k, v in keys.items() if v}
+
+
+def step[In: BaseModel](
+    model: type[In],
+    action: Callable[[In, Deps], BaseModel],
+    *,
+    needs: tuple[str, ...] = (),
+) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """A Lambda handler that validates its input with `model` and runs `action` with the adapters."""
+    name = action.__name__
+    deps = Deps(settings=Settings.from_env(needs))  # at cold start: a missing variable fails here
+
+    @logger.inject_lambda_context(clear_state=True)
+    @metrics.log_metrics
+    @tracer.capture_lambda_handler(capture_response=False)
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        logger.append_keys(step=name, **_correlation(event))
+        deps.remaining_time_s = lambda: context.get_remaining_time_in_millis() / 1000.0
+        try:
+            parsed = model.model_validate(event)
+        except ValidationError as exc:
+            raise SpecInvalidError(f"{name}: invalid input: {exc.errors(include_url=False)}") from None
+        try:
+            result = action(parsed, deps)
+        except DbxPrivateLinkError as exc:
+            metrics.add_metric(name=f"{name}.{type(exc).__name__}", unit=MetricUnit.Count, value=1)
+            logger.warning("step failed", extra={"error": type(exc).__name__, "reason": str(exc)})
+            raise
+        metrics.add_metric(name=f"{name}.ok", unit=MetricUnit.Count, value=1)
+        return result.model_dump(mode="json")
+
+    return handler

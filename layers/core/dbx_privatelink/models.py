@@ -1,0 +1,233 @@
+"""Step inputs and outputs: the models at the state machine's boundaries.
+
+Each step returns only its own result; the ASL places it with ResultPath. Inputs ignore the fields a step
+does not need, so the ASL can hand a step a slice of the execution state without a reshaping Pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dbx_privatelink.spec import WorkspaceSpec
+
+EndpointRole = Literal["workspace", "relay", "front_end", "s3", "sts", "kinesis-streams", "glue"]
+DATABRICKS_ROLES: tuple[EndpointRole, ...] = ("workspace", "relay", "front_end")
+Action = Literal["created", "adopted", "found", "replaced", "updated", "unchanged", "deleted"]
+
+
+class StepModel(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class EndpointPlan(StepModel):
+    """One VPC endpoint the workspace needs, as preflight resolved it."""
+
+    role: EndpointRole
+    vpc_id: str
+    service_name: str
+    endpoint_type: Literal["Interface", "Gateway"] = "Interface"
+    subnet_ids: list[str] = Field(default_factory=list)
+    security_group_ids: list[str] = Field(default_factory=list)
+    route_table_ids: list[str] = Field(default_factory=list)
+    private_dns_at_create: bool = False
+    adopt_id: str | None = None
+
+    @property
+    def is_databricks(self) -> bool:
+        return self.role in DATABRICKS_ROLES
+
+
+class EndpointState(StepModel):
+    role: EndpointRole
+    vpc_endpoint_id: str
+    service_name: str
+    vpc_id: str
+    state: str
+    private_dns_enabled: bool = False
+    action: Action = "found"
+
+    @property
+    def is_databricks(self) -> bool:
+        return self.role in DATABRICKS_ROLES
+
+
+class Registration(StepModel):
+    role: EndpointRole
+    aws_vpc_endpoint_id: str
+    vpc_endpoint_id: str
+    state: str
+    use_case: str | None = None
+    action: Action = "found"
+
+
+class PollState(StepModel):
+    """A Wait -> Check -> Choice loop's counter: the check returns the next one."""
+
+    attempt: int = 0
+    wait_seconds: int = 5
+    ready: bool = False
+    detail: str = ""
+
+
+class SpecStep(StepModel):
+    """Input of every step that needs the spec."""
+
+    spec: WorkspaceSpec
+
+
+# --- lease ---
+
+
+class AcquireLeaseInput(StepModel):
+    spec: dict[str, Any]
+    execution_name: str
+    execution_arn: str
+
+
+class AcquireLeaseOutput(StepModel):
+    acquired: bool
+    generation: int
+    fencing_token: str
+    spec: dict[str, Any]
+    reason: str = ""
+
+
+# --- preflight ---
+
+
+class PreflightOutput(StepModel):
+    endpoints: list[EndpointPlan]
+    private_dns_name: str
+    warnings: list[str] = Field(default_factory=list)
+
+
+# --- endpoints ---
+
+
+class EnsureEndpointInput(StepModel):
+    workspace_key: str
+    region: str
+    plan: EndpointPlan
+
+
+class CheckEndpointsInput(StepModel):
+    region: str
+    account_id: str = ""
+    endpoints: list[EndpointState]
+    registrations: list[Registration] = Field(default_factory=list)
+    poll: PollState
+
+
+class RegisterEndpointsInput(SpecStep):
+    endpoints: list[EndpointState]
+
+
+class RegisterEndpointsOutput(StepModel):
+    registrations: list[Registration]
+
+
+class EnablePrivateDnsInput(StepModel):
+    region: str
+    endpoints: list[EndpointState]
+
+
+class EnablePrivateDnsOutput(StepModel):
+    enabled: list[str]
+    already: list[str]
+
+
+# --- Databricks objects ---
+
+
+class EnsurePrivateAccessSettingsInput(SpecStep):
+    registrations: list[Registration]
+
+
+class PrivateAccessSettingsResult(StepModel):
+    private_access_settings_id: str
+    action: Action
+
+
+class EnsureNetworkInput(SpecStep):
+    registrations: list[Registration]
+
+
+class NetworkResult(StepModel):
+    network_id: str
+    action: Action
+    replaced_network_id: str | None = None
+
+
+class EnsureWorkspaceInput(SpecStep):
+    network: NetworkResult
+    private_access_settings: PrivateAccessSettingsResult
+
+
+class WorkspaceResult(StepModel):
+    workspace_id: int
+    action: Action
+    deployment_name: str | None = None
+    status: str = ""
+
+
+class CheckWorkspaceRunningInput(SpecStep):
+    workspace: WorkspaceResult
+    poll: PollState
+
+
+class RetireNetworkInput(SpecStep):
+    network: NetworkResult
+
+
+class RetireNetworkOutput(StepModel):
+    deleted_network_id: str | None = None
+
+
+# --- record ---
+
+
+class PrivateLinkResult(StepModel):
+    """What the PrivateLink branch leaves in its output."""
+
+    endpoints: list[EndpointState] = Field(default_factory=list)
+    registrations: list[Registration] = Field(default_factory=list)
+    private_access_settings: PrivateAccessSettingsResult | None = None
+    network: NetworkResult | None = None
+    workspace: WorkspaceResult | None = None
+
+
+class RecordAndReleaseInput(StepModel):
+    execution_name: str
+    execution_arn: str = ""
+    started_at: str = ""
+    lease: AcquireLeaseOutput
+    privatelink: PrivateLinkResult
+    dns: dict[str, Any] | None = None
+    rerun_count: int = 0
+
+
+class RecordAndReleaseOutput(StepModel):
+    rerun: bool
+    rerun_count: int
+    spec: dict[str, Any] | None = None
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+
+class StepError(StepModel):
+    Error: str
+    Cause: str = ""
+
+
+class RecordFailureInput(StepModel):
+    execution_name: str
+    execution_arn: str = ""
+    started_at: str = ""
+    spec: dict[str, Any]
+    error: StepError
+
+
+class RecordFailureOutput(StepModel):
+    error: str
+    cause: str

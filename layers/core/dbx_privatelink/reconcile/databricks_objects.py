@@ -1,0 +1,333 @@
+"""Step 8: private access settings, the network object and the workspace, on the Databricks side.
+
+Every create is find-first (by the id recorded in the store, then by name and content), because the
+Account API takes no idempotency token and a create can commit before the connection drops.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from dbx_privatelink.databricks.client import DatabricksAccountClient
+from dbx_privatelink.databricks.models import Network, PrivateAccessSettings, Workspace
+from dbx_privatelink.errors import (
+    DatabricksNotFoundError,
+    DatabricksRequestError,
+    SpecInvalidError,
+    WorkspaceBusyError,
+    WorkspaceFailedError,
+    WorkspaceNotRunningTimeoutError,
+)
+from dbx_privatelink.models import (
+    CheckWorkspaceRunningInput,
+    EnsureNetworkInput,
+    EnsurePrivateAccessSettingsInput,
+    EnsureWorkspaceInput,
+    NetworkResult,
+    PollState,
+    PrivateAccessSettingsResult,
+    Registration,
+    RetireNetworkInput,
+    RetireNetworkOutput,
+    WorkspaceResult,
+)
+from dbx_privatelink.reconcile.polling import WORKSPACE_RUNNING, next_poll
+from dbx_privatelink.spec import WorkspaceSpec
+from dbx_privatelink.wiring import Deps
+
+
+def _observed(deps: Deps, key: str) -> dict[str, Any]:
+    return deps.store.get_observed(key) or {}
+
+
+def _reg_ids(registrations: list[Registration], *roles: str) -> list[str]:
+    return sorted(r.vpc_endpoint_id for r in registrations if r.role in roles)
+
+
+# --- private access settings ---
+
+
+def _desired_pas(spec: WorkspaceSpec, regs: list[Registration]) -> dict[str, Any]:
+    pa = spec.private_access
+    allowed: list[str] = []
+    if pa.level == "ENDPOINT":
+        allowed = sorted({*_reg_ids(regs, "front_end", "workspace"), *pa.extra_allowed_vpc_endpoint_ids})
+    return {
+        "name": f"{spec.workspace_key}-private-access",
+        "region": spec.region,
+        "public_access_enabled": pa.public_access_enabled,
+        "private_access_level": pa.level,
+        "allowed_vpc_endpoint_ids": allowed,
+    }
+
+
+def _pas_matches(current: PrivateAccessSettings, desired: dict[str, Any]) -> bool:
+    return bool(
+        current.private_access_settings_name == desired["name"]
+        and current.region == desired["region"]
+        and current.public_access_enabled == desired["public_access_enabled"]
+        and current.private_access_level == desired["private_access_level"]
+        and sorted(current.allowed_vpc_endpoint_ids) == desired["allowed_vpc_endpoint_ids"]
+    )
+
+
+def ensure_private_access_settings(
+    inp: EnsurePrivateAccessSettingsInput, deps: Deps
+) -> PrivateAccessSettingsResult:
+    """Create the private access settings, or PUT-replace them when they differ from the spec."""
+    spec = inp.spec
+    client = deps.databricks(spec.databricks.account_id)
+    desired = _desired_pas(spec, inp.registrations)
+    current: PrivateAccessSettings | None = None
+    known_id = _observed(deps, spec.workspace_key).get("private_access_settings_id")
+    if known_id:
+        try:
+            current = client.get_private_access_settings(known_id)
+        except DatabricksNotFoundError:
+            current = None
+    if current is None:
+        current = next(
+            (
+                p
+                for p in client.list_private_access_settings()
+                if p.private_access_settings_name == desired["name"] and p.region == spec.region
+            ),
+            None,
+        )
+    fields = {k: v for k, v in desired.items() if k not in ("name", "region")}
+    if current is None:
+        created = client.create_private_access_settings(desired["name"], spec.region, **fields)
+        return PrivateAccessSettingsResult(
+            private_access_settings_id=created.private_access_settings_id, action="created"
+        )
+    if _pas_matches(current, desired):
+        return PrivateAccessSettingsResult(
+            private_access_settings_id=current.private_access_settings_id, action="unchanged"
+        )
+    client.replace_private_access_settings(
+        current.private_access_settings_id, desired["name"], spec.region, **fields
+    )
+    return PrivateAccessSettingsResult(
+        private_access_settings_id=current.private_access_settings_id, action="updated"
+    )
+
+
+# --- network ---
+
+
+def _desired_network(spec: WorkspaceSpec, regs: list[Registration]) -> dict[str, Any]:
+    content = {
+        "vpc_id": spec.network.vpc_id,
+        "subnet_ids": sorted(spec.network.workspace_subnet_ids),
+        "security_group_ids": sorted(spec.network.workspace_security_group_ids),
+        "rest_api": _reg_ids(regs, "workspace"),
+        "dataplane_relay": _reg_ids(regs, "relay"),
+    }
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:8]
+    return {"name": f"{spec.workspace_key}-network-{digest}", **content}
+
+
+def _network_matches(n: Network, desired: dict[str, Any]) -> bool:
+    return bool(
+        n.vpc_id == desired["vpc_id"]
+        and sorted(n.subnet_ids) == desired["subnet_ids"]
+        and sorted(n.security_group_ids) == desired["security_group_ids"]
+        and sorted(n.vpc_endpoints.rest_api) == desired["rest_api"]
+        and sorted(n.vpc_endpoints.dataplane_relay) == desired["dataplane_relay"]
+    )
+
+
+def _workspace_of(
+    client: DatabricksAccountClient, spec: WorkspaceSpec, observed: dict[str, Any]
+) -> Workspace | None:
+    """The workspace this spec manages, if it exists: named in the spec, recorded, or found by name."""
+    target = spec.databricks.workspace
+    if target.existing_workspace_id is not None:
+        try:
+            return client.get_workspace(target.existing_workspace_id)
+        except DatabricksNotFoundError:
+            raise SpecInvalidError(
+                f"databricks.workspace.existing_workspace_id: workspace {target.existing_workspace_id} does "
+                f"not exist in account {spec.databricks.account_id}; check the id or set name to create one"
+            ) from None
+    if observed.get("workspace_id"):
+        try:
+            return client.get_workspace(int(observed["workspace_id"]))
+        except DatabricksNotFoundError:
+            pass
+    return next(
+        (
+            w
+            for w in client.list_workspaces()
+            if w.workspace_name == target.name and w.aws_region in (None, spec.region)
+        ),
+        None,
+    )
+
+
+def ensure_network(inp: EnsureNetworkInput, deps: Deps) -> NetworkResult:
+    """The network object for the spec: kept when it matches, else a new one (the workspace moves later)."""
+    spec = inp.spec
+    client = deps.databricks(spec.databricks.account_id)
+    desired = _desired_network(spec, inp.registrations)
+    observed = _observed(deps, spec.workspace_key)
+    workspace = _workspace_of(client, spec, observed)
+    current_id = (workspace.network_id if workspace else None) or observed.get("network_id")
+    current: Network | None = None
+    if current_id:
+        try:
+            current = client.get_network(current_id)
+        except DatabricksNotFoundError:
+            current = None
+    if current is not None and _network_matches(current, desired):
+        return NetworkResult(network_id=current.network_id, action="unchanged")
+    networks = client.list_networks()
+    match = next(
+        (n for n in networks if n.network_name == desired["name"] and _network_matches(n, desired)), None
+    )
+    replaced = current.network_id if current is not None else None
+    if match is not None:
+        return NetworkResult(network_id=match.network_id, action="found", replaced_network_id=replaced)
+    # A network that no workspace uses and holds our subnets blocks the new one: it is ours to remove.
+    for n in networks:
+        if (
+            n.workspace_id is None
+            and n.network_name.startswith(f"{spec.workspace_key}-network-")
+            and set(n.subnet_ids) & set(desired["subnet_ids"])
+        ):
+            client.delete_network(n.network_id)
+            if replaced == n.network_id:
+                replaced = None
+    try:
+        created = client.create_network(
+            desired["name"],
+            desired["vpc_id"],
+            desired["subnet_ids"],
+            desired["security_group_ids"],
+            rest_api_endpoint_ids=desired["rest_api"],
+            dataplane_relay_endpoint_ids=desired["dataplane_relay"],
+        )
+    except DatabricksRequestError as exc:
+        if exc.error_code == "INVALID_PARAMETER_VALUE" and current is not None and current.workspace_id:
+            raise SpecInvalidError(
+                f"the network must change ({exc}) but Databricks does not let one subnet or security group "
+                f"serve two network objects while workspace {current.workspace_id} uses {current.network_id}; "
+                "give network.workspace_subnet_ids new subnets to move the workspace"
+            ) from exc
+        raise
+    return NetworkResult(
+        network_id=created.network_id,
+        action="replaced" if replaced else "created",
+        replaced_network_id=replaced,
+    )
+
+
+# --- workspace ---
+
+
+def ensure_workspace(inp: EnsureWorkspaceInput, deps: Deps) -> WorkspaceResult:
+    """Create the workspace, or PATCH an existing one onto the network and private access settings."""
+    spec = inp.spec
+    client = deps.databricks(spec.databricks.account_id)
+    target = spec.databricks.workspace
+    workspace = _workspace_of(client, spec, _observed(deps, spec.workspace_key))
+    wanted = {
+        "network_id": inp.network.network_id,
+        "private_access_settings_id": inp.private_access_settings.private_access_settings_id,
+    }
+    if workspace is None:
+        if target.name is None:
+            raise SpecInvalidError("databricks.workspace.name: needed to create the workspace")
+        created = client.create_workspace(
+            target.name,
+            spec.region,
+            spec.databricks.credentials_id,
+            spec.databricks.storage_configuration_id,
+            deployment_name=target.deployment_name,
+            pricing_tier=target.pricing_tier,
+            custom_tags=target.custom_tags or None,
+            network_id=wanted["network_id"],
+            private_access_settings_id=wanted["private_access_settings_id"],
+        )
+        return WorkspaceResult(
+            workspace_id=created.workspace_id,
+            action="created",
+            deployment_name=created.deployment_name,
+            status=str(created.workspace_status or ""),
+        )
+    changes = {k: v for k, v in wanted.items() if getattr(workspace, k) != v}
+    status = str(workspace.workspace_status or "")
+    if not changes:
+        return WorkspaceResult(
+            workspace_id=workspace.workspace_id,
+            action="unchanged",
+            deployment_name=workspace.deployment_name,
+            status=status,
+        )
+    if status in ("BANNED", "CANCELLING"):
+        raise WorkspaceFailedError(f"workspace {workspace.workspace_id} is {status}; it cannot be changed")
+    if status not in ("RUNNING", "FAILED"):
+        raise WorkspaceBusyError(
+            f"workspace {workspace.workspace_id} is {status}; changes wait until it settles"
+        )
+    updated = client.update_workspace(workspace.workspace_id, changes)
+    return WorkspaceResult(
+        workspace_id=updated.workspace_id,
+        action="updated",
+        deployment_name=updated.deployment_name,
+        status=str(updated.workspace_status or ""),
+    )
+
+
+def _failure_text(client: DatabricksAccountClient, w: Workspace) -> str:
+    parts = [
+        f"workspace {w.workspace_id} is {w.workspace_status}: {w.workspace_status_message or 'no message'}"
+    ]
+    if w.network_id:
+        try:
+            n = client.get_network(w.network_id)
+        except DatabricksNotFoundError:
+            return parts[0]
+        parts += [
+            f"network {n.network_id} ({n.vpc_status}) {m.error_type}: {m.error_message}"
+            for m in n.error_messages
+        ]
+    return "; ".join(parts)
+
+
+def check_workspace_running(inp: CheckWorkspaceRunningInput, deps: Deps) -> PollState:
+    """Ready once the workspace is RUNNING; FAILED or BANNED ends the run with the network's messages."""
+    spec = inp.spec
+    client = deps.databricks(spec.databricks.account_id)
+    w = client.get_workspace(inp.workspace.workspace_id)
+    status = str(w.workspace_status or "")
+    if status in ("FAILED", "BANNED"):
+        raise WorkspaceFailedError(_failure_text(client, w))
+    return next_poll(
+        inp.poll,
+        ready=status == "RUNNING",
+        detail=f"workspace {w.workspace_id} is {status}",
+        policy=WORKSPACE_RUNNING,
+        timeout=WorkspaceNotRunningTimeoutError,
+    )
+
+
+def retire_network(inp: RetireNetworkInput, deps: Deps) -> RetireNetworkOutput:
+    """Delete the network the workspace moved away from, once no workspace uses it."""
+    old = inp.network.replaced_network_id
+    if not old or old == inp.network.network_id:
+        return RetireNetworkOutput()
+    client = deps.databricks(inp.spec.databricks.account_id)
+    try:
+        n = client.get_network(old)
+    except DatabricksNotFoundError:
+        return RetireNetworkOutput()
+    if n.workspace_id is not None:
+        return RetireNetworkOutput()  # still attached somewhere: not ours to delete
+    try:
+        client.delete_network(old)
+    except DatabricksNotFoundError:
+        return RetireNetworkOutput()
+    return RetireNetworkOutput(deleted_network_id=old)

@@ -1,0 +1,50 @@
+"""The counter of a Wait -> Check -> Choice loop: growing intervals and an upper bound."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from dbx_privatelink.errors import PollTimeoutError
+from dbx_privatelink.models import PollState
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    first_wait_s: int
+    max_wait_s: int
+    max_attempts: int
+    growth: float = 1.5
+
+    def wait_for(self, attempt: int) -> int:
+        """Seconds to wait before check number `attempt` + 1 (grows, then caps)."""
+        return min(self.max_wait_s, math.ceil(self.first_wait_s * self.growth**attempt))
+
+    def budget_s(self) -> int:
+        """The longest a loop can wait before its upper bound ends it."""
+        return sum(self.wait_for(a) for a in range(self.max_attempts))
+
+
+ENDPOINTS_CREATED = PollPolicy(first_wait_s=5, max_wait_s=30, max_attempts=40)  # ~18 min
+ENDPOINTS_AVAILABLE = PollPolicy(first_wait_s=10, max_wait_s=60, max_attempts=40)  # ~35 min
+WORKSPACE_RUNNING = PollPolicy(first_wait_s=15, max_wait_s=60, max_attempts=45)  # ~40 min
+RESOLVER_OPERATIONAL = PollPolicy(first_wait_s=5, max_wait_s=30, max_attempts=40)
+
+
+def next_poll(
+    previous: PollState,
+    *,
+    ready: bool,
+    detail: str,
+    policy: PollPolicy,
+    timeout: type[PollTimeoutError],
+) -> PollState:
+    """The loop's next state; past the policy's bound a not-ready check raises `timeout`."""
+    attempt = previous.attempt + 1
+    if ready:
+        return PollState(attempt=attempt, wait_seconds=0, ready=True, detail=detail)
+    if attempt >= policy.max_attempts:
+        raise timeout(
+            f"gave up after {attempt} checks over about {policy.budget_s() // 60} minutes: {detail}"
+        )
+    return PollState(attempt=attempt, wait_seconds=policy.wait_for(attempt), ready=False, detail=detail)

@@ -1,0 +1,284 @@
+"""Step 2: preflight, read-only. Every requirement is checked before any mutating call; all failures are
+reported together so one run tells the operator everything to fix."""
+
+from __future__ import annotations
+
+from dbx_privatelink.aws.ec2 import Ec2Client, EndpointInfo, SecurityGroupInfo, SubnetInfo, VpcInfo
+from dbx_privatelink.catalog import Catalog, RegionServices, port_ranges
+from dbx_privatelink.errors import PreflightFailedError
+from dbx_privatelink.models import EndpointPlan, PreflightOutput, SpecStep
+from dbx_privatelink.spec import WorkspaceSpec
+from dbx_privatelink.wiring import Deps
+
+OWNER_TAG_KEY = "dbx-privatelink:owner"
+MIN_PREFIX, MAX_PREFIX = 17, 26
+
+
+def _aws_service_name(region: str, service: str) -> str:
+    return f"com.amazonaws.{region}.{service}"
+
+
+def _check_vpc(label: str, vpc: VpcInfo | None, vpc_id: str, problems: list[str]) -> None:
+    if vpc is None:
+        problems.append(f"{label}: VPC {vpc_id} does not exist in this region")
+        return
+    if not vpc.dns_support:
+        problems.append(f"{label}: VPC {vpc_id} has enableDnsSupport off: turn it on (modify-vpc-attribute)")
+    if not vpc.dns_hostnames:
+        problems.append(
+            f"{label}: VPC {vpc_id} has enableDnsHostnames off: turn it on (modify-vpc-attribute)"
+        )
+
+
+def _check_subnets(
+    label: str, wanted: list[str], found: list[SubnetInfo], vpc_id: str, problems: list[str]
+) -> list[SubnetInfo]:
+    by_id = {s.subnet_id: s for s in found}
+    for sid in wanted:
+        if sid not in by_id:
+            problems.append(f"{label}: subnet {sid} does not exist")
+        elif by_id[sid].vpc_id != vpc_id:
+            problems.append(f"{label}: subnet {sid} is in {by_id[sid].vpc_id}, not in {vpc_id}")
+    return [by_id[s] for s in wanted if s in by_id]
+
+
+def _allows(sg: SecurityGroupInfo, direction: str, protocol: str, port: int) -> bool:
+    rules = sg.ingress if direction == "ingress" else sg.egress
+    return any(r.covers_port(protocol, port) for r in rules)
+
+
+def _self_allows_all(sg: SecurityGroupInfo, direction: str, protocol: str) -> bool:
+    rules = sg.ingress if direction == "ingress" else sg.egress
+    return any(
+        sg.group_id in r.group_ids
+        and (
+            r.protocol == "-1"
+            or (r.protocol == protocol and (r.from_port or 0) <= 0 and (r.to_port or 0) >= 65535)
+        )
+        for r in rules
+    )
+
+
+def _check_workspace_sg(sg: SecurityGroupInfo, catalog: Catalog, problems: list[str]) -> None:
+    for direction in ("ingress", "egress"):
+        for protocol in ("tcp", "udp"):
+            if not _self_allows_all(sg, direction, protocol):
+                problems.append(
+                    f"network.workspace_security_group_ids: {sg.group_id} must allow all {protocol.upper()} "
+                    f"{direction} to and from itself (add a rule with the group as its own source/destination)"
+                )
+    for lo, hi in port_ranges(catalog.workspace_sg_egress_tcp_ports):
+        if not all(_allows(sg, "egress", "tcp", p) for p in (lo, hi)):
+            ports = str(lo) if lo == hi else f"{lo}-{hi}"
+            problems.append(
+                f"network.workspace_security_group_ids: {sg.group_id} must allow egress TCP {ports} "
+                "(Databricks control plane, relay and metastore)"
+            )
+
+
+def _check_endpoint_sg(
+    sg: SecurityGroupInfo,
+    catalog: Catalog,
+    workspace_sgs: list[str],
+    vpc: VpcInfo | None,
+    problems: list[str],
+) -> None:
+    for rule in sg.ingress:
+        if "0.0.0.0/0" in rule.cidrs:
+            problems.append(
+                f"network.endpoint_security_group_id: {sg.group_id} allows ingress from 0.0.0.0/0: "
+                "allow only the workspace security group or the VPC CIDR"
+            )
+    for lo, _hi in port_ranges(catalog.endpoint_sg_ingress_tcp_ports):
+        ok = any(
+            r.covers_port("tcp", lo)
+            and (
+                any(g in workspace_sgs for g in r.group_ids)
+                or (vpc is not None and vpc.cidr_block in r.cidrs)
+                or any(c != "0.0.0.0/0" for c in r.cidrs)
+            )
+            for r in sg.ingress
+        )
+        if not ok:
+            problems.append(
+                f"network.endpoint_security_group_id: {sg.group_id} must allow ingress TCP {lo} from the "
+                "workspace security group or the VPC CIDR"
+            )
+
+
+def _databricks_plans(spec: WorkspaceSpec, services: RegionServices) -> list[EndpointPlan]:
+    net = spec.network
+    plans = [
+        EndpointPlan(
+            role="workspace",
+            vpc_id=net.vpc_id,
+            service_name=services.workspace_service,
+            subnet_ids=net.endpoint_subnet_ids,
+            security_group_ids=[net.endpoint_security_group_id],
+            adopt_id=spec.endpoints.adopt.workspace,
+        ),
+        EndpointPlan(
+            role="relay",
+            vpc_id=net.vpc_id,
+            service_name=services.relay_service,
+            subnet_ids=net.endpoint_subnet_ids,
+            security_group_ids=[net.endpoint_security_group_id],
+            adopt_id=spec.endpoints.adopt.relay,
+        ),
+    ]
+    if spec.front_end:
+        plans.append(
+            EndpointPlan(
+                role="front_end",
+                vpc_id=spec.front_end.vpc_id,
+                service_name=services.workspace_service,
+                subnet_ids=spec.front_end.subnet_ids,
+                security_group_ids=[spec.front_end.security_group_id],
+                adopt_id=spec.endpoints.adopt.front_end,
+            )
+        )
+    return plans
+
+
+def _aws_plans(spec: WorkspaceSpec, main_route_table: str | None, problems: list[str]) -> list[EndpointPlan]:
+    net = spec.network
+    plans: list[EndpointPlan] = []
+    for service in spec.endpoints.aws_services:
+        name = _aws_service_name(spec.region, service)
+        if service == "s3":
+            tables = spec.endpoints.s3_route_table_ids or ([main_route_table] if main_route_table else [])
+            if not tables:
+                problems.append(
+                    "endpoints.s3_route_table_ids: the VPC has no main route table; list route tables"
+                )
+            plans.append(
+                EndpointPlan(
+                    role="s3",
+                    vpc_id=net.vpc_id,
+                    service_name=name,
+                    endpoint_type="Gateway",
+                    route_table_ids=tables,
+                )
+            )
+        else:
+            plans.append(
+                EndpointPlan(
+                    role=service,
+                    vpc_id=net.vpc_id,
+                    service_name=name,
+                    subnet_ids=net.workspace_subnet_ids,
+                    security_group_ids=net.workspace_security_group_ids,
+                    private_dns_at_create=True,
+                )
+            )
+    return plans
+
+
+def _check_endpoint_ownership(
+    plan: EndpointPlan, existing: list[EndpointInfo], owner: str, ec2: Ec2Client, problems: list[str]
+) -> None:
+    if plan.adopt_id:
+        found = ec2.get_endpoints([plan.adopt_id]).get(plan.adopt_id)
+        if found is None or found.gone:
+            problems.append(f"endpoints.adopt.{plan.role}: {plan.adopt_id} does not exist (or is deleted)")
+        elif found.vpc_id != plan.vpc_id or found.service_name != plan.service_name:
+            problems.append(
+                f"endpoints.adopt.{plan.role}: {plan.adopt_id} connects {found.vpc_id} to {found.service_name}, "
+                f"expected {plan.vpc_id} to {plan.service_name}"
+            )
+        return
+    foreign = [e.vpc_endpoint_id for e in existing if e.tags.get(OWNER_TAG_KEY) != owner]
+    if foreign and len(foreign) == len(existing):
+        problems.append(
+            f"endpoints.adopt.{plan.role}: VPC {plan.vpc_id} already has {', '.join(foreign)} to "
+            f"{plan.service_name}; set endpoints.adopt.{plan.role} to adopt it instead of creating a second one"
+        )
+
+
+def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
+    """Check every requirement read-only and resolve the endpoint plan; PreflightFailedError lists failures."""
+    spec = inp.spec
+    problems: list[str] = []
+    if spec.region != deps.settings.region:
+        raise PreflightFailedError(
+            f"region: the spec is for {spec.region} but this stack runs in {deps.settings.region}; "
+            f"deploy the stack in {spec.region} and start the execution there"
+        )
+    services = deps.catalog.region(spec.region)
+    if services is None:
+        raise PreflightFailedError(
+            f"region: Databricks offers no PrivateLink endpoint services in {spec.region} in this deployment's "
+            "catalog; choose a supported region or add it with the EndpointServicesJson parameter"
+        )
+    ec2 = deps.ec2(spec.region)
+    offered = ec2.known_services([services.workspace_service, services.relay_service])
+    for service in (services.workspace_service, services.relay_service):
+        if service not in offered:
+            problems.append(
+                f"region: endpoint service {service} is not available to this account; ask Databricks to "
+                "enable PrivateLink for the AWS account (the seed's 'PrivateLink の有効化' step)"
+            )
+
+    net = spec.network
+    vpc = ec2.get_vpc(net.vpc_id)
+    _check_vpc("network.vpc_id", vpc, net.vpc_id, problems)
+    subnets = ec2.get_subnets([*net.workspace_subnet_ids, *net.endpoint_subnet_ids])
+    ws_subnets = _check_subnets(
+        "network.workspace_subnet_ids", net.workspace_subnet_ids, subnets, net.vpc_id, problems
+    )
+    _check_subnets("network.endpoint_subnet_ids", net.endpoint_subnet_ids, subnets, net.vpc_id, problems)
+    zones = {s.availability_zone for s in ws_subnets}
+    if len(ws_subnets) == len(net.workspace_subnet_ids) and len(zones) < 2:
+        problems.append(
+            f"network.workspace_subnet_ids: all subnets are in {', '.join(sorted(zones))}; Databricks needs "
+            "at least two subnets in distinct availability zones"
+        )
+    for s in ws_subnets:
+        if not MIN_PREFIX <= s.prefix_length <= MAX_PREFIX:
+            problems.append(
+                f"network.workspace_subnet_ids: {s.subnet_id} is /{s.prefix_length}; use a netmask between "
+                f"/{MIN_PREFIX} and /{MAX_PREFIX}"
+            )
+
+    group_ids = [*net.workspace_security_group_ids, net.endpoint_security_group_id]
+    groups = {g.group_id: g for g in ec2.get_security_groups(group_ids)}
+    for gid in group_ids:
+        if gid not in groups:
+            problems.append(f"network: security group {gid} does not exist")
+        elif groups[gid].vpc_id != net.vpc_id:
+            problems.append(f"network: security group {gid} is in {groups[gid].vpc_id}, not in {net.vpc_id}")
+    for gid in net.workspace_security_group_ids:
+        if gid in groups:
+            _check_workspace_sg(groups[gid], deps.catalog, problems)
+    if net.endpoint_security_group_id in groups:
+        _check_endpoint_sg(
+            groups[net.endpoint_security_group_id],
+            deps.catalog,
+            net.workspace_security_group_ids,
+            vpc,
+            problems,
+        )
+
+    if spec.front_end:
+        fe = spec.front_end
+        _check_vpc("front_end.vpc_id", ec2.get_vpc(fe.vpc_id), fe.vpc_id, problems)
+        _check_subnets(
+            "front_end.subnet_ids", fe.subnet_ids, ec2.get_subnets(fe.subnet_ids), fe.vpc_id, problems
+        )
+        fe_groups = ec2.get_security_groups([fe.security_group_id])
+        if not fe_groups:
+            problems.append(f"front_end.security_group_id: {fe.security_group_id} does not exist")
+
+    plans = _databricks_plans(spec, services)
+    main_rt = ec2.main_route_table(net.vpc_id) if "s3" in spec.endpoints.aws_services and vpc else None
+    plans += _aws_plans(spec, main_rt, problems)
+    for plan in plans:
+        if plan.is_databricks:
+            existing = ec2.find_endpoints(plan.vpc_id, plan.service_name)
+            _check_endpoint_ownership(plan, existing, deps.settings.owner_tag, ec2, problems)
+
+    if problems:
+        raise PreflightFailedError(
+            f"Preflight found {len(problems)} problem(s); nothing was changed:\n- " + "\n- ".join(problems)
+        )
+    return PreflightOutput(endpoints=plans, private_dns_name=services.private_dns_name)

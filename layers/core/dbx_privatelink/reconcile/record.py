@@ -1,0 +1,148 @@
+"""Step 11 and the failure path: record the observed state and the run, release the lease."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dbx_privatelink.models import (
+    RecordAndReleaseInput,
+    RecordAndReleaseOutput,
+    RecordFailureInput,
+    RecordFailureOutput,
+)
+from dbx_privatelink.spec import parse_spec
+from dbx_privatelink.store import RunRecord, now_iso
+from dbx_privatelink.wiring import Deps
+
+MAX_RERUNS = 2
+
+
+def _summary(inp: RecordAndReleaseInput) -> dict[str, Any]:
+    pl = inp.privatelink
+    summary: dict[str, Any] = {
+        "endpoints": {
+            e.role: {"id": e.vpc_endpoint_id, "state": e.state, "action": e.action} for e in pl.endpoints
+        },
+        "registrations": {
+            r.role: {"id": r.vpc_endpoint_id, "aws_id": r.aws_vpc_endpoint_id, "action": r.action}
+            for r in pl.registrations
+        },
+    }
+    if pl.private_access_settings:
+        summary["private_access_settings"] = pl.private_access_settings.model_dump()
+    if pl.network:
+        summary["network"] = pl.network.model_dump()
+    if pl.workspace:
+        summary["workspace"] = pl.workspace.model_dump()
+    if inp.dns:
+        summary["dns"] = inp.dns
+    return summary
+
+
+def _resource_ids(inp: RecordAndReleaseInput, spec_doc: dict[str, Any]) -> list[str]:
+    pl = inp.privatelink
+    net = spec_doc["network"]
+    ids = [e.vpc_endpoint_id for e in pl.endpoints] + [r.vpc_endpoint_id for r in pl.registrations]
+    ids += [net["vpc_id"], *net["workspace_subnet_ids"], *net["workspace_security_group_ids"]]
+    ids += [*net["endpoint_subnet_ids"], net["endpoint_security_group_id"]]
+    if pl.private_access_settings:
+        ids.append(pl.private_access_settings.private_access_settings_id)
+    if pl.network:
+        ids.append(pl.network.network_id)
+    if pl.workspace:
+        ids.append(str(pl.workspace.workspace_id))
+    for value in (inp.dns or {}).values():
+        if isinstance(value, dict):
+            ids += [v for k, v in value.items() if k.endswith("_id") and isinstance(v, str)]
+    return ids
+
+
+def record_and_release(inp: RecordAndReleaseInput, deps: Deps) -> RecordAndReleaseOutput:
+    """Record what now exists, release the lease, and ask for one more pass when the workspace went dirty."""
+    spec = parse_spec(inp.lease.spec)
+    key = spec.workspace_key
+    summary = _summary(inp)
+    pl = inp.privatelink
+    deps.store.update_observed(
+        key,
+        {
+            "generation": inp.lease.generation,
+            "health": "HEALTHY",
+            "last_error": None,
+            "last_run": {"execution": inp.execution_name, "outcome": "SUCCEEDED", "ended_at": now_iso()},
+            "resources": summary,
+            "private_access_settings_id": pl.private_access_settings.private_access_settings_id
+            if pl.private_access_settings
+            else None,
+            "network_id": pl.network.network_id if pl.network else None,
+            "workspace_id": pl.workspace.workspace_id if pl.workspace else None,
+        },
+    )
+    deps.store.index_resources(key, _resource_ids(inp, inp.lease.spec))
+    deps.store.add_run(
+        key,
+        RunRecord(
+            execution_name=inp.execution_name,
+            execution_arn=inp.execution_arn,
+            started_at=inp.started_at,
+            outcome="SUCCEEDED",
+            generation=inp.lease.generation,
+            summary=summary,
+        ),
+    )
+    rerun = deps.store.release_lease(key, inp.execution_name, allow_rerun=inp.rerun_count < MAX_RERUNS)
+    latest = deps.store.get_desired(key) if rerun else None
+    return RecordAndReleaseOutput(
+        rerun=rerun,
+        rerun_count=inp.rerun_count + (1 if rerun else 0),
+        spec=latest.spec if latest else None,
+        summary=summary,
+    )
+
+
+def human_cause(error: str, cause: str) -> str:
+    """The readable part of a Step Functions cause: a Lambda error payload's message, else the cause itself."""
+    try:
+        payload = json.loads(cause)
+    except (TypeError, ValueError):
+        return cause or error
+    if isinstance(payload, dict):
+        message = payload.get("errorMessage") or payload.get("Cause") or payload.get("message")
+        if message:
+            return str(message)
+    return cause or error
+
+
+def record_failure(inp: RecordFailureInput, deps: Deps) -> RecordFailureOutput:
+    """The one failure path: record the error on the workspace, release the lease, explain the cause."""
+    cause = human_cause(inp.error.Error, inp.error.Cause)
+    key = inp.spec.get("workspace_key")
+    if isinstance(key, str):
+        try:
+            parse_spec(inp.spec)
+            valid = True
+        except Exception:  # an invalid spec is the very failure being recorded
+            valid = False
+        if valid:
+            deps.store.update_observed(
+                key,
+                {
+                    "health": "FAILED",
+                    "last_error": {"error": inp.error.Error, "cause": cause, "at": now_iso()},
+                    "last_run": {"execution": inp.execution_name, "outcome": "FAILED", "ended_at": now_iso()},
+                },
+            )
+            deps.store.add_run(
+                key,
+                RunRecord(
+                    execution_name=inp.execution_name,
+                    execution_arn=inp.execution_arn,
+                    started_at=inp.started_at,
+                    outcome="FAILED",
+                    error=inp.error.Error,
+                    cause=cause,
+                ),
+            )
+            deps.store.release_lease(key, inp.execution_name, allow_rerun=False)
+    return RecordFailureOutput(error=inp.error.Error, cause=cause[:32000])

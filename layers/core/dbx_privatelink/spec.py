@@ -1,0 +1,214 @@
+"""The workspace spec: the one source of the desired state (YAML for humans, the same JSON as execution input)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dbx_privatelink.errors import SpecInvalidError
+
+VpcId = Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
+SubnetId = Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]
+SecurityGroupId = Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")]
+VpcEndpointId = Annotated[str, Field(pattern=r"^vpce-[0-9a-f]{8,17}$")]
+RouteTableId = Annotated[str, Field(pattern=r"^rtb-[0-9a-f]{8,17}$")]
+Region = Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
+DatabricksId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+AccountId = Annotated[str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+
+AwsService = Literal["s3", "sts", "kinesis-streams", "glue"]
+DriftMode = Literal["remediate", "notify", "off"]
+DEFAULT_AWS_SERVICES: tuple[AwsService, ...] = ("s3", "sts", "kinesis-streams")
+
+# Hints appended to pydantic's messages so every error names the fix, not just the problem.
+_FIX_HINTS: dict[str, str] = {
+    "workspace_key": "use 3-40 lowercase letters, digits and hyphens, starting with a letter",
+    "region": "use an AWS region code such as us-east-1",
+    "account_id": "use the Databricks account id (a UUID) shown in the account console",
+    "vpc_id": "use a VPC id such as vpc-0a1b2c3d4e5f60718",
+    "subnet": "use subnet ids such as subnet-0a1b2c3d4e5f60718",
+    "security_group": "use security group ids such as sg-0a1b2c3d4e5f60718",
+    "adopt": "use VPC endpoint ids such as vpce-0a1b2c3d4e5f60718",
+    "route_table": "use route table ids such as rtb-0a1b2c3d4e5f60718",
+    "aws_services": "choose from s3, sts, kinesis-streams, glue",
+    "level": "use ACCOUNT or ENDPOINT",
+    "mode": "use remediate, notify or off",
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WorkspaceTarget(_Model):
+    """Create a new workspace (name), or retrofit PrivateLink onto an existing one (existing_workspace_id)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    deployment_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] | None = None
+    existing_workspace_id: Annotated[int, Field(gt=0)] | None = None
+    pricing_tier: Literal["PREMIUM", "ENTERPRISE"] = "ENTERPRISE"
+    custom_tags: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _create_or_adopt(self) -> WorkspaceTarget:
+        if self.name is None and self.existing_workspace_id is None:
+            raise ValueError(
+                "set name to create a new workspace, or existing_workspace_id to retrofit an existing one"
+            )
+        return self
+
+
+class DatabricksSection(_Model):
+    account_id: AccountId
+    credentials_id: DatabricksId
+    storage_configuration_id: DatabricksId
+    workspace: WorkspaceTarget
+
+
+class PrivateAccess(_Model):
+    public_access_enabled: bool = False
+    level: Literal["ACCOUNT", "ENDPOINT"] = "ACCOUNT"
+    # Databricks registration ids allowed besides the ones this application registers (ENDPOINT level).
+    extra_allowed_vpc_endpoint_ids: list[DatabricksId] = Field(default_factory=list)
+
+
+class NetworkSection(_Model):
+    vpc_id: VpcId
+    workspace_subnet_ids: list[SubnetId] = Field(min_length=2)
+    workspace_security_group_ids: list[SecurityGroupId] = Field(min_length=1, max_length=5)
+    endpoint_subnet_ids: list[SubnetId] = Field(min_length=1, max_length=16)
+    endpoint_security_group_id: SecurityGroupId
+
+    @field_validator("workspace_subnet_ids", "workspace_security_group_ids", "endpoint_subnet_ids")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("list each id once")
+        return value
+
+    @model_validator(mode="after")
+    def _endpoint_subnets_apart(self) -> NetworkSection:
+        shared = set(self.endpoint_subnet_ids) & set(self.workspace_subnet_ids)
+        if shared:
+            raise ValueError(
+                f"endpoint_subnet_ids {sorted(shared)} are also workspace subnets: give the endpoints their "
+                "own subnet (the seed's databricks-vpce) so cluster IPs never exhaust it"
+            )
+        return self
+
+
+class AdoptEndpoints(_Model):
+    """Existing VPC endpoints to take over instead of creating new ones."""
+
+    workspace: VpcEndpointId | None = None
+    relay: VpcEndpointId | None = None
+    front_end: VpcEndpointId | None = None
+
+
+class EndpointsSection(_Model):
+    aws_services: list[AwsService] = Field(default_factory=lambda: list(DEFAULT_AWS_SERVICES))
+    s3_route_table_ids: list[RouteTableId] = Field(default_factory=list)
+    adopt: AdoptEndpoints = Field(default_factory=AdoptEndpoints)
+
+    @field_validator("aws_services")
+    @classmethod
+    def _unique_services(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("list each service once")
+        return value
+
+
+class FrontEnd(_Model):
+    """The user-to-workspace endpoint, usually in a transit VPC."""
+
+    vpc_id: VpcId
+    subnet_ids: list[SubnetId] = Field(min_length=1)
+    security_group_id: SecurityGroupId
+
+
+class DriftSection(_Model):
+    mode: DriftMode = "remediate"
+
+
+class WorkspaceSpec(_Model):
+    """Everything one reconcile execution needs to know about one workspace."""
+
+    workspace_key: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{2,39}$")]
+    region: Region
+    databricks: DatabricksSection
+    private_access: PrivateAccess = Field(default_factory=PrivateAccess)
+    network: NetworkSection
+    endpoints: EndpointsSection = Field(default_factory=EndpointsSection)
+    front_end: FrontEnd | None = None
+    drift: DriftSection = Field(default_factory=DriftSection)
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> WorkspaceSpec:
+        if self.front_end is not None and self.front_end.vpc_id == self.network.vpc_id:
+            raise ValueError(
+                "front_end.vpc_id is the workspace VPC: the workspace endpoint there serves users too; "
+                "remove the front_end section or use the transit VPC"
+            )
+        if self.front_end is None and self.endpoints.adopt.front_end is not None:
+            raise ValueError("endpoints.adopt.front_end needs a front_end section describing its VPC")
+        if (
+            not self.private_access.public_access_enabled
+            and self.private_access.level == "ENDPOINT"
+            and self.front_end is None
+            and not self.private_access.extra_allowed_vpc_endpoint_ids
+        ):
+            raise ValueError(
+                "private_access: with public access off at ENDPOINT level no user could reach the workspace; "
+                "add a front_end section, list extra_allowed_vpc_endpoint_ids, or use level ACCOUNT"
+            )
+        return self
+
+    def canonical_json(self) -> str:
+        """The spec as canonical JSON: equal specs give equal text (and so equal hashes)."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    def spec_hash(self) -> str:
+        """A short digest of the canonical spec; a change of spec changes it."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+
+def _hint_for(loc: tuple[str | int, ...]) -> str:
+    for part in reversed(loc):
+        if isinstance(part, str):
+            for key, hint in _FIX_HINTS.items():
+                if key in part:
+                    return hint
+    return ""
+
+
+def _describe(error: Any) -> str:
+    loc = tuple(error["loc"])
+    where = ".".join(str(p) for p in loc) or "spec"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown field: remove it or check its spelling against the spec reference in README.md"
+    elif error["type"] == "missing":
+        message = "required field is missing: add it"
+    hint = _hint_for(loc) if error["type"] in {"string_pattern_mismatch", "literal_error"} else ""
+    return f"{where}: {message}" + (f" (fix: {hint})" if hint else "")
+
+
+def parse_spec(document: Any) -> WorkspaceSpec:
+    """Validate a spec document (a dict from YAML or JSON); SpecInvalidError names every bad field."""
+    if isinstance(document, dict) and "spec" in document and "workspace_key" not in document:
+        document = document["spec"]  # an execution input that wraps the spec
+    try:
+        return WorkspaceSpec.model_validate(document)
+    except ValidationError as exc:
+        lines = [_describe(e) for e in exc.errors()]
+        raise SpecInvalidError("Invalid workspace spec:\n- " + "\n- ".join(lines)) from None
+
+
+def execution_name(workspace_key: str, generation: int, stamp: str) -> str:
+    """The execution name for one apply: readable, unique per apply, at most 80 characters."""
+    name = f"{workspace_key}-g{generation}-{stamp}"
+    return re.sub(r"[^A-Za-z0-9_-]", "-", name)[:80]

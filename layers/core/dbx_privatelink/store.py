@@ -1,0 +1,269 @@
+"""The store: one DynamoDB table holding desired specs, leases, observed state, run history and the index
+from resource ids to the workspaces that use them.
+
+Items (pk, sk):
+  WS#<key>, DESIRED          the spec, its hash and generation
+  WS#<key>, LEASE            holder (execution name = fencing token), holder ARN, expiry, dirty flag
+  WS#<key>, OBSERVED         every resource id with its state, health, last run, last error
+  WS#<key>, RUN#<ts>#<name>  one item per execution: outcome, timings, error
+  RES#<resource id>, WS#<key>  which workspaces use a resource (a shared endpoint maps to several)
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import suppress
+from datetime import UTC, datetime
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, Field
+
+from dbx_privatelink.aws.errors import error_code, map_aws_error
+from dbx_privatelink.spec import WorkspaceSpec
+
+LEASE_TTL_SECONDS = 6 * 3600
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Desired(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    spec: dict[str, Any]
+    spec_hash: str
+    generation: int
+
+
+class Lease(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    holder: str
+    holder_arn: str = ""
+    expires_at: int = 0
+    dirty: bool = False
+
+
+class LeaseAttempt(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    acquired: bool
+    holder: Lease | None = None
+
+
+class RunRecord(BaseModel):
+    execution_name: str
+    execution_arn: str = ""
+    started_at: str = ""
+    ended_at: str = Field(default_factory=now_iso)
+    outcome: str  # SUCCEEDED | FAILED
+    generation: int = 0
+    error: str | None = None
+    cause: str | None = None
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+
+def _ws(key: str) -> str:
+    return f"WS#{key}"
+
+
+class StoreClient:
+    """All reads and writes of the application's table."""
+
+    def __init__(self, table: Any) -> None:
+        self._t = table
+
+    def _call(self, operation: str, fn: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(**kwargs)
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise
+            raise map_aws_error(exc, f"DynamoDB {operation}") from exc
+        except BotoCoreError as exc:
+            raise map_aws_error(exc, f"DynamoDB {operation}") from exc
+
+    # --- desired ---
+
+    def get_desired(self, workspace_key: str) -> Desired | None:
+        item = self._call("GetItem", self._t.get_item, Key={"pk": _ws(workspace_key), "sk": "DESIRED"}).get(
+            "Item"
+        )
+        if not item:
+            return None
+        return Desired(
+            spec=json.loads(item["spec"]), spec_hash=item["spec_hash"], generation=int(item["generation"])
+        )
+
+    def put_desired(self, spec: WorkspaceSpec) -> Desired:
+        """Store the spec; the generation goes up by one when (and only when) the spec changed."""
+        for _ in range(5):
+            current = self.get_desired(spec.workspace_key)
+            if current and current.spec_hash == spec.spec_hash():
+                return current
+            generation = (current.generation if current else 0) + 1
+            condition = Attr("generation").eq(current.generation) if current else Attr("pk").not_exists()
+            try:
+                self._call(
+                    "PutItem",
+                    self._t.put_item,
+                    Item={
+                        "pk": _ws(spec.workspace_key),
+                        "sk": "DESIRED",
+                        "spec": spec.canonical_json(),
+                        "spec_hash": spec.spec_hash(),
+                        "generation": generation,
+                        "updated_at": now_iso(),
+                    },
+                    ConditionExpression=condition,
+                )
+            except ClientError:
+                continue  # another writer moved the generation: read again
+            return Desired(
+                spec=spec.model_dump(mode="json"), spec_hash=spec.spec_hash(), generation=generation
+            )
+        raise RuntimeError(f"desired spec of {spec.workspace_key} kept changing under this write")
+
+    # --- lease ---
+
+    def get_lease(self, workspace_key: str) -> Lease | None:
+        item = self._call("GetItem", self._t.get_item, Key={"pk": _ws(workspace_key), "sk": "LEASE"}).get(
+            "Item"
+        )
+        if not item:
+            return None
+        return Lease(
+            holder=item["holder"],
+            holder_arn=item.get("holder_arn", ""),
+            expires_at=int(item.get("expires_at", 0)),
+            dirty=bool(item.get("dirty", False)),
+        )
+
+    def acquire_lease(
+        self, workspace_key: str, holder: str, holder_arn: str, now: int, *, take_over_from: str | None = None
+    ) -> LeaseAttempt:
+        """Take the lease when free, expired, already ours, or held by `take_over_from` (a dead holder)."""
+        condition = Attr("pk").not_exists() | Attr("expires_at").lt(now) | Attr("holder").eq(holder)
+        if take_over_from:
+            condition = condition | Attr("holder").eq(take_over_from)
+        try:
+            self._call(
+                "PutItem",
+                self._t.put_item,
+                Item={
+                    "pk": _ws(workspace_key),
+                    "sk": "LEASE",
+                    "holder": holder,
+                    "holder_arn": holder_arn,
+                    "expires_at": now + LEASE_TTL_SECONDS,
+                    "dirty": False,
+                    "taken_at": now_iso(),
+                },
+                ConditionExpression=condition,
+            )
+        except ClientError:
+            return LeaseAttempt(acquired=False, holder=self.get_lease(workspace_key))
+        return LeaseAttempt(acquired=True)
+
+    def mark_dirty(self, workspace_key: str, holder: str) -> bool:
+        """Ask the current holder to reconcile once more; False when the lease changed hands meanwhile."""
+        try:
+            self._call(
+                "UpdateItem",
+                self._t.update_item,
+                Key={"pk": _ws(workspace_key), "sk": "LEASE"},
+                UpdateExpression="SET dirty = :t",
+                ConditionExpression=Attr("holder").eq(holder),
+                ExpressionAttributeValues={":t": True},
+            )
+        except ClientError:
+            return False
+        return True
+
+    def release_lease(self, workspace_key: str, holder: str, *, allow_rerun: bool) -> bool:
+        """Release the lease; when it is dirty and a rerun is allowed, keep it, clear dirty and return True."""
+        if allow_rerun:
+            try:
+                self._call(
+                    "UpdateItem",
+                    self._t.update_item,
+                    Key={"pk": _ws(workspace_key), "sk": "LEASE"},
+                    UpdateExpression="SET dirty = :f",
+                    ConditionExpression=Attr("holder").eq(holder) & Attr("dirty").eq(True),
+                    ExpressionAttributeValues={":f": False},
+                )
+                return True
+            except ClientError:
+                pass
+        with suppress(ClientError):  # not ours any more: nothing to release
+            self._call(
+                "DeleteItem",
+                self._t.delete_item,
+                Key={"pk": _ws(workspace_key), "sk": "LEASE"},
+                ConditionExpression=Attr("holder").eq(holder),
+            )
+        return False
+
+    # --- observed state and history ---
+
+    def get_observed(self, workspace_key: str) -> dict[str, Any] | None:
+        item = self._call("GetItem", self._t.get_item, Key={"pk": _ws(workspace_key), "sk": "OBSERVED"}).get(
+            "Item"
+        )
+        return json.loads(item["state"]) if item else None
+
+    def update_observed(self, workspace_key: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Merge `changes` into the observed state (top-level keys replaced) and return the result."""
+        state = self.get_observed(workspace_key) or {}
+        state.update(changes)
+        state["updated_at"] = now_iso()
+        self._call(
+            "PutItem",
+            self._t.put_item,
+            Item={"pk": _ws(workspace_key), "sk": "OBSERVED", "state": json.dumps(state, sort_keys=True)},
+        )
+        return state
+
+    def add_run(self, workspace_key: str, run: RunRecord) -> None:
+        self._call(
+            "PutItem",
+            self._t.put_item,
+            Item={
+                "pk": _ws(workspace_key),
+                "sk": f"RUN#{run.ended_at}#{run.execution_name}",
+                "run": run.model_dump_json(),
+            },
+        )
+
+    def list_runs(self, workspace_key: str, limit: int = 10) -> list[RunRecord]:
+        raw = self._call(
+            "Query",
+            self._t.query,
+            KeyConditionExpression=Key("pk").eq(_ws(workspace_key)) & Key("sk").begins_with("RUN#"),
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [RunRecord.model_validate_json(i["run"]) for i in raw.get("Items", [])]
+
+    def index_resources(self, workspace_key: str, resource_ids: list[str]) -> None:
+        """Record that the workspace uses these resources (for mapping drift events back to it)."""
+        with self._t.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
+            for rid in sorted(set(resource_ids)):
+                batch.put_item(
+                    Item={"pk": f"RES#{rid}", "sk": _ws(workspace_key), "workspace_key": workspace_key}
+                )
+
+    def workspaces_using(self, resource_id: str) -> list[str]:
+        raw = self._call("Query", self._t.query, KeyConditionExpression=Key("pk").eq(f"RES#{resource_id}"))
+        return sorted(i["workspace_key"] for i in raw.get("Items", []))
+
+    def list_workspaces(self) -> list[str]:
+        """Every workspace with a desired spec (a scan: the table holds few items per workspace)."""
+        keys: list[str] = []
+        kwargs: dict[str, Any] = {"FilterExpression": Attr("sk").eq("DESIRED"), "ProjectionExpression": "pk"}
+        while True:
+            page = self._call("Scan", self._t.scan, **kwargs)
+            keys.extend(i["pk"].removeprefix("WS#") for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return sorted(keys)
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -1,0 +1,119 @@
+"""The composition root of the Lambda functions: settings from the environment, adapters built once per
+cold start. The domain never reads os.environ or builds clients; this module does, for it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from pydantic import BaseModel, ConfigDict
+
+from dbx_privatelink.aws.ec2 import Ec2Client
+from dbx_privatelink.aws.secrets import SecretsClient
+from dbx_privatelink.catalog import Catalog, load_catalog
+from dbx_privatelink.databricks.client import DatabricksAccountClient
+from dbx_privatelink.store import StoreClient
+
+# Environment variables by the capability that needs them.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "base": ("AWS_REGION", "OWNER_TAG"),
+    "store": ("TABLE_NAME",),
+    "databricks": ("DATABRICKS_HOST", "DATABRICKS_SECRET_ID"),
+}
+
+
+class SettingsError(RuntimeError):
+    """A required environment variable is missing: the template must pass it to the function."""
+
+
+class Settings(BaseModel):
+    """One frozen settings model per function, validated at cold start."""
+
+    model_config = ConfigDict(frozen=True)
+
+    region: str
+    owner_tag: str
+    table_name: str = ""
+    databricks_host: str = ""
+    databricks_secret_id: str = ""
+    endpoint_services_json: str = ""
+    state_machine_arn: str = ""
+
+    @classmethod
+    def from_env(cls, needs: tuple[str, ...], env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        required = [var for need in ("base", *needs) for var in NEEDS[need]]
+        missing = [var for var in required if not env.get(var)]
+        if missing:
+            raise SettingsError(
+                f"environment variable(s) {', '.join(missing)} not set: add them to this function's "
+                "Environment in template.yaml"
+            )
+        return cls(
+            region=env["AWS_REGION"],
+            owner_tag=env["OWNER_TAG"],
+            table_name=env.get("TABLE_NAME", ""),
+            databricks_host=env.get("DATABRICKS_HOST", ""),
+            databricks_secret_id=env.get("DATABRICKS_SECRET_ID", ""),
+            endpoint_services_json=env.get("ENDPOINT_SERVICES_JSON", ""),
+            state_machine_arn=env.get("STATE_MACHINE_ARN", ""),
+        )
+
+
+_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
+
+
+@dataclass
+class Deps:
+    """The adapters a step may use, built lazily so a step pays only for what it touches."""
+
+    settings: Settings
+    session: Any = field(default_factory=boto3.session.Session)
+    remaining_time_s: Callable[[], float] = lambda: 60.0
+    clock: Callable[[], float] = time.time
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ec2: dict[str, Ec2Client] = field(default_factory=dict)
+    _databricks: dict[str, DatabricksAccountClient] = field(default_factory=dict)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return load_catalog(self.settings.endpoint_services_json or None)
+
+    def ec2(self, region: str) -> Ec2Client:
+        with self._lock:
+            if region not in self._ec2:
+                self._ec2[region] = Ec2Client(
+                    self.session.client("ec2", region_name=region, config=_BOTO_CONFIG)
+                )
+            return self._ec2[region]
+
+    @cached_property
+    def store(self) -> StoreClient:
+        table = self.session.resource("dynamodb", config=_BOTO_CONFIG).Table(self.settings.table_name)
+        return StoreClient(table)
+
+    @cached_property
+    def sfn(self) -> Any:
+        return self.session.client("stepfunctions", config=_BOTO_CONFIG)
+
+    def databricks(self, account_id: str) -> DatabricksAccountClient:
+        with self._lock:
+            if account_id not in self._databricks:
+                secrets = SecretsClient(self.session.client("secretsmanager", config=_BOTO_CONFIG))
+                principal = secrets.service_principal(self.settings.databricks_secret_id)
+                self._databricks[account_id] = DatabricksAccountClient(
+                    self.settings.databricks_host,
+                    account_id,
+                    principal.client_id,
+                    principal.client_secret.get_secret_value(),
+                    remaining_time_s=lambda: self.remaining_time_s(),
+                )
+            return self._databricks[account_id]
