@@ -70,7 +70,12 @@ def _check_security_groups(
     def ports(rules: list[SgRule], protocol: str, *, self_only: bool) -> list[tuple[int, int]]:
         out = []
         for rule in rules:
+            to_self_only = bool(rule.group_ids) and not rule.cidr_blocks and set(rule.group_ids) <= ids
             if self_only and not ids.intersection(rule.group_ids):
+                continue
+            # The required egress goes to the control plane and AWS services: a rule that only reaches
+            # the group's own members does not open it.
+            if not self_only and to_self_only:
                 continue
             p = _rule_ports(rule, protocol)
             if p is not None:
