@@ -1,0 +1,122 @@
+"""Least privilege, read from template.yaml: each function its own role, only the actions it calls."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dbx_privatelink.wiring import NEEDS
+
+ROOT = Path(__file__).resolve().parents[2]
+OWNER_TAG = "dbx-privatelink:owner"
+# Mutating calls AWS can limit by the ownership tag: on the request (create) or on the resource (change).
+TAG_SCOPED = {
+    "ec2:CreateVpcEndpoint": "aws:RequestTag/",
+    "ec2:CreateTags": "aws:RequestTag/",
+    "ec2:ModifyVpcEndpoint": "aws:ResourceTag/",
+    "ec2:DeleteVpcEndpoints": "aws:ResourceTag/",
+    "route53resolver:UpdateResolverRule": "aws:ResourceTag/",
+    "route53resolver:DeleteResolverRule": "aws:ResourceTag/",
+    "route53resolver:DeleteResolverEndpoint": "aws:ResourceTag/",
+}
+
+
+class _Tagged:
+    def __init__(self, tag: str, value: Any) -> None:
+        self.tag, self.value = tag, value
+
+    def __repr__(self) -> str:
+        return f"{self.tag} {self.value}"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> _Tagged:
+    if isinstance(node, yaml.ScalarNode):
+        return _Tagged(suffix, loader.construct_scalar(node))
+    if isinstance(node, yaml.SequenceNode):
+        return _Tagged(suffix, loader.construct_sequence(node))
+    return _Tagged(suffix, loader.construct_mapping(node))  # type: ignore[arg-type]
+
+
+_CfnLoader.add_multi_constructor("!", _construct)
+TEMPLATE = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
+FUNCTIONS = {k: v for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+
+
+def _statements(fn: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for policy in fn["Properties"].get("Policies", []):
+        assert isinstance(policy, dict) and "Statement" in policy, (
+            "use inline statements, not managed policies"
+        )
+        out += policy["Statement"]
+    return out
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def _needs_of(code_uri: str) -> tuple[str, ...]:
+    """The capabilities the handler declares in `step(..., needs=(...))`."""
+    source = (ROOT / code_uri / "app.py").read_text()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "step":
+            for kw in node.keywords:
+                if kw.arg == "needs":
+                    return tuple(ast.literal_eval(kw.value))
+    return ()
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_function_has_its_own_role_without_wildcard_actions(name: str) -> None:
+    props = FUNCTIONS[name]["Properties"]
+    assert "Role" not in props, f"{name} shares a role"
+    statements = _statements(FUNCTIONS[name])
+    assert statements, f"{name} has no policy"
+    for st in statements:
+        for action in _actions(st):
+            assert "*" not in action, f"{name} grants the wildcard action {action}"
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_mutating_calls_are_limited_by_the_ownership_tag(name: str) -> None:
+    for st in _statements(FUNCTIONS[name]):
+        for action in _actions(st):
+            prefix = TAG_SCOPED.get(action)
+            if prefix is None:
+                continue
+            resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+            # CreateVpcEndpoint also needs the VPC, subnets and groups it attaches to: those carry no tag.
+            if all("vpc-endpoint" in repr(r) or "resolver" in repr(r) for r in resources):
+                keys = list(st.get("Condition", {}).get("StringEquals", {}))
+                assert f"{prefix}{OWNER_TAG}" in keys, (
+                    f"{name}: {action} is not limited by {prefix}{OWNER_TAG}"
+                )
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_secret_and_environment_match_what_the_handler_needs(name: str) -> None:
+    props = FUNCTIONS[name]["Properties"]
+    needs = _needs_of(props["CodeUri"])
+    env = set(props.get("Environment", {}).get("Variables", {}))
+    env |= set(TEMPLATE["Globals"]["Function"]["Environment"]["Variables"])
+    required = {var for need in ("base", *needs) for var in NEEDS[need]} - {"AWS_REGION"}
+    assert required <= env, f"{name} lacks environment variables {sorted(required - env)}"
+    reads_secret = any("secretsmanager:GetSecretValue" in _actions(st) for st in _statements(FUNCTIONS[name]))
+    assert reads_secret == ("databricks" in needs), f"{name}: secret access must match its Databricks use"
+
+
+def test_every_function_folder_is_deployed() -> None:
+    folders = {p.parent.name for p in (ROOT / "functions").glob("*/app.py")}
+    deployed = {re.sub(r"functions/(\w+)/?", r"\1", f["Properties"]["CodeUri"]) for f in FUNCTIONS.values()}
+    assert folders == deployed
