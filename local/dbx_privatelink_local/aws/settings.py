@@ -1,0 +1,32 @@
+"""Configuration of the emulated AWS. Every duration is in emulated seconds: the TimeScale turns it into wall
+time (0.01 makes a 300-second CloudTrail delay last 3 seconds)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LocalAwsSettings:
+    """Delays, identities and switches of the emulated AWS; the defaults follow what AWS does."""
+
+    # Interface endpoint to an AWS service (sts, kinesis-streams, glue ...): pending -> available.
+    aws_endpoint_available_after: float = 60.0
+    # Gateway endpoint (s3, dynamodb): 0 means available at creation, as AWS reports it.
+    gateway_endpoint_available_after: float = 0.0
+    # Databricks endpoint once the service accepted it: pending -> available.
+    accepted_endpoint_available_after: float = 20.0
+    # Turning private DNS on: available -> pending -> available (the seed walkthrough saw "pending").
+    private_dns_update_after: float = 10.0
+    # CloudTrail -> EventBridge: AWS delivers API-call events about five minutes late on average.
+    cloudtrail_delay: float = 300.0
+    # Who a call was made by when its access key is neither an IAM user's nor an assumed role's.
+    default_identity_arn: str = "arn:aws:iam::123456789012:user/operator"
+    # EC2 endpoint-mutation token bucket (4 tokens, 0.3/s): off unless a test or benchmark wants it.
+    endpoint_rate_limit: bool = False
+    # EventBridge delivery: attempts per target before the event goes to the dead-letter queue, and the
+    # interval between attempts (AWS retries for up to 24 hours with backoff; locally a few times).
+    delivery_max_attempts: int = 3
+    delivery_retry_interval: float = 30.0
+    # Scheduled rules: how often the scheduler looks at the rules (wall seconds, not scaled).
+    schedule_poll_interval: float = 0.05
