@@ -3,7 +3,7 @@ reported together so one run tells the operator everything to fix."""
 
 from __future__ import annotations
 
-from dbx_privatelink.aws.ec2 import Ec2Client, EndpointInfo, SecurityGroupInfo, SubnetInfo, VpcInfo
+from dbx_privatelink.aws.ec2 import Ec2Client, EndpointInfo, SecurityGroupInfo, SgRule, SubnetInfo, VpcInfo
 from dbx_privatelink.catalog import Catalog, RegionServices, port_ranges
 from dbx_privatelink.errors import PreflightFailedError
 from dbx_privatelink.models import EndpointPlan, PreflightOutput, SpecStep
@@ -48,13 +48,16 @@ def _allows(sg: SecurityGroupInfo, direction: str, protocol: str, port: int) -> 
 
 
 def _self_allows_all(sg: SecurityGroupInfo, direction: str, protocol: str) -> bool:
+    """All of `protocol` to (egress) or from (ingress) the group itself; egress to 0.0.0.0/0 counts too."""
     rules = sg.ingress if direction == "ingress" else sg.egress
-    return any(
-        sg.group_id in r.group_ids
-        and (
-            r.protocol == "-1"
-            or (r.protocol == protocol and (r.from_port or 0) <= 0 and (r.to_port or 0) >= 65535)
+
+    def full_range(r: SgRule) -> bool:
+        return r.protocol == "-1" or (
+            r.protocol == protocol and (r.from_port or 0) <= 0 and (r.to_port or 0) >= 65535
         )
+
+    return any(
+        full_range(r) and (sg.group_id in r.group_ids or (direction == "egress" and "0.0.0.0/0" in r.cidrs))
         for r in rules
     )
 

@@ -1,0 +1,198 @@
+"""The customer environment of the seed documents, created in the emulated AWS and Databricks.
+
+Data-plane VPC "privatelink-test" 10.0.0.0/22 (DNS hostnames and support on) with databricks-ws-1/2 in
+two AZs and databricks-vpce for the endpoints, the workspace group pl-sg-1 and the endpoint group pl-sg-2
+with the rules of the walkthrough; a DNS VPC with two resolver subnets and two corporate DNS servers; a
+peered VPC; the Databricks credentials and storage configuration; the service principal's secret.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from dbx_privatelink.catalog import default_catalog, port_ranges
+from dbx_privatelink_local.databricks.emulator import DatabricksEmulator
+
+DATA_PLANE_CIDR = "10.0.0.0/22"
+DNS_VPC_CIDR = "10.10.0.0/24"
+PEERED_CIDR = "10.20.0.0/24"
+CORPORATE_DNS_IPS = ("10.10.0.53", "10.10.0.54")
+
+
+@dataclass
+class SeededEnvironment:
+    region: str
+    account_id: str
+    vpc_id: str
+    workspace_subnet_ids: list[str]
+    endpoint_subnet_id: str
+    workspace_sg_id: str
+    endpoint_sg_id: str
+    dns_vpc_id: str
+    dns_subnet_ids: list[str]
+    corporate_dns_ips: list[str]
+    peered_vpc_id: str
+    peered_subnet_ids: list[str]
+    peering_connection_id: str
+    credentials_id: str
+    storage_configuration_id: str
+    secret_arn: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def sample_spec(self, workspace_key: str = "privatelink-test") -> dict[str, Any]:
+        """A workspace spec that references the seeded resources (the walkthrough's workspace)."""
+        return {
+            "workspace_key": workspace_key,
+            "region": self.region,
+            "databricks": {
+                "account_id": self.account_id,
+                "credentials_id": self.credentials_id,
+                "storage_configuration_id": self.storage_configuration_id,
+                "workspace": {"name": workspace_key, "deployment_name": workspace_key},
+            },
+            "private_access": {"public_access_enabled": True, "level": "ACCOUNT"},
+            "network": {
+                "vpc_id": self.vpc_id,
+                "workspace_subnet_ids": self.workspace_subnet_ids,
+                "workspace_security_group_ids": [self.workspace_sg_id],
+                "endpoint_subnet_ids": [self.endpoint_subnet_id],
+                "endpoint_security_group_id": self.endpoint_sg_id,
+            },
+            "endpoints": {"aws_services": ["s3", "sts", "kinesis-streams"]},
+            "drift": {"mode": "remediate"},
+        }
+
+
+def _tag(name: str) -> list[dict[str, Any]]:
+    return [{"Key": "Name", "Value": name}]
+
+
+def _vpc(ec2: Any, cidr: str, name: str) -> str:
+    vpc_id: str = ec2.create_vpc(
+        CidrBlock=cidr, TagSpecifications=[{"ResourceType": "vpc", "Tags": _tag(name)}]
+    )["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": True})
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+    return vpc_id
+
+
+def _subnet(ec2: Any, vpc_id: str, cidr: str, az: str, name: str) -> str:
+    subnet_id: str = ec2.create_subnet(
+        VpcId=vpc_id,
+        CidrBlock=cidr,
+        AvailabilityZone=az,
+        TagSpecifications=[{"ResourceType": "subnet", "Tags": _tag(name)}],
+    )["Subnet"]["SubnetId"]
+    return subnet_id
+
+
+def _group(ec2: Any, vpc_id: str, name: str, description: str) -> str:
+    group_id: str = ec2.create_security_group(
+        VpcId=vpc_id,
+        GroupName=name,
+        Description=description,
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": _tag(name)}],
+    )["GroupId"]
+    # Start from no egress, as the walkthrough lists every outbound rule explicitly.
+    ec2.revoke_security_group_egress(
+        GroupId=group_id, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    )
+    return group_id
+
+
+def _tcp(lo: int, hi: int, *, cidr: str | None = None, group: str | None = None) -> dict[str, Any]:
+    rule: dict[str, Any] = {"IpProtocol": "tcp", "FromPort": lo, "ToPort": hi}
+    if cidr:
+        rule["IpRanges"] = [{"CidrIp": cidr}]
+    if group:
+        rule["UserIdGroupPairs"] = [{"GroupId": group}]
+    return rule
+
+
+def _self_all(group_id: str) -> list[dict[str, Any]]:
+    return [
+        {"IpProtocol": proto, "FromPort": 0, "ToPort": 65535, "UserIdGroupPairs": [{"GroupId": group_id}]}
+        for proto in ("tcp", "udp")
+    ]
+
+
+def seed_environment(
+    session: Any,
+    endpoint_url: str,
+    region: str,
+    emulator: DatabricksEmulator,
+    *,
+    client_id: str,
+    client_secret: str,
+    secret_name: str = "dbx-privatelink/service-principal",
+) -> SeededEnvironment:
+    """Create the seed documents' customer environment; returns every id a spec needs."""
+    ec2 = session.client("ec2", region_name=region, endpoint_url=endpoint_url)
+    azs = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
+
+    vpc_id = _vpc(ec2, DATA_PLANE_CIDR, "privatelink-test")
+    ws1 = _subnet(ec2, vpc_id, "10.0.1.0/24", azs[0], "databricks-ws-1")
+    ws2 = _subnet(ec2, vpc_id, "10.0.2.0/24", azs[1], "databricks-ws-2")
+    vpce = _subnet(ec2, vpc_id, "10.0.3.0/24", azs[0], "databricks-vpce")
+
+    catalog = default_catalog()
+    sg1 = _group(ec2, vpc_id, "pl-sg-1", "SG for workspace subnet")
+    egress = [_tcp(lo, hi, cidr="0.0.0.0/0") for lo, hi in port_ranges(catalog.workspace_sg_egress_tcp_ports)]
+    ec2.authorize_security_group_ingress(GroupId=sg1, IpPermissions=_self_all(sg1))
+    ec2.authorize_security_group_egress(GroupId=sg1, IpPermissions=[*_self_all(sg1), *egress])
+
+    sg2 = _group(ec2, vpc_id, "pl-sg-2", "SG for vpce subnet")
+    endpoint_ports = [
+        _tcp(lo, hi, cidr=DATA_PLANE_CIDR) for lo, hi in port_ranges(catalog.endpoint_sg_ingress_tcp_ports)
+    ]
+    ec2.authorize_security_group_ingress(GroupId=sg2, IpPermissions=endpoint_ports)
+    ec2.authorize_security_group_egress(GroupId=sg2, IpPermissions=endpoint_ports)
+
+    dns_vpc = _vpc(ec2, DNS_VPC_CIDR, "dns-servers")
+    dns_net = ipaddress.ip_network(DNS_VPC_CIDR)
+    halves = list(dns_net.subnets(new_prefix=dns_net.prefixlen + 1))
+    dns_subnets = [_subnet(ec2, dns_vpc, str(halves[i]), azs[i], f"resolver-{i + 1}") for i in range(2)]
+
+    peered = _vpc(ec2, PEERED_CIDR, "shared-services")
+    peered_subnets = [
+        _subnet(ec2, peered, f"10.20.0.{i * 128}/25", azs[i], f"shared-{i + 1}") for i in range(2)
+    ]
+    peering = ec2.create_vpc_peering_connection(VpcId=peered, PeerVpcId=vpc_id)["VpcPeeringConnection"]
+    ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=peering["VpcPeeringConnectionId"])
+
+    sm = session.client("secretsmanager", region_name=region, endpoint_url=endpoint_url)
+    secret_arn: str = sm.create_secret(
+        Name=secret_name, SecretString=json.dumps({"client_id": client_id, "client_secret": client_secret})
+    )["ARN"]
+
+    account = session.client("sts", region_name=region, endpoint_url=endpoint_url).get_caller_identity()[
+        "Account"
+    ]
+    role_arn = f"arn:aws:iam::{account}:role/databricks-cross-account"
+    creds = emulator.seed_credentials("privatelink-test-credentials", role_arn)
+    storage = emulator.seed_storage_configuration("privatelink-test-storage", "privatelink-test-root-bucket")
+
+    return SeededEnvironment(
+        region=region,
+        account_id=emulator.account_id,
+        vpc_id=vpc_id,
+        workspace_subnet_ids=[ws1, ws2],
+        endpoint_subnet_id=vpce,
+        workspace_sg_id=sg1,
+        endpoint_sg_id=sg2,
+        dns_vpc_id=dns_vpc,
+        dns_subnet_ids=dns_subnets,
+        corporate_dns_ips=list(CORPORATE_DNS_IPS),
+        peered_vpc_id=peered,
+        peered_subnet_ids=peered_subnets,
+        peering_connection_id=peering["VpcPeeringConnectionId"],
+        credentials_id=creds["credentials_id"],
+        storage_configuration_id=storage["storage_configuration_id"],
+        secret_arn=secret_arn,
+    )
