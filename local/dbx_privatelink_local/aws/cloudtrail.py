@@ -196,15 +196,21 @@ def request_parameters(call: AwsCall) -> dict[str, Any] | None:
     return params or None
 
 
-def _xml_to_trail(value: Any) -> Any:
+def _xml_to_trail(value: Any, classic: bool = True) -> Any:
+    """An XML response as CloudTrail logs it: <item> lists as {"items": [...]}, booleans typed, and (in
+    the classic EC2 form) "return" spelled "_return"."""
     if isinstance(value, dict):
         children = {k: v for k, v in value.items() if not k.startswith("@")}
         if set(children) == {"item"}:
             items = children["item"]
-            return {"items": [_xml_to_trail(v) for v in (items if isinstance(items, list) else [items])]}
-        return {("_return" if k == "return" else k): _xml_to_trail(v) for k, v in children.items()}
+            listed = items if isinstance(items, list) else [items]
+            return {"items": [_xml_to_trail(v, classic) for v in listed]}
+        return {
+            ("_return" if classic and k == "return" else k): _xml_to_trail(v, classic)
+            for k, v in children.items()
+        }
     if isinstance(value, list):
-        return [_xml_to_trail(v) for v in value]
+        return [_xml_to_trail(v, classic) for v in value]
     if value in ("true", "false"):
         return value == "true"
     return value
@@ -223,7 +229,7 @@ def response_elements(call: AwsCall, body: bytes) -> dict[str, Any] | None:
             root_name, root = next(iter(parsed.items()))
             root = root if isinstance(root, dict) else {}
             if call.service == "ec2" and call.action and any(p in call.action for p in _EC2_REQUEST_WRAPPED):
-                inner = _xml_to_trail(root)
+                inner = _xml_to_trail(root, classic=False)
                 if "@xmlns" in root:
                     inner = {"xmlns": root["@xmlns"], **inner}
                 return {root_name: inner}

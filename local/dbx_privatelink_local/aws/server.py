@@ -108,6 +108,8 @@ class LocalAws:
         if self._server is not None:
             return self
         install_patches()
+        # werkzeug logs every request at INFO: thousands of lines per reconcile, none of them useful here.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.endpoints.activate()
         self.eventbridge.activate()
         self.cloudtrail.start()
