@@ -146,6 +146,13 @@ def enable_step_functions(time_scale: TimeScale = TIME_SCALE) -> StepFunctionsCo
     return _CONTROL
 
 
+def disable_step_functions() -> None:
+    """Back to moto's mock backend (executions that never run) and the process-wide time scale; the
+    patches stay installed and are inert for it. For tests that share a process with others."""
+    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = False
+    _CONTROL.time_scale = TIME_SCALE
+
+
 def step_functions_control() -> StepFunctionsControl:
     """The process-wide control (time scale and sleep record)."""
     return _CONTROL
