@@ -12,8 +12,10 @@ from typing import Any
 
 import boto3
 import pytest
+from moto.server import ThreadedMotoServer
+
 from dbx_privatelink_local import yaml_cfn
-from dbx_privatelink_local.deployer import Deployment, DeployError, deploy_template
+from dbx_privatelink_local.deployer import DeployError, Deployment, deploy_template
 from dbx_privatelink_local.lambda_runtime import InProcessLambdaRuntime
 from dbx_privatelink_local.sfn import (
     StepFunctionsControl,
@@ -23,7 +25,6 @@ from dbx_privatelink_local.sfn import (
     parse_cause,
 )
 from dbx_privatelink_local.timescale import TimeScale
-from moto.server import ThreadedMotoServer
 
 APP = Path(__file__).resolve().parents[1] / "fixtures" / "sam_app"
 TEMPLATE = APP / "template.yaml"

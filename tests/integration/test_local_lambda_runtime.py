@@ -13,9 +13,10 @@ from typing import Any
 
 import boto3
 import pytest
+from moto.server import ThreadedMotoServer
+
 from dbx_privatelink_local.deployer import _zip_dir
 from dbx_privatelink_local.lambda_runtime import InProcessLambdaRuntime
-from moto.server import ThreadedMotoServer
 
 APP = Path(__file__).resolve().parents[1] / "fixtures" / "sam_app"
 GREET = APP / "functions" / "greet"
