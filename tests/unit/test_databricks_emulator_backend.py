@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+
 from dbx_privatelink.catalog import default_catalog
 from dbx_privatelink_local.aws_view import SgRule
 from dbx_privatelink_local.databricks import ApiError, DatabricksEmulator, EmulatorConfig, ManualClock

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from dbx_privatelink.catalog import default_catalog
 from dbx_privatelink_local.aws_view import SgRule
 from dbx_privatelink_local.databricks import ApiError, Fault, ManualClock

@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from dbx_privatelink.catalog import Catalog
-
 from dbx_privatelink_local.aws_view import AwsView
 from dbx_privatelink_local.databricks.clock import Cancellable, Clock, Scheduler
 from dbx_privatelink_local.databricks.config import EmulatorConfig

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 from dbx_privatelink.catalog import Catalog, default_catalog
-
 from dbx_privatelink_local.aws_view import AwsView
 from dbx_privatelink_local.databricks.auth import TokenIssuer
 from dbx_privatelink_local.databricks.backend import AccountBackend

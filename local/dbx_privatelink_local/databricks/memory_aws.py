@@ -7,7 +7,6 @@ import threading
 from dataclasses import dataclass, replace
 
 from dbx_privatelink.catalog import Catalog, default_catalog, port_ranges
-
 from dbx_privatelink_local.aws_view import AwsEndpoint, AwsSecurityGroup, AwsSubnet, AwsVpc, SgRule
 
 DEFAULT_AWS_ACCOUNT = "123456789012"

@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from dbx_privatelink.catalog import Catalog, port_ranges
-
 from dbx_privatelink_local.aws_view import AwsSecurityGroup, AwsView, SgRule
 
 MIN_PREFIX, MAX_PREFIX = 17, 26

@@ -53,7 +53,13 @@ class EmulatorServer:
             self.host, self.port, self.emulator.wsgi_app(), threaded=True, request_handler=_RequestHandler
         )
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="databricks-emulator", daemon=True)
+        # A short poll keeps stop() quick: shutdown() waits for the serve loop's next poll.
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="databricks-emulator",
+            daemon=True,
+        )
         self._thread.start()
         return self.url
 
