@@ -49,7 +49,7 @@ def ec2(aws: LocalAws) -> Any:
         region_name=REGION,
         aws_access_key_id="AKIAOPERATOR",
         aws_secret_access_key="secret",
-        config=Config(retries={"mode": "standard", "max_attempts": 1}),
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
     )
 
 

@@ -85,8 +85,8 @@ class AwsCall:
             target = self.headers.get("X-Amz-Target", "")
             return (target.split(".")[-1] or None), {}
         if self.protocol in ("rest-json", "rest-xml"):
+            from moto.core.request import Request
             from moto.core.routing import get_service_router
-            from werkzeug.wrappers import Request
 
             try:
                 operation, uri_params = get_service_router(self.service).match(Request(self._fresh_environ()))
