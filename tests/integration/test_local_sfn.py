@@ -1,0 +1,282 @@
+"""Which ASL features moto's interpreter runs as Step Functions does: the team writes the ASL from these."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from dbx_privatelink_local.deployer import _zip_dir
+from dbx_privatelink_local.lambda_runtime import InProcessLambdaRuntime
+from dbx_privatelink_local.sfn import (
+    StepFunctionsControl,
+    disable_step_functions,
+    enable_step_functions,
+    execution_error,
+)
+from dbx_privatelink_local.timescale import TimeScale
+
+APP = Path(__file__).resolve().parents[1] / "fixtures" / "sam_app"
+REGION = "us-east-1"
+ROLE = "arn:aws:iam::123456789012:role/sfn-probe"
+
+
+@dataclass
+class Interpreter:
+    control: StepFunctionsControl
+    sfn: Any
+    flaky_arn: str
+
+    def run(self, definition: dict[str, Any], execution_input: dict[str, Any]) -> dict[str, Any]:
+        machine = self.sfn.create_state_machine(
+            name=f"probe-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=ROLE
+        )["stateMachineArn"]
+        arn = self.sfn.start_execution(stateMachineArn=machine, input=json.dumps(execution_input))[
+            "executionArn"
+        ]
+        deadline = time.monotonic() + 30
+        while (described := self.sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            assert time.monotonic() < deadline, "execution still RUNNING after 30 s"
+            time.sleep(0.02)
+        described["history"] = self.sfn.get_execution_history(executionArn=arn, maxResults=1000)
+        return dict(described)
+
+
+@pytest.fixture(scope="module")
+def interpreter() -> Iterator[Interpreter]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint_url = f"http://{host}:{port}"
+    control = enable_step_functions(TimeScale(0.001))
+    runtime = InProcessLambdaRuntime(endpoint_url).install()
+    session = boto3.session.Session(
+        region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MOTO_PORT", str(port))
+        try:
+            iam = session.client("iam", endpoint_url=endpoint_url)
+            role_arn = iam.create_role(RoleName="flaky-probe", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+            flaky = session.client("lambda", endpoint_url=endpoint_url).create_function(
+                FunctionName="flaky-probe",
+                Runtime="python3.13",
+                Role=role_arn,
+                Handler="app.handler",
+                Code={"ZipFile": _zip_dir(APP / "functions" / "flaky")},
+                Environment={"Variables": {"FLAKY_MODE": "probe"}},
+            )
+            runtime.register("flaky-probe", APP / "functions" / "flaky", [APP / "layers" / "common"])
+            yield Interpreter(
+                control, session.client("stepfunctions", endpoint_url=endpoint_url), flaky["FunctionArn"]
+            )
+        finally:
+            runtime.uninstall()
+            disable_step_functions()
+            server.stop()
+
+
+def test_intrinsic_functions(interpreter: Interpreter) -> None:
+    definition = {
+        "StartAt": "Compute",
+        "States": {
+            "Compute": {
+                "Type": "Pass",
+                "Parameters": {
+                    "formatted.$": "States.Format('Hello, {} of {}', $.name, $.team)",
+                    "sum.$": "States.MathAdd($.a, $.b)",
+                    "length.$": "States.ArrayLength($.list)",
+                    "parsed.$": "States.StringToJson($.json)",
+                    "text.$": "States.JsonToString($.obj)",
+                },
+                "End": True,
+            }
+        },
+    }
+    execution_input = {
+        "name": "Ada",
+        "team": "ops",
+        "a": 2,
+        "b": 3,
+        "list": [1, 2, 3],
+        "json": '{"x":1}',
+        "obj": {"y": 2},
+    }
+
+    execution = interpreter.run(definition, execution_input)
+
+    assert execution["status"] == "SUCCEEDED", execution_error(execution["history"])
+    assert json.loads(execution["output"]) == {
+        "formatted": "Hello, Ada of ops",
+        "sum": 5,
+        "length": 3,
+        "parsed": {"x": 1},
+        "text": '{"y":2}',
+    }
+
+
+def test_choice_parallel_wait_map_result_selector_and_fail_paths(interpreter: Interpreter) -> None:
+    # A Choice into a Parallel of a Wait (SecondsPath) and a Map (ItemsPath, ItemSelector,
+    # MaxConcurrency), its result shaped by ResultSelector/ResultPath, ending in a Fail whose error and
+    # cause come from ErrorPath/CausePath.
+    definition = {
+        "StartAt": "Decide",
+        "States": {
+            "Decide": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.mode", "StringEquals": "fan", "Next": "Fan"}],
+                "Default": "Describe",
+            },
+            "Fan": {
+                "Type": "Parallel",
+                "Branches": [
+                    {
+                        "StartAt": "Pause",
+                        "States": {"Pause": {"Type": "Wait", "SecondsPath": "$.wait", "End": True}},
+                    },
+                    {
+                        "StartAt": "Each",
+                        "States": {
+                            "Each": {
+                                "Type": "Map",
+                                "ItemsPath": "$.items",
+                                "ItemSelector": {
+                                    "value.$": "$$.Map.Item.Value",
+                                    "index.$": "$$.Map.Item.Index",
+                                },
+                                "MaxConcurrency": 2,
+                                "ItemProcessor": {
+                                    "ProcessorConfig": {"Mode": "INLINE"},
+                                    "StartAt": "Double",
+                                    "States": {
+                                        "Double": {
+                                            "Type": "Pass",
+                                            "Parameters": {
+                                                "v.$": "States.MathAdd($.value, $.value)",
+                                                "i.$": "$.index",
+                                            },
+                                            "End": True,
+                                        }
+                                    },
+                                },
+                                "End": True,
+                            }
+                        },
+                    },
+                ],
+                "ResultSelector": {"doubled.$": "$[1]"},
+                "ResultPath": "$.fan",
+                "Next": "Describe",
+            },
+            "Describe": {
+                "Type": "Pass",
+                "Parameters": {"errorName.$": "$.errorName", "cause.$": "States.JsonToString($.fan)"},
+                "Next": "Stop",
+            },
+            "Stop": {"Type": "Fail", "ErrorPath": "$.errorName", "CausePath": "$.cause"},
+        },
+    }
+    interpreter.control.clear()
+
+    execution = interpreter.run(
+        definition, {"mode": "fan", "wait": 30, "items": [1, 2, 3], "errorName": "ProbeError"}
+    )
+
+    assert execution["status"] == "FAILED"
+    error, cause = execution_error(execution["history"])
+    assert error == "ProbeError"
+    assert json.loads(cause or "") == {"doubled": [{"v": 2, "i": 0}, {"v": 4, "i": 1}, {"v": 6, "i": 2}]}
+    assert [(s.requested_seconds, s.scaled_seconds) for s in interpreter.control.sleeps("wait")] == [
+        (30, pytest.approx(0.03))
+    ]
+
+
+def retrying_task(flaky_arn: str, retrier: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "StartAt": "Attempt",
+        "States": {
+            "Attempt": {
+                "Type": "Task",
+                "Resource": flaky_arn,
+                "Retry": [{"ErrorEquals": ["NotReadyError"], **retrier}],
+                "End": True,
+            }
+        },
+    }
+
+
+def test_retry_backoff_is_capped_by_max_delay_seconds(interpreter: Interpreter) -> None:
+    interpreter.control.clear()
+    retrier = {"IntervalSeconds": 10, "BackoffRate": 3, "MaxAttempts": 3, "MaxDelaySeconds": 15}
+
+    execution = interpreter.run(
+        retrying_task(interpreter.flaky_arn, retrier), {"key": uuid.uuid4().hex, "fail_times": 3}
+    )
+
+    assert execution["status"] == "SUCCEEDED", execution_error(execution["history"])
+    assert json.loads(execution["output"])["attempts"] == 4
+    assert [s.requested_seconds for s in interpreter.control.sleeps("retry")] == [10, 15, 15]
+
+
+def test_retry_full_jitter_draws_each_interval_below_its_backoff(interpreter: Interpreter) -> None:
+    interpreter.control.clear()
+    retrier = {
+        "IntervalSeconds": 10,
+        "BackoffRate": 3,
+        "MaxAttempts": 3,
+        "MaxDelaySeconds": 15,
+        "JitterStrategy": "FULL",
+    }
+
+    execution = interpreter.run(
+        retrying_task(interpreter.flaky_arn, retrier), {"key": uuid.uuid4().hex, "fail_times": 3}
+    )
+
+    assert execution["status"] == "SUCCEEDED", execution_error(execution["history"])
+    intervals = [s.requested_seconds for s in interpreter.control.sleeps("retry")]
+    assert len(intervals) == 3
+    assert all(0 <= i <= cap for i, cap in zip(intervals, [10, 15, 15], strict=True))
+    assert intervals != [10, 15, 15]
+
+
+@pytest.mark.parametrize(
+    ("resource", "parameters", "expected"),
+    [
+        (
+            "arn:aws:states:::aws-sdk:ec2:describeVpcs",
+            {"VpcIds": ["vpc-0000000000000000f"]},
+            "Ec2.Ec2Exception",
+        ),
+        (
+            "arn:aws:states:::aws-sdk:route53resolver:getResolverRule",
+            {"ResolverRuleId": "rslvr-rr-0000000000000000f"},
+            "Route53Resolver.ResourceNotFoundException",
+        ),
+        (
+            "arn:aws:states:::aws-sdk:route53:getHostedZone",
+            {"Id": "Z0000000000000000000F"},
+            "Route53.NoSuchHostedZoneException",
+        ),
+    ],
+)
+def test_aws_sdk_errors_are_named_as_on_aws(
+    interpreter: Interpreter, resource: str, parameters: dict[str, Any], expected: str
+) -> None:
+    definition = {
+        "StartAt": "Call",
+        "States": {"Call": {"Type": "Task", "Resource": resource, "Parameters": parameters, "End": True}},
+    }
+
+    execution = interpreter.run(definition, {})
+
+    assert execution["status"] == "FAILED"
+    error, _ = execution_error(execution["history"])
+    assert error == expected
