@@ -1,0 +1,469 @@
+"""`dbx-privatelink plan SPEC`: what apply would create, change or adopt, on AWS and in Databricks.
+
+Read-only by construction and by guard: it runs the state machine's own preflight (the same checks and the
+same endpoint plan) and only Describe/Get/List calls; a boto3 hook on the session refuses any other AWS
+call for the duration of the command, and the Databricks client is only asked to list and get.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from dbx_privatelink.aws.ec2 import EndpointInfo
+from dbx_privatelink.databricks.client import DatabricksAccountClient
+from dbx_privatelink.databricks.models import Network, PrivateAccessSettings
+
+# Private helpers on purpose: plan must compare against exactly what the Ensure* steps would write.
+from dbx_privatelink.errors import DatabricksNotFoundError, DbxPrivateLinkError, PreflightFailedError
+from dbx_privatelink.models import EndpointPlan, Registration, SpecStep
+from dbx_privatelink.reconcile.databricks_objects import _desired_network, _desired_pas, _workspace_of
+from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY, preflight
+from dbx_privatelink.spec import WorkspaceSpec
+from dbx_privatelink.store import StoreClient
+from dbx_privatelink.wiring import Deps
+from dbx_privatelink_cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CliError,
+    Runtime,
+    add_common_arguments,
+    databricks_access,
+    load_spec,
+)
+from dbx_privatelink_cli.output import emit_json, emit_lines, table
+from dbx_privatelink_cli.stack import StackInfo, stack_for
+
+READ_PREFIXES = ("Describe", "Get", "List", "Query", "Scan", "BatchGet")
+NEW = "(new)"
+
+
+class MutatingCallError(RuntimeError):
+    """A read-only command tried an AWS call that could change something."""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "plan",
+        help="show what apply would create, change or adopt (read-only)",
+        description="Run the preflight checks and compare SPEC with what exists on AWS and in Databricks. "
+        "Makes no change. Exit status 0 when apply could proceed, 1 when preflight or Databricks found a "
+        "problem.",
+    )
+    parser.add_argument("spec", metavar="SPEC", help="workspace spec file (YAML or JSON; - reads stdin)")
+    add_common_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+@contextmanager
+def read_only(session: Any) -> Iterator[None]:
+    """Refuse every AWS call through `session` that is not a read, for the duration of the block."""
+
+    def refuse(model: Any, **_: Any) -> None:
+        if not model.name.startswith(READ_PREFIXES):
+            raise MutatingCallError(
+                f"plan is read-only but tried {model.service_model.service_name}:{model.name}"
+            )
+
+    unique_id = f"dbx-privatelink-read-only-{id(refuse)}"
+    session.events.register("before-call", refuse, unique_id=unique_id)
+    try:
+        yield
+    finally:
+        session.events.unregister("before-call", unique_id=unique_id)
+
+
+@dataclass
+class Change:
+    field: str
+    current: Any
+    desired: Any
+
+
+@dataclass
+class Item:
+    """One planned resource: what it is, what apply would do to it, and why."""
+
+    kind: str
+    name: str
+    action: str  # keep | create | adopt | replace | update | register | error
+    resource_id: str = ""
+    state: str = ""
+    detail: str = ""
+    changes: list[Change] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "action": self.action,
+            "id": self.resource_id or None,
+            "state": self.state or None,
+            "detail": self.detail or None,
+            "changes": [{"field": c.field, "current": c.current, "desired": c.desired} for c in self.changes],
+        }
+
+
+@dataclass
+class PlanReport:
+    workspace_key: str
+    region: str
+    stack: str
+    preflight_problems: list[str] = field(default_factory=list)
+    aws: list[Item] = field(default_factory=list)
+    databricks: list[Item] = field(default_factory=list)
+    databricks_note: str = ""
+    databricks_error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.preflight_problems and not self.databricks_error
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for item in [*self.aws, *self.databricks]:
+            counts[item.action] = counts.get(item.action, 0) + 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "workspace_key": self.workspace_key,
+            "region": self.region,
+            "stack": self.stack,
+            "ok": self.ok,
+            "preflight": {"passed": not self.preflight_problems, "problems": self.preflight_problems},
+            "aws": [i.to_json() for i in self.aws],
+            "databricks": {
+                "planned": bool(self.databricks),
+                "note": self.databricks_note or None,
+                "error": self.databricks_error or None,
+                "items": [i.to_json() for i in self.databricks],
+            },
+            "counts": self.counts(),
+        }
+
+
+# --- AWS -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _PlannedEndpoint:
+    plan: EndpointPlan
+    existing: EndpointInfo | None
+    item: Item
+
+
+def _private_dns(plan: EndpointPlan, existing: EndpointInfo | None) -> str:
+    if plan.endpoint_type == "Gateway":
+        return ""
+    if plan.is_databricks:
+        if existing is not None and existing.private_dns_enabled:
+            return "private DNS on"
+        return "private DNS to turn on (after acceptance)"
+    if existing is None:
+        return "private DNS on at create" if plan.private_dns_at_create else ""
+    return "private DNS on" if existing.private_dns_enabled else "private DNS off (left as it is)"
+
+
+def _plan_endpoint(deps: Deps, region: str, plan: EndpointPlan) -> _PlannedEndpoint:
+    """Mirrors ensure_endpoint: adopt the named one, else find ours by tag, else create."""
+    ec2, owner = deps.ec2(region), deps.settings.owner_tag
+    existing: EndpointInfo | None
+    if plan.adopt_id:
+        existing = ec2.get_endpoints([plan.adopt_id]).get(plan.adopt_id)
+        action = "keep" if existing is not None and existing.tags.get(OWNER_TAG_KEY) == owner else "adopt"
+    else:
+        ours = [
+            e
+            for e in ec2.find_endpoints(plan.vpc_id, plan.service_name)
+            if e.tags.get(OWNER_TAG_KEY) == owner
+        ]
+        existing = min(ours, key=lambda e: e.vpc_endpoint_id) if ours else None
+        action = "keep" if existing is not None else "create"
+    item = Item(
+        kind="vpc endpoint",
+        name=plan.role,
+        action=action,
+        resource_id=existing.vpc_endpoint_id if existing else NEW,
+        state=existing.state if existing else "",
+        detail=", ".join(x for x in (plan.service_name, _private_dns(plan, existing)) if x),
+    )
+    return _PlannedEndpoint(plan, existing, item)
+
+
+# --- Databricks ------------------------------------------------------------------------------------------
+
+
+def _fields(current: dict[str, Any], desired: dict[str, Any]) -> list[Change]:
+    return [Change(k, current.get(k), v) for k, v in desired.items() if current.get(k) != v]
+
+
+def _pas_fields(p: PrivateAccessSettings) -> dict[str, Any]:
+    return {
+        "name": p.private_access_settings_name,
+        "region": p.region,
+        "public_access_enabled": p.public_access_enabled,
+        "private_access_level": p.private_access_level,
+        "allowed_vpc_endpoint_ids": sorted(p.allowed_vpc_endpoint_ids),
+    }
+
+
+def _network_fields(n: Network) -> dict[str, Any]:
+    return {
+        "vpc_id": n.vpc_id,
+        "subnet_ids": sorted(n.subnet_ids),
+        "security_group_ids": sorted(n.security_group_ids),
+        "rest_api": sorted(n.vpc_endpoints.rest_api),
+        "dataplane_relay": sorted(n.vpc_endpoints.dataplane_relay),
+    }
+
+
+def _plan_registrations(
+    client: DatabricksAccountClient, spec: WorkspaceSpec, endpoints: list[_PlannedEndpoint]
+) -> tuple[list[Item], list[Registration]]:
+    items, regs = [], []
+    for ep in endpoints:
+        if not ep.plan.is_databricks:
+            continue
+        found = (
+            client.find_vpc_endpoint_by_aws_id(ep.existing.vpc_endpoint_id, spec.region)
+            if ep.existing
+            else None
+        )
+        reg_id = found.vpc_endpoint_id if found else f"(new {ep.plan.role} registration)"
+        regs.append(
+            Registration.model_validate(
+                {
+                    "role": ep.plan.role,
+                    "aws_vpc_endpoint_id": ep.existing.vpc_endpoint_id if ep.existing else NEW,
+                    "vpc_endpoint_id": reg_id,
+                    "state": (found.state or "") if found else "",
+                }
+            )
+        )
+        aws_id = ep.existing.vpc_endpoint_id if ep.existing else "the new endpoint"
+        items.append(
+            Item(
+                kind="vpc endpoint registration",
+                name=ep.plan.role,
+                action="keep" if found else "register",
+                resource_id=reg_id if found else NEW,
+                state=(found.state or "") if found else "",
+                detail=f"of {aws_id}",
+            )
+        )
+    return items, regs
+
+
+def _plan_pas(
+    client: DatabricksAccountClient, spec: WorkspaceSpec, regs: list[Registration], observed: dict[str, Any]
+) -> Item:
+    """Mirrors ensure_private_access_settings: the recorded id, else by name and region."""
+    desired = _desired_pas(spec, regs)
+    current: PrivateAccessSettings | None = None
+    if observed.get("private_access_settings_id"):
+        try:
+            current = client.get_private_access_settings(observed["private_access_settings_id"])
+        except DatabricksNotFoundError:
+            current = None
+    if current is None:
+        current = next(
+            (
+                p
+                for p in client.list_private_access_settings()
+                if p.private_access_settings_name == desired["name"] and p.region == spec.region
+            ),
+            None,
+        )
+    if current is None:
+        return Item("private access settings", desired["name"], "create", NEW, changes=_fields({}, desired))
+    changes = _fields(_pas_fields(current), desired)
+    return Item(
+        "private access settings",
+        desired["name"],
+        "replace" if changes else "keep",
+        current.private_access_settings_id,
+        detail="PUT replaces the whole object" if changes else "",
+        changes=changes,
+    )
+
+
+def _plan_network(
+    client: DatabricksAccountClient, spec: WorkspaceSpec, regs: list[Registration], current_id: str | None
+) -> Item:
+    """Mirrors ensure_network: keep a matching network, else use a matching one by name, else create."""
+    desired = _desired_network(spec, regs)
+    content = {k: v for k, v in desired.items() if k != "name"}
+    pending = any(r.vpc_endpoint_id.startswith("(new") for r in regs)
+    # The name carries a digest of the registration ids: unknown until the new ones exist.
+    name = f"{spec.workspace_key}-network-<digest>" if pending else desired["name"]
+    current: Network | None = None
+    if current_id:
+        try:
+            current = client.get_network(current_id)
+        except DatabricksNotFoundError:
+            current = None
+    if current is not None:
+        changes = _fields(_network_fields(current), content)
+        if not changes:
+            return Item(
+                "network", current.network_name, "keep", current.network_id, str(current.vpc_status or "")
+            )
+    else:
+        changes = _fields({}, content)
+    if not pending:
+        match = next(
+            (
+                n
+                for n in client.list_networks()
+                if n.network_name == desired["name"] and not _fields(_network_fields(n), content)
+            ),
+            None,
+        )
+        if match is not None:
+            return Item(
+                "network",
+                match.network_name,
+                "adopt",
+                match.network_id,
+                detail="an existing matching network",
+                changes=changes,
+            )
+    detail = "networks are immutable: a new one is created"
+    if current is not None:
+        detail += f", the workspace moves to it and {current.network_id} is deleted"
+    return Item("network", name, "create", NEW, detail=detail, changes=changes)
+
+
+def _plan_workspace(spec: WorkspaceSpec, workspace: Any, network: Item, pas: Item) -> Item:
+    target = spec.databricks.workspace
+    if workspace is None:
+        return Item(
+            "workspace", target.name or "", "create", NEW, detail=f"in {spec.region}, then waits for RUNNING"
+        )
+    status = str(workspace.workspace_status or "")
+    wanted = {"network_id": network.resource_id, "private_access_settings_id": pas.resource_id}
+    changes = [Change(k, getattr(workspace, k), v) for k, v in wanted.items() if getattr(workspace, k) != v]
+    if not changes:
+        return Item("workspace", workspace.workspace_name, "keep", str(workspace.workspace_id), status)
+    detail = "PATCH, then waits for RUNNING"
+    if status not in ("RUNNING", "FAILED"):
+        detail += f" (it is {status}: the change waits until it settles)"
+    return Item(
+        "workspace", workspace.workspace_name, "update", str(workspace.workspace_id), status, detail, changes
+    )
+
+
+def _plan_databricks(
+    runtime: Runtime,
+    stack: StackInfo,
+    spec: WorkspaceSpec,
+    endpoints: list[_PlannedEndpoint],
+    report: PlanReport,
+) -> None:
+    access = databricks_access(
+        runtime, spec.databricks.account_id, host=stack.databricks_host, secret_id=stack.databricks_secret_arn
+    )
+    if access.client is None:
+        report.databricks_note = f"not planned: {access.source}"
+        return
+    report.databricks_note = f"credentials from {access.source}"
+    client = access.client
+    try:
+        observed = (
+            StoreClient(runtime.resource("dynamodb").Table(stack.table_name)).get_observed(spec.workspace_key)
+            or {}
+        )
+        reg_items, regs = _plan_registrations(client, spec, endpoints)
+        pas = _plan_pas(client, spec, regs, observed)
+        workspace = _workspace_of(client, spec, observed)
+        network = _plan_network(
+            client, spec, regs, (workspace.network_id if workspace else None) or observed.get("network_id")
+        )
+        report.databricks = [*reg_items, pas, network, _plan_workspace(spec, workspace, network, pas)]
+    except DbxPrivateLinkError as exc:
+        report.databricks_error = f"{type(exc).__name__}: {exc}"
+
+
+def build_plan(runtime: Runtime, stack: StackInfo, spec: WorkspaceSpec) -> PlanReport:
+    """Preflight plus the comparison of every resource; makes only read calls."""
+    report = PlanReport(spec.workspace_key, runtime.region, stack.name)
+    deps = Deps(settings=stack.settings(runtime.region), session=runtime.session)
+    try:
+        planned = preflight(SpecStep(spec=spec), deps)
+    except PreflightFailedError as exc:
+        lines = str(exc).splitlines()
+        report.preflight_problems = [line.removeprefix("- ") for line in lines[1:]] or lines
+        report.databricks_note = (
+            "not planned: preflight must pass first (the endpoints and their ids come from it)"
+        )
+        return report
+    except DbxPrivateLinkError as exc:
+        raise CliError(f"preflight could not read the environment: {exc}", name=type(exc).__name__) from None
+    try:
+        endpoints = [_plan_endpoint(deps, spec.region, p) for p in planned.endpoints]
+    except DbxPrivateLinkError as exc:
+        raise CliError(f"cannot read the VPC endpoints: {exc}", name=type(exc).__name__) from None
+    report.aws = [e.item for e in endpoints]
+    _plan_databricks(runtime, stack, spec, endpoints, report)
+    return report
+
+
+# --- text --------------------------------------------------------------------------------------------------
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return "-" if value is None else str(value)
+
+
+def _item_lines(items: list[Item]) -> list[str]:
+    lines = table([[i.action, i.kind, i.name, i.resource_id, i.state, i.detail] for i in items])
+    out: list[str] = []
+    for item, line in zip(items, lines, strict=True):
+        out.append(line)
+        out += [
+            f"        {c.field}: {_value(c.current)} -> {_value(c.desired)}"
+            for c in item.changes
+            if item.action != "create"
+        ]
+    return out
+
+
+def render_text(report: PlanReport) -> list[str]:
+    lines = [f"Plan for {report.workspace_key} in {report.region} (stack {report.stack})", ""]
+    if report.preflight_problems:
+        lines.append(
+            f"Preflight: {len(report.preflight_problems)} problem(s); apply would stop there and change nothing:"
+        )
+        lines += [f"  - {p}" for p in report.preflight_problems]
+    else:
+        lines.append("Preflight: passed")
+    if report.aws:
+        lines += ["", "AWS", *_item_lines(report.aws)]
+    lines += ["", "Databricks" + (f" ({report.databricks_note})" if report.databricks_note else "")]
+    if report.databricks_error:
+        lines.append(f"  error: {report.databricks_error}")
+    lines += _item_lines(report.databricks)
+    counts = report.counts()
+    if counts:
+        lines += ["", "Summary: " + ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))]
+    return lines
+
+
+def run(args: argparse.Namespace, runtime: Runtime) -> int:
+    spec = load_spec(args.spec)
+    with read_only(runtime.session):
+        try:
+            report = build_plan(runtime, stack_for(args, runtime), spec)
+        except MutatingCallError as exc:
+            raise CliError(str(exc), name="MutatingCallError") from None
+    if args.output == "json":
+        emit_json(runtime.out, report.to_json())
+    else:
+        emit_lines(runtime.out, render_text(report))
+    return EXIT_OK if report.ok else EXIT_FAILED

@@ -1,0 +1,282 @@
+"""`dbx-privatelink status WORKSPACE`: the last run, every resource with its recorded and live state, health.
+
+Health: HEALTHY (the last run succeeded and every live read agrees), FAILED (the last run failed: its error
+is shown), DEGRADED (the last run succeeded but something live is off: an endpoint gone or not available,
+private DNS off, a registration or the workspace not in its good state), UNKNOWN (never reconciled).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from dbx_privatelink.aws.ec2 import Ec2Client
+from dbx_privatelink.errors import DatabricksNotFoundError, DbxPrivateLinkError
+from dbx_privatelink.models import DATABRICKS_ROLES
+from dbx_privatelink.store import StoreClient
+from dbx_privatelink_cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CliError,
+    Runtime,
+    add_common_arguments,
+    databricks_access,
+)
+from dbx_privatelink_cli.output import emit_json, emit_lines, first_line, table
+from dbx_privatelink_cli.stack import stack_for
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "status",
+        help="show a workspace's last run, resources and health",
+        description="Read the workspace's recorded state and check it live (EC2, and Databricks when "
+        "credentials are available). Exit status 0 when HEALTHY, 1 otherwise.",
+    )
+    parser.add_argument("workspace", metavar="WORKSPACE", help="the spec's workspace_key")
+    add_common_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+@dataclass
+class ResourceStatus:
+    kind: str
+    name: str
+    resource_id: str
+    recorded: str = ""
+    live: str = ""
+    problem: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "id": self.resource_id,
+            "recorded_state": self.recorded or None,
+            "live_state": self.live or None,
+            "problem": self.problem or None,
+        }
+
+
+@dataclass
+class WorkspaceStatus:
+    workspace_key: str
+    stack: str
+    region: str
+    health: str = "UNKNOWN"
+    reasons: list[str] = field(default_factory=list)
+    desired_generation: int | None = None
+    applied_generation: int | None = None
+    last_run: dict[str, Any] | None = None
+    last_error: dict[str, Any] | None = None
+    lease: dict[str, Any] | None = None
+    resources: list[ResourceStatus] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    live_notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "workspace_key": self.workspace_key,
+            "stack": self.stack,
+            "region": self.region,
+            "health": self.health,
+            "reasons": self.reasons,
+            "generation": {"desired": self.desired_generation, "applied": self.applied_generation},
+            "last_run": self.last_run,
+            "last_error": self.last_error,
+            "lease": self.lease,
+            "resources": [r.to_json() for r in self.resources],
+            "runs": self.runs,
+            "notes": self.live_notes,
+        }
+
+
+def _recorded_resources(resources: dict[str, Any]) -> list[ResourceStatus]:
+    rows = [
+        ResourceStatus("vpc endpoint", role, str(e.get("id", "")), str(e.get("state", "")))
+        for role, e in sorted((resources.get("endpoints") or {}).items())
+    ]
+    rows += [
+        ResourceStatus("registration", role, str(r.get("id", "")), f"of {r.get('aws_id', '')}")
+        for role, r in sorted((resources.get("registrations") or {}).items())
+    ]
+    if pas := resources.get("private_access_settings"):
+        rows.append(
+            ResourceStatus("private access settings", "", str(pas.get("private_access_settings_id", "")))
+        )
+    if net := resources.get("network"):
+        rows.append(ResourceStatus("network", "", str(net.get("network_id", ""))))
+    if ws := resources.get("workspace"):
+        rows.append(
+            ResourceStatus(
+                "workspace",
+                str(ws.get("deployment_name") or ""),
+                str(ws.get("workspace_id", "")),
+                str(ws.get("status", "")),
+            )
+        )
+    return rows
+
+
+def _check_endpoints(ec2: Ec2Client, rows: list[ResourceStatus]) -> None:
+    endpoints = [r for r in rows if r.kind == "vpc endpoint" and r.resource_id]
+    live = ec2.get_endpoints([r.resource_id for r in endpoints])
+    for row in endpoints:
+        info = live.get(row.resource_id)
+        if info is None:
+            row.live, row.problem = "not found", f"{row.name} endpoint {row.resource_id} does not exist"
+            continue
+        row.live = info.state + (", private DNS on" if info.private_dns_enabled else ", private DNS off")
+        if info.state.lower() != "available":
+            row.problem = f"{row.name} endpoint {row.resource_id} is {info.state}"
+        elif row.name in DATABRICKS_ROLES and not info.private_dns_enabled:
+            row.problem = f"{row.name} endpoint {row.resource_id} has private DNS off"
+
+
+def _check_databricks(client: Any, rows: list[ResourceStatus]) -> None:
+    for row in rows:
+        try:
+            if row.kind == "registration":
+                state = str(client.get_vpc_endpoint(row.resource_id).state or "")
+                row.live = state
+                if state.lower() != "available":
+                    row.problem = f"{row.name} registration {row.resource_id} is {state}"
+            elif row.kind == "private access settings":
+                client.get_private_access_settings(row.resource_id)
+                row.live = "exists"
+            elif row.kind == "network":
+                network = client.get_network(row.resource_id)
+                row.live = str(network.vpc_status or "exists")
+                if network.error_messages:
+                    row.problem = "network: " + "; ".join(m.error_message for m in network.error_messages)
+            elif row.kind == "workspace":
+                workspace = client.get_workspace(int(row.resource_id))
+                status = str(workspace.workspace_status or "")
+                row.live = status
+                if status != "RUNNING":
+                    row.problem = (
+                        f"workspace is {status}: {workspace.workspace_status_message or 'no message'}"
+                    )
+        except DatabricksNotFoundError:
+            row.live, row.problem = "not found", f"{row.kind} {row.resource_id} does not exist in Databricks"
+
+
+def collect(runtime: Runtime, stack_name: str, table_name: str, key: str, stack: Any) -> WorkspaceStatus:
+    """Everything `status` shows, from the store and live reads."""
+    store = StoreClient(runtime.resource("dynamodb").Table(table_name))
+    try:
+        desired, observed = store.get_desired(key), store.get_observed(key)
+        runs, lease = store.list_runs(key, limit=5), store.get_lease(key)
+    except DbxPrivateLinkError as exc:
+        raise CliError(f"cannot read the store ({table_name}): {exc}", name=type(exc).__name__) from None
+    if desired is None and observed is None and not runs:
+        raise CliError(
+            f"no workspace {key!r} in stack {stack_name}: apply its spec first (dbx-privatelink apply SPEC)",
+            name="WorkspaceNotFoundError",
+        )
+    observed = observed or {}
+    result = WorkspaceStatus(key, stack_name, runtime.region)
+    result.desired_generation = desired.generation if desired else None
+    result.applied_generation = observed.get("generation")
+    result.last_run = observed.get("last_run")
+    result.last_error = observed.get("last_error")
+    result.runs = [
+        r.model_dump(include={"ended_at", "outcome", "generation", "execution_name", "error", "cause"})
+        for r in runs
+    ]
+    if lease is not None and lease.expires_at > time.time():
+        result.lease = {"holder": lease.holder, "holder_arn": lease.holder_arn, "dirty": lease.dirty}
+    result.resources = _recorded_resources(observed.get("resources") or {})
+
+    try:
+        _check_endpoints(Ec2Client(runtime.client("ec2")), result.resources)
+    except DbxPrivateLinkError as exc:
+        result.live_notes.append(f"endpoints not checked live: {exc}")
+    account_id = ((desired.spec if desired else {}).get("databricks") or {}).get("account_id")
+    if account_id:
+        access = databricks_access(
+            runtime, account_id, host=stack.databricks_host, secret_id=stack.databricks_secret_arn
+        )
+        if access.client is None:
+            result.live_notes.append(f"Databricks not checked live: {access.source}")
+        else:
+            try:
+                _check_databricks(access.client, result.resources)
+            except DbxPrivateLinkError as exc:
+                result.live_notes.append(
+                    f"Databricks not checked live: {type(exc).__name__}: {first_line(str(exc))}"
+                )
+
+    recorded = observed.get("health")
+    problems = [r.problem for r in result.resources if r.problem]
+    if recorded == "FAILED":
+        result.health = "FAILED"
+        error = result.last_error or {}
+        result.reasons = [
+            f"last run failed: {error.get('error', '?')}: {first_line(str(error.get('cause', '')))}"
+        ]
+    elif recorded == "HEALTHY":
+        result.health = "DEGRADED" if problems else "HEALTHY"
+        result.reasons = problems
+    else:
+        result.reasons = ["never reconciled successfully"] if not result.last_run else problems
+    if result.desired_generation and result.applied_generation != result.desired_generation:
+        result.reasons.append(
+            f"generation {result.desired_generation} is not applied yet (applied: {result.applied_generation or 'none'})"
+        )
+    return result
+
+
+def render_text(s: WorkspaceStatus) -> list[str]:
+    lines = [f"Workspace {s.workspace_key} (stack {s.stack}, {s.region})", f"Health: {s.health}"]
+    lines += [f"  - {r}" for r in s.reasons]
+    lines.append(f"Generation: desired {s.desired_generation or '-'}, applied {s.applied_generation or '-'}")
+    if s.last_run:
+        lr = s.last_run
+        lines.append(
+            f"Last run: {lr.get('outcome', '?')} {lr.get('execution', '')} ended {lr.get('ended_at', '?')}"
+        )
+    if s.last_error and s.health == "FAILED":
+        lines.append(f"Last error: {s.last_error.get('error', '?')} at {s.last_error.get('at', '?')}")
+        lines += [f"  {line}" for line in str(s.last_error.get("cause", "")).splitlines()]
+    if s.lease:
+        lines.append(
+            f"Reconciling now: {s.lease['holder']}"
+            + (" (another change is queued)" if s.lease["dirty"] else "")
+        )
+    if s.resources:
+        lines += ["", "Resources"]
+        rows = [["KIND", "NAME", "ID", "RECORDED", "LIVE"]]
+        rows += [
+            [r.kind, r.name, r.resource_id, r.recorded, r.live + (" !" if r.problem else "")]
+            for r in s.resources
+        ]
+        lines += table(rows)
+    lines += [f"note: {n}" for n in s.live_notes]
+    if s.runs:
+        lines += ["", "Recent runs"]
+        rows = [["ENDED", "OUTCOME", "GEN", "EXECUTION", "ERROR"]]
+        rows += [
+            [
+                str(r["ended_at"]),
+                str(r["outcome"]),
+                str(r["generation"]),
+                str(r["execution_name"]),
+                str(r.get("error") or ""),
+            ]
+            for r in s.runs
+        ]
+        lines += table(rows)
+    return lines
+
+
+def run(args: argparse.Namespace, runtime: Runtime) -> int:
+    stack = stack_for(args, runtime)
+    result = collect(runtime, stack.name, stack.table_name, args.workspace, stack)
+    if args.output == "json":
+        emit_json(runtime.out, result.to_json())
+    else:
+        emit_lines(runtime.out, render_text(result))
+    return EXIT_OK if result.health == "HEALTHY" else EXIT_FAILED
