@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 from pydantic import BaseModel, ConfigDict, Field
 
 from dbx_privatelink.aws.errors import error_code, map_aws_error
@@ -115,7 +116,7 @@ def _endpoint(raw: dict[str, Any]) -> EndpointInfo:
 def _mapped(operation: str) -> Iterator[None]:
     try:
         yield
-    except (ClientError, BotoCoreError) as exc:
+    except (ClientError, BotoCoreError, ResponseParserError) as exc:
         raise map_aws_error(exc, operation) from exc
 
 
@@ -198,13 +199,23 @@ class Ec2Client:
         return [e for e in (_endpoint(r) for r in raw) if include_gone or not e.gone]
 
     def get_endpoints(self, endpoint_ids: list[str]) -> dict[str, EndpointInfo]:
-        """Endpoints by id; an id that EC2 does not know is absent from the result."""
+        """Endpoints by id; an id that EC2 does not know (yet, or any more) is absent from the result."""
         if not endpoint_ids:
             return {}
-        with _mapped("DescribeVpcEndpoints"):
-            raw = self._ec2.describe_vpc_endpoints(
-                Filters=[{"Name": "vpc-endpoint-id", "Values": endpoint_ids}]
-            )["VpcEndpoints"]
+        try:
+            raw = self._ec2.describe_vpc_endpoints(VpcEndpointIds=endpoint_ids)["VpcEndpoints"]
+        except ClientError as exc:
+            if error_code(exc) != "InvalidVpcEndpointId.NotFound" or len(endpoint_ids) == 1:
+                if error_code(exc) == "InvalidVpcEndpointId.NotFound":
+                    return {}
+                raise map_aws_error(exc, "DescribeVpcEndpoints") from exc
+            # One unknown id fails the whole call: ask for each id alone.
+            found: dict[str, EndpointInfo] = {}
+            for endpoint_id in endpoint_ids:
+                found.update(self.get_endpoints([endpoint_id]))
+            return found
+        except (BotoCoreError, ResponseParserError) as exc:
+            raise map_aws_error(exc, "DescribeVpcEndpoints") from exc
         return {e.vpc_endpoint_id: e for e in (_endpoint(r) for r in raw)}
 
     def create_endpoint(

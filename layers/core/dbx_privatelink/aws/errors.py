@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
+from botocore.parsers import ResponseParserError
 
 from dbx_privatelink import errors
 
@@ -32,7 +33,7 @@ def map_aws_error(exc: Exception, operation: str) -> errors.DbxPrivateLinkError:
     """The domain error for a failed AWS call; the message names the operation and AWS's own words."""
     if isinstance(exc, (ConnectionError, ReadTimeoutError)):
         return errors.AwsUnavailableError(f"{operation}: AWS could not be reached ({exc})")
-    if isinstance(exc, BotoCoreError):
+    if isinstance(exc, (BotoCoreError, ResponseParserError)):
         return errors.AwsUnavailableError(f"{operation}: {exc}")
     if not isinstance(exc, ClientError):
         return errors.AwsRequestError(f"{operation}: {exc}")
