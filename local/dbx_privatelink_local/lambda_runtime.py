@@ -41,6 +41,7 @@ import contextlib
 import contextvars
 import importlib.util
 import json
+import logging
 import os
 import re
 import sys
@@ -249,6 +250,11 @@ def _error_payload(exc: BaseException) -> dict[str, Any]:
     }
 
 
+def _trace_header() -> str:
+    root = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
+    return f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+
+
 def _module_name(function_name: str, modname: str) -> str:
     # No dots: a dotted name would make the import system look for a parent package.
     return "_dbx_lambda_" + re.sub(r"\W", "_", f"{function_name}__{modname}")
@@ -298,6 +304,9 @@ class InProcessLambdaRuntime:
         """Patch moto (idempotently) and make this runtime the one that serves invocations."""
         global _ACTIVE_RUNTIME
         install_environment_overlay()
+        # Once a handler has imported the X-Ray SDK, it believes the whole process is a Lambda worker
+        # and warns on every AWS call made outside an invocation (moto's own, the tests').
+        logging.getLogger("aws_xray_sdk.core.lambda_launcher").setLevel(logging.ERROR)
         LambdaFunction._invoke_lambda = _invoke_lambda_in_process  # type: ignore[method-assign]
         LambdaFunction.invoke = _invoke_reporting_unhandled  # type: ignore[method-assign]
         _ACTIVE_RUNTIME = self
@@ -464,6 +473,11 @@ class InProcessLambdaRuntime:
                 "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time}",
                 "LAMBDA_TASK_ROOT": str(source.code_dir),
                 "AWS_ENDPOINT_URL": self.endpoint_url,
+                # Lambda gives every invocation a trace header; unsampled, so the X-Ray SDK records
+                # nothing (without one it complains the "Lambda worker is still initializing").
+                "_X_AMZN_TRACE_ID": _trace_header(),
+                "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+                "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
                 "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
                 "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
                 "AWS_SESSION_TOKEN": credentials["SessionToken"],

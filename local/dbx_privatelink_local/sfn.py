@@ -9,6 +9,8 @@ interpreter it took from LocalStack, and closes the gaps the application depends
   `ec2.ec2Exception`;
 - a plain Lambda-ARN Task whose Invoke call fails (function not found, throttled) fails with
   `Lambda.<ErrorCode>` as on AWS, where moto says `Exception`;
+- an execution started without a name gets a UUID, as on AWS (moto names it None: its ARN ends in
+  ":None", $$.Execution.Name is null, and two unnamed starts with one input are taken for the same one);
 - the interpreter's large ERROR dump per failed state is silenced: the execution history has the error.
 All patches are process-wide (the ThreadedMotoServer runs in this process) and idempotent.
 """
@@ -19,6 +21,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass
 from types import ModuleType
@@ -38,6 +41,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_la
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from dbx_privatelink_local.timescale import TIME_SCALE, TimeScale
 
@@ -129,6 +133,23 @@ def _lambda_task_from_error(self: StateTaskLambda, env: Environment, ex: Excepti
     )
 
 
+_ORIGINAL_START_EXECUTION = StepFunctionsParserBackend.start_execution
+
+
+def _start_execution_named(
+    self: StepFunctionsParserBackend,
+    state_machine_arn: str,
+    name: str | None = None,
+    execution_input: str | None = None,
+    trace_header: str | None = None,
+) -> Any:
+    """Replaces StepFunctionsParserBackend.start_execution, which leaves an unnamed execution named None;
+    Step Functions names it with a UUID."""
+    return _ORIGINAL_START_EXECUTION(
+        self, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header
+    )
+
+
 def enable_step_functions(time_scale: TimeScale = TIME_SCALE) -> StepFunctionsControl:
     """Run state machines with moto's ASL interpreter on `time_scale` (idempotent, process-wide).
 
@@ -142,6 +163,7 @@ def enable_step_functions(time_scale: TimeScale = TIME_SCALE) -> StepFunctionsCo
         retrier_decl.time = _ScaledTime(time)  # type: ignore[assignment]
     state_task_service_aws_sdk._SERVICE_ERROR_NAMES.update(AWS_SDK_ERROR_NAMES)
     StateTaskLambda._from_error = _lambda_task_from_error  # type: ignore[method-assign]
+    StepFunctionsParserBackend.start_execution = _start_execution_named  # type: ignore[method-assign]
     logging.getLogger(_PARSER_LOGGER).setLevel(logging.CRITICAL)
     return _CONTROL
 

@@ -35,10 +35,14 @@ class Interpreter:
     sfn: Any
     flaky_arn: str
 
-    def run(self, definition: dict[str, Any], execution_input: dict[str, Any]) -> dict[str, Any]:
-        machine = self.sfn.create_state_machine(
-            name=f"probe-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=ROLE
-        )["stateMachineArn"]
+    def create(self, definition: dict[str, Any]) -> str:
+        return str(
+            self.sfn.create_state_machine(
+                name=f"probe-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=ROLE
+            )["stateMachineArn"]
+        )
+
+    def execute(self, machine: str, execution_input: dict[str, Any]) -> dict[str, Any]:
         arn = self.sfn.start_execution(stateMachineArn=machine, input=json.dumps(execution_input))[
             "executionArn"
         ]
@@ -48,6 +52,9 @@ class Interpreter:
             time.sleep(0.02)
         described["history"] = self.sfn.get_execution_history(executionArn=arn, maxResults=1000)
         return dict(described)
+
+    def run(self, definition: dict[str, Any], execution_input: dict[str, Any]) -> dict[str, Any]:
+        return self.execute(self.create(definition), execution_input)
 
 
 @pytest.fixture(scope="module")
@@ -280,3 +287,22 @@ def test_aws_sdk_errors_are_named_as_on_aws(
     assert execution["status"] == "FAILED"
     error, _ = execution_error(execution["history"])
     assert error == expected
+
+
+def test_an_execution_started_without_a_name_is_named_with_a_uuid(interpreter: Interpreter) -> None:
+    # Given a state machine that outputs its execution's name
+    definition = {
+        "StartAt": "Name",
+        "States": {"Name": {"Type": "Pass", "Parameters": {"name.$": "$$.Execution.Name"}, "End": True}},
+    }
+
+    # When two executions start without a name and with the same input
+    machine = interpreter.create(definition)
+    first = interpreter.execute(machine, {})
+    second = interpreter.execute(machine, {})
+
+    # Then each has its own UUID name, in its ARN and in the context object
+    names = [json.loads(e["output"])["name"] for e in (first, second)]
+    assert [e["name"] for e in (first, second)] == names
+    assert all(uuid.UUID(n) for n in names) and names[0] != names[1]
+    assert first["executionArn"].endswith(f":{names[0]}")
