@@ -21,9 +21,8 @@ MAX_RERUNS = 2
 def _summary(inp: RecordAndReleaseInput) -> dict[str, Any]:
     pl = inp.privatelink
     summary: dict[str, Any] = {
-        "endpoints": {
-            e.role: {"id": e.vpc_endpoint_id, "state": e.state, "action": e.action} for e in pl.endpoints
-        },
+        # No state here: the endpoints' states at creation would mislead; `status` reads them live.
+        "endpoints": {e.role: {"id": e.vpc_endpoint_id, "action": e.action} for e in pl.endpoints},
         "registrations": {
             r.role: {"id": r.vpc_endpoint_id, "aws_id": r.aws_vpc_endpoint_id, "action": r.action}
             for r in pl.registrations
