@@ -53,6 +53,7 @@ class Line:
 
     text: str
     transient: bool = False
+    live_only: bool = False  # worth showing only while it can be redrawn (a terminal)
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -201,6 +202,9 @@ class HistoryRenderer:
         self._failure: dict[tuple[str, str], tuple[str, str]] = {}
         self._result: dict[tuple[str, str], Any] = {}
         self._polls: dict[str, _Poll] = {}
+        self._container_iteration: dict[str, str] = {}
+        self._container_failed: dict[str, str] = {}
+        self._last_error = ""
         self._last_state = ""
 
     # --- helpers ---
@@ -242,6 +246,20 @@ class HistoryRenderer:
         if entered:
             state = str(entered.get("name", ""))
             self._last_state = state
+        exited = event.get("stateExitedEventDetails")
+        if exited:
+            state = str(exited.get("name", state))
+        if (
+            etype.startswith(("MapState", "ParallelState"))
+            and not entered
+            and not exited
+            and self._containers
+        ):
+            # A Map's or Parallel's own lifecycle events may chain from its last inner event: they belong
+            # to the container, outside its iterations.
+            state = self._containers[-1]
+        if state in self._container_iteration and (etype.startswith(("MapState", "ParallelState"))):
+            iteration = self._container_iteration[state]
         self._iteration[eid] = iteration
         self._state[eid] = state
         key = (iteration, state)
@@ -266,6 +284,11 @@ class HistoryRenderer:
             length = int(event.get("mapStateStartedEventDetails", {}).get("length", 0))
             self._map_length[state] = length
             return [Line(self._prefix(when, -1) + f"start {state} ({length} item(s))")]
+        if etype in ("MapStateFailed", "ParallelStateFailed", "MapStateAborted", "ParallelStateAborted"):
+            self._container_failed[state] = self._last_error or etype.removeprefix("MapState").removeprefix(
+                "ParallelState"
+            )
+            return []
         if etype == "MapIterationFailed":
             details = event.get("mapIterationFailedEventDetails", {})
             return (
@@ -287,6 +310,7 @@ class HistoryRenderer:
         prefix = self._prefix(when)
         if kind in _CONTAINERS:
             self._containers.append(state)
+            self._container_iteration[state] = iteration
             # A Map says how many items it has in MapStateStarted, right after: that line announces it.
             return [] if kind == "Map" else [Line(prefix + f"start {state}")]
         if kind == "Wait":
@@ -301,7 +325,9 @@ class HistoryRenderer:
         if poll is not None and state.startswith("Check"):
             return [
                 Line(
-                    prefix + f"checking {_words(state, 'Check')} (attempt {poll.checks + 1})", transient=True
+                    prefix + f"checking {_words(state, 'Check')} (attempt {poll.checks + 1})",
+                    transient=True,
+                    live_only=True,
                 )
             ]
         return [Line(prefix + f"start {self._label(iteration, state)}", transient=True)]
@@ -322,6 +348,7 @@ class HistoryRenderer:
         error = str(details.get("error") or "States.TaskFailed")
         cause = human_cause(error, str(details.get("cause") or ""))
         self._failure[key] = (error, cause)
+        self._last_error = error
         iteration, state = key
         return [
             Line(self._prefix(when) + f"error {self._label(iteration, state)}: {error}: {first_line(cause)}")
@@ -352,6 +379,9 @@ class HistoryRenderer:
         if kind in _CONTAINERS:
             if state in self._containers:
                 self._containers.remove(state)
+            failed = self._container_failed.pop(state, None)
+            if failed is not None:
+                return [Line(self._prefix(when) + f"FAIL  {state} ({took}): {failed}, caught")]
             count = self._map_length.get(state)
             extra = f"{count} item(s), " if kind == "Map" and count is not None else ""
             return [Line(self._prefix(when) + f"done  {state} ({extra}{took})")]
@@ -415,6 +445,8 @@ class Display:
 
     def show(self, lines: list[Line]) -> None:
         for line in lines:
+            if line.live_only and not self.live:
+                continue
             if line.transient:
                 if self.live:
                     width = max(20, shutil.get_terminal_size((100, 20)).columns - 1)
