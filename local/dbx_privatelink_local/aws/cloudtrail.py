@@ -234,7 +234,7 @@ def response_elements(call: AwsCall, body: bytes) -> dict[str, Any] | None:
                     inner = {"xmlns": root["@xmlns"], **inner}
                 return {root_name: inner}
             converted = _xml_to_trail(root)
-            return _lower_keys(converted) if call.service != "ec2" else converted
+            return dict(_lower_keys(converted) if call.service != "ec2" else converted)
         return dict(_lower_keys(json.loads(text)))
     except Exception:
         log.debug("unparsable response for %s", call.action, exc_info=True)
@@ -277,8 +277,8 @@ class IdentityResolver:
                         role.arn, role.role_arn, role.user_id, role.account_id, access_key_id
                     )
         for acct in [account_id] + [a for a in list(iam_backends.keys()) if a != account_id]:
-            for partition_backend in list(iam_backends[acct].values()):
-                user = partition_backend.get_user_from_access_key_id(access_key_id)
+            for iam_backend in list(iam_backends[acct].values()):
+                user = iam_backend.get_user_from_access_key_id(access_key_id)
                 if user is not None:
                     return {
                         "type": "IAMUser",
@@ -417,7 +417,7 @@ class CloudTrailEmitter:
             "recipientAccountId": account,
             "eventCategory": "Management",
         }
-        event = {
+        event: dict[str, Any] = {
             "version": "0",
             "id": None,
             "detail-type": DETAIL_TYPE,

@@ -329,9 +329,9 @@ class EndpointLifecycle:
         if endpoint is None:
             return None
         ips = tuple(
-            eni.private_ip_address
+            str(eni.private_ip_address)
             for eni_id in endpoint.network_interface_ids or []
-            if (eni := backend.enis.get(eni_id)) is not None
+            if (eni := backend.enis.get(eni_id)) is not None and eni.private_ip_address
         )
         return EndpointDns(
             vpc_endpoint_id=endpoint.id,
@@ -488,13 +488,13 @@ def _patch_response_modify(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _patch_default_services(original: Callable[..., Any]) -> Callable[..., Any]:
     def collect_default_endpoint_services(account_id: str, region: str) -> list[dict[str, Any]]:
-        services = original(account_id, region)
+        services: list[dict[str, Any]] = list(original(account_id, region))
         lifecycle = _ACTIVE
         if lifecycle is None:
             return services
         zones = sorted({z for s in services for z in s.get("AvailabilityZones", [])})
         # A new list: moto caches the default services per region and must not see ours.
-        return list(services) + lifecycle.databricks_services(region, zones)
+        return services + lifecycle.databricks_services(region, zones)
 
     collect_default_endpoint_services.__wrapped__ = original  # type: ignore[attr-defined]
     return collect_default_endpoint_services
