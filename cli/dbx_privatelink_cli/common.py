@@ -91,10 +91,12 @@ class Runtime:
 
     def client(self, service: str) -> Any:
         # No endpoint_url here: boto3 honours AWS_ENDPOINT_URL, so the same code reaches AWS and the local stack.
-        return self.session.client(service, region_name=self.region, config=BOTO_CONFIG)
+        region = self.region  # first: without a region the operator gets a usage error, not a botocore one
+        return self.session.client(service, region_name=region, config=BOTO_CONFIG)
 
     def resource(self, service: str) -> Any:
-        return self.session.resource(service, region_name=self.region, config=BOTO_CONFIG)
+        region = self.region
+        return self.session.resource(service, region_name=region, config=BOTO_CONFIG)
 
 
 def load_spec_document(path: str, stdin: Any = None) -> Any:
