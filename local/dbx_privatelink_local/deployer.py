@@ -263,7 +263,8 @@ class MotoManagedPolicyLoader:
         return {name: f"arn:aws:iam::aws:policy{p.get('Path', '/')}{name}" for name, p in policies.items()}
 
 
-def _zip_dir(directory: Path) -> bytes:
+def zip_directory(directory: Path) -> bytes:
+    """A deployment package of `directory`, as `sam package` zips a CodeUri (no caches, stable bytes)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(directory.rglob("*")):
@@ -295,7 +296,7 @@ class _Packager:
         self.dirs_by_key: dict[str, Path] = {}
 
     def upload(self, logical_id: str, directory: Path) -> dict[str, str]:
-        body = _zip_dir(directory)
+        body = zip_directory(directory)
         key = f"{self.stack_name}/{logical_id}-{hashlib.sha256(body).hexdigest()[:16]}.zip"
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
         self.dirs_by_key[key] = directory

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from dbx_privatelink_local.deployer import _zip_dir
+from dbx_privatelink_local.deployer import zip_directory
 from dbx_privatelink_local.lambda_runtime import InProcessLambdaRuntime
 
 APP = Path(__file__).resolve().parents[1] / "fixtures" / "sam_app"
@@ -64,7 +64,7 @@ class LocalLambda:
             Runtime="python3.13",
             Role=role_arn,
             Handler=handler,
-            Code={"ZipFile": _zip_dir(code_dir)},
+            Code={"ZipFile": zip_directory(code_dir)},
             Timeout=timeout,
             MemorySize=256,
             Environment={"Variables": env},

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from dbx_privatelink_local.deployer import _zip_dir
+from dbx_privatelink_local.deployer import zip_directory
 from dbx_privatelink_local.lambda_runtime import InProcessLambdaRuntime
 from dbx_privatelink_local.sfn import (
     StepFunctionsControl,
@@ -78,7 +78,7 @@ def interpreter() -> Iterator[Interpreter]:
                 Runtime="python3.13",
                 Role=role_arn,
                 Handler="app.handler",
-                Code={"ZipFile": _zip_dir(APP / "functions" / "flaky")},
+                Code={"ZipFile": zip_directory(APP / "functions" / "flaky")},
                 Environment={"Variables": {"FLAKY_MODE": "probe"}},
             )
             runtime.register("flaky-probe", APP / "functions" / "flaky", [APP / "layers" / "common"])
