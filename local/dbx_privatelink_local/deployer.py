@@ -231,7 +231,7 @@ def _sm_update_from_cloudformation_json(
         stepfunctions_backend(account_id, region_name).delete_state_machine(original_resource.arn)
         return created
     definition = _definition_from_properties(properties, logical_id)
-    return stepfunctions_backend(account_id, region_name).update_state_machine(  # type: ignore[no-any-return]
+    return stepfunctions_backend(account_id, region_name).update_state_machine(
         original_resource.arn, definition=definition, role_arn=properties.get("RoleArn")
     )
 
@@ -246,8 +246,8 @@ def install_cloudformation_patches() -> None:
     """Patch moto's CloudFormation state machine and layer version models (idempotent)."""
     LayerVersion.physical_resource_id = property(_layer_version_physical_resource_id)  # type: ignore[attr-defined]
     StateMachine.create_from_cloudformation_json = classmethod(_sm_create_from_cloudformation_json)  # type: ignore[method-assign,assignment,arg-type]
-    StateMachine.delete_from_cloudformation_json = classmethod(_sm_delete_from_cloudformation_json)  # type: ignore[method-assign,assignment,arg-type]
-    StateMachine.update_from_cloudformation_json = classmethod(_sm_update_from_cloudformation_json)  # type: ignore[method-assign,assignment,arg-type]
+    StateMachine.delete_from_cloudformation_json = classmethod(_sm_delete_from_cloudformation_json)  # type: ignore[method-assign,assignment]
+    StateMachine.update_from_cloudformation_json = classmethod(_sm_update_from_cloudformation_json)  # type: ignore[method-assign,assignment]
 
 
 # --- the SAM transform -----------------------------------------------------------------------------

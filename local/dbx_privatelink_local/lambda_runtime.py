@@ -272,7 +272,7 @@ def _invoke_lambda_in_process(self: LambdaFunction, event: Any = None) -> tuple[
     """Replaces moto's LambdaFunction._invoke_lambda (which runs the code in Docker)."""
     runtime = _ACTIVE_RUNTIME
     if runtime is None:
-        return _ORIGINAL_INVOKE_LAMBDA(self, event)  # type: ignore[no-any-return]
+        return _ORIGINAL_INVOKE_LAMBDA(self, event)
     return runtime.invoke(self, event)
 
 
@@ -284,7 +284,7 @@ def _invoke_reporting_unhandled(
     result = _ORIGINAL_INVOKE(self, body, request_headers, response_headers)
     if response_headers.get("x-amz-function-error") == "Handled":
         response_headers["x-amz-function-error"] = "Unhandled"
-    return result  # type: ignore[no-any-return]
+    return result
 
 
 class InProcessLambdaRuntime:

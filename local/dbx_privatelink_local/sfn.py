@@ -121,13 +121,13 @@ def _lambda_task_from_error(self: StateTaskLambda, env: Environment, ex: Excepti
     Functions names them Lambda.<ErrorCode> (Lambda.ResourceNotFoundException) for the plain-ARN form
     exactly as for arn:aws:states:::lambda:invoke."""
     if not isinstance(ex, ClientError):
-        return _ORIGINAL_LAMBDA_FROM_ERROR(self, env, ex)  # type: ignore[no-any-return]
+        return _ORIGINAL_LAMBDA_FROM_ERROR(self, env, ex)
     error, cause = StateTaskServiceLambda._error_cause_from_client_error(ex)
     return FailureEvent(
         env=env,
         error_name=CustomErrorName(error),
         event_type=HistoryEventType.LambdaFunctionFailed,
-        event_details=EventDetails(
+        event_details=EventDetails(  # type: ignore[typeddict-item]  # moto's TypedDict is total
             lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(error=error, cause=cause)
         ),
     )
@@ -146,7 +146,11 @@ def _start_execution_named(
     """Replaces StepFunctionsParserBackend.start_execution, which leaves an unnamed execution named None;
     Step Functions names it with a UUID."""
     return _ORIGINAL_START_EXECUTION(
-        self, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header
+        self,
+        state_machine_arn,
+        name or str(uuid.uuid4()),
+        execution_input,  # type: ignore[arg-type]
+        trace_header,  # type: ignore[arg-type]
     )
 
 
@@ -159,8 +163,8 @@ def enable_step_functions(time_scale: TimeScale = TIME_SCALE) -> StepFunctionsCo
     default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
     _CONTROL.time_scale = time_scale
     WaitFunction._wait_interval = _scaled_wait_interval  # type: ignore[method-assign]
-    if not isinstance(retrier_decl.time, _ScaledTime):
-        retrier_decl.time = _ScaledTime(time)  # type: ignore[assignment]
+    if not isinstance(vars(retrier_decl)["time"], _ScaledTime):
+        setattr(retrier_decl, "time", _ScaledTime(time))  # noqa: B010 - the module's private import
     state_task_service_aws_sdk._SERVICE_ERROR_NAMES.update(AWS_SDK_ERROR_NAMES)
     StateTaskLambda._from_error = _lambda_task_from_error  # type: ignore[method-assign]
     StepFunctionsParserBackend.start_execution = _start_execution_named  # type: ignore[method-assign]
