@@ -179,7 +179,9 @@ def test_newest_first_pages_stop_at_the_first_seen_event() -> None:
     while len(seen) < len(events):
         before = sfn.history_calls
         seen += [int(e["id"]) for e in reader.new_events()]
-        assert sfn.history_calls - before <= 2  # 7 new events: at most two pages of 5, never the whole history
+        assert (
+            sfn.history_calls - before <= 2
+        )  # 7 new events: at most two pages of 5, never the whole history
     assert seen == [int(e["id"]) for e in events]
 
 
