@@ -65,7 +65,7 @@ def next_generation(store: StoreClient, spec: WorkspaceSpec) -> int:
         ) from None
     if desired is None:
         return 1
-    return desired.generation if desired.spec_hash == spec.spec_hash() else desired.generation + 1
+    return int(desired.generation) + (0 if desired.spec_hash == spec.spec_hash() else 1)
 
 
 def start(runtime: Runtime, stack: StackInfo, spec: WorkspaceSpec) -> dict[str, Any]:

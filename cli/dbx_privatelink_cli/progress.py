@@ -192,6 +192,7 @@ class HistoryRenderer:
         self.status: str | None = None
         self.error: str | None = None
         self.cause: str | None = None
+        self.output: str | None = None
         self._start: datetime | None = None
         self._iteration: dict[int, str] = {}  # event id -> Map iteration label ("" outside iterations)
         self._state: dict[int, str] = {}  # event id -> the state it belongs to
@@ -357,7 +358,7 @@ class HistoryRenderer:
     def _on_result(self, key: tuple[str, str], when: datetime | None) -> list[Line]:
         _iteration, state = key
         result = self._result.get(key)
-        if not (_is_poll(result) and state.startswith("Check")):
+        if not (isinstance(result, dict) and _is_poll(result) and state.startswith("Check")):
             return []
         what = _words(state, "Check")
         poll = self._polls.setdefault(state, _Poll(checks=0, since=self._entered.get(key)))
@@ -542,4 +543,10 @@ def follow_execution(
             interval = min_interval_s if events else min(max_interval_s, interval * 1.5)
     finally:
         display.close()
-    return dict(sfn.describe_execution(executionArn=execution_arn))
+    described = dict(sfn.describe_execution(executionArn=execution_arn))
+    if described.get("status") == "RUNNING" and renderer.finished:
+        # The end event can be readable before DescribeExecution reports the end: the history decides.
+        described.update(status=renderer.status, error=renderer.error, cause=renderer.cause)
+        if renderer.output is not None:
+            described["output"] = renderer.output
+    return described

@@ -225,3 +225,20 @@ def test_following_gives_up_after_the_timeout() -> None:
             sleep=lambda s: None,
             clock=lambda: next(clock),
         )
+
+
+def test_the_end_event_decides_when_describe_still_says_running() -> None:
+    # Given a service whose DescribeExecution lags behind the history's end event
+    events = history("failure")
+    sfn = FakeStepFunctions(events, reveal=len(events))
+
+    def lagging(executionArn: str) -> dict[str, Any]:
+        return {"executionArn": executionArn, "status": "RUNNING"}
+
+    sfn.describe_execution = lagging  # type: ignore[method-assign]
+    described = follow_execution(
+        sfn, "arn:exec", Display(io.StringIO()), HistoryRenderer(), sleep=lambda s: None
+    )
+    assert described["status"] == "FAILED"
+    assert described["error"] == "EndpointRejectedError"
+    assert str(described["cause"]).startswith("Databricks registration")
