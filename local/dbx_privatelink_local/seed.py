@@ -122,6 +122,45 @@ def _self_all(group_id: str) -> list[dict[str, Any]]:
     ]
 
 
+@dataclass(frozen=True)
+class DataPlane:
+    vpc_id: str
+    cidr: str
+    workspace_subnet_ids: list[str]
+    endpoint_subnet_id: str
+    workspace_sg_id: str
+    endpoint_sg_id: str
+
+
+def workspace_security_group(ec2: Any, vpc_id: str, name: str) -> str:
+    """A workspace security group as Databricks requires: all TCP/UDP within, the required egress ports."""
+    catalog = default_catalog()
+    group = _group(ec2, vpc_id, name, "SG for workspace subnet")
+    egress = [_tcp(lo, hi, cidr="0.0.0.0/0") for lo, hi in port_ranges(catalog.workspace_sg_egress_tcp_ports)]
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=_self_all(group))
+    ec2.authorize_security_group_egress(GroupId=group, IpPermissions=[*_self_all(group), *egress])
+    return group
+
+
+def create_data_plane(ec2: Any, cidr: str, name: str, azs: list[str]) -> DataPlane:
+    """A customer-managed VPC as the walkthrough builds it: two workspace subnets in two AZs (/24 each),
+    an endpoint subnet, pl-sg-1 for the workspace and pl-sg-2 for the endpoints."""
+    net = ipaddress.ip_network(cidr)
+    quarters = [str(s) for s in net.subnets(new_prefix=net.prefixlen + 2)]
+    vpc_id = _vpc(ec2, cidr, name)
+    ws1 = _subnet(ec2, vpc_id, quarters[1], azs[0], f"{name}-ws-1")
+    ws2 = _subnet(ec2, vpc_id, quarters[2], azs[1], f"{name}-ws-2")
+    vpce = _subnet(ec2, vpc_id, quarters[3], azs[0], f"{name}-vpce")
+    sg1 = workspace_security_group(ec2, vpc_id, f"{name}-pl-sg-1")
+    sg2 = _group(ec2, vpc_id, f"{name}-pl-sg-2", "SG for vpce subnet")
+    endpoint_ports = [
+        _tcp(lo, hi, cidr=cidr) for lo, hi in port_ranges(default_catalog().endpoint_sg_ingress_tcp_ports)
+    ]
+    ec2.authorize_security_group_ingress(GroupId=sg2, IpPermissions=endpoint_ports)
+    ec2.authorize_security_group_egress(GroupId=sg2, IpPermissions=endpoint_ports)
+    return DataPlane(vpc_id, cidr, [ws1, ws2], vpce, sg1, sg2)
+
+
 def seed_environment(
     session: Any,
     endpoint_url: str,
@@ -136,23 +175,9 @@ def seed_environment(
     ec2 = session.client("ec2", region_name=region, endpoint_url=endpoint_url)
     azs = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
 
-    vpc_id = _vpc(ec2, DATA_PLANE_CIDR, "privatelink-test")
-    ws1 = _subnet(ec2, vpc_id, "10.0.1.0/24", azs[0], "databricks-ws-1")
-    ws2 = _subnet(ec2, vpc_id, "10.0.2.0/24", azs[1], "databricks-ws-2")
-    vpce = _subnet(ec2, vpc_id, "10.0.3.0/24", azs[0], "databricks-vpce")
-
-    catalog = default_catalog()
-    sg1 = _group(ec2, vpc_id, "pl-sg-1", "SG for workspace subnet")
-    egress = [_tcp(lo, hi, cidr="0.0.0.0/0") for lo, hi in port_ranges(catalog.workspace_sg_egress_tcp_ports)]
-    ec2.authorize_security_group_ingress(GroupId=sg1, IpPermissions=_self_all(sg1))
-    ec2.authorize_security_group_egress(GroupId=sg1, IpPermissions=[*_self_all(sg1), *egress])
-
-    sg2 = _group(ec2, vpc_id, "pl-sg-2", "SG for vpce subnet")
-    endpoint_ports = [
-        _tcp(lo, hi, cidr=DATA_PLANE_CIDR) for lo, hi in port_ranges(catalog.endpoint_sg_ingress_tcp_ports)
-    ]
-    ec2.authorize_security_group_ingress(GroupId=sg2, IpPermissions=endpoint_ports)
-    ec2.authorize_security_group_egress(GroupId=sg2, IpPermissions=endpoint_ports)
+    plane = create_data_plane(ec2, DATA_PLANE_CIDR, "privatelink-test", azs)
+    vpc_id, (ws1, ws2), vpce = plane.vpc_id, plane.workspace_subnet_ids, plane.endpoint_subnet_id
+    sg1, sg2 = plane.workspace_sg_id, plane.endpoint_sg_id
 
     dns_vpc = _vpc(ec2, DNS_VPC_CIDR, "dns-servers")
     dns_net = ipaddress.ip_network(DNS_VPC_CIDR)

@@ -136,6 +136,7 @@ class EnablePrivateDnsInput(StepModel):
 class EnablePrivateDnsOutput(StepModel):
     enabled: list[str]
     already: list[str]
+    changed: bool = False  # something was turned on: the endpoints pass through pending again
 
 
 # --- Databricks objects ---

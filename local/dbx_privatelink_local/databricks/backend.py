@@ -177,6 +177,9 @@ class AccountBackend:
         self._generation = 0
         self._timers: dict[int, Cancellable] = {}
         self._timer_ids = itertools.count()
+        # AWS accounts Databricks enabled for PrivateLink (the walkthrough's "PrivateLink の有効化" step);
+        # None: every account. An endpoint from an account not enabled is rejected by the endpoint service.
+        self.privatelink_enabled_accounts: set[str] | None = None
         self._clear()
 
     def _clear(self) -> None:
@@ -195,6 +198,7 @@ class AccountBackend:
             for timer in self._timers.values():
                 timer.cancel()
             self._timers.clear()
+            self.privatelink_enabled_accounts = None
             self._clear()
 
     # --- time -------------------------------------------------------------------------------
@@ -347,7 +351,12 @@ class AccountBackend:
     def _accept(self, vpc_endpoint_id: str) -> None:
         with self._lock:
             reg = self.endpoints.get(vpc_endpoint_id)
-        if reg is not None:
+            enabled = self.privatelink_enabled_accounts
+        if reg is None:
+            return
+        if enabled is not None and reg.aws_account_id not in enabled:
+            self.aws.reject_vpc_endpoint(reg.region, reg.aws_vpc_endpoint_id)
+        else:
             self.aws.accept_vpc_endpoint(reg.region, reg.aws_vpc_endpoint_id)
 
     def _endpoint_state(self, reg: VpcEndpointRegistration) -> str:

@@ -214,7 +214,8 @@ def ensure_network(inp: EnsureNetworkInput, deps: Deps) -> NetworkResult:
             raise SpecInvalidError(
                 f"the network must change ({exc}) but Databricks does not let one subnet or security group "
                 f"serve two network objects while workspace {current.workspace_id} uses {current.network_id}; "
-                "give network.workspace_subnet_ids new subnets to move the workspace"
+                "to move the workspace give it new network.workspace_subnet_ids and new "
+                "network.workspace_security_group_ids"
             ) from exc
         raise
     return NetworkResult(

@@ -237,4 +237,4 @@ def enable_private_dns(inp: EnablePrivateDnsInput, deps: Deps) -> EnablePrivateD
         else:
             ec2.set_private_dns(e.vpc_endpoint_id, True)
             enabled.append(e.vpc_endpoint_id)
-    return EnablePrivateDnsOutput(enabled=enabled, already=already)
+    return EnablePrivateDnsOutput(enabled=enabled, already=already, changed=bool(enabled))

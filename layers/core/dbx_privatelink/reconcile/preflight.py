@@ -236,6 +236,15 @@ def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
             f"network.workspace_subnet_ids: all subnets are in {', '.join(sorted(zones))}; Databricks needs "
             "at least two subnets in distinct availability zones"
         )
+    per_zone: dict[str, list[str]] = {}
+    for s in ws_subnets:
+        per_zone.setdefault(s.availability_zone, []).append(s.subnet_id)
+    for zone, ids in sorted(per_zone.items()):
+        if len(ids) > 1:
+            problems.append(
+                f"network.workspace_subnet_ids: {', '.join(ids)} are all in {zone}; Databricks takes one "
+                "workspace subnet per availability zone"
+            )
     for s in ws_subnets:
         if not MIN_PREFIX <= s.prefix_length <= MAX_PREFIX:
             problems.append(

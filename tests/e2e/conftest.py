@@ -1,0 +1,121 @@
+"""The whole template on the local stack: one stack per test session, one data-plane VPC per test."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from dbx_privatelink_local.seed import DataPlane, create_data_plane
+from dbx_privatelink_local.stack import LocalStack, LocalStackConfig
+
+MUTATING_HTTP = {"POST", "PUT", "PATCH", "DELETE"}
+_cidrs = (f"10.{n}.0.0/22" for n in itertools.count(100, 4))
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack(LocalStackConfig(time_scale=0.01)) as s:
+        yield s
+
+
+@dataclass
+class Run:
+    """One finished execution, with the calls it made on both sides."""
+
+    arn: str
+    status: str
+    error: str | None
+    cause: str | None
+    output: dict[str, Any]
+    aws_mutations: Counter[str] = field(default_factory=Counter)
+    databricks_mutations: Counter[str] = field(default_factory=Counter)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def failed_attempts(self, error: str) -> int:
+        return sum(
+            1
+            for e in self.history
+            if e["type"] == "LambdaFunctionFailed"
+            and e["lambdaFunctionFailedEventDetails"].get("error") == error
+        )
+
+
+class Reconciler:
+    """Starts executions of the deployed state machine and observes what they did."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self.sfn = stack.client("stepfunctions")
+        self.arn = stack.deployment.outputs["ReconcileStateMachineArn"] if stack.deployment else ""
+        self._names = itertools.count(1)
+
+    def _databricks_writes(self) -> Counter[str]:
+        calls = self.stack.emulator.calls_by_operation()
+        return Counter(
+            {op: n for op, n in calls.items() if op.split(" ", 1)[0] in MUTATING_HTTP and "/oidc/" not in op}
+        )
+
+    def _aws_writes(self) -> Counter[str]:
+        self.stack.aws.cloudtrail.flush()
+        return Counter(e["detail"]["eventName"] for e in self.stack.aws.cloudtrail.events())
+
+    def run(self, spec: dict[str, Any], *, timeout: float = 120.0) -> Run:
+        aws_before, dbx_before = self._aws_writes(), self._databricks_writes()
+        name = f"{spec.get('workspace_key', 'invalid')}-{next(self._names)}-{int(time.time() * 1000) % 10**8}"
+        started = self.sfn.start_execution(stateMachineArn=self.arn, name=name[:80], input=json.dumps(spec))
+        deadline = time.monotonic() + timeout
+        while True:
+            described = self.sfn.describe_execution(executionArn=started["executionArn"])
+            if described["status"] != "RUNNING":
+                break
+            assert time.monotonic() < deadline, f"execution {name} still RUNNING after {timeout}s"
+            time.sleep(0.05)
+        history = self.sfn.get_execution_history(executionArn=started["executionArn"], maxResults=1000)[
+            "events"
+        ]
+        return Run(
+            arn=started["executionArn"],
+            status=described["status"],
+            error=described.get("error"),
+            cause=described.get("cause"),
+            output=json.loads(described.get("output") or "{}"),
+            aws_mutations=self._aws_writes() - aws_before,
+            databricks_mutations=self._databricks_writes() - dbx_before,
+            history=history,
+        )
+
+
+@pytest.fixture(scope="session")
+def reconciler(stack: LocalStack) -> Reconciler:
+    return Reconciler(stack)
+
+
+@pytest.fixture
+def data_plane(stack: LocalStack, request: pytest.FixtureRequest) -> DataPlane:
+    """A fresh customer-managed VPC for one test, built as the walkthrough builds it."""
+    ec2 = stack.client("ec2")
+    azs = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
+    name = request.node.name.replace("_", "-")[:24].strip("-")
+    return create_data_plane(ec2, next(_cidrs), name, azs)
+
+
+def spec_for(stack: LocalStack, plane: DataPlane, key: str) -> dict[str, Any]:
+    """The sample spec of the stack, pointed at `plane` and named `key`."""
+    assert stack.environment is not None
+    spec = copy.deepcopy(stack.environment.sample_spec(key))
+    spec["network"].update(
+        vpc_id=plane.vpc_id,
+        workspace_subnet_ids=plane.workspace_subnet_ids,
+        workspace_security_group_ids=[plane.workspace_sg_id],
+        endpoint_subnet_ids=[plane.endpoint_subnet_id],
+        endpoint_security_group_id=plane.endpoint_sg_id,
+    )
+    return spec
