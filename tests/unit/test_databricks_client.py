@@ -13,6 +13,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
 from dbx_privatelink.databricks import DatabricksAccountClient
 from dbx_privatelink.databricks.models import Network, PrivateAccessSettings, VpcEndpoint, Workspace
 from dbx_privatelink.errors import (
@@ -25,9 +29,6 @@ from dbx_privatelink.errors import (
     DatabricksUnavailableError,
     ResourceConflictError,
 )
-from requests.adapters import HTTPAdapter
-from requests.structures import CaseInsensitiveDict
-from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 HOST = "http://127.0.0.1:8765"
 ACCOUNT = "0d4f7c1e-5a3b-4c2d-9e8f-112233445566"
