@@ -126,8 +126,7 @@ def outcome(
         result["resources"] = output["summary"]
         result["generation"] = output.get("generation", started["generation"])
     else:
-        lease = output.get("lease") if isinstance(output, dict) else None
-        if isinstance(lease, dict) and lease.get("acquired") is False:
+        if isinstance(output, dict) and output.get("handed_to_lease_holder") is True:
             result["handed_to_lease_holder"] = True
         result["resources"] = _resources_from_store(runtime, stack, started["workspace_key"])
     if result["cause"]:

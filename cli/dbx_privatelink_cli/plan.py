@@ -19,9 +19,13 @@ from dbx_privatelink.databricks.models import Network, PrivateAccessSettings
 
 # Private helpers on purpose: plan must compare against exactly what the Ensure* steps would write.
 from dbx_privatelink.errors import DatabricksNotFoundError, DbxPrivateLinkError, PreflightFailedError
-from dbx_privatelink.models import EndpointPlan, Registration, SpecStep
-from dbx_privatelink.reconcile.databricks_objects import _desired_network, _desired_pas, _workspace_of
-from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY, preflight
+from dbx_privatelink.models import EndpointPlan, Registration
+from dbx_privatelink.reconcile.databricks_objects import (
+    desired_network,
+    desired_private_access_settings,
+    workspace_of,
+)
+from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY, assess
 from dbx_privatelink.spec import WorkspaceSpec
 from dbx_privatelink.store import StoreClient
 from dbx_privatelink.wiring import Deps
@@ -262,7 +266,7 @@ def _plan_pas(
     client: DatabricksAccountClient, spec: WorkspaceSpec, regs: list[Registration], observed: dict[str, Any]
 ) -> Item:
     """Mirrors ensure_private_access_settings: the recorded id, else by name and region."""
-    desired = _desired_pas(spec, regs)
+    desired = desired_private_access_settings(spec, regs)
     current: PrivateAccessSettings | None = None
     if observed.get("private_access_settings_id"):
         try:
@@ -295,7 +299,7 @@ def _plan_network(
     client: DatabricksAccountClient, spec: WorkspaceSpec, regs: list[Registration], current_id: str | None
 ) -> Item:
     """Mirrors ensure_network: keep a matching network, else use a matching one by name, else create."""
-    desired = _desired_network(spec, regs)
+    desired = desired_network(spec, regs)
     content = {k: v for k, v in desired.items() if k != "name"}
     pending = any(r.vpc_endpoint_id.startswith("(new") for r in regs)
     # The name carries a digest of the registration ids: unknown until the new ones exist.
@@ -379,7 +383,7 @@ def _plan_databricks(
         )
         reg_items, regs = _plan_registrations(client, spec, endpoints)
         pas = _plan_pas(client, spec, regs, observed)
-        workspace = _workspace_of(client, spec, observed)
+        workspace = workspace_of(client, spec, observed)
         network = _plan_network(
             client, spec, regs, (workspace.network_id if workspace else None) or observed.get("network_id")
         )
@@ -393,7 +397,7 @@ def build_plan(runtime: Runtime, stack: StackInfo, spec: WorkspaceSpec) -> PlanR
     report = PlanReport(spec.workspace_key, runtime.region, stack.name)
     deps = Deps(settings=stack.settings(runtime.region), session=runtime.session)
     try:
-        planned = preflight(SpecStep(spec=spec), deps)
+        planned = assess(spec, deps)
     except PreflightFailedError as exc:
         lines = str(exc).splitlines()
         report.preflight_problems = [line.removeprefix("- ") for line in lines[1:]] or lines
@@ -407,6 +411,14 @@ def build_plan(runtime: Runtime, stack: StackInfo, spec: WorkspaceSpec) -> PlanR
         endpoints = [_plan_endpoint(deps, spec.region, p) for p in planned.endpoints]
     except DbxPrivateLinkError as exc:
         raise CliError(f"cannot read the VPC endpoints: {exc}", name=type(exc).__name__) from None
+    if planned.problems:
+        # The AWS plan is still worth showing next to what must be fixed; Databricks waits for preflight.
+        report.preflight_problems = planned.problems
+        report.aws = [e.item for e in endpoints]
+        report.databricks_note = (
+            "not planned: preflight must pass first (the endpoints and their ids come from it)"
+        )
+        return report
     report.aws = [e.item for e in endpoints]
     _plan_databricks(runtime, stack, spec, endpoints, report)
     return report

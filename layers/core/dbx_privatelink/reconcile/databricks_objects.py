@@ -49,7 +49,8 @@ def _reg_ids(registrations: list[Registration], *roles: str) -> list[str]:
 # --- private access settings ---
 
 
-def _desired_pas(spec: WorkspaceSpec, regs: list[Registration]) -> dict[str, Any]:
+def desired_private_access_settings(spec: WorkspaceSpec, regs: list[Registration]) -> dict[str, Any]:
+    """The private access settings the spec asks for (name, region, access, allowed registrations)."""
     pa = spec.private_access
     allowed: list[str] = []
     if pa.level == "ENDPOINT":
@@ -79,7 +80,7 @@ def ensure_private_access_settings(
     """Create the private access settings, or PUT-replace them when they differ from the spec."""
     spec = inp.spec
     client = deps.databricks(spec.databricks.account_id)
-    desired = _desired_pas(spec, inp.registrations)
+    desired = desired_private_access_settings(spec, inp.registrations)
     current: PrivateAccessSettings | None = None
     known_id = _observed(deps, spec.workspace_key).get("private_access_settings_id")
     if known_id:
@@ -117,7 +118,8 @@ def ensure_private_access_settings(
 # --- network ---
 
 
-def _desired_network(spec: WorkspaceSpec, regs: list[Registration]) -> dict[str, Any]:
+def desired_network(spec: WorkspaceSpec, regs: list[Registration]) -> dict[str, Any]:
+    """The network object the spec asks for; its name carries a digest of its content."""
     content = {
         "vpc_id": spec.network.vpc_id,
         "subnet_ids": sorted(spec.network.workspace_subnet_ids),
@@ -139,7 +141,7 @@ def _network_matches(n: Network, desired: dict[str, Any]) -> bool:
     )
 
 
-def _workspace_of(
+def workspace_of(
     client: DatabricksAccountClient, spec: WorkspaceSpec, observed: dict[str, Any]
 ) -> Workspace | None:
     """The workspace this spec manages, if it exists: named in the spec, recorded, or found by name."""
@@ -171,9 +173,9 @@ def ensure_network(inp: EnsureNetworkInput, deps: Deps) -> NetworkResult:
     """The network object for the spec: kept when it matches, else a new one (the workspace moves later)."""
     spec = inp.spec
     client = deps.databricks(spec.databricks.account_id)
-    desired = _desired_network(spec, inp.registrations)
+    desired = desired_network(spec, inp.registrations)
     observed = _observed(deps, spec.workspace_key)
-    workspace = _workspace_of(client, spec, observed)
+    workspace = workspace_of(client, spec, observed)
     current_id = (workspace.network_id if workspace else None) or observed.get("network_id")
     current: Network | None = None
     if current_id:
@@ -233,7 +235,7 @@ def ensure_workspace(inp: EnsureWorkspaceInput, deps: Deps) -> WorkspaceResult:
     spec = inp.spec
     client = deps.databricks(spec.databricks.account_id)
     target = spec.databricks.workspace
-    workspace = _workspace_of(client, spec, _observed(deps, spec.workspace_key))
+    workspace = workspace_of(client, spec, _observed(deps, spec.workspace_key))
     wanted = {
         "network_id": inp.network.network_id,
         "private_access_settings_id": inp.private_access_settings.private_access_settings_id,

@@ -3,6 +3,8 @@ reported together so one run tells the operator everything to fix."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from dbx_privatelink.aws.ec2 import Ec2Client, EndpointInfo, SecurityGroupInfo, SgRule, SubnetInfo, VpcInfo
 from dbx_privatelink.catalog import Catalog, RegionServices, port_ranges
 from dbx_privatelink.errors import PreflightFailedError
@@ -198,9 +200,28 @@ def _check_endpoint_ownership(
         )
 
 
+@dataclass(frozen=True)
+class Assessment:
+    """What preflight found: the endpoint plan, and every problem that must be fixed before a change."""
+
+    endpoints: list[EndpointPlan]
+    problems: list[str]
+    private_dns_name: str
+
+
 def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
     """Check every requirement read-only and resolve the endpoint plan; PreflightFailedError lists failures."""
-    spec = inp.spec
+    found = assess(inp.spec, deps)
+    if found.problems:
+        raise PreflightFailedError(
+            f"Preflight found {len(found.problems)} problem(s); nothing was changed:\n- "
+            + "\n- ".join(found.problems)
+        )
+    return PreflightOutput(endpoints=found.endpoints, private_dns_name=found.private_dns_name)
+
+
+def assess(spec: WorkspaceSpec, deps: Deps) -> Assessment:
+    """Every read-only check and the endpoint plan; raises only when the region itself is unusable."""
     problems: list[str] = []
     if spec.region != deps.settings.region:
         raise PreflightFailedError(
@@ -289,8 +310,4 @@ def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
             existing = ec2.find_endpoints(plan.vpc_id, plan.service_name)
             _check_endpoint_ownership(plan, existing, deps.settings.owner_tag, ec2, problems)
 
-    if problems:
-        raise PreflightFailedError(
-            f"Preflight found {len(problems)} problem(s); nothing was changed:\n- " + "\n- ".join(problems)
-        )
-    return PreflightOutput(endpoints=plans, private_dns_name=services.private_dns_name)
+    return Assessment(endpoints=plans, problems=problems, private_dns_name=services.private_dns_name)
