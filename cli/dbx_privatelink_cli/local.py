@@ -1,0 +1,159 @@
+"""`dbx-privatelink local up`: the whole local stack in the foreground, until Ctrl-C or SIGTERM.
+
+Emulated AWS (moto) with template.yaml deployed, the Lambda functions in this process, the Databricks Account
+API emulator, the seeded customer environment and a sample spec. When it is ready, stdout gets exactly one
+line: LocalStackInfo as JSON (endpoint URLs, region, stack, Databricks credentials, sample spec path), so a
+script can `read` it; everything for people goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from dbx_privatelink.catalog import default_catalog
+from dbx_privatelink_cli.common import DEFAULT_STACK, EXIT_OK, EXIT_USAGE, CliError, Runtime
+from dbx_privatelink_cli.output import emit_lines
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_TIME_SCALE = 0.01
+MAX_TIME_SCALE = 1000.0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "local",
+        help="run the local stack (emulated AWS and Databricks)",
+        description="The local stack: emulated AWS with the application deployed and the Databricks "
+        "Account API emulator, on 127.0.0.1.",
+    )
+    actions = parser.add_subparsers(dest="local_command", metavar="ACTION")
+    actions.required = True
+    up = actions.add_parser(
+        "up",
+        help="run the local stack in the foreground until Ctrl-C",
+        description="Start the local stack and print one JSON line on stdout when it is ready (aws_endpoint_url, "
+        "region, stack_name, databricks_host, account_id, client_id, client_secret, sample_spec); hints go "
+        "to stderr. Runs until SIGINT or SIGTERM, then stops cleanly (exit status 0).",
+    )
+    add_stack_arguments(up)
+    up.add_argument(
+        "--region", default=DEFAULT_REGION, help=f"the emulated AWS region (default {DEFAULT_REGION})"
+    )
+    up.add_argument(
+        "--stack-name", default=DEFAULT_STACK, help=f"the deployed stack's name (default {DEFAULT_STACK!r})"
+    )
+    up.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where the sample spec and environment.json are written (default: a new temporary directory)",
+    )
+    up.set_defaults(handler=run_up)
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    """--time-scale, shared by `local up` and `demo`."""
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=DEFAULT_TIME_SCALE,
+        metavar="F",
+        help="factor applied to every wait and emulated delay: 0.01 makes a 60 s Wait last 0.6 s, 1 is "
+        f"real time (0 < F <= {MAX_TIME_SCALE:g}; default {DEFAULT_TIME_SCALE})",
+    )
+
+
+def validate_time_scale(value: float) -> float:
+    if not (math.isfinite(value) and 0 < value <= MAX_TIME_SCALE):
+        raise CliError(
+            f"--time-scale must be greater than 0 and at most {MAX_TIME_SCALE:g} (got {value:g})",
+            exit_code=EXIT_USAGE,
+            name="UsageError",
+        )
+    return value
+
+
+def validate_region(region: str) -> str:
+    known = sorted(default_catalog().regions)
+    if region not in known:
+        raise CliError(
+            f"--region {region!r}: Databricks offers no PrivateLink endpoint services there that the catalog "
+            f"knows; choose one of {', '.join(known)}",
+            exit_code=EXIT_USAGE,
+            name="UsageError",
+        )
+    return region
+
+
+def hints(env: dict[str, str], info: Any) -> list[str]:
+    """What a person needs to point boto3, the AWS CLI, the Databricks SDK and this CLI at the stack."""
+    return [
+        f"local stack {info.stack_name!r} is up in {info.region}:",
+        f"  AWS (emulated)          {info.aws_endpoint_url}   access key testing / secret testing",
+        f"  Databricks Account API  {info.databricks_host}   account {info.account_id}",
+        f"  sample spec             {info.sample_spec}",
+        "",
+        "in another shell, point the AWS CLI, boto3, the Databricks SDK and dbx-privatelink at it:",
+        *(f"  export {key}={value}" for key, value in env.items()),
+        "then, for example:",
+        "  aws ec2 describe-vpcs",
+        f"  dbx-privatelink apply {info.sample_spec} --wait",
+        "",
+        "Ctrl-C stops the stack.",
+    ]
+
+
+@contextmanager
+def stop_requested() -> Iterator[threading.Event]:
+    """An event set by SIGINT or SIGTERM while the block runs; the previous handlers come back after it."""
+    stop = threading.Event()
+
+    def _set(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _set) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def wait_for(stop: threading.Event) -> None:
+    # A short timeout, so the main thread returns to the interpreter and runs the signal handler promptly.
+    while not stop.wait(0.2):
+        pass
+
+
+def run_up(args: argparse.Namespace, runtime: Runtime) -> int:
+    from dbx_privatelink_local.stack import LocalStack, LocalStackConfig
+
+    config = LocalStackConfig(
+        region=validate_region(args.region),
+        time_scale=validate_time_scale(args.time_scale),
+        stack_name=args.stack_name,
+        workdir=args.workdir,
+    )
+    stack = LocalStack(config)
+    with stop_requested() as stop:
+        emit_lines(runtime.err, [f"starting the local stack in {config.region} ..."])
+        try:
+            stack.start()
+            info = stack.info
+            emit_lines(runtime.out, [info.to_json()])
+            emit_lines(runtime.err, hints(stack.client_environment(), info))
+            wait_for(stop)
+            emit_lines(runtime.err, ["stopping the local stack ..."])
+        finally:
+            stack.stop()
+    emit_lines(runtime.err, ["stopped"])
+    return EXIT_OK
