@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from dbx_privatelink.dns.spec import DnsSection
 from dbx_privatelink.errors import SpecInvalidError
 
 VpcId = Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
@@ -37,6 +38,7 @@ _FIX_HINTS: dict[str, str] = {
     "aws_services": "choose from s3, sts, kinesis-streams, glue",
     "level": "use ACCOUNT or ENDPOINT",
     "mode": "use remediate, notify or off",
+    "aws_names": "use system-rule or forward-to-dns-vpc-resolver",
 }
 
 
@@ -144,6 +146,7 @@ class WorkspaceSpec(_Model):
     network: NetworkSection
     endpoints: EndpointsSection = Field(default_factory=EndpointsSection)
     front_end: FrontEnd | None = None
+    dns: DnsSection | None = None
     drift: DriftSection = Field(default_factory=DriftSection)
 
     @model_validator(mode="after")
@@ -152,6 +155,13 @@ class WorkspaceSpec(_Model):
             raise ValueError(
                 "front_end.vpc_id is the workspace VPC: the workspace endpoint there serves users too; "
                 "remove the front_end section or use the transit VPC"
+            )
+        custom = self.dns.custom_dns if self.dns else None
+        if custom and custom.dns_vpc_id in {self.network.vpc_id, *custom.associate_vpc_ids}:
+            raise ValueError(
+                f'dns.custom_dns: the "." rule would be associated with the DNS VPC {custom.dns_vpc_id}, whose '
+                "corporate servers then forward to themselves through Route 53 (a loop); keep the DNS servers "
+                "in their own VPC"
             )
         if self.front_end is None and self.endpoints.adopt.front_end is not None:
             raise ValueError("endpoints.adopt.front_end needs a front_end section describing its VPC")

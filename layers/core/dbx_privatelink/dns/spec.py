@@ -1,0 +1,165 @@
+"""The `dns` section of the workspace spec: custom DNS with Route 53 Resolver, and the inbound pattern.
+
+Custom DNS (seed 000): an outbound endpoint in the DNS VPC, a "." rule forwarding to the corporate DNS
+servers, a rule keeping AWS names on Route 53, both associated with the data-plane VPC (and the front-end
+VPC). Inbound pattern (seeds 003/004): an inbound endpoint in the VPC whose names only it can resolve, and
+in each peered VPC an outbound endpoint with rules forwarding those names to the inbound IPs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+# Route 53 Resolver quotas (per account and region, defaults): named when a spec would exceed them.
+RESOLVER_ENDPOINTS_PER_REGION = 4
+MAX_TARGET_IPS_PER_RULE = 6
+MIN_ENDPOINT_IPS, MAX_ENDPOINT_IPS = 2, 6
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def _domain(value: str) -> str:
+    name = value.lower().rstrip(".")
+    if value == ".":
+        return "."
+    if not name or len(name) > 253 or not all(_LABEL.match(label) for label in name.split(".")):
+        raise ValueError(
+            f"{value!r} is not an RFC 1123 domain name (labels of letters, digits and inner hyphens, "
+            "at most 63 characters each, 253 in all)"
+        )
+    return name
+
+
+DomainName = Annotated[str, AfterValidator(_domain)]
+VpcId = Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
+SubnetId = Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]
+SecurityGroupId = Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")]
+ResolverSubnets = Annotated[list[SubnetId], Field(min_length=MIN_ENDPOINT_IPS, max_length=MAX_ENDPOINT_IPS)]
+
+
+def target_ip_problem(ip: str) -> str | None:
+    """Why `ip` cannot be a forwarding target, or None: only private unicast addresses are."""
+    addr = ipaddress.ip_address(ip)
+    if addr.is_unspecified:
+        return f"{ip} is the unspecified address"
+    if addr.is_loopback:
+        return f"{ip} is a loopback address: Route 53 Resolver cannot forward to it"
+    if addr.is_link_local:
+        return f"{ip} is link-local (the instance metadata range): not a DNS server Route 53 can reach"
+    if addr.is_multicast or addr.is_reserved:
+        return f"{ip} is not a unicast address"
+    if not addr.is_private:
+        return f"{ip} is a public address: corporate DNS servers are reached privately"
+    return None
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CustomDns(_Model):
+    """Send every name not answered in the VPC to the corporate DNS servers, keeping AWS names on Route 53."""
+
+    dns_vpc_id: VpcId
+    resolver_subnet_ids: ResolverSubnets
+    # Created when absent: TCP and UDP 53 from allowed_cidrs only.
+    resolver_security_group_id: SecurityGroupId | None = None
+    allowed_cidrs: list[ipaddress.IPv4Network] = Field(default_factory=list)
+    corporate_dns_ips: Annotated[list[ipaddress.IPv4Address], Field(min_length=1)]
+    # The data-plane VPC is always associated; add the front-end/transit VPC and others here.
+    associate_vpc_ids: list[VpcId] = Field(default_factory=list)
+    # How AWS names stay on Route 53: a SYSTEM rule (default), or the seed's variant, a FORWARD rule to the
+    # DNS VPC's own resolver (its CIDR base + 2, computed).
+    aws_names: Literal["system-rule", "forward-to-dns-vpc-resolver"] = "system-rule"
+    aws_domains: list[DomainName] = Field(default_factory=lambda: ["amazonaws.com"])
+
+    @model_validator(mode="after")
+    def _rules(self) -> CustomDns:
+        if not self.aws_domains:
+            raise ValueError(
+                'aws_domains: a "." rule without a rule keeping AWS names on Route 53 sends amazonaws.com to '
+                "the corporate servers and breaks S3, STS and Kinesis: keep at least amazonaws.com"
+            )
+        if len(self.corporate_dns_ips) > MAX_TARGET_IPS_PER_RULE:
+            raise ValueError(
+                f"corporate_dns_ips: {len(self.corporate_dns_ips)} targets; a Route 53 Resolver rule takes at "
+                f"most {MAX_TARGET_IPS_PER_RULE} (quota: target IP addresses per rule)"
+            )
+        if len(set(self.resolver_subnet_ids)) != len(self.resolver_subnet_ids):
+            raise ValueError("resolver_subnet_ids: list each subnet once (one endpoint IP per subnet)")
+        if self.resolver_security_group_id is None and not self.allowed_cidrs:
+            raise ValueError(
+                "allowed_cidrs: needed to create the resolver security group (TCP and UDP 53 from them only); "
+                "or name an existing resolver_security_group_id"
+            )
+        return self
+
+
+class PeeredVpc(_Model):
+    """A VPC that must resolve the inbound domains: it gets an outbound endpoint and forwarding rules."""
+
+    vpc_id: VpcId
+    subnet_ids: ResolverSubnets
+    security_group_id: SecurityGroupId | None = None
+
+
+class InboundPattern(_Model):
+    """Make names only one VPC can resolve (its private hosted zones) resolvable from peered VPCs and on-prem."""
+
+    vpc_id: VpcId
+    subnet_ids: ResolverSubnets
+    security_group_id: SecurityGroupId | None = None
+    allowed_cidrs: Annotated[list[ipaddress.IPv4Network], Field(min_length=1)]
+    domains: Annotated[list[DomainName], Field(min_length=1)]
+    peered_vpcs: list[PeeredVpc] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _not_into_itself(self) -> InboundPattern:
+        if "." in self.domains:
+            raise ValueError('domains: forward specific names to the inbound endpoint, never "."')
+        own = [p.vpc_id for p in self.peered_vpcs if p.vpc_id == self.vpc_id]
+        if own:
+            raise ValueError(
+                f"peered_vpcs: {own[0]} holds the inbound endpoint; a rule targeting an inbound endpoint cannot "
+                "be associated with that endpoint's own VPC (RSLVR-00804): remove it from peered_vpcs"
+            )
+        return self
+
+
+class NameCheck(_Model):
+    """A name that must resolve from inside the data-plane VPC, optionally to given addresses."""
+
+    name: DomainName
+    expect_ips: list[ipaddress.IPv4Address] = Field(default_factory=list)
+
+
+class DnsSection(_Model):
+    custom_dns: CustomDns | None = None
+    inbound: InboundPattern | None = None
+    # The workspace and relay names are always verified; list more names here.
+    verify: list[NameCheck] = Field(default_factory=list)
+    # Forwarding targets must be private unless this is set (a public resolver on purpose).
+    allow_public_targets: bool = False
+
+    @model_validator(mode="after")
+    def _targets_and_quotas(self) -> DnsSection:
+        if self.custom_dns and not self.allow_public_targets:
+            for ip in self.custom_dns.corporate_dns_ips:
+                problem = target_ip_problem(str(ip))
+                if problem:
+                    raise ValueError(
+                        f"custom_dns.corporate_dns_ips: {problem}; use the corporate servers' private "
+                        "addresses, or set dns.allow_public_targets: true"
+                    )
+        endpoints = (1 if self.custom_dns else 0) + (1 + len(self.inbound.peered_vpcs) if self.inbound else 0)
+        if endpoints > RESOLVER_ENDPOINTS_PER_REGION:
+            raise ValueError(
+                f"this spec needs {endpoints} Route 53 Resolver endpoints; the quota 'endpoints per AWS Region' "
+                f"is {RESOLVER_ENDPOINTS_PER_REGION} by default: raise it in Service Quotas or share one "
+                "outbound endpoint"
+            )
+        return self

@@ -1,0 +1,116 @@
+"""The dns section is refused before any call when it would break resolution or exceed a quota."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dbx_privatelink.errors import SpecInvalidError
+from dbx_privatelink.spec import parse_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _spec() -> dict[str, Any]:
+    doc = yaml.safe_load((ROOT / "examples" / "ap-northeast-1.yaml").read_text())
+    doc["dns"] = {
+        "custom_dns": {
+            "dns_vpc_id": "vpc-0d0d0d0d0d0d0d0d0",
+            "resolver_subnet_ids": ["subnet-0d0d0d0d0d0d0d0d1", "subnet-0d0d0d0d0d0d0d0d2"],
+            "allowed_cidrs": ["10.0.0.0/22"],
+            "corporate_dns_ips": ["10.10.0.53", "10.10.0.54"],
+        },
+        "inbound": {
+            "vpc_id": doc["network"]["vpc_id"],
+            "subnet_ids": doc["network"]["workspace_subnet_ids"],
+            "allowed_cidrs": ["10.20.0.0/24"],
+            "domains": ["tokyo.privatelink.cloud.databricks.com"],
+            "peered_vpcs": [
+                {
+                    "vpc_id": "vpc-0e0e0e0e0e0e0e0e0",
+                    "subnet_ids": ["subnet-0e0e0e0e0e0e0e0e1", "subnet-0e0e0e0e0e0e0e0e2"],
+                }
+            ],
+        },
+    }
+    return doc
+
+
+def test_a_complete_dns_section_is_valid() -> None:
+    spec = parse_spec(_spec())
+    assert spec.dns and spec.dns.custom_dns and spec.dns.custom_dns.aws_domains == ["amazonaws.com"]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("custom_dns", "corporate_dns_ips"), ["127.0.0.1"], "loopback"),
+        (("custom_dns", "corporate_dns_ips"), ["169.254.169.253"], "link-local"),
+        (("custom_dns", "corporate_dns_ips"), ["0.0.0.0"], "unspecified"),
+        (("custom_dns", "corporate_dns_ips"), ["8.8.8.8"], "allow_public_targets"),
+        (("custom_dns", "corporate_dns_ips"), [f"10.10.0.{i}" for i in range(1, 8)], "at most 6"),
+        (("custom_dns", "resolver_subnet_ids"), ["subnet-0d0d0d0d0d0d0d0d1"], "at least 2"),
+        (
+            ("custom_dns", "resolver_subnet_ids"),
+            [f"subnet-0d0d0d0d0d0d0d0d{i}" for i in range(1, 8)],
+            "at most 6",
+        ),
+        (("custom_dns", "aws_domains"), [], "amazonaws.com"),
+        (("custom_dns", "aws_domains"), ["bad_domain.com"], "RFC 1123"),
+        (("inbound", "domains"), ["-x.example.com"], "RFC 1123"),
+        (("inbound", "domains"), ["."], "never"),
+        (("custom_dns", "aws_names"), "none", "system-rule"),
+    ],
+)
+def test_unsafe_dns_settings_are_refused(path: tuple[str, str], value: Any, message: str) -> None:
+    doc = copy.deepcopy(_spec())
+    doc["dns"][path[0]][path[1]] = value
+    with pytest.raises(SpecInvalidError, match=message):
+        parse_spec(doc)
+
+
+def test_public_targets_only_when_allowed_explicitly() -> None:
+    doc = _spec()
+    doc["dns"]["custom_dns"]["corporate_dns_ips"] = ["8.8.8.8"]
+    doc["dns"]["allow_public_targets"] = True
+    assert parse_spec(doc).dns is not None
+
+
+def test_inbound_rule_cannot_target_its_own_vpc() -> None:
+    doc = _spec()
+    doc["dns"]["inbound"]["peered_vpcs"].append(
+        {"vpc_id": doc["dns"]["inbound"]["vpc_id"], "subnet_ids": doc["network"]["workspace_subnet_ids"]}
+    )
+    with pytest.raises(SpecInvalidError, match="RSLVR-00804"):
+        parse_spec(doc)
+
+
+def test_resolver_endpoint_quota_is_named() -> None:
+    doc = _spec()
+    doc["dns"]["inbound"]["peered_vpcs"] += [
+        {
+            "vpc_id": f"vpc-0e0e0e0e0e0e0e0f{i}",
+            "subnet_ids": ["subnet-0e0e0e0e0e0e0e0e1", "subnet-0e0e0e0e0e0e0e0e2"],
+        }
+        for i in range(3)
+    ]
+    with pytest.raises(SpecInvalidError, match="endpoints per AWS Region"):
+        parse_spec(doc)
+
+
+def test_dot_rule_must_not_loop_through_the_dns_vpc() -> None:
+    doc = _spec()
+    doc["dns"]["custom_dns"]["associate_vpc_ids"] = [doc["dns"]["custom_dns"]["dns_vpc_id"]]
+    with pytest.raises(SpecInvalidError, match="loop"):
+        parse_spec(doc)
+
+
+def test_resolver_security_group_needs_cidrs_when_created() -> None:
+    doc = _spec()
+    doc["dns"]["custom_dns"]["allowed_cidrs"] = []
+    with pytest.raises(SpecInvalidError, match="allowed_cidrs"):
+        parse_spec(doc)
