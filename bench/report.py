@@ -1,0 +1,300 @@
+"""The benchmark's figures and their two renderings (text for stdout, markdown for bench/RESULTS.md).
+
+Pure functions only: bench/run.py measures, this module counts and formats (tested by
+tests/unit/test_bench_report.py).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# The Account API prefix every Databricks operation shares; dropped in the tables.
+_ACCOUNT_PREFIX = "/api/2.0/accounts/{account_id}"
+_OIDC_PREFIX = "/oidc/accounts/{account_id}"
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Where and how the figures were taken."""
+
+    date: str
+    nproc: int
+    python: str
+    platform: str
+    time_scale: float
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    """One execution of the state machine on the local stack."""
+
+    label: str
+    status: str
+    wall_seconds: float  # start_execution -> terminal status seen by the client (local-stack time)
+    transitions: int  # history events whose type ends in "StateEntered"
+    history_events: int
+    invocations: Mapping[str, int]  # function (step folder) -> Lambda invocations
+    aws_calls: Mapping[str, int]  # "service:Operation" -> calls made by the application's Lambdas
+    databricks_calls: Mapping[str, int]  # "METHOD /path/{template}" -> requests answered by the emulator
+    aws_calls_by_function: Mapping[str, int] = field(default_factory=dict)
+    lambda_seconds: float = 0.0  # sum of the invocations' durations (local-stack time)
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImportFigures:
+    """Cold-import times in fresh interpreters, median of `repeats`, in milliseconds."""
+
+    repeats: int
+    handlers_ms: Mapping[str, float]  # function (step folder) -> median ms
+    sdk_ms: float | None  # `import databricks.sdk`; None when the SDK is not installed
+    baseline_ms: float | None = None  # `import boto3` alone, for scale
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    machine: Machine
+    runs: Sequence[RunFigures]
+    imports: ImportFigures | None
+    notes: Sequence[str] = field(default_factory=tuple)
+
+
+# --- counting ----------------------------------------------------------------------------------------
+
+
+def count_transitions(history: Iterable[Mapping[str, Any]]) -> int:
+    """State transitions as Step Functions bills them: one per state entered (TaskStateEntered,
+    ChoiceStateEntered, WaitStateEntered, PassStateEntered, MapStateEntered, ParallelStateEntered ...)."""
+    return sum(1 for event in history if str(event.get("type", "")).endswith("StateEntered"))
+
+
+def scheduled_lambdas(history: Iterable[Mapping[str, Any]]) -> Counter[str]:
+    """LambdaFunctionScheduled events per function name (the last segment of the resource ARN)."""
+    counts: Counter[str] = Counter()
+    for event in history:
+        if event.get("type") != "LambdaFunctionScheduled":
+            continue
+        details = event.get("lambdaFunctionScheduledEventDetails") or {}
+        resource = str(details.get("resource", ""))
+        # arn:aws:lambda:region:account:function:name[:qualifier]
+        parts = resource.split(":")
+        name = parts[6] if len(parts) > 6 and parts[5] == "function" else resource
+        counts[name] += 1
+    return counts
+
+
+def delta(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
+    """after - before per key, keeping only the keys that grew."""
+    return {key: n - before.get(key, 0) for key, n in after.items() if n - before.get(key, 0) > 0}
+
+
+def median_ms(samples_s: Sequence[float]) -> float:
+    """The median of durations in seconds, in milliseconds."""
+    if not samples_s:
+        raise ValueError("no samples")
+    return statistics.median(samples_s) * 1000.0
+
+
+def short_databricks_operation(operation: str) -> str:
+    """'GET /api/2.0/accounts/{account_id}/vpc-endpoints' -> 'GET vpc-endpoints'."""
+    method, _, path = operation.partition(" ")
+    for prefix in (_ACCOUNT_PREFIX, _OIDC_PREFIX):
+        if path.startswith(prefix):
+            path = path[len(prefix) :].lstrip("/") or "/"
+            if prefix == _OIDC_PREFIX:
+                path = f"oidc/{path}"
+            break
+    return f"{method} {path}"
+
+
+def by_service(calls: Mapping[str, int]) -> dict[str, int]:
+    """'ec2:DescribeVpcEndpoints' counts summed per service ('ec2')."""
+    totals: Counter[str] = Counter()
+    for key, n in calls.items():
+        totals[key.partition(":")[0]] += n
+    return dict(sorted(totals.items()))
+
+
+_READ_PREFIXES = ("Describe", "Get", "List", "Query", "Scan", "BatchGet", "Search")
+
+
+def aws_write(operation: str) -> bool:
+    """Whether an AWS operation ('ec2:CreateVpcEndpoint') changes something (not Describe/Get/List...)."""
+    return not operation.partition(":")[2].startswith(_READ_PREFIXES)
+
+
+def databricks_write(operation: str) -> bool:
+    """Whether a Databricks operation ('POST /api/2.0/...') changes something; token requests do not."""
+    method = operation.partition(" ")[0]
+    return method in {"POST", "PUT", "PATCH", "DELETE"} and "/oidc/" not in operation
+
+
+# --- tables ------------------------------------------------------------------------------------------
+
+
+def comparison_rows(columns: Sequence[Mapping[str, int]]) -> list[list[str]]:
+    """One row per key present in any column (sorted), its count in each column, then a total row."""
+    keys = sorted({key for column in columns for key in column})
+    rows = [[key, *(str(column.get(key, 0)) for column in columns)] for key in keys]
+    rows.append(["**total**", *(str(sum(column.values())) for column in columns)])
+    return rows
+
+
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A fixed-width table: first column left-aligned, the others right-aligned."""
+    cells = [list(headers), *([c.replace("**", "") for c in row] for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        parts = [row[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True))]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(cells[0]), "  ".join("-" * w for w in widths), *(line(r) for r in cells[1:])])
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub markdown table, numbers right-aligned."""
+    align = ["---", *("---:" for _ in headers[1:])]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# --- the report --------------------------------------------------------------------------------------
+
+
+def _sections(report: BenchReport) -> list[tuple[str, str, list[str], list[list[str]]]]:
+    """(title, explanation, headers, rows) of every table, shared by both renderings."""
+    runs = report.runs
+    run_headers = [r.label for r in runs]
+    scale = report.machine.time_scale
+    sections: list[tuple[str, str, list[str], list[list[str]]]] = []
+    summary = [
+        ["status", *(r.status for r in runs)],
+        ["state transitions (StateEntered events)", *(str(r.transitions) for r in runs)],
+        ["history events, all types", *(str(r.history_events) for r in runs)],
+        ["Lambda invocations", *(str(sum(r.invocations.values())) for r in runs)],
+        ["AWS API calls by the Lambdas", *(str(sum(r.aws_calls.values())) for r in runs)],
+        ["  of which writes", *(str(sum(n for k, n in r.aws_calls.items() if aws_write(k))) for r in runs)],
+        ["Databricks Account API calls", *(str(sum(r.databricks_calls.values())) for r in runs)],
+        [
+            "  of which writes",
+            *(str(sum(n for k, n in r.databricks_calls.items() if databricks_write(k))) for r in runs),
+        ],
+        [f"wall time, local stack at time scale {scale:g} (s)", *(f"{r.wall_seconds:.2f}" for r in runs)],
+        ["sum of Lambda durations, local stack (s)", *(f"{r.lambda_seconds:.2f}" for r in runs)],
+    ]
+    sections.append(
+        (
+            "Summary",
+            "One execution of the state machine for the sample workspace per column. Times are local-stack "
+            f"times at time scale {scale:g} (a 60 s Wait lasts {60 * scale:g} s), not AWS times.",
+            ["figure", *run_headers],
+            summary,
+        )
+    )
+    sections.append(
+        (
+            "Lambda invocations per function",
+            "Invocations served by the in-process Lambda runtime (retries included); the total matches "
+            "the LambdaFunctionScheduled events of the history.",
+            ["function", *run_headers],
+            comparison_rows([r.invocations for r in runs]),
+        )
+    )
+    sections.append(
+        (
+            "AWS API calls by service",
+            "Every request the application's Lambdas sent to the emulated AWS, reads included (retries "
+            "count once per attempt).",
+            ["service", *run_headers],
+            comparison_rows([by_service(r.aws_calls) for r in runs]),
+        )
+    )
+    sections.append(
+        (
+            "AWS API calls by function",
+            "The same calls per Lambda function that made them.",
+            ["function", *run_headers],
+            comparison_rows([r.aws_calls_by_function for r in runs]),
+        )
+    )
+    sections.append(
+        (
+            "AWS API calls by operation",
+            "The same calls per operation.",
+            ["operation", *run_headers],
+            comparison_rows([r.aws_calls for r in runs]),
+        )
+    )
+    sections.append(
+        (
+            "Databricks Account API calls by operation",
+            "Requests the Databricks emulator answered during the run, OAuth token requests included "
+            "(paths relative to /api/2.0/accounts/{account_id}).",
+            ["operation", *run_headers],
+            comparison_rows(
+                [{short_databricks_operation(k): n for k, n in r.databricks_calls.items()} for r in runs]
+            ),
+        )
+    )
+    imports = report.imports
+    if imports is not None:
+        rows = [[name, f"{ms:.0f}"] for name, ms in sorted(imports.handlers_ms.items())]
+        if imports.handlers_ms:
+            values = list(imports.handlers_ms.values())
+            rows.append(["**range**", f"{min(values):.0f}-{max(values):.0f}"])
+        if imports.baseline_ms is not None:
+            rows.append(["`import boto3` alone (for scale)", f"{imports.baseline_ms:.0f}"])
+        if imports.sdk_ms is not None:
+            rows.append(["`import databricks.sdk` (for comparison)", f"{imports.sdk_ms:.0f}"])
+        sections.append(
+            (
+                "Handler import time (cold, ms)",
+                f"functions/<step>/app.py imported in a fresh interpreter with layers/core on sys.path and "
+                f"the function's environment set to dummy values; median of {imports.repeats} runs. The "
+                "Databricks SDK line is `import databricks.sdk` alone, measured the same way.",
+                ["module", "median ms"],
+                rows,
+            )
+        )
+    return sections
+
+
+def render_text(report: BenchReport) -> str:
+    m = report.machine
+    lines = [
+        "dbx-privatelink benchmark (local stack)",
+        f"date {m.date}  machine: nproc={m.nproc}, Python {m.python}, {m.platform}  time scale {m.time_scale:g}",
+        "",
+    ]
+    for title, explanation, headers, rows in _sections(report):
+        lines += [title, "=" * len(title), explanation, "", text_table(headers, rows), ""]
+    notes = [*report.notes, *(f"{r.label}: {n}" for r in report.runs for n in r.notes)]
+    if notes:
+        lines += ["Notes", "=====", *(f"- {n}" for n in notes), ""]
+    return "\n".join(lines)
+
+
+def render_markdown(report: BenchReport) -> str:
+    m = report.machine
+    lines = [
+        "# Benchmark results",
+        "",
+        "Generated by `make bench` (bench/run.py); what each figure means: [README.md](README.md).",
+        "",
+        f"- date: {m.date}",
+        f"- machine: nproc={m.nproc}, Python {m.python}, {m.platform}",
+        f"- time scale: {m.time_scale:g} (local stack; wall times are not AWS times)",
+        "",
+    ]
+    for title, explanation, headers, rows in _sections(report):
+        lines += [f"## {title}", "", explanation, "", markdown_table(headers, rows), ""]
+    notes = [*report.notes, *(f"{r.label}: {n}" for r in report.runs for n in r.notes)]
+    if notes:
+        lines += ["## Notes", "", *(f"- {n}" for n in notes), ""]
+    return "\n".join(lines)
