@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import time
 from typing import Any
 
@@ -34,7 +35,7 @@ def _wait_until(predicate: Any, timeout: float = 10.0) -> None:
 
 
 def test_sample_workspace_ends_on_privatelink(
-    stack: LocalStack, reconciler: Reconciler, data_plane: DataPlane
+    stack: LocalStack, reconciler: Reconciler, data_plane: DataPlane, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given the walkthrough's VPC, subnets and security groups
     spec = spec_for(stack, data_plane, "sample-ws")
@@ -84,6 +85,13 @@ def test_sample_workspace_ends_on_privatelink(
     assert not again.aws_mutations, again.aws_mutations
     assert not again.databricks_mutations, again.databricks_mutations
     assert again.output["summary"]["workspace"]["action"] == "unchanged"
+
+    # And neither the service principal's secret nor any OAuth token appears in history or logs
+    visible = json.dumps([run.history, again.history], default=str) + "".join(capsys.readouterr())
+    tokens = list(stack.emulator.tokens._tokens)
+    assert tokens, "the Lambdas authenticated with OAuth"
+    for secret in [stack.client_secret, *tokens]:
+        assert secret not in visible
 
 
 def test_second_workspace_in_the_same_vpc_shares_the_endpoints(
