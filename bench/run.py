@@ -19,6 +19,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -292,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     args = parser.parse_args(argv)
 
+    load_before = os.getloadavg()[0]
     machine = Machine(
         date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         nproc=os.cpu_count() or 0,
@@ -311,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         for label in ("first run", "second run"):
             runs.append(measure_run(stack, counter, spec, label))
 
+    machine = replace(machine, load=f"{load_before:.1f} / {os.getloadavg()[0]:.1f}")
     report = BenchReport(
         machine=machine,
         runs=runs,

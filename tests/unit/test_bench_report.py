@@ -116,7 +116,7 @@ def _report() -> BenchReport:
         lambda_seconds=0.5,
     )
     return BenchReport(
-        machine=Machine("2026-01-01 00:00 UTC", 2, "3.13.0", "Linux x86_64", 0.01),
+        machine=Machine("2026-01-01 00:00 UTC", 2, "3.13.0", "Linux x86_64", 0.01, "0.5 / 1.0"),
         runs=[run],
         imports=ImportFigures(
             repeats=3, handlers_ms={"a": 300.4, "b": 410.6}, sdk_ms=900.0, baseline_ms=100.0
@@ -129,6 +129,7 @@ def test_markdown_report() -> None:
     md = render_markdown(_report())
     assert md.startswith("# Benchmark results")
     assert "- time scale: 0.01" in md and "nproc=2" in md and "2026-01-01" in md
+    assert "load average 0.5 / 1.0" in md
     assert "| state transitions (StateEntered events) | 4 |" in md
     assert "| AWS API calls by the Lambdas | 4 |" in md
     assert "|   of which writes | 1 |" in md
