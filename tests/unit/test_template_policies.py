@@ -23,6 +23,13 @@ TAG_SCOPED = {
     "route53resolver:UpdateResolverRule": "aws:ResourceTag/",
     "route53resolver:DeleteResolverRule": "aws:ResourceTag/",
     "route53resolver:DeleteResolverEndpoint": "aws:ResourceTag/",
+    "route53resolver:CreateResolverEndpoint": "aws:RequestTag/",
+    "route53resolver:CreateResolverRule": "aws:RequestTag/",
+    "route53resolver:TagResource": "aws:RequestTag/",
+    "route53resolver:AssociateResolverRule": "aws:ResourceTag/",
+    "ec2:CreateSecurityGroup": "aws:RequestTag/",
+    "ec2:AuthorizeSecurityGroupIngress": "aws:ResourceTag/",
+    "ec2:RevokeSecurityGroupIngress": "aws:ResourceTag/",
 }
 
 

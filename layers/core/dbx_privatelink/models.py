@@ -206,6 +206,8 @@ class RecordAndReleaseInput(StepModel):
     lease: AcquireLeaseOutput
     privatelink: PrivateLinkResult
     dns: dict[str, Any] | None = None
+    # VerifyDns's result (absent when the spec asks for no DNS verification).
+    verification: dict[str, Any] | None = None
     rerun_count: int = 0
 
 
@@ -232,3 +234,129 @@ class RecordFailureInput(StepModel):
 class RecordFailureOutput(StepModel):
     error: str
     cause: str
+
+
+# --- custom DNS (Route 53 Resolver) ---
+
+ResolverRole = Literal["outbound", "inbound", "peered-outbound"]
+RuleRole = Literal["forward-all", "aws-names", "inbound-forward"]
+
+
+class ResolverEndpointState(StepModel):
+    role: ResolverRole
+    resolver_endpoint_id: str
+    vpc_id: str
+    direction: Literal["INBOUND", "OUTBOUND"]
+    status: str
+    security_group_id: str
+    ips: list[str] = Field(default_factory=list)
+    action: Action = "found"
+
+
+class ResolverEndpointsResult(StepModel):
+    """The endpoints the spec's dns section needs, as EnsureResolverEndpoints left them."""
+
+    outbound: ResolverEndpointState | None = None
+    inbound: ResolverEndpointState | None = None
+    peered: list[ResolverEndpointState] = Field(default_factory=list)
+
+    def all(self) -> list[ResolverEndpointState]:
+        found = [e for e in (self.outbound, self.inbound) if e is not None]
+        return found + list(self.peered)
+
+
+class CheckResolverEndpointsInput(StepModel):
+    region: str
+    endpoints: ResolverEndpointsResult
+    poll: PollState
+
+
+class EnsureResolverRulesInput(SpecStep):
+    endpoints: ResolverEndpointsResult
+
+
+class ResolverRuleState(StepModel):
+    role: RuleRole
+    resolver_rule_id: str
+    domain: str
+    rule_type: Literal["FORWARD", "SYSTEM"]
+    # The VPC of the outbound endpoint the rule forwards through (the DNS VPC or a peered VPC).
+    scope_vpc_id: str
+    resolver_endpoint_id: str | None = None
+    target_ips: list[str] = Field(default_factory=list)
+    action: Action = "found"
+
+
+class EnsureResolverRulesOutput(StepModel):
+    endpoints: ResolverEndpointsResult
+    rules: list[ResolverRuleState]
+
+
+class EnsureRuleAssociationsInput(SpecStep):
+    endpoints: ResolverEndpointsResult
+    rules: list[ResolverRuleState]
+
+
+class RuleAssociationState(StepModel):
+    resolver_rule_association_id: str
+    resolver_rule_id: str
+    vpc_id: str
+    domain: str
+    status: str
+    action: Action = "found"
+
+
+class DnsOutboundEndpoint(StepModel):
+    resolver_endpoint_id: str
+    ips: list[str] = Field(default_factory=list)
+
+
+class DnsInbound(StepModel):
+    resolver_endpoint_id: str
+    vpc_id: str
+    domains: list[str]
+    ips: list[str] = Field(default_factory=list)
+
+
+class DnsPeered(StepModel):
+    vpc_id: str
+    resolver_endpoint_id: str
+    rule_ids: list[str] = Field(default_factory=list)
+
+
+class DnsResult(StepModel):
+    """What the DNS branch leaves in its output (record_and_release stores it under summary["dns"])."""
+
+    outbound_endpoint: DnsOutboundEndpoint | None = None
+    forward_rule_id: str | None = None
+    aws_rule_ids: list[str] = Field(default_factory=list)
+    associations: list[RuleAssociationState] = Field(default_factory=list)
+    inbound: DnsInbound | None = None
+    peered: list[DnsPeered] = Field(default_factory=list)
+
+
+class CheckRuleAssociationsInput(StepModel):
+    region: str
+    associations: list[RuleAssociationState]
+    poll: PollState
+
+
+class VerifyDnsInput(SpecStep):
+    private_dns_name: str
+    endpoints: list[EndpointState] = Field(default_factory=list)
+
+
+class NameVerification(StepModel):
+    name: str
+    expected: list[str] = Field(default_factory=list)  # empty: any address will do
+    answers: list[str] = Field(default_factory=list)
+    status: str  # NOERROR, NXDOMAIN, TIMEOUT ...
+    ok: bool
+    answered_by: str = ""
+
+
+class VerifyDnsOutput(StepModel):
+    status: Literal["verified", "skipped"]
+    reason: str = ""
+    resolver: str = ""
+    names: list[NameVerification] = Field(default_factory=list)

@@ -16,17 +16,24 @@ import boto3
 from botocore.config import Config
 from pydantic import BaseModel, ConfigDict
 
+from dbx_privatelink.aws.dns_query import DnsQueryClient
 from dbx_privatelink.aws.ec2 import Ec2Client
+from dbx_privatelink.aws.resolver import ResolverClient
 from dbx_privatelink.aws.secrets import SecretsClient
 from dbx_privatelink.catalog import Catalog, load_catalog
 from dbx_privatelink.databricks.client import DatabricksAccountClient
-from dbx_privatelink.store import StoreClient
+from dbx_privatelink.drift.aws import DriftEc2Client
+from dbx_privatelink.store import DriftStore, StoreClient
 
 # Environment variables by the capability that needs them.
 NEEDS: dict[str, tuple[str, ...]] = {
     "base": ("AWS_REGION", "OWNER_TAG"),
     "store": ("TABLE_NAME",),
     "databricks": ("DATABRICKS_HOST", "DATABRICKS_SECRET_ID"),
+    # Drift: start reconcile executions, notify, and bound the remediations per workspace and hour.
+    "state_machine": ("STATE_MACHINE_ARN",),
+    "notify": ("TOPIC_ARN",),
+    "drift": ("MAX_REMEDIATIONS_PER_HOUR",),
 }
 
 
@@ -46,6 +53,13 @@ class Settings(BaseModel):
     databricks_secret_id: str = ""
     endpoint_services_json: str = ""
     state_machine_arn: str = ""
+    topic_arn: str = ""
+    max_remediations_per_hour: int = 3
+    # Roles whose calls are the application's own besides the stack-name prefix (comma-separated ARNs).
+    own_role_arns: str = ""
+    # VerifyDns: the subnets it runs in (empty: outside any VPC), and the local stack's address map.
+    verifier_subnet_ids: str = ""
+    dns_address_map: str = ""
 
     @classmethod
     def from_env(cls, needs: tuple[str, ...], env: Mapping[str, str] | None = None) -> Settings:
@@ -65,6 +79,11 @@ class Settings(BaseModel):
             databricks_secret_id=env.get("DATABRICKS_SECRET_ID", ""),
             endpoint_services_json=env.get("ENDPOINT_SERVICES_JSON", ""),
             state_machine_arn=env.get("STATE_MACHINE_ARN", ""),
+            topic_arn=env.get("TOPIC_ARN", ""),
+            max_remediations_per_hour=int(env.get("MAX_REMEDIATIONS_PER_HOUR") or 3),
+            own_role_arns=env.get("OWN_ROLE_ARNS", ""),
+            verifier_subnet_ids=env.get("VERIFIER_SUBNET_IDS", ""),
+            dns_address_map=env.get("DNS_ADDRESS_MAP", ""),
         )
 
 
@@ -82,6 +101,7 @@ class Deps:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ec2: dict[str, Ec2Client] = field(default_factory=dict)
     _databricks: dict[str, DatabricksAccountClient] = field(default_factory=dict)
+    _resolver: dict[str, ResolverClient] = field(default_factory=dict)
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -95,10 +115,35 @@ class Deps:
                 )
             return self._ec2[region]
 
+    def resolver(self, region: str) -> ResolverClient:
+        with self._lock:
+            if region not in self._resolver:
+                self._resolver[region] = ResolverClient(
+                    self.session.client("route53resolver", region_name=region, config=_BOTO_CONFIG),
+                    self.session.client("ec2", region_name=region, config=_BOTO_CONFIG),
+                )
+            return self._resolver[region]
+
+    @cached_property
+    def dns_query(self) -> DnsQueryClient:
+        return DnsQueryClient.from_env_value(self.settings.dns_address_map)
+
     @cached_property
     def store(self) -> StoreClient:
         table = self.session.resource("dynamodb", config=_BOTO_CONFIG).Table(self.settings.table_name)
         return StoreClient(table)
+
+    @cached_property
+    def drift_store(self) -> DriftStore:
+        table = self.session.resource("dynamodb", config=_BOTO_CONFIG).Table(self.settings.table_name)
+        return DriftStore(table)
+
+    @cached_property
+    def sns(self) -> Any:
+        return self.session.client("sns", config=_BOTO_CONFIG)
+
+    def drift_ec2(self, region: str) -> DriftEc2Client:
+        return DriftEc2Client(self.session.client("ec2", region_name=region, config=_BOTO_CONFIG))
 
     @cached_property
     def sfn(self) -> Any:

@@ -35,8 +35,23 @@ def _summary(inp: RecordAndReleaseInput) -> dict[str, Any]:
     if pl.workspace:
         summary["workspace"] = pl.workspace.model_dump()
     if inp.dns:
-        summary["dns"] = inp.dns
+        summary["dns"] = dict(inp.dns)
+    if inp.verification:
+        summary.setdefault("dns", {})["verification"] = inp.verification
     return summary
+
+
+def _ids_in(value: Any, key: str = "") -> list[str]:
+    """Every resource id in a nested result: string values of keys ending in _id, lists under _ids."""
+    if isinstance(value, dict):
+        return [i for k, v in value.items() for i in _ids_in(v, str(k))]
+    if isinstance(value, list):
+        if key.endswith("_ids"):
+            return [v for v in value if isinstance(v, str)]
+        return [i for v in value for i in _ids_in(v, key)]
+    if isinstance(value, str) and key.endswith("_id"):
+        return [value]
+    return []
 
 
 def _resource_ids(inp: RecordAndReleaseInput, spec_doc: dict[str, Any]) -> list[str]:
@@ -51,9 +66,7 @@ def _resource_ids(inp: RecordAndReleaseInput, spec_doc: dict[str, Any]) -> list[
         ids.append(pl.network.network_id)
     if pl.workspace:
         ids.append(str(pl.workspace.workspace_id))
-    for value in (inp.dns or {}).values():
-        if isinstance(value, dict):
-            ids += [v for k, v in value.items() if k.endswith("_id") and isinstance(v, str)]
+    ids += _ids_in(inp.dns or {})
     return ids
 
 

@@ -1,0 +1,603 @@
+"""The Route 53 Resolver adapter, and the EC2 calls the DNS steps need (resolver security groups, the
+private IPs of VPC endpoints, endpoint services' private DNS names).
+
+Route 53 Resolver allows 5 requests per second per account and region: every Resolver call first takes a
+token from a process-wide bucket, so the calls of one Lambda container never trip the limit themselves;
+what other callers spend is caught as Throttling and retried by the state machine.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
+from pydantic import BaseModel, ConfigDict, Field
+
+from dbx_privatelink import errors
+from dbx_privatelink.aws.errors import error_code, map_aws_error
+
+RESOLVER_REQUESTS_PER_SECOND = 5.0
+# The quota each Create/Associate call can run into: LimitExceededException names none of them clearly.
+_QUOTAS = {
+    "CreateResolverEndpoint": "Route 53 Resolver endpoints per AWS Region (default 4), or IP addresses per "
+    "endpoint (6)",
+    "CreateResolverRule": "Route 53 Resolver rules per AWS Region (default 1,000), or target IP addresses per "
+    "rule (6)",
+    "UpdateResolverRule": "target IP addresses per Route 53 Resolver rule (6)",
+    "AssociateResolverRule": "Route 53 Resolver rule associations per AWS Region (default 2,000)",
+}
+INBOUND_TARGET_CODE = "RSLVR-00804"
+_MAX_PAGES = 50
+
+
+class TokenBucket:
+    """A thread-safe token bucket: `rate` tokens per second, at most `burst` saved up.
+
+    `acquire` waits for a token, but never longer than `max_wait_s`: past that it raises AwsThrottledError,
+    so a starved caller fails over to the state machine's backoff instead of sleeping out its timeout.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be positive and burst at least 1")
+        self.rate, self.burst = rate, burst
+        self._clock, self._sleep = clock, sleep
+        self._lock = threading.Lock()
+        self._tokens = burst
+        self._stamp = clock()
+
+    def _reserve(self) -> float:
+        """Take a token now (the balance may go negative) and return how long the caller must wait."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            self._tokens -= 1
+            return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    def _give_back(self) -> None:
+        with self._lock:
+            self._tokens = min(self.burst, self._tokens + 1)
+
+    def acquire(self, max_wait_s: float = 10.0, what: str = "Route 53 Resolver") -> float:
+        """Block until a token is ours; returns the seconds waited."""
+        wait = self._reserve()
+        if wait > max_wait_s:
+            self._give_back()
+            raise errors.AwsThrottledError(
+                f"{what}: the client-side rate limit ({self.rate:g} requests/s) would make this call wait "
+                f"{wait:.1f}s, more than {max_wait_s:g}s; the state machine retries the step later"
+            )
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+
+# One bucket per process: every ResolverClient of a Lambda container shares the account's budget.
+RESOLVER_LIMITER = TokenBucket(RESOLVER_REQUESTS_PER_SECOND, RESOLVER_REQUESTS_PER_SECOND)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ResolverEndpointInfo(_Frozen):
+    resolver_endpoint_id: str
+    arn: str
+    name: str = ""
+    direction: str
+    vpc_id: str
+    status: str
+    status_message: str = ""
+    security_group_ids: tuple[str, ...] = ()
+    creator_request_id: str = ""
+    ip_address_count: int = 0
+
+
+class ResolverIp(_Frozen):
+    ip: str
+    subnet_id: str
+    status: str = ""
+
+
+class TargetIp(_Frozen):
+    ip: str
+    port: int = 53
+
+
+class ResolverRuleInfo(_Frozen):
+    resolver_rule_id: str
+    arn: str
+    name: str = ""
+    domain: str
+    rule_type: str
+    target_ips: tuple[TargetIp, ...] = ()
+    resolver_endpoint_id: str | None = None
+    status: str = ""
+    status_message: str = ""
+    creator_request_id: str = ""
+    owner_id: str = ""
+
+    @property
+    def autodefined(self) -> bool:
+        """A rule Route 53 Resolver defines itself (the Internet Resolver, reverse zones): never ours."""
+        return self.resolver_rule_id.startswith("rslvr-autodefined") or not self.owner_id.isdigit()
+
+
+class RuleAssociationInfo(_Frozen):
+    association_id: str
+    resolver_rule_id: str
+    vpc_id: str
+    status: str
+    status_message: str = ""
+    name: str = ""
+
+
+class IngressRule(_Frozen):
+    protocol: str
+    from_port: int | None
+    to_port: int | None
+    cidr: str
+
+
+class SecurityGroupRef(_Frozen):
+    group_id: str
+    vpc_id: str
+    name: str
+    tags: dict[str, str] = Field(default_factory=dict)
+    ingress: tuple[IngressRule, ...] = ()
+
+
+def normalize_domain(domain: str) -> str:
+    """Route 53 Resolver answers "example.com." where the request said "example.com"; "." stays "."."""
+    return "." if domain in (".", "") else domain.rstrip(".").lower()
+
+
+def _endpoint(raw: dict[str, Any]) -> ResolverEndpointInfo:
+    return ResolverEndpointInfo(
+        resolver_endpoint_id=raw["Id"],
+        arn=raw.get("Arn", ""),
+        name=raw.get("Name", "") or "",
+        direction=raw.get("Direction", ""),
+        vpc_id=raw.get("HostVPCId", ""),
+        status=raw.get("Status", ""),
+        status_message=raw.get("StatusMessage", "") or "",
+        security_group_ids=tuple(raw.get("SecurityGroupIds", [])),
+        creator_request_id=raw.get("CreatorRequestId", "") or "",
+        ip_address_count=int(raw.get("IpAddressCount", 0) or 0),
+    )
+
+
+def _rule(raw: dict[str, Any]) -> ResolverRuleInfo:
+    return ResolverRuleInfo(
+        resolver_rule_id=raw["Id"],
+        arn=raw.get("Arn", ""),
+        name=raw.get("Name", "") or "",
+        domain=normalize_domain(raw.get("DomainName", "")),
+        rule_type=raw.get("RuleType", ""),
+        target_ips=tuple(
+            TargetIp(ip=t["Ip"], port=int(t.get("Port", 53) or 53))
+            for t in raw.get("TargetIps", [])
+            if "Ip" in t
+        ),
+        resolver_endpoint_id=raw.get("ResolverEndpointId") or None,
+        status=raw.get("Status", ""),
+        status_message=raw.get("StatusMessage", "") or "",
+        creator_request_id=raw.get("CreatorRequestId", "") or "",
+        owner_id=str(raw.get("OwnerId", "") or ""),
+    )
+
+
+def _association(raw: dict[str, Any]) -> RuleAssociationInfo:
+    return RuleAssociationInfo(
+        association_id=raw["Id"],
+        resolver_rule_id=raw["ResolverRuleId"],
+        vpc_id=raw.get("VPCId", ""),
+        status=raw.get("Status", ""),
+        status_message=raw.get("StatusMessage", "") or "",
+        name=raw.get("Name", "") or "",
+    )
+
+
+def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def _map_resolver_error(exc: Exception, operation: str) -> errors.DbxPrivateLinkError:
+    if isinstance(exc, ClientError):
+        code = error_code(exc)
+        message = str(exc.response.get("Error", {}).get("Message", ""))
+        if code == "LimitExceededException":
+            quota = _QUOTAS.get(operation, "a Route 53 Resolver quota")
+            return errors.QuotaExceededError(
+                f"{operation} failed: {code}: {message} (quota: {quota}; raise it in Service Quotas or free "
+                "capacity)"
+            )
+        if INBOUND_TARGET_CODE in message:
+            return errors.AwsRequestError(
+                f"{operation} refused ({INBOUND_TARGET_CODE}): a rule whose targets are the IPs of an inbound "
+                "endpoint cannot be associated with the VPC that holds that endpoint; associate it with the "
+                f"peered VPCs only ({message})"
+            )
+        if code == "ResourceInUseException" or "is in transition" in message.lower():
+            return errors.ResolverBusyError(f"{operation} failed: {code}: {message}")
+    return map_aws_error(exc, operation)
+
+
+class ResolverClient:
+    """Route 53 Resolver calls (rate limited, errors mapped) and the EC2 reads and writes of the DNS steps."""
+
+    def __init__(
+        self,
+        resolver: Any,
+        ec2: Any,
+        *,
+        limiter: TokenBucket = RESOLVER_LIMITER,
+        max_wait_s: float = 10.0,
+    ) -> None:
+        self._r53r = resolver
+        self._ec2 = ec2
+        self._limiter = limiter
+        self._max_wait_s = max_wait_s
+
+    @contextmanager
+    def _call(self, operation: str) -> Iterator[None]:
+        self._limiter.acquire(self._max_wait_s, operation)
+        try:
+            yield
+        except (ClientError, BotoCoreError, ResponseParserError) as exc:
+            raise _map_resolver_error(exc, operation) from exc
+
+    def _pages(self, operation: str, method: str, key: str, **params: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        for _ in range(_MAX_PAGES):
+            args = dict(params, **({"NextToken": token} if token else {}))
+            with self._call(operation):
+                page = getattr(self._r53r, method)(**args)
+            items += page.get(key, [])
+            token = page.get("NextToken")
+            if not token:
+                return items
+        raise errors.AwsRequestError(f"{operation}: more than {_MAX_PAGES} pages; narrow the request")
+
+    # --- endpoints -----------------------------------------------------------------------------------
+
+    def list_endpoints(
+        self,
+        *,
+        vpc_id: str | None = None,
+        direction: str | None = None,
+        creator_request_id: str | None = None,
+    ) -> list[ResolverEndpointInfo]:
+        filters = []
+        if vpc_id:
+            filters.append({"Name": "HostVPCId", "Values": [vpc_id]})
+        if direction:
+            filters.append({"Name": "Direction", "Values": [direction]})
+        if creator_request_id:
+            filters.append({"Name": "CreatorRequestId", "Values": [creator_request_id]})
+        raw = self._pages(
+            "ListResolverEndpoints", "list_resolver_endpoints", "ResolverEndpoints", Filters=filters
+        )
+        return [_endpoint(r) for r in raw]
+
+    def get_endpoint(self, endpoint_id: str) -> ResolverEndpointInfo | None:
+        try:
+            with self._call("GetResolverEndpoint"):
+                raw = self._r53r.get_resolver_endpoint(ResolverEndpointId=endpoint_id)["ResolverEndpoint"]
+        except errors.AwsRequestError as exc:
+            if "ResourceNotFoundException" in str(exc):
+                return None
+            raise
+        return _endpoint(raw)
+
+    def endpoint_ips(self, endpoint_id: str) -> list[ResolverIp]:
+        raw = self._pages(
+            "ListResolverEndpointIpAddresses",
+            "list_resolver_endpoint_ip_addresses",
+            "IpAddresses",
+            ResolverEndpointId=endpoint_id,
+        )
+        return [
+            ResolverIp(ip=r["Ip"], subnet_id=r["SubnetId"], status=r.get("Status", ""))
+            for r in raw
+            if r.get("Ip")
+        ]
+
+    def create_endpoint(
+        self,
+        *,
+        name: str,
+        direction: str,
+        creator_request_id: str,
+        security_group_ids: list[str],
+        subnet_ids: list[str],
+        tags: dict[str, str],
+    ) -> tuple[ResolverEndpointInfo, bool]:
+        """Create an endpoint with one automatically chosen IP per subnet; returns (endpoint, adopted).
+
+        A reused CreatorRequestId answers ResourceExistsException: the endpoint that request made is adopted.
+        """
+        try:
+            with self._call("CreateResolverEndpoint"):
+                raw = self._r53r.create_resolver_endpoint(
+                    CreatorRequestId=creator_request_id,
+                    Name=name,
+                    Direction=direction,
+                    SecurityGroupIds=security_group_ids,
+                    IpAddresses=[{"SubnetId": s} for s in subnet_ids],
+                    Tags=_tag_list(tags),
+                )["ResolverEndpoint"]
+        except errors.AwsRequestError as exc:
+            if "ResourceExistsException" not in str(exc):
+                raise
+            existing = self.list_endpoints(creator_request_id=creator_request_id)
+            if not existing:
+                raise errors.ResourceConflictError(
+                    f"CreateResolverEndpoint: CreatorRequestId {creator_request_id} was used before, but no "
+                    f"endpoint carries it any more ({exc})"
+                ) from exc
+            return existing[0], True
+        return _endpoint(raw), False
+
+    # --- rules ---------------------------------------------------------------------------------------
+
+    def list_rules(self, *, domain: str | None = None) -> list[ResolverRuleInfo]:
+        filters = []
+        if domain:
+            # AWS stores the domain with its trailing dot; ask for both spellings.
+            name = normalize_domain(domain)
+            filters.append({"Name": "DomainName", "Values": sorted({name, name.rstrip(".") + "."})})
+        raw = self._pages("ListResolverRules", "list_resolver_rules", "ResolverRules", Filters=filters)
+        return [_rule(r) for r in raw]
+
+    def get_rule(self, rule_id: str) -> ResolverRuleInfo | None:
+        try:
+            with self._call("GetResolverRule"):
+                raw = self._r53r.get_resolver_rule(ResolverRuleId=rule_id)["ResolverRule"]
+        except errors.AwsRequestError as exc:
+            if "ResourceNotFoundException" in str(exc):
+                return None
+            raise
+        return _rule(raw)
+
+    def tags(self, arn: str) -> dict[str, str]:
+        raw = self._pages("ListTagsForResource", "list_tags_for_resource", "Tags", ResourceArn=arn)
+        return {t["Key"]: t["Value"] for t in raw}
+
+    def tag(self, arn: str, tags: dict[str, str]) -> None:
+        with self._call("TagResource"):
+            self._r53r.tag_resource(ResourceArn=arn, Tags=_tag_list(tags))
+
+    def create_rule(
+        self,
+        *,
+        name: str,
+        creator_request_id: str,
+        rule_type: str,
+        domain: str,
+        target_ips: list[TargetIp],
+        resolver_endpoint_id: str | None,
+        tags: dict[str, str],
+    ) -> tuple[ResolverRuleInfo, bool]:
+        """Create a rule; returns (rule, adopted) where adopted means a reused CreatorRequestId found it."""
+        params: dict[str, Any] = {
+            "CreatorRequestId": creator_request_id,
+            "Name": name,
+            "RuleType": rule_type,
+            "DomainName": domain,
+            "Tags": _tag_list(tags),
+        }
+        if rule_type == "FORWARD":
+            params["TargetIps"] = [{"Ip": t.ip, "Port": t.port} for t in target_ips]
+            params["ResolverEndpointId"] = resolver_endpoint_id
+        try:
+            with self._call("CreateResolverRule"):
+                raw = self._r53r.create_resolver_rule(**params)["ResolverRule"]
+        except errors.AwsRequestError as exc:
+            if "ResourceExistsException" not in str(exc):
+                raise
+            found = [r for r in self.list_rules() if r.creator_request_id == creator_request_id]
+            if not found:
+                raise errors.ResourceConflictError(
+                    f"CreateResolverRule: CreatorRequestId {creator_request_id} was used before, but no rule "
+                    f"carries it any more ({exc})"
+                ) from exc
+            return found[0], True
+        return _rule(raw), False
+
+    def update_rule(
+        self, rule_id: str, *, name: str, target_ips: list[TargetIp], resolver_endpoint_id: str
+    ) -> ResolverRuleInfo:
+        with self._call("UpdateResolverRule"):
+            raw = self._r53r.update_resolver_rule(
+                ResolverRuleId=rule_id,
+                Config={
+                    "Name": name,
+                    "TargetIps": [{"Ip": t.ip, "Port": t.port} for t in target_ips],
+                    "ResolverEndpointId": resolver_endpoint_id,
+                },
+            )["ResolverRule"]
+        return _rule(raw)
+
+    # --- associations --------------------------------------------------------------------------------
+
+    def list_associations(
+        self, *, vpc_id: str | None = None, rule_id: str | None = None
+    ) -> list[RuleAssociationInfo]:
+        filters = []
+        if vpc_id:
+            filters.append({"Name": "VPCId", "Values": [vpc_id]})
+        if rule_id:
+            filters.append({"Name": "ResolverRuleId", "Values": [rule_id]})
+        raw = self._pages(
+            "ListResolverRuleAssociations",
+            "list_resolver_rule_associations",
+            "ResolverRuleAssociations",
+            Filters=filters,
+        )
+        return [_association(r) for r in raw]
+
+    def get_association(self, association_id: str) -> RuleAssociationInfo | None:
+        try:
+            with self._call("GetResolverRuleAssociation"):
+                raw = self._r53r.get_resolver_rule_association(ResolverRuleAssociationId=association_id)[
+                    "ResolverRuleAssociation"
+                ]
+        except errors.AwsRequestError as exc:
+            if "ResourceNotFoundException" in str(exc):
+                return None
+            raise
+        return _association(raw)
+
+    def associate(self, rule_id: str, vpc_id: str, name: str) -> tuple[RuleAssociationInfo, bool]:
+        """Associate a rule with a VPC; returns (association, existed) when AWS says it already is."""
+        try:
+            with self._call("AssociateResolverRule"):
+                raw = self._r53r.associate_resolver_rule(ResolverRuleId=rule_id, VPCId=vpc_id, Name=name)[
+                    "ResolverRuleAssociation"
+                ]
+        except (errors.AwsRequestError, errors.ResourceConflictError) as exc:
+            if INBOUND_TARGET_CODE in str(exc):
+                raise
+            existing = [a for a in self.list_associations(vpc_id=vpc_id) if a.resolver_rule_id == rule_id]
+            if not existing:
+                raise
+            return existing[0], True
+        return _association(raw), False
+
+    # --- EC2: resolver security groups, endpoint addresses --------------------------------------------
+
+    @contextmanager
+    def _ec2_call(self, operation: str) -> Iterator[None]:
+        try:
+            yield
+        except (ClientError, BotoCoreError, ResponseParserError) as exc:
+            raise map_aws_error(exc, operation) from exc
+
+    def find_security_group(self, vpc_id: str, name: str) -> SecurityGroupRef | None:
+        with self._ec2_call("DescribeSecurityGroups"):
+            raw = self._ec2.describe_security_groups(
+                Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": [name]}]
+            )["SecurityGroups"]
+        # moto may ignore a filter: keep only exact matches.
+        raw = [g for g in raw if g.get("VpcId") == vpc_id and g.get("GroupName") == name]
+        return self._group(raw[0]) if raw else None
+
+    def get_security_group(self, group_id: str) -> SecurityGroupRef | None:
+        with self._ec2_call("DescribeSecurityGroups"):
+            raw = self._ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": [group_id]}])[
+                "SecurityGroups"
+            ]
+        raw = [g for g in raw if g.get("GroupId") == group_id]
+        return self._group(raw[0]) if raw else None
+
+    @staticmethod
+    def _group(raw: dict[str, Any]) -> SecurityGroupRef:
+        ingress = tuple(
+            IngressRule(
+                protocol=str(p.get("IpProtocol", "-1")),
+                from_port=p.get("FromPort"),
+                to_port=p.get("ToPort"),
+                cidr=r["CidrIp"],
+            )
+            for p in raw.get("IpPermissions", [])
+            for r in p.get("IpRanges", [])
+        )
+        return SecurityGroupRef(
+            group_id=raw["GroupId"],
+            vpc_id=raw.get("VpcId", ""),
+            name=raw.get("GroupName", ""),
+            tags={t["Key"]: t["Value"] for t in raw.get("Tags", [])},
+            ingress=ingress,
+        )
+
+    def create_security_group(self, vpc_id: str, name: str, description: str, tags: dict[str, str]) -> str:
+        with self._ec2_call("CreateSecurityGroup"):
+            group_id: str = self._ec2.create_security_group(
+                VpcId=vpc_id,
+                GroupName=name,
+                Description=description,
+                TagSpecifications=[{"ResourceType": "security-group", "Tags": _tag_list(tags)}],
+            )["GroupId"]
+        return group_id
+
+    @staticmethod
+    def _dns_permissions(cidrs: list[str]) -> list[dict[str, Any]]:
+        return [
+            {
+                "IpProtocol": proto,
+                "FromPort": 53,
+                "ToPort": 53,
+                "IpRanges": [
+                    {"CidrIp": c, "Description": "DNS to the Route 53 Resolver endpoint"} for c in cidrs
+                ],
+            }
+            for proto in ("tcp", "udp")
+        ]
+
+    def authorize_dns_ingress(self, group_id: str, cidrs: list[str]) -> None:
+        if not cidrs:
+            return
+        with self._ec2_call("AuthorizeSecurityGroupIngress"):
+            self._ec2.authorize_security_group_ingress(
+                GroupId=group_id, IpPermissions=self._dns_permissions(cidrs)
+            )
+
+    def revoke_ingress(self, group_id: str, rules: list[IngressRule]) -> None:
+        if not rules:
+            return
+        permissions = []
+        for r in rules:
+            permission: dict[str, Any] = {"IpProtocol": r.protocol, "IpRanges": [{"CidrIp": r.cidr}]}
+            if r.from_port is not None and r.protocol != "-1":
+                permission.update(FromPort=r.from_port, ToPort=r.to_port)
+            permissions.append(permission)
+        with self._ec2_call("RevokeSecurityGroupIngress"):
+            self._ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=permissions)
+
+    def vpc_endpoint_ips(self, vpc_endpoint_ids: list[str]) -> dict[str, list[str]]:
+        """The private IPs of each VPC endpoint's network interfaces (what its private DNS name answers)."""
+        if not vpc_endpoint_ids:
+            return {}
+        with self._ec2_call("DescribeVpcEndpoints"):
+            endpoints = self._ec2.describe_vpc_endpoints(VpcEndpointIds=vpc_endpoint_ids)["VpcEndpoints"]
+        enis = {e["VpcEndpointId"]: list(e.get("NetworkInterfaceIds", [])) for e in endpoints}
+        all_enis = sorted({i for ids in enis.values() for i in ids})
+        addresses: dict[str, str] = {}
+        if all_enis:
+            with self._ec2_call("DescribeNetworkInterfaces"):
+                raw = self._ec2.describe_network_interfaces(NetworkInterfaceIds=all_enis)["NetworkInterfaces"]
+            addresses = {n["NetworkInterfaceId"]: n.get("PrivateIpAddress", "") for n in raw}
+        return {
+            endpoint_id: sorted(addresses[i] for i in ids if addresses.get(i))
+            for endpoint_id, ids in enis.items()
+        }
+
+    def service_private_dns_names(self, service_names: list[str]) -> dict[str, str]:
+        """The private DNS name each endpoint service publishes (empty when it has none or is unknown)."""
+        if not service_names:
+            return {}
+        try:
+            with self._ec2_call("DescribeVpcEndpointServices"):
+                raw = self._ec2.describe_vpc_endpoint_services(ServiceNames=service_names)["ServiceDetails"]
+        except errors.AwsRequestError:
+            return {}
+        return {
+            d["ServiceName"]: d.get("PrivateDnsName", "") or ""
+            for d in raw
+            if d["ServiceName"] in service_names
+        }

@@ -1,0 +1,805 @@
+"""Steps 9 and 10: custom DNS with Route 53 Resolver, and the verification of the names from inside the VPC.
+
+Custom DNS (seed 000): an outbound endpoint in the DNS VPC, a "." rule forwarding to the corporate servers,
+rules keeping AWS names on Route 53, all associated with the data-plane VPC (and the front-end VPC).
+Inbound pattern (seeds 003/004): an inbound endpoint in the VPC whose names only it resolves, and per peered
+VPC an outbound endpoint and forwarding rules targeting the inbound IPs.
+
+Everything is find-first: endpoints and rules by the ownership tag (and role and scope), then by the
+deterministic CreatorRequestId, then (forward rules) by domain, type and our endpoint; associations by
+rule and VPC. A second run with the same spec makes no mutating call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from dbx_privatelink.aws.ec2 import VpcInfo
+from dbx_privatelink.aws.resolver import (
+    INBOUND_TARGET_CODE,
+    ResolverClient,
+    ResolverEndpointInfo,
+    ResolverRuleInfo,
+    RuleAssociationInfo,
+    TargetIp,
+)
+from dbx_privatelink.errors import (
+    AwsRequestError,
+    DnsVerificationError,
+    EndpointFailedError,
+    EventualConsistencyError,
+    PreflightFailedError,
+    ResolverBusyError,
+    ResolverNotOperationalTimeoutError,
+    ResourceConflictError,
+    SpecInvalidError,
+)
+from dbx_privatelink.models import (
+    Action,
+    CheckResolverEndpointsInput,
+    CheckRuleAssociationsInput,
+    DnsInbound,
+    DnsOutboundEndpoint,
+    DnsPeered,
+    DnsResult,
+    EnsureResolverRulesInput,
+    EnsureResolverRulesOutput,
+    EnsureRuleAssociationsInput,
+    NameVerification,
+    PollState,
+    ResolverEndpointsResult,
+    ResolverEndpointState,
+    ResolverRole,
+    ResolverRuleState,
+    RuleAssociationState,
+    RuleRole,
+    SpecStep,
+    VerifyDnsInput,
+    VerifyDnsOutput,
+)
+from dbx_privatelink.reconcile.endpoints import ROLE_TAG_KEY
+from dbx_privatelink.reconcile.polling import RESOLVER_OPERATIONAL, next_poll
+from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY
+from dbx_privatelink.spec import WorkspaceSpec
+from dbx_privatelink.wiring import Deps
+
+# The VPC of the outbound endpoint a rule forwards through: two DNS VPCs never share a rule.
+SCOPE_TAG_KEY = "dbx-privatelink:scope"
+GONE_ENDPOINT_STATUSES = {"DELETING"}
+WAITING_ENDPOINT_STATUSES = {"CREATING", "UPDATING", "AUTO_RECOVERING"}
+_INCARNATIONS = 3
+
+
+def relay_private_dns_name(region: str) -> str:
+    """The SCC relay's private DNS name when its endpoint service publishes none: Databricks' relay host
+    tunnel.<region>.cloud.databricks.com with the privatelink label (unverified for every region)."""
+    return f"tunnel.privatelink.{region}.cloud.databricks.com"
+
+
+def _token(*parts: str) -> str:
+    return "dbxpl-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:40]
+
+
+def _slug(domain: str) -> str:
+    return "root" if domain == "." else domain.replace(".", "-")
+
+
+def _name(*parts: str) -> str:
+    """A Resolver resource name: letters, digits, hyphens, at most 64 characters."""
+    return "-".join(parts)[:64].rstrip("-")
+
+
+# --- endpoints ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WantedEndpoint:
+    role: ResolverRole
+    direction: str
+    vpc_id: str
+    subnet_ids: tuple[str, ...]
+    security_group_id: str | None
+    allowed_cidrs: tuple[str, ...]  # empty: the VPC's own CIDR
+    label: str  # where it comes from in the spec, for messages
+
+
+def wanted_endpoints(spec: WorkspaceSpec) -> list[WantedEndpoint]:
+    """The Resolver endpoints the spec's dns section asks for."""
+    dns = spec.dns
+    wanted: list[WantedEndpoint] = []
+    if dns is None:
+        return wanted
+    if dns.custom_dns:
+        c = dns.custom_dns
+        wanted.append(
+            WantedEndpoint(
+                "outbound",
+                "OUTBOUND",
+                c.dns_vpc_id,
+                tuple(c.resolver_subnet_ids),
+                c.resolver_security_group_id,
+                tuple(str(n) for n in c.allowed_cidrs),
+                "dns.custom_dns",
+            )
+        )
+    if dns.inbound:
+        i = dns.inbound
+        wanted.append(
+            WantedEndpoint(
+                "inbound",
+                "INBOUND",
+                i.vpc_id,
+                tuple(i.subnet_ids),
+                i.security_group_id,
+                tuple(str(n) for n in i.allowed_cidrs),
+                "dns.inbound",
+            )
+        )
+        for n, p in enumerate(i.peered_vpcs):
+            wanted.append(
+                WantedEndpoint(
+                    "peered-outbound",
+                    "OUTBOUND",
+                    p.vpc_id,
+                    tuple(p.subnet_ids),
+                    p.security_group_id,
+                    (),
+                    f"dns.inbound.peered_vpcs[{n}]",
+                )
+            )
+    return wanted
+
+
+def _validate(deps: Deps, region: str, wanted: list[WantedEndpoint]) -> dict[str, VpcInfo]:
+    """Preflight of the endpoints, before any mutating call: every problem at once."""
+    ec2 = deps.ec2(region)
+    problems: list[str] = []
+    vpcs: dict[str, VpcInfo] = {}
+    for w in wanted:
+        vpc = vpcs.get(w.vpc_id) or ec2.get_vpc(w.vpc_id)
+        if vpc is None:
+            problems.append(f"{w.label}: VPC {w.vpc_id} does not exist in {region}")
+            continue
+        vpcs[w.vpc_id] = vpc
+        if not vpc.dns_support:
+            problems.append(
+                f"{w.label}: VPC {w.vpc_id} has enableDnsSupport off: Route 53 Resolver needs it on"
+            )
+        found = {s.subnet_id: s for s in ec2.get_subnets(list(w.subnet_ids))}
+        zones: dict[str, str] = {}
+        for sid in w.subnet_ids:
+            subnet = found.get(sid)
+            if subnet is None:
+                problems.append(f"{w.label}: subnet {sid} does not exist")
+            elif subnet.vpc_id != w.vpc_id:
+                problems.append(f"{w.label}: subnet {sid} is in {subnet.vpc_id}, not in {w.vpc_id}")
+            elif subnet.availability_zone in zones:
+                problems.append(
+                    f"{w.label}: subnets {zones[subnet.availability_zone]} and {sid} are both in "
+                    f"{subnet.availability_zone}: one endpoint IP per subnet, each in its own Availability Zone"
+                )
+            else:
+                zones[subnet.availability_zone] = sid
+        if w.security_group_id:
+            groups = ec2.get_security_groups([w.security_group_id])
+            if not groups:
+                problems.append(f"{w.label}: security group {w.security_group_id} does not exist")
+            elif groups[0].vpc_id != w.vpc_id:
+                problems.append(
+                    f"{w.label}: security group {w.security_group_id} is in {groups[0].vpc_id}, not {w.vpc_id}"
+                )
+    if problems:
+        raise PreflightFailedError(
+            "Route 53 Resolver endpoints cannot be created as specified; nothing was changed:\n- "
+            + "\n- ".join(problems)
+        )
+    return vpcs
+
+
+def _group_name(owner: str, role: str) -> str:
+    return f"dbx-privatelink-resolver-{role}-{hashlib.sha256(owner.encode()).hexdigest()[:8]}"
+
+
+def _ensure_group(resolver: ResolverClient, w: WantedEndpoint, vpc: VpcInfo, owner: str) -> str:
+    """The endpoint's security group: the spec's, or ours with TCP and UDP 53 from the allowed CIDRs only."""
+    if w.security_group_id:
+        return w.security_group_id
+    cidrs = sorted(w.allowed_cidrs or (vpc.cidr_block,))
+    name = _group_name(owner, w.role)
+    group = resolver.find_security_group(w.vpc_id, name)
+    if group is None:
+        group_id = resolver.create_security_group(
+            w.vpc_id,
+            name,
+            f"Route 53 Resolver {w.role} endpoint: DNS (TCP and UDP 53) from the allowed networks only",
+            {OWNER_TAG_KEY: owner, ROLE_TAG_KEY: f"resolver-{w.role}", "Name": name},
+        )
+        resolver.authorize_dns_ingress(group_id, cidrs)
+        return group_id
+    if group.tags.get(OWNER_TAG_KEY) != owner:
+        raise ResourceConflictError(
+            f"{w.label}: security group {group.group_id} ({name}) in {w.vpc_id} is not tagged "
+            f"{OWNER_TAG_KEY}={owner}: name the group in the spec or remove the stranger"
+        )
+    wanted = {(proto, c) for proto in ("tcp", "udp") for c in cidrs}
+    have = {
+        (r.protocol, r.cidr)
+        for r in group.ingress
+        if r.protocol in ("tcp", "udp") and r.from_port == r.to_port == 53
+    }
+    extra = [
+        r for r in group.ingress if (r.protocol, r.cidr) not in wanted or not r.from_port == r.to_port == 53
+    ]
+    missing = sorted({c for proto, c in wanted - have})
+    if missing:
+        resolver.authorize_dns_ingress(group.group_id, missing)
+    if extra:
+        resolver.revoke_ingress(group.group_id, extra)
+    return group.group_id
+
+
+def _ours(resolver: ResolverClient, arn: str, owner: str, role: str, scope: str | None = None) -> bool:
+    tags = resolver.tags(arn)
+    return (
+        tags.get(OWNER_TAG_KEY) == owner
+        and tags.get(ROLE_TAG_KEY) == role
+        and (scope is None or tags.get(SCOPE_TAG_KEY) == scope)
+    )
+
+
+def _find_endpoint(
+    resolver: ResolverClient, w: WantedEndpoint, owner: str, token: str
+) -> tuple[ResolverEndpointInfo, Action] | None:
+    candidates = sorted(
+        (
+            e
+            for e in resolver.list_endpoints(vpc_id=w.vpc_id, direction=w.direction)
+            if e.status not in GONE_ENDPOINT_STATUSES
+        ),
+        key=lambda e: e.resolver_endpoint_id,
+    )
+    for e in candidates:
+        if _ours(resolver, e.arn, owner, w.role):
+            return e, "found"
+    for e in candidates:
+        if e.creator_request_id.startswith(token):
+            resolver.tag(e.arn, {OWNER_TAG_KEY: owner, ROLE_TAG_KEY: w.role})
+            return e, "adopted"
+    return None
+
+
+def _endpoint_state(
+    resolver: ResolverClient, w: WantedEndpoint, info: ResolverEndpointInfo, group_id: str, action: Action
+) -> ResolverEndpointState:
+    ips = sorted(ip.ip for ip in resolver.endpoint_ips(info.resolver_endpoint_id))
+    return ResolverEndpointState.model_validate(
+        {
+            "role": w.role,
+            "resolver_endpoint_id": info.resolver_endpoint_id,
+            "vpc_id": info.vpc_id or w.vpc_id,
+            "direction": w.direction,
+            "status": info.status,
+            "security_group_id": (info.security_group_ids or (group_id,))[0],
+            "ips": ips,
+            "action": action,
+        }
+    )
+
+
+def ensure_resolver_endpoints(inp: SpecStep, deps: Deps) -> ResolverEndpointsResult:
+    """Find or create the outbound endpoint (custom DNS), the inbound endpoint and the peered outbound ones."""
+    spec, owner = inp.spec, deps.settings.owner_tag
+    wanted = wanted_endpoints(spec)
+    if not wanted:
+        return ResolverEndpointsResult()
+    vpcs = _validate(deps, spec.region, wanted)
+    resolver = deps.resolver(spec.region)
+    states: list[ResolverEndpointState] = []
+    for w in wanted:
+        token = _token(owner, "endpoint", w.role, w.vpc_id, w.direction, ",".join(sorted(w.subnet_ids)))
+        found = _find_endpoint(resolver, w, owner, token)
+        group_id = _ensure_group(resolver, w, vpcs[w.vpc_id], owner)
+        if found is None:
+            found = _create_endpoint(resolver, w, owner, token, group_id, spec.workspace_key)
+        info, action = found
+        states.append(_endpoint_state(resolver, w, info, group_id, action))
+    by_role = {s.role: s for s in states if s.role != "peered-outbound"}
+    return ResolverEndpointsResult(
+        outbound=by_role.get("outbound"),
+        inbound=by_role.get("inbound"),
+        peered=[s for s in states if s.role == "peered-outbound"],
+    )
+
+
+def _create_endpoint(
+    resolver: ResolverClient, w: WantedEndpoint, owner: str, token: str, group_id: str, key: str
+) -> tuple[ResolverEndpointInfo, Action]:
+    tags = {OWNER_TAG_KEY: owner, ROLE_TAG_KEY: w.role, "Name": _name("dbx-privatelink", w.role, w.vpc_id)}
+    last: ResourceConflictError | None = None
+    # A CreatorRequestId whose endpoint was deleted cannot be used again: the next incarnation's can.
+    for incarnation in range(_INCARNATIONS):
+        request_id = token if incarnation == 0 else f"{token}-{incarnation}"
+        try:
+            info, adopted = resolver.create_endpoint(
+                name=_name("dbx-privatelink", w.role, w.vpc_id),
+                direction=w.direction,
+                creator_request_id=request_id,
+                security_group_ids=[group_id],
+                subnet_ids=list(w.subnet_ids),
+                tags=tags,
+            )
+        except ResourceConflictError as exc:
+            last = exc
+            continue
+        return info, "adopted" if adopted else "created"
+    raise ResourceConflictError(
+        f"{w.label}: no CreatorRequestId left to create the {w.role} endpoint: {last}"
+    )
+
+
+def check_resolver_endpoints(inp: CheckResolverEndpointsInput, deps: Deps) -> PollState:
+    """Ready once every endpoint is OPERATIONAL; ACTION_NEEDED or DELETING ends the run with AWS's message."""
+    resolver = deps.resolver(inp.region)
+    waiting: list[str] = []
+    for e in inp.endpoints.all():
+        info = resolver.get_endpoint(e.resolver_endpoint_id)
+        if info is None:
+            waiting.append(f"{e.role} {e.resolver_endpoint_id} is not visible yet")
+            continue
+        status = info.status.upper()
+        if status == "OPERATIONAL":
+            continue
+        if status in WAITING_ENDPOINT_STATUSES:
+            waiting.append(f"{e.role} {e.resolver_endpoint_id} is {info.status}")
+            continue
+        raise EndpointFailedError(
+            f"Route 53 Resolver {e.role} endpoint {e.resolver_endpoint_id} in {e.vpc_id} is {info.status}: "
+            f"{info.status_message or 'no status message'}"
+            + (
+                " (check its subnets' free addresses and its security group)"
+                if status == "ACTION_NEEDED"
+                else "; re-run to create a new one"
+            )
+        )
+    detail = "; ".join(waiting) or "every Resolver endpoint is OPERATIONAL"
+    return next_poll(
+        inp.poll,
+        ready=not waiting,
+        detail=detail,
+        policy=RESOLVER_OPERATIONAL,
+        timeout=ResolverNotOperationalTimeoutError,
+    )
+
+
+# --- rules -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WantedRule:
+    role: RuleRole
+    domain: str
+    rule_type: str
+    scope_vpc_id: str
+    endpoint_id: str | None
+    targets: tuple[TargetIp, ...]
+
+
+def wanted_rules(
+    spec: WorkspaceSpec, endpoints: ResolverEndpointsResult, dns_vpc_resolver_ip: str | None
+) -> list[WantedRule]:
+    """The rules the spec asks for, given the endpoints (and the inbound endpoint's live IPs)."""
+    dns = spec.dns
+    rules: list[WantedRule] = []
+    if dns is None:
+        return rules
+    if dns.custom_dns and endpoints.outbound:
+        c, out = dns.custom_dns, endpoints.outbound
+        corporate = tuple(TargetIp(ip=str(ip)) for ip in c.corporate_dns_ips)
+        rules.append(
+            WantedRule("forward-all", ".", "FORWARD", c.dns_vpc_id, out.resolver_endpoint_id, corporate)
+        )
+        for domain in c.aws_domains:
+            if c.aws_names == "system-rule":
+                rules.append(WantedRule("aws-names", domain, "SYSTEM", c.dns_vpc_id, None, ()))
+            else:
+                assert dns_vpc_resolver_ip is not None
+                rules.append(
+                    WantedRule(
+                        "aws-names",
+                        domain,
+                        "FORWARD",
+                        c.dns_vpc_id,
+                        out.resolver_endpoint_id,
+                        (TargetIp(ip=dns_vpc_resolver_ip),),
+                    )
+                )
+    if dns.inbound and endpoints.inbound:
+        inbound_targets = tuple(TargetIp(ip=ip) for ip in sorted(endpoints.inbound.ips))
+        for peer in endpoints.peered:
+            for domain in dns.inbound.domains:
+                rules.append(
+                    WantedRule(
+                        "inbound-forward",
+                        domain,
+                        "FORWARD",
+                        peer.vpc_id,
+                        peer.resolver_endpoint_id,
+                        inbound_targets,
+                    )
+                )
+    return rules
+
+
+def _targets_of(rule: ResolverRuleInfo) -> set[tuple[str, int]]:
+    return {(t.ip, t.port) for t in rule.target_ips}
+
+
+def _rule_state(w: WantedRule, info: ResolverRuleInfo, action: Action) -> ResolverRuleState:
+    return ResolverRuleState.model_validate(
+        {
+            "role": w.role,
+            "resolver_rule_id": info.resolver_rule_id,
+            "domain": w.domain,
+            "rule_type": w.rule_type,
+            "scope_vpc_id": w.scope_vpc_id,
+            "resolver_endpoint_id": w.endpoint_id,
+            "target_ips": [t.ip for t in w.targets],
+            "action": action,
+        }
+    )
+
+
+def _find_rule(
+    resolver: ResolverClient, w: WantedRule, existing: list[ResolverRuleInfo], owner: str, token: str
+) -> tuple[ResolverRuleInfo, Action] | None:
+    candidates = sorted(
+        (
+            r
+            for r in existing
+            if r.domain == w.domain
+            and r.rule_type == w.rule_type
+            and not r.autodefined
+            and r.status != "DELETING"
+        ),
+        key=lambda r: r.resolver_rule_id,
+    )
+    for r in candidates:
+        if _ours(resolver, r.arn, owner, w.role, w.scope_vpc_id):
+            return r, "found"
+    ours_tags = {OWNER_TAG_KEY: owner, ROLE_TAG_KEY: w.role, SCOPE_TAG_KEY: w.scope_vpc_id}
+    for r in candidates:
+        if r.creator_request_id == token or (w.endpoint_id and r.resolver_endpoint_id == w.endpoint_id):
+            # Ours by its request id, or a forward rule through our endpoint made by hand: take it over.
+            resolver.tag(r.arn, ours_tags)
+            return r, "adopted"
+    return None
+
+
+def ensure_resolver_rules(inp: EnsureResolverRulesInput, deps: Deps) -> EnsureResolverRulesOutput:
+    """Find, adopt, create or update (targets drifted) the forwarding and system rules."""
+    spec, owner = inp.spec, deps.settings.owner_tag
+    resolver = deps.resolver(spec.region)
+    refreshed = [
+        e.model_copy(update={"ips": sorted(ip.ip for ip in resolver.endpoint_ips(e.resolver_endpoint_id))})
+        for e in inp.endpoints.all()
+    ]
+    by_id = {e.resolver_endpoint_id: e for e in refreshed}
+    endpoints = ResolverEndpointsResult(
+        outbound=by_id[inp.endpoints.outbound.resolver_endpoint_id] if inp.endpoints.outbound else None,
+        inbound=by_id[inp.endpoints.inbound.resolver_endpoint_id] if inp.endpoints.inbound else None,
+        peered=[by_id[p.resolver_endpoint_id] for p in inp.endpoints.peered],
+    )
+    if endpoints.inbound and not endpoints.inbound.ips:
+        raise EventualConsistencyError(
+            f"inbound endpoint {endpoints.inbound.resolver_endpoint_id} lists no IP address yet"
+        )
+    custom = spec.dns.custom_dns if spec.dns else None
+    resolver_ip = None
+    if custom and custom.aws_names == "forward-to-dns-vpc-resolver":
+        vpc = deps.ec2(spec.region).get_vpc(custom.dns_vpc_id)
+        if vpc is None:
+            raise PreflightFailedError(f"dns.custom_dns: VPC {custom.dns_vpc_id} does not exist")
+        resolver_ip = vpc.resolver_ip
+    wanted = wanted_rules(spec, endpoints, resolver_ip)
+    existing = resolver.list_rules() if wanted else []
+    states: list[ResolverRuleState] = []
+    for w in wanted:
+        token = _token(owner, "rule", w.role, w.scope_vpc_id, w.domain, w.rule_type)
+        name = _name("dbxpl", w.role, _slug(w.domain))
+        found = _find_rule(resolver, w, existing, owner, token)
+        action: Action
+        if found is not None:
+            info, action = found
+        else:
+            info, adopted = resolver.create_rule(
+                name=name,
+                creator_request_id=token,
+                rule_type=w.rule_type,
+                domain=w.domain,
+                target_ips=list(w.targets),
+                resolver_endpoint_id=w.endpoint_id,
+                tags={OWNER_TAG_KEY: owner, ROLE_TAG_KEY: w.role, SCOPE_TAG_KEY: w.scope_vpc_id},
+            )
+            action = "adopted" if adopted else "created"
+        drifted = w.rule_type == "FORWARD" and (
+            _targets_of(info) != {(t.ip, t.port) for t in w.targets}
+            or info.resolver_endpoint_id != w.endpoint_id
+        )
+        if drifted and w.endpoint_id:
+            # Drift repair: someone changed the targets, or the inbound endpoint's IPs moved.
+            info = resolver.update_rule(
+                info.resolver_rule_id,
+                name=info.name or name,
+                target_ips=list(w.targets),
+                resolver_endpoint_id=w.endpoint_id,
+            )
+            action = "updated"
+        states.append(_rule_state(w, info, action))
+    return EnsureResolverRulesOutput(endpoints=endpoints, rules=states)
+
+
+# --- associations ------------------------------------------------------------------------------------
+
+
+def association_vpcs(spec: WorkspaceSpec, rule: ResolverRuleState) -> list[str]:
+    """The VPCs a rule is associated with: custom-DNS rules with the data-plane, front-end and listed VPCs;
+    inbound-forward rules with their peered VPC only."""
+    if rule.role == "inbound-forward":
+        return [rule.scope_vpc_id]
+    custom = spec.dns.custom_dns if spec.dns else None
+    vpcs = [spec.network.vpc_id]
+    if spec.front_end:
+        vpcs.append(spec.front_end.vpc_id)
+    vpcs += list(custom.associate_vpc_ids) if custom else []
+    return list(dict.fromkeys(vpcs))
+
+
+def _inbound_ips_by_vpc(resolver: ResolverClient) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for e in resolver.list_endpoints(direction="INBOUND"):
+        found.setdefault(e.vpc_id, set()).update(
+            ip.ip for ip in resolver.endpoint_ips(e.resolver_endpoint_id)
+        )
+    return found
+
+
+def ensure_rule_associations(inp: EnsureRuleAssociationsInput, deps: Deps) -> DnsResult:
+    """Associate every rule with its VPCs (existing associations kept); refuse RSLVR-00804 before any call."""
+    spec = inp.spec
+    resolver = deps.resolver(spec.region)
+    pairs = [(rule, vpc) for rule in inp.rules for vpc in association_vpcs(spec, rule)]
+    inbound_ips = _inbound_ips_by_vpc(resolver) if pairs else {}
+    for rule, vpc in pairs:
+        clash = sorted(set(rule.target_ips) & inbound_ips.get(vpc, set()))
+        if clash:
+            raise SpecInvalidError(
+                f"rule {rule.resolver_rule_id} ({rule.domain}) targets {', '.join(clash)}, the IPs of an inbound "
+                f"endpoint in {vpc}: AWS refuses to associate it with that VPC ({INBOUND_TARGET_CODE}); "
+                "associate forwarding rules to an inbound endpoint only with other (peered) VPCs"
+            )
+    rules_by_id = {r.resolver_rule_id: r for r in resolver.list_rules()} if pairs else {}
+    existing: dict[str, list[RuleAssociationInfo]] = {}
+    states: list[RuleAssociationState] = []
+    for rule, vpc in pairs:
+        if vpc not in existing:
+            existing[vpc] = resolver.list_associations(vpc_id=vpc)
+        mine = [a for a in existing[vpc] if a.resolver_rule_id == rule.resolver_rule_id]
+        action: Action = "found"
+        if mine and mine[0].status.upper() == "DELETING":
+            raise ResolverBusyError(
+                f"the association of {rule.resolver_rule_id} with {vpc} is being deleted; associating again later"
+            )
+        if mine:
+            association = mine[0]
+        else:
+            other = next(
+                (
+                    a
+                    for a in existing[vpc]
+                    if a.resolver_rule_id in rules_by_id
+                    and rules_by_id[a.resolver_rule_id].domain == rule.domain
+                    and a.status.upper() != "DELETING"
+                ),
+                None,
+            )
+            if other is not None:
+                raise ResourceConflictError(
+                    f"{vpc} already has rule {other.resolver_rule_id} for {rule.domain!r} associated; a VPC takes "
+                    f"one rule per domain: disassociate it, or adopt it by naming it in the spec"
+                )
+            association, existed = resolver.associate(
+                rule.resolver_rule_id, vpc, _name("dbxpl", rule.role, _slug(rule.domain), vpc)
+            )
+            action = "found" if existed else "created"
+        states.append(
+            RuleAssociationState(
+                resolver_rule_association_id=association.association_id,
+                resolver_rule_id=rule.resolver_rule_id,
+                vpc_id=vpc,
+                domain=rule.domain,
+                status=association.status,
+                action=action,
+            )
+        )
+    return _dns_result(spec, inp.endpoints, inp.rules, states)
+
+
+def _dns_result(
+    spec: WorkspaceSpec,
+    endpoints: ResolverEndpointsResult,
+    rules: list[ResolverRuleState],
+    associations: list[RuleAssociationState],
+) -> DnsResult:
+    inbound = spec.dns.inbound if spec.dns else None
+    return DnsResult(
+        outbound_endpoint=DnsOutboundEndpoint(
+            resolver_endpoint_id=endpoints.outbound.resolver_endpoint_id, ips=endpoints.outbound.ips
+        )
+        if endpoints.outbound
+        else None,
+        forward_rule_id=next((r.resolver_rule_id for r in rules if r.role == "forward-all"), None),
+        aws_rule_ids=[r.resolver_rule_id for r in rules if r.role == "aws-names"],
+        associations=associations,
+        inbound=DnsInbound(
+            resolver_endpoint_id=endpoints.inbound.resolver_endpoint_id,
+            vpc_id=endpoints.inbound.vpc_id,
+            domains=list(inbound.domains),
+            ips=endpoints.inbound.ips,
+        )
+        if endpoints.inbound and inbound
+        else None,
+        peered=[
+            DnsPeered(
+                vpc_id=p.vpc_id,
+                resolver_endpoint_id=p.resolver_endpoint_id,
+                rule_ids=[
+                    r.resolver_rule_id
+                    for r in rules
+                    if r.role == "inbound-forward" and r.scope_vpc_id == p.vpc_id
+                ],
+            )
+            for p in endpoints.peered
+        ],
+    )
+
+
+def check_rule_associations(inp: CheckRuleAssociationsInput, deps: Deps) -> PollState:
+    """Ready once every association is COMPLETE; FAILED or OVERRIDDEN ends the run with AWS's message."""
+    resolver = deps.resolver(inp.region)
+    waiting: list[str] = []
+    for a in inp.associations:
+        info = resolver.get_association(a.resolver_rule_association_id)
+        where = f"association {a.resolver_rule_association_id} of {a.resolver_rule_id} ({a.domain}) with {a.vpc_id}"
+        if info is None:
+            waiting.append(f"{where} is not visible yet")
+            continue
+        status = info.status.upper()
+        if status == "COMPLETE":
+            continue
+        if status == "CREATING":
+            waiting.append(f"{where} is CREATING")
+        elif status == "FAILED":
+            raise AwsRequestError(f"{where} FAILED: {info.status_message or 'no status message'}")
+        else:
+            raise ResourceConflictError(
+                f"{where} is {info.status}: {info.status_message or 'no status message'}; re-run to associate again"
+            )
+    detail = "; ".join(waiting) or "every rule association is COMPLETE"
+    return next_poll(
+        inp.poll,
+        ready=not waiting,
+        detail=detail,
+        policy=RESOLVER_OPERATIONAL,
+        timeout=ResolverNotOperationalTimeoutError,
+    )
+
+
+# --- verification ------------------------------------------------------------------------------------
+
+
+def _matches(name: str, domain: str) -> bool:
+    return domain == "." or name == domain or name.endswith("." + domain)
+
+
+def answering_rule(resolver: ResolverClient, vpc_id: str, name: str) -> str:
+    """Which associated rule decides `name` in the VPC (the most specific domain wins), in words."""
+    associated = {
+        a.resolver_rule_id for a in resolver.list_associations(vpc_id=vpc_id) if a.status != "DELETING"
+    }
+    rules = [
+        r for r in resolver.list_rules() if r.resolver_rule_id in associated and _matches(name, r.domain)
+    ]
+    if not rules:
+        return (
+            f"no Resolver rule associated with {vpc_id} matches: the VPC's Route 53 Resolver answered "
+            "(its private hosted zones, then public DNS)"
+        )
+    best = max(rules, key=lambda r: (0 if r.domain == "." else r.domain.count(".") + 1, len(r.domain)))
+    if best.rule_type == "FORWARD":
+        targets = ", ".join(f"{t.ip}:{t.port}" for t in best.target_ips)
+        return f"rule {best.resolver_rule_id} (FORWARD {best.domain} to {targets})"
+    return (
+        f"rule {best.resolver_rule_id} ({best.rule_type} {best.domain}: the VPC's Route 53 Resolver answered)"
+    )
+
+
+def _skip_reason(inp: VerifyDnsInput, deps: Deps) -> str | None:
+    if deps.dns_query.redirected():
+        return None  # the local stack: its DNS emulator stands in for the VPC's resolver
+    subnet_ids = [s for s in deps.settings.verifier_subnet_ids.split(",") if s.strip()]
+    if not subnet_ids:
+        return (
+            "VerifyDns runs outside any VPC (the stack's VerifierSubnetIds parameter is empty), so it cannot "
+            f"reach the resolver of {inp.spec.network.vpc_id}; deploy with VerifierSubnetIds and "
+            "VerifierSecurityGroupIds in the data-plane VPC to verify"
+        )
+    vpcs = {s.vpc_id for s in deps.ec2(inp.spec.region).get_subnets(subnet_ids)}
+    if inp.spec.network.vpc_id not in vpcs:
+        return (
+            f"VerifyDns runs in {', '.join(sorted(vpcs)) or 'unknown subnets'}, not in the data-plane VPC "
+            f"{inp.spec.network.vpc_id}: a VPC's resolver answers only inside its VPC"
+        )
+    return None
+
+
+def _expectations(inp: VerifyDnsInput, deps: Deps) -> list[tuple[str, list[str]]]:
+    """(name, expected addresses) for the workspace and relay names and every dns.verify name."""
+    resolver = deps.resolver(inp.spec.region)
+    by_role = {e.role: e for e in inp.endpoints}
+    ips = resolver.vpc_endpoint_ips(
+        [e.vpc_endpoint_id for e in inp.endpoints if e.role in ("workspace", "relay")]
+    )
+    wanted: list[tuple[str, list[str]]] = []
+    if "workspace" in by_role:
+        wanted.append((inp.private_dns_name, ips.get(by_role["workspace"].vpc_endpoint_id, [])))
+    if "relay" in by_role:
+        relay = by_role["relay"]
+        published = resolver.service_private_dns_names([relay.service_name]).get(relay.service_name)
+        wanted.append(
+            (published or relay_private_dns_name(inp.spec.region), ips.get(relay.vpc_endpoint_id, []))
+        )
+    for check in inp.spec.dns.verify if inp.spec.dns else []:
+        wanted.append((check.name, sorted(str(ip) for ip in check.expect_ips)))
+    return wanted
+
+
+def verify_dns(inp: VerifyDnsInput, deps: Deps) -> VerifyDnsOutput:
+    """Resolve the workspace, relay and dns.verify names through the data-plane VPC's resolver."""
+    spec = inp.spec
+    reason = _skip_reason(inp, deps)
+    if reason:
+        return VerifyDnsOutput(status="skipped", reason=reason)
+    vpc = deps.ec2(spec.region).get_vpc(spec.network.vpc_id)
+    if vpc is None:
+        raise PreflightFailedError(f"network.vpc_id: VPC {spec.network.vpc_id} does not exist")
+    server = vpc.resolver_ip
+    results: list[NameVerification] = []
+    for name, expected in _expectations(inp, deps):
+        answer = deps.dns_query.resolve(server, name)
+        ok = (
+            answer.status == "NOERROR"
+            and bool(answer.addresses)
+            and (not expected or set(answer.addresses) <= set(expected))
+        )
+        results.append(
+            NameVerification(
+                name=name, expected=expected, answers=list(answer.addresses), status=answer.status, ok=ok
+            )
+        )
+    failed = [r for r in results if not r.ok]
+    if failed:
+        resolver = deps.resolver(spec.region)
+        lines = []
+        for r in failed:
+            got = ", ".join(r.answers) if r.answers and r.status == "NOERROR" else r.status
+            wanted = ", ".join(r.expected) if r.expected else "any address"
+            lines.append(
+                f"{r.name} resolved to {got}; expected {wanted}; answered by "
+                f"{answering_rule(resolver, spec.network.vpc_id, r.name)}"
+            )
+        raise DnsVerificationError(
+            f"DNS verification from inside {spec.network.vpc_id} (resolver {server}:53) failed:\n- "
+            + "\n- ".join(lines)
+        )
+    return VerifyDnsOutput(status="verified", resolver=server, names=results)
