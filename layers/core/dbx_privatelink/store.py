@@ -267,3 +267,185 @@ class StoreClient:
             if "LastEvaluatedKey" not in page:
                 return sorted(keys)
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+# --- drift ---------------------------------------------------------------------------------------------
+# Items (pk, sk), next to those above:
+#   WS#<key>, DRIFT#<detected at>#<event id>  one drift record: what, who, when, and what was done
+#   WS#<key>, DRIFTEVT#<event id>             the event was handled for this workspace (duplicates stop)
+#   WS#<key>, DRIFT_OVERRIDE                  drift mode forced (notify after too many remediations)
+#   WS#<key>, REMEDIATIONS                    start times of the last hour's remediations, last execution
+#   CONFIG, PAUSE                             the global switch that blocks every remediation
+
+DRIFT_EVENT_TTL_SECONDS = 90 * 24 * 3600
+CONFIG_PK = "CONFIG"
+
+
+class DriftRecord(BaseModel):
+    """One detected drift of one workspace and its outcome (the audit trail of every remediation)."""
+
+    event_id: str
+    workspace_key: str
+    source: str  # cloudtrail | scan
+    detected_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="microseconds"))
+    event_time: str = ""
+    event_name: str = ""
+    resource_ids: list[str] = Field(default_factory=list)
+    actor: str = ""
+    summary: str = ""
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    findings: list[str] = Field(default_factory=list)
+    mode: str = ""  # the effective drift mode: remediate | notify | off
+    outcome: str = ""  # remediation_started | coalesced | notified | paused | rate_limited | skipped
+    actions: list[str] = Field(default_factory=list)
+    execution_name: str | None = None
+    execution_arn: str | None = None
+    notified: bool = False
+
+
+class DriftOverride(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    mode: str
+    reason: str = ""
+    at: str = ""
+
+
+class PauseState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    paused: bool = False
+    by: str = ""
+    reason: str = ""
+    at: str = ""
+
+
+class RemediationWindow(BaseModel):
+    """The remediations of the last hour (epoch seconds) and the last execution started, versioned."""
+
+    model_config = ConfigDict(frozen=True)
+    starts: tuple[int, ...] = ()
+    version: int = 0
+    last_execution_name: str = ""
+    last_execution_arn: str = ""
+    last_started_at: int = 0
+
+    def recent(self, now: int, window_seconds: int = 3600) -> tuple[int, ...]:
+        return tuple(s for s in self.starts if s > now - window_seconds)
+
+
+class DriftStore(StoreClient):
+    """The store, with the drift items (a subclass so the reconcile steps' client stays as it is)."""
+
+    def claim_drift_event(self, workspace_key: str, event_id: str, now: int) -> bool:
+        """Mark the event handled for the workspace; False when it was already (a duplicate delivery)."""
+        try:
+            self._call(
+                "PutItem",
+                self._t.put_item,
+                Item={
+                    "pk": _ws(workspace_key),
+                    "sk": f"DRIFTEVT#{event_id}",
+                    "claimed_at": now,
+                    "expires_at": now + DRIFT_EVENT_TTL_SECONDS,
+                },
+                ConditionExpression=Attr("pk").not_exists(),
+            )
+        except ClientError:
+            return False
+        return True
+
+    def put_drift(self, record: DriftRecord) -> None:
+        self._call(
+            "PutItem",
+            self._t.put_item,
+            Item={
+                "pk": _ws(record.workspace_key),
+                "sk": f"DRIFT#{record.detected_at}#{record.event_id}",
+                "record": record.model_dump_json(),
+            },
+        )
+
+    def list_drift(self, workspace_key: str, limit: int = 20) -> list[DriftRecord]:
+        """The workspace's drift records, newest first."""
+        raw = self._call(
+            "Query",
+            self._t.query,
+            KeyConditionExpression=Key("pk").eq(_ws(workspace_key)) & Key("sk").begins_with("DRIFT#"),
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [DriftRecord.model_validate_json(i["record"]) for i in raw.get("Items", [])]
+
+    def get_drift_override(self, workspace_key: str) -> DriftOverride | None:
+        item = self._call(
+            "GetItem", self._t.get_item, Key={"pk": _ws(workspace_key), "sk": "DRIFT_OVERRIDE"}
+        ).get("Item")
+        if not item:
+            return None
+        return DriftOverride(mode=item["mode"], reason=item.get("reason", ""), at=item.get("at", ""))
+
+    def set_drift_override(self, workspace_key: str, mode: str, reason: str) -> DriftOverride:
+        override = DriftOverride(mode=mode, reason=reason, at=now_iso())
+        self._call(
+            "PutItem",
+            self._t.put_item,
+            Item={"pk": _ws(workspace_key), "sk": "DRIFT_OVERRIDE", **override.model_dump()},
+        )
+        return override
+
+    def clear_drift_override(self, workspace_key: str) -> None:
+        self._call("DeleteItem", self._t.delete_item, Key={"pk": _ws(workspace_key), "sk": "DRIFT_OVERRIDE"})
+
+    def get_pause(self) -> PauseState:
+        item = self._call("GetItem", self._t.get_item, Key={"pk": CONFIG_PK, "sk": "PAUSE"}).get("Item")
+        if not item:
+            return PauseState()
+        return PauseState(
+            paused=bool(item.get("paused")),
+            by=item.get("by", ""),
+            reason=item.get("reason", ""),
+            at=item.get("at", ""),
+        )
+
+    def set_pause(self, paused: bool, by: str, reason: str = "") -> PauseState:
+        state = PauseState(paused=paused, by=by, reason=reason, at=now_iso())
+        self._call("PutItem", self._t.put_item, Item={"pk": CONFIG_PK, "sk": "PAUSE", **state.model_dump()})
+        return state
+
+    def get_remediations(self, workspace_key: str) -> RemediationWindow:
+        item = self._call(
+            "GetItem", self._t.get_item, Key={"pk": _ws(workspace_key), "sk": "REMEDIATIONS"}
+        ).get("Item")
+        if not item:
+            return RemediationWindow()
+        return RemediationWindow(
+            starts=tuple(int(s) for s in item.get("starts", [])),
+            version=int(item.get("version", 0)),
+            last_execution_name=item.get("last_execution_name", ""),
+            last_execution_arn=item.get("last_execution_arn", ""),
+            last_started_at=int(item.get("last_started_at", 0)),
+        )
+
+    def reserve_remediation(
+        self, workspace_key: str, seen: RemediationWindow, now: int, execution_name: str, execution_arn: str
+    ) -> bool:
+        """Count a remediation start, unless the window changed since `seen` was read (then False)."""
+        condition = Attr("version").eq(seen.version) if seen.version else Attr("pk").not_exists()
+        try:
+            self._call(
+                "PutItem",
+                self._t.put_item,
+                Item={
+                    "pk": _ws(workspace_key),
+                    "sk": "REMEDIATIONS",
+                    "starts": [*seen.recent(now), now],
+                    "version": seen.version + 1,
+                    "last_execution_name": execution_name,
+                    "last_execution_arn": execution_arn,
+                    "last_started_at": now,
+                },
+                ConditionExpression=condition,
+            )
+        except ClientError:
+            return False
+        return True

@@ -1,0 +1,1 @@
+"""Drift: CloudTrail events and a scheduled scan say "look at workspace X"; the reconciler repairs it."""

@@ -1,0 +1,147 @@
+"""The drift functions: DetectDrift (CloudTrail API-call events) and ScanDrift (the schedule).
+
+Both only say "look at workspace X" to the reconciler (level-triggered): a missed, duplicated or
+out-of-order event cannot leave a workspace wrong, and the scan finds what no event reported.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from dbx_privatelink.drift.events import CloudTrailEvent, ScheduledEvent, describe_change
+from dbx_privatelink.drift.models import DetectDriftOutput, ScanDriftOutput, WorkspaceOutcome
+from dbx_privatelink.drift.principals import actor_of, is_own_principal
+from dbx_privatelink.drift.remediation import account_of, respond
+from dbx_privatelink.drift.scan import scan_workspace
+from dbx_privatelink.store import DriftRecord, StoreClient
+from dbx_privatelink.wiring import Deps
+
+# Ids the reconcile's record step may not index (it indexes *_id fields of the DNS result's objects, not
+# rule lists or associations): those are looked up in the recorded state instead.
+_SEARCH_RECORDED_PREFIXES = ("rslvr-",)
+
+
+def workspaces_for(store: StoreClient, resource_ids: list[str]) -> dict[str, list[str]]:
+    """The workspaces that use any of the resources, with the resources each uses (shared ones map to
+    several)."""
+    found: dict[str, list[str]] = {}
+    unindexed: list[str] = []
+    for rid in resource_ids:
+        keys = store.workspaces_using(rid)
+        for key in keys:
+            found.setdefault(key, []).append(rid)
+        if not keys and rid.startswith(_SEARCH_RECORDED_PREFIXES):
+            unindexed.append(rid)
+    if unindexed:
+        for key in store.list_workspaces():
+            text = json.dumps(store.get_observed(key) or {})
+            for rid in unindexed:
+                if f'"{rid}"' in text:
+                    found.setdefault(key, []).append(rid)
+    return found
+
+
+def _ignored(event: CloudTrailEvent, reason: str) -> DetectDriftOutput:
+    return DetectDriftOutput(
+        event_id=event.id, event_name=event.detail.eventName, outcome="ignored", reason=reason
+    )
+
+
+def detect_drift(event: CloudTrailEvent, deps: Deps) -> DetectDriftOutput:
+    """Map one CloudTrail API-call event to the workspaces it touches and respond per their drift mode."""
+    own_account = account_of(deps.settings.state_machine_arn)
+    detail = event.detail
+    if event.account != own_account or (
+        detail.recipientAccountId and detail.recipientAccountId != own_account
+    ):
+        return _ignored(
+            event, f"an event of account {detail.recipientAccountId or event.account}, not {own_account}"
+        )
+    if event.failed:
+        return _ignored(event, f"the call failed ({detail.errorCode}): nothing changed")
+    own_roles = [a.strip() for a in deps.settings.own_role_arns.split(",")]
+    if is_own_principal(
+        detail.userIdentity, stack_name=deps.settings.owner_tag, account_id=own_account, role_arns=own_roles
+    ):
+        return _ignored(event, "the application's own call")
+    store = deps.drift_store
+    using = workspaces_for(store, event.resource_ids())
+    if not using:
+        return _ignored(event, "no workspace uses the resources it names")
+    summary, before, after = describe_change(event)
+    now = int(deps.clock())
+    outcomes: list[WorkspaceOutcome] = []
+    for key, ids in sorted(using.items()):
+        if not store.claim_drift_event(key, event.id, now):
+            outcomes.append(WorkspaceOutcome(workspace_key=key, outcome="duplicate"))
+            continue
+        record = respond(
+            DriftRecord(
+                event_id=event.id,
+                workspace_key=key,
+                source="cloudtrail",
+                event_time=detail.eventTime or event.time,
+                event_name=detail.eventName,
+                resource_ids=ids,
+                actor=actor_of(detail.userIdentity),
+                summary=summary,
+                before=before,
+                after=after,
+            ),
+            deps,
+        )
+        outcomes.append(
+            WorkspaceOutcome(
+                workspace_key=key,
+                outcome=record.outcome,
+                mode=record.mode,
+                execution_arn=record.execution_arn,
+            )
+        )
+    return DetectDriftOutput(
+        event_id=event.id, event_name=detail.eventName, outcome="handled", workspaces=outcomes
+    )
+
+
+def scan_drift(event: ScheduledEvent, deps: Deps) -> ScanDriftOutput:
+    """Compare every workspace's live state with its desired state and respond to what differs."""
+    store = deps.drift_store
+    outcomes: list[WorkspaceOutcome] = []
+    scan_id = f"scan-{event.id}"
+    keys = store.list_workspaces()
+    for key in keys:
+        seen = store.get_remediations(key)  # before the live reads: see respond()
+        result = scan_workspace(key, deps)
+        if result.skipped or not result.findings:
+            outcomes.append(WorkspaceOutcome(workspace_key=key, outcome=result.skipped or "in sync"))
+            continue
+        if not store.claim_drift_event(key, scan_id, int(deps.clock())):
+            outcomes.append(
+                WorkspaceOutcome(workspace_key=key, outcome="duplicate", findings=result.findings)
+            )
+            continue
+        record = respond(
+            DriftRecord(
+                event_id=scan_id,
+                workspace_key=key,
+                source="scan",
+                event_time=event.time or datetime.now(UTC).isoformat(timespec="seconds"),
+                event_name="ScheduledScan",
+                summary=f"the scheduled scan found {len(result.findings)} difference(s)",
+                findings=result.findings,
+            ),
+            deps,
+            seen=seen,
+        )
+        outcomes.append(
+            WorkspaceOutcome(
+                workspace_key=key,
+                outcome=record.outcome,
+                mode=record.mode,
+                execution_arn=record.execution_arn,
+                findings=result.findings,
+            )
+        )
+    drifted = sum(1 for o in outcomes if o.findings)
+    return ScanDriftOutput(scan_id=scan_id, scanned=len(keys), drifted=drifted, workspaces=outcomes)

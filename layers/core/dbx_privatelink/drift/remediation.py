@@ -1,0 +1,177 @@
+"""What to do about one drift of one workspace: record it, then remediate, notify, or nothing.
+
+Remediation is a reconcile execution of the state machine with the workspace's desired spec. Duplicates
+and bursts collapse into one run: while the last remediation (or any execution holding the lease) runs,
+a new drift only marks the workspace dirty, and the holder reconciles once more before it releases. At
+most `max_remediations_per_hour` runs start per workspace; past that the workspace is put in notify mode
+(a stored override) and an alert goes out, so the application never fights a human forever.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from dbx_privatelink.drift.notify import Notifier, drift_message
+from dbx_privatelink.drift.prerequisites import prerequisite_repairs
+from dbx_privatelink.spec import parse_spec
+from dbx_privatelink.store import DriftRecord, DriftStore, RemediationWindow
+from dbx_privatelink.wiring import Deps
+
+# A remediation reserved but not visible yet in Step Functions counts as running for this long.
+RESERVATION_GRACE_SECONDS = 120
+MAX_RESERVE_ATTEMPTS = 5
+
+
+def drift_execution_name(workspace_key: str, event_id: str) -> str:
+    """The execution name of the remediation of one event: the same event never starts two runs."""
+    digest = hashlib.sha256(event_id.encode()).hexdigest()[:16]
+    return re.sub(r"[^A-Za-z0-9_-]", "-", f"drift-{workspace_key}-{digest}")[:80]
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """arn:...:stateMachine:<machine> -> arn:...:execution:<machine>:<name>."""
+    head, _, machine = state_machine_arn.rpartition(":stateMachine:")
+    return f"{head}:execution:{machine}:{name}"
+
+
+def account_of(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 4 else ""
+
+
+def _execution_running(deps: Deps, arn: str, started_at: int, now: int) -> bool:
+    if not arn:
+        return False
+    try:
+        status = deps.sfn.describe_execution(executionArn=arn)["status"]
+    except Exception as exc:  # reserved a moment ago and not started yet, or never started
+        if "ExecutionDoesNotExist" in type(exc).__name__ or "ExecutionDoesNotExist" in str(exc):
+            return now - started_at < RESERVATION_GRACE_SECONDS
+        raise
+    return bool(status == "RUNNING")
+
+
+def _coalesce(deps: Deps, store: DriftStore, key: str, now: int, window: RemediationWindow) -> str | None:
+    """The ARN of a running execution that will see this drift (marking the lease dirty), or None."""
+    lease = store.get_lease(key)
+    lease_running = (
+        lease is not None and lease.expires_at > now and _execution_running(deps, lease.holder_arn, 0, now)
+    )
+    if lease is not None and lease_running and store.mark_dirty(key, lease.holder):
+        return lease.holder_arn or lease.holder
+    if _execution_running(deps, window.last_execution_arn, window.last_started_at, now):
+        # Running but not holding the lease yet: it has not read anything, it will see this drift.
+        return window.last_execution_arn
+    return None
+
+
+def _notify(deps: Deps, record: DriftRecord) -> bool:
+    if not deps.settings.topic_arn:
+        return False
+    subject, message = drift_message(record, deps.settings.owner_tag)
+    Notifier(deps.sns, deps.settings.topic_arn).publish(subject, message)
+    return True
+
+
+def _repair_prerequisites(deps: Deps, spec_doc: dict[str, Any]) -> list[str]:
+    """Restore the VPC attributes and security-group rules preflight requires; what was done."""
+    spec = parse_spec(spec_doc)
+    ec2 = deps.ec2(spec.region)
+    net = spec.network
+    groups = ec2.get_security_groups([*net.workspace_security_group_ids, net.endpoint_security_group_id])
+    repairs = prerequisite_repairs(spec, ec2.get_vpc(net.vpc_id), groups, deps.catalog)
+    writer = deps.drift_ec2(spec.region)
+    done: list[str] = []
+    for repair in repairs:
+        if repair.kind == "vpc_attribute":
+            writer.enable_vpc_attribute(repair.target, repair.attribute)
+            done.append(repair.text)
+        elif writer.authorize(repair.target, repair.direction, repair.permission):
+            done.append(repair.text)
+    return done
+
+
+def respond(
+    record: DriftRecord,
+    deps: Deps,
+    *,
+    seen: RemediationWindow | None = None,
+) -> DriftRecord:
+    """Decide and act on one drift record, store it, and return it with its outcome.
+
+    `seen` is the remediation window read before the live state was (the scan): when a remediation started
+    since, it will see the same live state, so this drift joins it instead of starting another.
+    """
+    store = deps.drift_store
+    key = record.workspace_key
+    desired = store.get_desired(key)
+    if desired is None:
+        record.outcome = "skipped"
+        return record
+    override = store.get_drift_override(key)
+    spec_mode = str((desired.spec.get("drift") or {}).get("mode", "remediate"))
+    record.mode = override.mode if override else spec_mode
+    if record.mode == "off":
+        record.outcome = "ignored"
+        return record
+    if record.mode == "notify":
+        record.outcome = "notified"
+        record.notified = _notify(deps, record)
+        store.put_drift(record)
+        return record
+    if store.get_pause().paused:
+        record.outcome = "paused"
+        record.notified = _notify(deps, record)
+        store.put_drift(record)
+        return record
+
+    machine = deps.settings.state_machine_arn
+    name = drift_execution_name(key, record.event_id)
+    arn = execution_arn(machine, name)
+    for _ in range(MAX_RESERVE_ATTEMPTS):
+        now = int(deps.clock())
+        window = store.get_remediations(key)
+        running = _coalesce(deps, store, key, now, window)
+        if running is None and seen is not None and window.version != seen.version:
+            running = window.last_execution_arn  # started after the scan looked: it saw what the scan saw
+        if running is not None:
+            record.outcome = "coalesced"
+            record.execution_arn = running
+            store.put_drift(record)
+            return record
+        if len(window.recent(now)) >= deps.settings.max_remediations_per_hour:
+            store.set_drift_override(
+                key,
+                "notify",
+                f"{len(window.recent(now))} remediations in the last hour (limit "
+                f"{deps.settings.max_remediations_per_hour}): someone keeps changing it back",
+            )
+            record.mode = "notify"
+            record.outcome = "rate_limited"
+            record.notified = _notify(deps, record)
+            store.put_drift(record)
+            return record
+        if store.reserve_remediation(key, window, now, name, arn):
+            break
+    else:
+        record.outcome = "coalesced"  # others kept starting remediations: one of them will repair it
+        store.put_drift(record)
+        return record
+
+    record.actions = _repair_prerequisites(deps, desired.spec)
+    try:
+        started = deps.sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(desired.spec))
+        arn = str(started["executionArn"])
+    except Exception as exc:
+        if "ExecutionAlreadyExists" not in type(exc).__name__ and "ExecutionAlreadyExists" not in str(exc):
+            raise
+    record.outcome = "remediation_started"
+    record.execution_name = name
+    record.execution_arn = arn
+    record.actions.append(f"started reconcile execution {name}")
+    record.notified = _notify(deps, record)
+    store.put_drift(record)
+    return record
