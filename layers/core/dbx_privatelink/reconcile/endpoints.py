@@ -83,12 +83,16 @@ def ensure_endpoint(inp: EnsureEndpointInput, deps: Deps) -> EndpointState:
             ec2.tag(info.vpc_endpoint_id, {OWNER_TAG_KEY: owner, ROLE_TAG_KEY: plan.role})
             return _state(plan, info, "adopted")
         return _state(plan, info, "found")
-    ours = [
-        e for e in ec2.find_endpoints(plan.vpc_id, plan.service_name) if e.tags.get(OWNER_TAG_KEY) == owner
+    # One read serves both the find-first and the ClientToken's incarnation (our deleted endpoints).
+    seen = [
+        e
+        for e in ec2.find_endpoints(plan.vpc_id, plan.service_name, include_gone=True)
+        if e.tags.get(OWNER_TAG_KEY) == owner
     ]
+    ours = [e for e in seen if not e.gone]
     if ours:
         return _state(plan, min(ours, key=lambda e: e.vpc_endpoint_id), "found")
-    incarnation = _deleted_count(deps, inp.region, plan, owner)
+    incarnation = sum(1 for e in seen if e.gone)
     info = ec2.create_endpoint(
         vpc_id=plan.vpc_id,
         service_name=plan.service_name,
@@ -106,12 +110,6 @@ def ensure_endpoint(inp: EnsureEndpointInput, deps: Deps) -> EndpointState:
             f"the ClientToken for {plan.role} returned {info.vpc_endpoint_id}, which is {info.state}; retrying"
         )
     return _state(plan, info, "created")
-
-
-def _deleted_count(deps: Deps, region: str, plan: EndpointPlan, owner: str) -> int:
-    """How many of our endpoints for this VPC and service EC2 still lists as deleted."""
-    raw = deps.ec2(region).find_endpoints(plan.vpc_id, plan.service_name, include_gone=True)
-    return sum(1 for e in raw if e.gone and e.tags.get(OWNER_TAG_KEY) == owner)
 
 
 def _fail_if_gone(info: EndpointInfo, role: str) -> None:
