@@ -58,6 +58,9 @@ class LocalStackConfig:
     aws: LocalAwsSettings = field(default_factory=LocalAwsSettings)
     databricks: EmulatorConfig = field(default_factory=EmulatorConfig)
     quiet_lambda_telemetry: bool = True
+    # Template parameters besides the secret and the host. A 10-minute drift scan fires every 6 s at 0.01:
+    # often enough to watch it catch a Databricks-side change, rare enough to stay out of the way.
+    parameters: dict[str, str] = field(default_factory=lambda: {"ScanRateMinutes": "10"})
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,7 @@ class LocalStack:
         self.deployment = deploy_template(
             cfg.template,
             cfg.stack_name,
-            {"DatabricksSecretArn": self.environment.secret_arn, "DatabricksHost": host},
+            {**cfg.parameters, "DatabricksSecretArn": self.environment.secret_arn, "DatabricksHost": host},
             self.aws.endpoint_url,
             self.runtime,
             region=cfg.region,
