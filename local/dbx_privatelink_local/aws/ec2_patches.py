@@ -14,6 +14,10 @@ Where moto differs from AWS, and what each patch restores:
 - `modify_vpc_endpoint` (EC2 response): moto ignores PrivateDnsEnabled. Patched: the flag is applied;
   turning it on moves the endpoint to pending, then available after `private_dns_update_after`. Turning
   it on before the endpoint was accepted -> InvalidParameter.
+- DnsEntries: moto lists one endpoint-specific name only. AWS adds each private DNS name (with the id of
+  the managed private zone) while private DNS is on; `EndpointLifecycle.sync_dns_entries` does the same
+  whenever an endpoint is created or its private DNS flag changes, so DNS state readers (the dns_state
+  adapter) find the names where they find them on AWS.
 - `_collect_default_endpoint_services` (VPCBackend): moto knows only AWS services. Patched: the region's
   Databricks endpoint services are listed too (AcceptanceRequired true, owner Databricks), so
   DescribeVpcEndpointServices answers for them, also when filtered by ServiceNames.
@@ -28,6 +32,7 @@ poll for the final status simply find it on the first poll.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -204,6 +209,7 @@ class EndpointLifecycle:
                 self._move_later(record, endpoint, self.settings.gateway_endpoint_available_after)
             else:
                 self._move_later(record, endpoint, self.settings.aws_endpoint_available_after)
+            self.sync_dns_entries(record, endpoint)
 
     def accept(self, account_id: str, region: str, vpc_endpoint_id: str) -> None:
         """The endpoint service accepts the connection: pendingAcceptance -> pending -> available.
@@ -251,8 +257,24 @@ class EndpointLifecycle:
                 return
             was = bool(endpoint.private_dns_enabled)
             endpoint.private_dns_enabled = enabled
+            if record is not None:
+                self.sync_dns_entries(record, endpoint)
             if enabled and not was and record is not None and endpoint.state == "available":
                 self._move_later(record, endpoint, self.settings.private_dns_update_after)
+
+    def sync_dns_entries(self, record: _Record, endpoint: Any) -> None:
+        """DnsEntries as AWS shows them: moto's endpoint-specific entry, plus each private DNS name while
+        private DNS is on."""
+        if record.kind is EndpointKind.GATEWAY:
+            return
+        private = set(record.private_dns_names)
+        entries = [e for e in endpoint.dns_entries or [] if e.get("dns_name") not in private]
+        if endpoint.private_dns_enabled:
+            entries += [
+                {"dns_name": name, "hosted_zone_id": _managed_zone_id(endpoint.id, name)}
+                for name in record.private_dns_names
+            ]
+        endpoint.dns_entries = entries
 
     def _move_later(self, record: _Record, endpoint: Any, delay: float) -> None:
         """pending now, available after `delay` emulated seconds (at once when that is no wall time)."""
@@ -389,6 +411,11 @@ class EndpointLifecycle:
         if endpoint is None or record is None:
             raise UnknownEndpointError(f"{vpc_endpoint_id} is not an endpoint of {account_id} in {region}")
         return record, endpoint
+
+
+def _managed_zone_id(vpc_endpoint_id: str, name: str) -> str:
+    """A stable id for the private zone AWS manages for an endpoint's private DNS name (not listable)."""
+    return "Z" + hashlib.sha256(f"{vpc_endpoint_id}/{name}".encode()).hexdigest()[:20].upper()
 
 
 # -- the patches ----------------------------------------------------------------------------------------
