@@ -15,7 +15,7 @@ from typing import Any
 from dbx_privatelink.aws.ec2 import Ec2Client
 from dbx_privatelink.errors import DatabricksNotFoundError, DbxPrivateLinkError
 from dbx_privatelink.models import DATABRICKS_ROLES
-from dbx_privatelink.store import StoreClient
+from dbx_privatelink.store import DriftStore, StoreClient
 from dbx_privatelink_cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -24,6 +24,7 @@ from dbx_privatelink_cli.common import (
     add_common_arguments,
     databricks_access,
 )
+from dbx_privatelink_cli.drift import drift_summary
 from dbx_privatelink_cli.output import emit_json, emit_lines, first_line, table
 from dbx_privatelink_cli.stack import stack_for
 
@@ -75,6 +76,7 @@ class WorkspaceStatus:
     resources: list[ResourceStatus] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
     live_notes: list[str] = field(default_factory=list)
+    drift: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,6 +92,7 @@ class WorkspaceStatus:
             "resources": [r.to_json() for r in self.resources],
             "runs": self.runs,
             "notes": self.live_notes,
+            "drift": self.drift,
         }
 
 
@@ -189,6 +192,13 @@ def collect(runtime: Runtime, stack_name: str, table_name: str, key: str, stack:
     if lease is not None and lease.expires_at > time.time():
         result.lease = {"holder": lease.holder, "holder_arn": lease.holder_arn, "dirty": lease.dirty}
     result.resources = _recorded_resources(observed.get("resources") or {})
+    spec_mode = str(((desired.spec if desired else {}).get("drift") or {}).get("mode", "remediate"))
+    try:
+        result.drift = drift_summary(
+            DriftStore(runtime.resource("dynamodb").Table(table_name)), key, spec_mode
+        )
+    except DbxPrivateLinkError as exc:
+        result.live_notes.append(f"drift state not read: {exc}")
 
     try:
         _check_endpoints(Ec2Client(runtime.client("ec2")), result.resources)
@@ -246,6 +256,15 @@ def render_text(s: WorkspaceStatus) -> list[str]:
             f"Reconciling now: {s.lease['holder']}"
             + (" (another change is queued)" if s.lease["dirty"] else "")
         )
+    if s.drift:
+        d = s.drift
+        why = f" (forced: {d['override']['reason']})" if d["override"] else ""
+        lines.append(
+            f"Drift mode: {d['mode']}{why}" + (" - remediation PAUSED for the stack" if d["paused"] else "")
+        )
+        if d["last"]:
+            last = d["last"]
+            lines.append(f"Last drift: {last['detected_at'][:19]} {last['summary']} -> {last['outcome']}")
     if s.resources:
         lines += ["", "Resources"]
         rows = [["KIND", "NAME", "ID", "RECORDED", "LIVE"]]

@@ -42,6 +42,14 @@ def workspaces_for(store: StoreClient, resource_ids: list[str]) -> dict[str, lis
     return found
 
 
+def _epoch(stamp: str) -> float | None:
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
 def _ignored(event: CloudTrailEvent, reason: str) -> DetectDriftOutput:
     return DetectDriftOutput(
         event_id=event.id, event_name=event.detail.eventName, outcome="ignored", reason=reason
@@ -90,6 +98,7 @@ def detect_drift(event: CloudTrailEvent, deps: Deps) -> DetectDriftOutput:
                 after=after,
             ),
             deps,
+            changed_at=_epoch(detail.eventTime or event.time),
         )
         outcomes.append(
             WorkspaceOutcome(

@@ -99,11 +99,13 @@ def respond(
     deps: Deps,
     *,
     seen: RemediationWindow | None = None,
+    changed_at: float | None = None,
 ) -> DriftRecord:
     """Decide and act on one drift record, store it, and return it with its outcome.
 
     `seen` is the remediation window read before the live state was (the scan): when a remediation started
-    since, it will see the same live state, so this drift joins it instead of starting another.
+    since, it will see the same live state, so this drift joins it instead of starting another. Likewise a
+    change made at `changed_at` (the event's time) was seen by any remediation that started after it.
     """
     store = deps.drift_store
     key = record.workspace_key
@@ -137,6 +139,8 @@ def respond(
         running = _coalesce(deps, store, key, now, window)
         if running is None and seen is not None and window.version != seen.version:
             running = window.last_execution_arn  # started after the scan looked: it saw what the scan saw
+        if running is None and changed_at is not None and window.last_started_at > changed_at:
+            running = window.last_execution_arn  # started after the change: it read the changed state
         if running is not None:
             record.outcome = "coalesced"
             record.execution_arn = running
