@@ -162,7 +162,7 @@ class SecurityGroupRef(_Frozen):
 
 def normalize_domain(domain: str) -> str:
     """Route 53 Resolver answers "example.com." where the request said "example.com"; "." stays "."."""
-    return "." if domain in (".", "") else domain.rstrip(".").lower()
+    return domain.rstrip(".").lower() or "."
 
 
 def _endpoint(raw: dict[str, Any]) -> ResolverEndpointInfo:

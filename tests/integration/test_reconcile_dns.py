@@ -1,0 +1,418 @@
+"""The custom DNS steps against moto's Route 53 Resolver and EC2: find-first, no duplicates on a re-run,
+drift repair of rule targets, associations, and the RSLVR-00804 refusal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+from moto.route53resolver.models import route53resolver_backends
+from moto.route53resolver.responses import Route53ResolverResponse
+
+from dbx_privatelink.aws.resolver import ResolverClient, TokenBucket
+from dbx_privatelink.errors import (
+    AwsRequestError,
+    AwsThrottledError,
+    PreflightFailedError,
+    QuotaExceededError,
+    SpecInvalidError,
+)
+from dbx_privatelink.models import (
+    CheckResolverEndpointsInput,
+    CheckRuleAssociationsInput,
+    EnsureResolverRulesInput,
+    EnsureRuleAssociationsInput,
+    PollState,
+    SpecStep,
+)
+from dbx_privatelink.reconcile.dns import (
+    check_resolver_endpoints,
+    check_rule_associations,
+    ensure_resolver_endpoints,
+    ensure_resolver_rules,
+    ensure_rule_associations,
+)
+from dbx_privatelink.spec import parse_spec
+from dbx_privatelink.wiring import Deps, Settings
+
+REGION = "us-east-1"
+OWNER = "dbx-privatelink-test"
+MUTATING = (
+    "CreateResolverEndpoint",
+    "CreateResolverRule",
+    "UpdateResolverRule",
+    "AssociateResolverRule",
+    "TagResource",
+)
+
+
+def _update_resolver_rule(self: Route53ResolverResponse) -> str:
+    """UpdateResolverRule, which moto 5.2.5 lacks: Name, TargetIps and ResolverEndpointId of the Config."""
+    rule = self.route53resolver_backend.get_resolver_rule(self._get_param("ResolverRuleId"))
+    config = self._get_param("Config") or {}
+    rule.name = config.get("Name", rule.name)
+    rule.target_ips = config.get("TargetIps", rule.target_ips)
+    rule.resolver_endpoint_id = config.get("ResolverEndpointId", rule.resolver_endpoint_id)
+    return json.dumps({"ResolverRule": rule.description()})
+
+
+@dataclass
+class World:
+    session: Any
+    deps: Deps
+    data_plane_vpc: str
+    dns_vpc: str
+    dns_subnets: list[str]
+    peered_vpc: str
+    peered_subnets: list[str]
+    calls: list[str]
+
+    @property
+    def r53r(self) -> Any:
+        return self.session.client("route53resolver", region_name=REGION)
+
+    def mutations(self) -> list[str]:
+        return [c for c in self.calls if c in MUTATING]
+
+
+def _vpc(ec2: Any, cidr: str) -> str:
+    vpc: str = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsSupport={"Value": True})
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    return vpc
+
+
+def _subnets(ec2: Any, vpc: str, cidrs: list[str], zones: list[str]) -> list[str]:
+    return [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=c, AvailabilityZone=f"{REGION}{z}")["Subnet"]["SubnetId"]
+        for c, z in zip(cidrs, zones, strict=True)
+    ]
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(var, "testing")
+    monkeypatch.setattr(Route53ResolverResponse, "update_resolver_rule", _update_resolver_rule, raising=False)
+    with mock_aws():
+        session = boto3.session.Session(region_name=REGION)
+        ec2 = session.client("ec2", region_name=REGION)
+        data_plane = _vpc(ec2, "10.0.0.0/22")
+        dns_vpc = _vpc(ec2, "10.10.0.0/24")
+        peered = _vpc(ec2, "10.20.0.0/24")
+        calls: list[str] = []
+        session.events.register("before-call.route53resolver", lambda model, **kw: calls.append(model.name))
+        yield World(
+            session=session,
+            deps=Deps(settings=Settings(region=REGION, owner_tag=OWNER), session=session),
+            data_plane_vpc=data_plane,
+            dns_vpc=dns_vpc,
+            dns_subnets=_subnets(ec2, dns_vpc, ["10.10.0.0/25", "10.10.0.128/25"], ["a", "b"]),
+            peered_vpc=peered,
+            peered_subnets=_subnets(ec2, peered, ["10.20.0.0/25", "10.20.0.128/25"], ["a", "b"]),
+            calls=calls,
+        )
+
+
+def _spec(world: World, **dns: Any) -> SpecStep:
+    doc = {
+        "workspace_key": "dns-ws",
+        "region": REGION,
+        "databricks": {
+            "account_id": "0f5e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b",
+            "credentials_id": "creds",
+            "storage_configuration_id": "storage",
+            "workspace": {"name": "dns-ws"},
+        },
+        "network": {
+            "vpc_id": world.data_plane_vpc,
+            "workspace_subnet_ids": ["subnet-0000000000000001", "subnet-0000000000000002"],
+            "workspace_security_group_ids": ["sg-0000000000000001"],
+            "endpoint_subnet_ids": ["subnet-0000000000000003"],
+            "endpoint_security_group_id": "sg-0000000000000002",
+        },
+        "dns": dns
+        or {
+            "custom_dns": {
+                "dns_vpc_id": world.dns_vpc,
+                "resolver_subnet_ids": world.dns_subnets,
+                "allowed_cidrs": ["10.0.0.0/22"],
+                "corporate_dns_ips": ["10.10.0.53", "10.10.0.54"],
+            }
+        },
+    }
+    return SpecStep(spec=parse_spec(doc))
+
+
+def _reconcile(world: World, step: SpecStep) -> Any:
+    """The DNS branch as the state machine runs it: ensure, poll, rules, associations, poll."""
+    endpoints = ensure_resolver_endpoints(step, world.deps)
+    poll = check_resolver_endpoints(
+        CheckResolverEndpointsInput(region=REGION, endpoints=endpoints, poll=PollState()), world.deps
+    )
+    assert poll.ready, poll.detail
+    rules = ensure_resolver_rules(EnsureResolverRulesInput(spec=step.spec, endpoints=endpoints), world.deps)
+    result = ensure_rule_associations(
+        EnsureRuleAssociationsInput(spec=step.spec, endpoints=rules.endpoints, rules=rules.rules), world.deps
+    )
+    poll = check_rule_associations(
+        CheckRuleAssociationsInput(region=REGION, associations=result.associations, poll=PollState()),
+        world.deps,
+    )
+    assert poll.ready, poll.detail
+    return result, rules
+
+
+def test_custom_dns_creates_the_walkthroughs_resolver_setup(world: World) -> None:
+    # Given a spec with custom DNS in the DNS VPC
+    step = _spec(world)
+    # When the DNS branch runs
+    result, _ = _reconcile(world, step)
+    # Then one outbound endpoint with an IP in each resolver subnet exists, tagged as ours
+    [endpoint] = world.r53r.list_resolver_endpoints()["ResolverEndpoints"]
+    assert endpoint["Direction"] == "OUTBOUND" and endpoint["HostVPCId"] == world.dns_vpc
+    ips = world.r53r.list_resolver_endpoint_ip_addresses(ResolverEndpointId=endpoint["Id"])["IpAddresses"]
+    assert sorted(a["SubnetId"] for a in ips) == sorted(world.dns_subnets)
+    assert result.outbound_endpoint.resolver_endpoint_id == endpoint["Id"]
+    assert sorted(result.outbound_endpoint.ips) == sorted(a["Ip"] for a in ips)
+    # and its security group admits DNS from the allowed CIDRs only
+    [group] = world.session.client("ec2", region_name=REGION).describe_security_groups(
+        GroupIds=endpoint["SecurityGroupIds"]
+    )["SecurityGroups"]
+    assert sorted(
+        (p["IpProtocol"], p["FromPort"], r["CidrIp"]) for p in group["IpPermissions"] for r in p["IpRanges"]
+    ) == [
+        ("tcp", 53, "10.0.0.0/22"),
+        ("udp", 53, "10.0.0.0/22"),
+    ]
+    # and the "." rule forwards to the corporate servers through it; amazonaws.com stays on Route 53
+    forward = world.r53r.get_resolver_rule(ResolverRuleId=result.forward_rule_id)["ResolverRule"]
+    assert forward["RuleType"] == "FORWARD" and forward["ResolverEndpointId"] == endpoint["Id"]
+    assert sorted(t["Ip"] for t in forward["TargetIps"]) == ["10.10.0.53", "10.10.0.54"]
+    [aws_rule_id] = result.aws_rule_ids
+    aws_rule = world.r53r.get_resolver_rule(ResolverRuleId=aws_rule_id)["ResolverRule"]
+    assert aws_rule["RuleType"] == "SYSTEM" and aws_rule["DomainName"].rstrip(".") == "amazonaws.com"
+    # and both are associated with the data-plane VPC
+    associated = world.r53r.list_resolver_rule_associations(
+        Filters=[{"Name": "VPCId", "Values": [world.data_plane_vpc]}]
+    )["ResolverRuleAssociations"]
+    assert {a["ResolverRuleId"] for a in associated} == {result.forward_rule_id, aws_rule_id}
+    assert {a.action for a in result.associations} == {"created"}
+    tags = world.r53r.list_tags_for_resource(ResourceArn=forward["Arn"])["Tags"]
+    assert {"Key": "dbx-privatelink:owner", "Value": OWNER} in tags
+
+
+def test_a_second_run_finds_everything_and_makes_no_mutating_call(world: World) -> None:
+    step = _spec(world)
+    first, _ = _reconcile(world, step)
+    world.calls.clear()
+    # When the same spec runs again
+    second, rules = _reconcile(world, step)
+    # Then the same resources come back and no Resolver resource was created, changed or tagged
+    assert world.mutations() == []
+    assert second.model_dump() == {
+        **first.model_dump(),
+        "associations": [{**a, "action": "found"} for a in first.model_dump()["associations"]],
+    }
+    assert {r.action for r in rules.rules} == {"found"}
+    assert len(world.r53r.list_resolver_endpoints()["ResolverEndpoints"]) == 1
+    assert len(world.r53r.list_resolver_rules()["ResolverRules"]) == 2
+
+
+def test_an_endpoint_made_by_an_interrupted_run_is_adopted_not_duplicated(world: World) -> None:
+    # Given a run that created the endpoint but died before tagging was seen (tags removed)
+    step = _spec(world)
+    endpoints = ensure_resolver_endpoints(step, world.deps)
+    arn = world.r53r.get_resolver_endpoint(ResolverEndpointId=endpoints.outbound.resolver_endpoint_id)[
+        "ResolverEndpoint"
+    ]["Arn"]
+    world.r53r.untag_resource(ResourceArn=arn, TagKeys=["dbx-privatelink:owner", "dbx-privatelink:role"])
+    # When the step runs again
+    again = ensure_resolver_endpoints(step, world.deps)
+    # Then the endpoint is found by its CreatorRequestId and tagged, not created twice
+    assert again.outbound.resolver_endpoint_id == endpoints.outbound.resolver_endpoint_id
+    assert again.outbound.action == "adopted"
+    assert len(world.r53r.list_resolver_endpoints()["ResolverEndpoints"]) == 1
+    tags = world.r53r.list_tags_for_resource(ResourceArn=arn)["Tags"]
+    assert {"Key": "dbx-privatelink:owner", "Value": OWNER} in tags
+
+
+def test_drifted_forward_targets_are_updated_back(world: World) -> None:
+    step = _spec(world)
+    first, _ = _reconcile(world, step)
+    # Given someone pointed the "." rule at another server
+    backend = route53resolver_backends["123456789012"][REGION]
+    backend.resolver_rules[first.forward_rule_id].target_ips = [{"Ip": "10.10.0.99", "Port": 53}]
+    world.calls.clear()
+    # When the rules step runs
+    _, rules = _reconcile(world, step)
+    # Then the same rule is updated to the corporate servers again, nothing else changes
+    forward = next(r for r in rules.rules if r.role == "forward-all")
+    assert forward.resolver_rule_id == first.forward_rule_id and forward.action == "updated"
+    assert world.mutations() == ["UpdateResolverRule"]
+    targets = world.r53r.get_resolver_rule(ResolverRuleId=first.forward_rule_id)["ResolverRule"]["TargetIps"]
+    assert sorted(t["Ip"] for t in targets) == ["10.10.0.53", "10.10.0.54"]
+
+
+def test_aws_names_forwarded_to_the_dns_vpc_resolver_and_front_end_associated(world: World) -> None:
+    ec2 = world.session.client("ec2", region_name=REGION)
+    transit = _vpc(ec2, "10.30.0.0/24")
+    step = _spec(
+        world,
+        custom_dns={
+            "dns_vpc_id": world.dns_vpc,
+            "resolver_subnet_ids": world.dns_subnets,
+            "allowed_cidrs": ["10.0.0.0/22"],
+            "corporate_dns_ips": ["10.10.0.53"],
+            "aws_names": "forward-to-dns-vpc-resolver",
+            "associate_vpc_ids": [transit],
+        },
+    )
+    result, _ = _reconcile(world, step)
+    [aws_rule_id] = result.aws_rule_ids
+    rule = world.r53r.get_resolver_rule(ResolverRuleId=aws_rule_id)["ResolverRule"]
+    # the seed's variant: FORWARD to the DNS VPC's CIDR base + 2
+    assert rule["RuleType"] == "FORWARD" and [t["Ip"] for t in rule["TargetIps"]] == ["10.10.0.2"]
+    pairs = {(a.resolver_rule_id, a.vpc_id) for a in result.associations}
+    for rule_id in (result.forward_rule_id, aws_rule_id):
+        assert {(rule_id, world.data_plane_vpc), (rule_id, transit)} <= pairs
+
+
+def test_inbound_pattern_forwards_from_the_peered_vpc_only(world: World) -> None:
+    # Given the inbound pattern: names of the data-plane VPC resolvable from the peered VPC
+    ec2 = world.session.client("ec2", region_name=REGION)
+    inbound_subnets = _subnets(ec2, world.data_plane_vpc, ["10.0.1.0/24", "10.0.2.0/24"], ["a", "b"])
+    step = _spec(
+        world,
+        inbound={
+            "vpc_id": world.data_plane_vpc,
+            "subnet_ids": inbound_subnets,
+            "allowed_cidrs": ["10.20.0.0/24"],
+            "domains": ["privatelink.cloud.databricks.com"],
+            "peered_vpcs": [{"vpc_id": world.peered_vpc, "subnet_ids": world.peered_subnets}],
+        },
+    )
+    result, _ = _reconcile(world, step)
+    # Then the rule in the peered VPC targets the inbound endpoint's live IPs via the peered outbound endpoint
+    [peer] = result.peered
+    [rule_id] = peer.rule_ids
+    rule = world.r53r.get_resolver_rule(ResolverRuleId=rule_id)["ResolverRule"]
+    assert rule["ResolverEndpointId"] == peer.resolver_endpoint_id
+    assert (
+        sorted(t["Ip"] for t in rule["TargetIps"]) == sorted(result.inbound.ips)
+        and len(result.inbound.ips) == 2
+    )
+    assert [(a.resolver_rule_id, a.vpc_id) for a in result.associations] == [(rule_id, world.peered_vpc)]
+    assert result.inbound.domains == ["privatelink.cloud.databricks.com"]
+    assert result.outbound_endpoint is None and result.forward_rule_id is None
+
+
+def test_a_rule_targeting_an_inbound_endpoint_is_never_associated_with_its_vpc(world: World) -> None:
+    # Given an inbound endpoint in the data-plane VPC, and "corporate servers" that are its own IPs
+    ec2 = world.session.client("ec2", region_name=REGION)
+    subnets = _subnets(ec2, world.data_plane_vpc, ["10.0.1.0/24", "10.0.2.0/24"], ["a", "b"])
+    group = ec2.create_security_group(GroupName="in", Description="in", VpcId=world.data_plane_vpc)["GroupId"]
+    inbound = world.r53r.create_resolver_endpoint(
+        CreatorRequestId="someone-else",
+        Name="inbound",
+        SecurityGroupIds=[group],
+        Direction="INBOUND",
+        IpAddresses=[{"SubnetId": s} for s in subnets],
+    )["ResolverEndpoint"]
+    ips = [
+        a["Ip"]
+        for a in world.r53r.list_resolver_endpoint_ip_addresses(ResolverEndpointId=inbound["Id"])[
+            "IpAddresses"
+        ]
+    ]
+    step = _spec(
+        world,
+        custom_dns={
+            "dns_vpc_id": world.dns_vpc,
+            "resolver_subnet_ids": world.dns_subnets,
+            "allowed_cidrs": ["10.0.0.0/22"],
+            "corporate_dns_ips": ips,
+        },
+    )
+    endpoints = ensure_resolver_endpoints(step, world.deps)
+    rules = ensure_resolver_rules(EnsureResolverRulesInput(spec=step.spec, endpoints=endpoints), world.deps)
+    world.calls.clear()
+    # When the associations step runs, then it refuses with RSLVR-00804 before associating anything
+    with pytest.raises(SpecInvalidError, match="RSLVR-00804"):
+        ensure_rule_associations(
+            EnsureRuleAssociationsInput(spec=step.spec, endpoints=rules.endpoints, rules=rules.rules),
+            world.deps,
+        )
+    assert "AssociateResolverRule" not in world.calls
+
+
+def test_the_adapter_turns_aws_refusals_into_named_errors() -> None:
+    client = boto3.client(
+        "route53resolver", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    adapter = ResolverClient(client, None, limiter=TokenBucket(100, 100))
+    with Stubber(client) as stub:
+        stub.add_client_error(
+            "associate_resolver_rule",
+            "InvalidRequestException",
+            "[RSLVR-00804] Cannot associate a rule that forwards to an inbound endpoint with the endpoint's VPC",
+        )
+        with pytest.raises(AwsRequestError, match=r"RSLVR-00804.*peered VPCs only"):
+            adapter.associate("rslvr-rr-1", "vpc-0123456789abcdef0", "x")
+        stub.add_client_error(
+            "create_resolver_rule", "LimitExceededException", "Account has exceeded max-rules"
+        )
+        with pytest.raises(QuotaExceededError, match="rules per AWS Region"):
+            adapter.create_rule(
+                name="x",
+                creator_request_id="x",
+                rule_type="SYSTEM",
+                domain="amazonaws.com",
+                target_ips=[],
+                resolver_endpoint_id=None,
+                tags={},
+            )
+        stub.add_client_error("list_resolver_rules", "ThrottlingException", "Rate exceeded")
+        with pytest.raises(AwsThrottledError):
+            adapter.list_rules()
+
+
+def test_endpoints_in_one_zone_are_refused_before_any_change(world: World) -> None:
+    ec2 = world.session.client("ec2", region_name=REGION)
+    other_dns_vpc = _vpc(ec2, "10.40.0.0/24")
+    same_zone = _subnets(ec2, other_dns_vpc, ["10.40.0.0/25", "10.40.0.128/25"], ["a", "a"])
+    step = _spec(
+        world,
+        custom_dns={
+            "dns_vpc_id": other_dns_vpc,
+            "resolver_subnet_ids": same_zone,
+            "allowed_cidrs": ["10.0.0.0/22"],
+            "corporate_dns_ips": ["10.10.0.53"],
+        },
+    )
+    with pytest.raises(PreflightFailedError, match="both in us-east-1a"):
+        ensure_resolver_endpoints(step, world.deps)
+    assert world.mutations() == [] and not world.r53r.list_resolver_endpoints()["ResolverEndpoints"]
+
+
+def test_the_rate_limiter_spaces_calls_and_bounds_the_wait() -> None:
+    now = [0.0]
+    slept: list[float] = []
+    # Callers that reserved a token but are still asleep: the clock does not move while they wait.
+    bucket = TokenBucket(5, 5, clock=lambda: now[0], sleep=slept.append)
+    waits = [bucket.acquire() for _ in range(10)]
+    # The burst of 5 passes at once, then each further caller waits 0.2 s more than the one before.
+    assert waits[:5] == [0.0] * 5
+    assert waits[5:] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
+    # A caller that would have to wait longer than its bound gets a retryable error at once.
+    with pytest.raises(AwsThrottledError, match="rate limit"):
+        bucket.acquire(max_wait_s=0.5)
+    # Once the clock has moved past the debt, calls pass without waiting again.
+    now[0] += 2.2
+    assert bucket.acquire(max_wait_s=0.5) == 0.0
