@@ -29,6 +29,7 @@ from dbx_privatelink_cli.common import EXIT_FAILED, EXIT_OK, CliError, Runtime, 
 from dbx_privatelink_cli.local import (
     add_stack_arguments,
     hints,
+    start_stack,
     stop_requested,
     validate_time_scale,
     wait_for,
@@ -303,7 +304,7 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
     emit_lines(runtime.err, ["starting the local stack ..."])
     began = time.monotonic()
     try:
-        stack.start()
+        start_stack(stack)
         emit_lines(runtime.err, [f"local stack ready in {duration(time.monotonic() - began)}"])
         env = stack.client_environment()
         with pointed_at(env):

@@ -16,11 +16,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbx_privatelink.catalog import default_catalog
 from dbx_privatelink_cli.common import DEFAULT_STACK, EXIT_OK, EXIT_USAGE, CliError, Runtime
 from dbx_privatelink_cli.output import emit_lines
+
+if TYPE_CHECKING:
+    from dbx_privatelink_local.stack import LocalStack
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_TIME_SCALE = 0.01
@@ -134,6 +137,18 @@ def wait_for(stop: threading.Event) -> None:
         pass
 
 
+def start_stack(stack: LocalStack) -> None:
+    """stack.start(), with a failure to start (a template that does not deploy, a port in use) told as one
+    message rather than a traceback."""
+    try:
+        stack.start()
+    except Exception as exc:  # the stack's parts raise many kinds; for the operator they mean one thing
+        stack.stop()
+        raise CliError(
+            f"the local stack did not start: {type(exc).__name__}: {exc}", name="LocalStackStartError"
+        ) from None
+
+
 def run_up(args: argparse.Namespace, runtime: Runtime) -> int:
     from dbx_privatelink_local.stack import LocalStack, LocalStackConfig
 
@@ -147,7 +162,7 @@ def run_up(args: argparse.Namespace, runtime: Runtime) -> int:
     with stop_requested() as stop:
         emit_lines(runtime.err, [f"starting the local stack in {config.region} ..."])
         try:
-            stack.start()
+            start_stack(stack)
             info = stack.info
             emit_lines(runtime.out, [info.to_json()])
             emit_lines(runtime.err, hints(stack.client_environment(), info))
