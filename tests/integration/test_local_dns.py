@@ -3,6 +3,7 @@ emulated AWS state, forwarding through the address map to the corporate stand-in
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,8 +20,9 @@ import pytest
 from dbx_privatelink.aws.dns_state import DnsStateClient
 from dbx_privatelink.catalog import default_catalog
 from dbx_privatelink_local.aws import LocalAws, LocalAwsSettings
-from dbx_privatelink_local.dns import LocalDns, moto_patches
+from dbx_privatelink_local.dns import LocalDns, attach_local_dns, moto_patches
 from dbx_privatelink_local.seed import CORPORATE_DNS_IPS, create_data_plane
+from dbx_privatelink_local.stack import LocalStack, LocalStackConfig
 from dbx_privatelink_local.timescale import TimeScale
 
 REGION = "us-east-1"
@@ -33,6 +35,48 @@ SETTINGS = LocalAwsSettings(
     private_dns_update_after=0,
     cloudtrail_delay=3600,
 )
+
+
+def test_attach_local_dns_to_the_local_stack() -> None:
+    # First in the module: the LocalStack must not run next to the module's LocalAws (one per process).
+    # Given the local stack with its seeded environment and the seed's "." rule to the corporate servers
+    with LocalStack(LocalStackConfig(region=REGION)) as stack:
+        env = stack.environment
+        assert env is not None
+        resolver = stack.client("route53resolver")
+        sg = stack.client("ec2").create_security_group(VpcId=env.dns_vpc_id, GroupName="r", Description="53")
+        outbound = resolver.create_resolver_endpoint(
+            CreatorRequestId="outbound",
+            SecurityGroupIds=[sg["GroupId"]],
+            Direction="OUTBOUND",
+            IpAddresses=[{"SubnetId": s} for s in env.dns_subnet_ids],
+        )["ResolverEndpoint"]["Id"]
+        dot = resolver.create_resolver_rule(
+            CreatorRequestId="dot",
+            RuleType="FORWARD",
+            DomainName=".",
+            TargetIps=[{"Ip": ip, "Port": 53} for ip in env.corporate_dns_ips],  # moto needs Port
+            ResolverEndpointId=outbound,
+        )["ResolverRule"]["Id"]
+        resolver.associate_resolver_rule(ResolverRuleId=dot, VPCId=env.vpc_id)
+
+        # When the lead's LocalStack.start() attaches the DNS servers
+        local_dns = attach_local_dns(stack)
+        try:
+            mapping = json.loads(local_dns.address_map_json())
+
+            # Then the seeded VPCs and corporate servers are on loopback, and the data plane resolves corp names
+            assert set(mapping) >= {
+                "10.0.0.2:53",
+                "10.10.0.2:53",
+                "10.20.0.2:53",
+                "10.10.0.53:53",
+                "10.10.0.54:53",
+            }
+            assert _a(_ask(mapping["10.0.0.2:53"], "git.corp.example.internal")) == ["10.10.0.80"]
+            assert _ask(mapping["10.20.0.2:53"], "git.corp.example.internal").rcode() == dns.rcode.NXDOMAIN
+        finally:
+            local_dns.stop()
 
 
 @pytest.fixture(scope="module")
