@@ -17,6 +17,7 @@ from botocore.config import Config
 from pydantic import BaseModel, ConfigDict
 
 from dbx_privatelink.aws.dns_query import DnsQueryClient
+from dbx_privatelink.aws.dns_state import DnsStateClient
 from dbx_privatelink.aws.ec2 import Ec2Client
 from dbx_privatelink.aws.resolver import ResolverClient
 from dbx_privatelink.aws.secrets import SecretsClient
@@ -123,6 +124,10 @@ class Deps:
                     self.session.client("ec2", region_name=region, config=_BOTO_CONFIG),
                 )
             return self._resolver[region]
+
+    def dns_state(self, region: str) -> DnsStateClient:
+        """A reader of the region's DNS state (for explaining how a name resolved); built per call."""
+        return DnsStateClient.from_session(self.session, region, config=_BOTO_CONFIG)
 
     @cached_property
     def dns_query(self) -> DnsQueryClient:

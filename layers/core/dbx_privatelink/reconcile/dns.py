@@ -13,19 +13,23 @@ rule and VPC. A second run with the same spec makes no mutating call.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dbx_privatelink.aws.ec2 import VpcInfo
 from dbx_privatelink.aws.resolver import (
     INBOUND_TARGET_CODE,
+    IngressRule,
     ResolverClient,
     ResolverEndpointInfo,
     ResolverRuleInfo,
     RuleAssociationInfo,
     TargetIp,
 )
+from dbx_privatelink.dns.resolution import explain
 from dbx_privatelink.errors import (
     AwsRequestError,
+    DbxPrivateLinkError,
     DnsVerificationError,
     EndpointFailedError,
     EventualConsistencyError,
@@ -223,14 +227,14 @@ def _ensure_group(resolver: ResolverClient, w: WantedEndpoint, vpc: VpcInfo, own
             f"{OWNER_TAG_KEY}={owner}: name the group in the spec or remove the stranger"
         )
     wanted = {(proto, c) for proto in ("tcp", "udp") for c in cidrs}
-    have = {
-        (r.protocol, r.cidr)
-        for r in group.ingress
-        if r.protocol in ("tcp", "udp") and r.from_port == r.to_port == 53
-    }
-    extra = [
-        r for r in group.ingress if (r.protocol, r.cidr) not in wanted or not r.from_port == r.to_port == 53
-    ]
+
+    def dns_rule(r: IngressRule) -> bool:
+        return r.protocol in ("tcp", "udp") and r.from_port == r.to_port == 53
+
+    have = {(r.protocol, r.cidr) for r in group.ingress if dns_rule(r)}
+    # The endpoint (and its group) serves every workspace of this owner in the VPC: DNS from another
+    # workspace's CIDRs stays; anything that is not DNS goes.
+    extra = [r for r in group.ingress if not dns_rule(r)]
     missing = sorted({c for proto, c in wanted - have})
     if missing:
         resolver.authorize_dns_ingress(group.group_id, missing)
@@ -724,6 +728,23 @@ def answering_rule(resolver: ResolverClient, vpc_id: str, name: str) -> str:
     )
 
 
+def _explainer(deps: Deps, region: str, vpc_id: str) -> Callable[[str], str]:
+    """How each name resolves in the VPC, from the explain logic over the region's live DNS state; when the
+    state cannot be read, the Resolver rule associated with the VPC that matches the name."""
+    try:
+        state = deps.dns_state(region).read()
+    except DbxPrivateLinkError:
+        resolver = deps.resolver(region)
+        return lambda name: answering_rule(resolver, vpc_id, name)
+
+    def describe(name: str) -> str:
+        path = explain(state, vpc_id, name)
+        words = path.answered_by or "nothing"
+        return f"{words} ({path.reason})" if path.reason else words
+
+    return describe
+
+
 def _skip_reason(inp: VerifyDnsInput, deps: Deps) -> str | None:
     if deps.dns_query.redirected():
         return None  # the local stack: its DNS emulator stands in for the VPC's resolver
@@ -789,15 +810,12 @@ def verify_dns(inp: VerifyDnsInput, deps: Deps) -> VerifyDnsOutput:
         )
     failed = [r for r in results if not r.ok]
     if failed:
-        resolver = deps.resolver(spec.region)
+        explained = _explainer(deps, spec.region, spec.network.vpc_id)
         lines = []
         for r in failed:
             got = ", ".join(r.answers) if r.answers and r.status == "NOERROR" else r.status
             wanted = ", ".join(r.expected) if r.expected else "any address"
-            lines.append(
-                f"{r.name} resolved to {got}; expected {wanted}; answered by "
-                f"{answering_rule(resolver, spec.network.vpc_id, r.name)}"
-            )
+            lines.append(f"{r.name} resolved to {got}; expected {wanted}; answered by {explained(r.name)}")
         raise DnsVerificationError(
             f"DNS verification from inside {spec.network.vpc_id} (resolver {server}:53) failed:\n- "
             + "\n- ".join(lines)

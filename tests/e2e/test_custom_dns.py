@@ -1,0 +1,223 @@
+"""Custom DNS end to end on the local stack: the real template, ASL and Lambda code, Route 53 Resolver in moto."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from dbx_privatelink.aws.dns_state import DnsStateClient
+from dbx_privatelink.catalog import default_catalog
+from dbx_privatelink.dns.resolution import explain
+from dbx_privatelink_local.seed import DataPlane
+from dbx_privatelink_local.stack import LocalStack
+
+from .conftest import Reconciler, spec_for
+
+pytestmark = pytest.mark.e2e
+
+RESOLVER_WRITES = {
+    "CreateResolverEndpoint",
+    "CreateResolverRule",
+    "UpdateResolverRule",
+    "AssociateResolverRule",
+    "TagResource",
+    "CreateSecurityGroup",
+    "AuthorizeSecurityGroupIngress",
+    "RevokeSecurityGroupIngress",
+}
+
+
+def _custom_dns(stack: LocalStack, plane: DataPlane) -> dict[str, Any]:
+    env = stack.environment
+    assert env is not None
+    return {
+        "custom_dns": {
+            "dns_vpc_id": env.dns_vpc_id,
+            "resolver_subnet_ids": env.dns_subnet_ids,
+            "allowed_cidrs": [plane.cidr],
+            "corporate_dns_ips": env.corporate_dns_ips,
+        }
+    }
+
+
+def _inbound_subnets(stack: LocalStack, plane: DataPlane) -> list[str]:
+    """Two subnets for the inbound endpoint in the data-plane VPC's free first quarter, in two AZs."""
+    ec2 = stack.client("ec2")
+    azs = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
+    net = ipaddress.ip_network(plane.cidr)
+    halves = list(next(net.subnets(new_prefix=net.prefixlen + 2)).subnets(new_prefix=net.prefixlen + 3))
+    return [
+        ec2.create_subnet(VpcId=plane.vpc_id, CidrBlock=str(halves[i]), AvailabilityZone=azs[i])["Subnet"][
+            "SubnetId"
+        ]
+        for i in range(2)
+    ]
+
+
+def test_custom_dns_resolver_setup_as_the_walkthrough_leaves_it(
+    stack: LocalStack, reconciler: Reconciler, data_plane: DataPlane
+) -> None:
+    # Given the sample workspace with custom DNS in the seeded DNS VPC
+    env = stack.environment
+    assert env is not None
+    spec = spec_for(stack, data_plane, "dns-ws")
+    spec["dns"] = _custom_dns(stack, data_plane)
+    # When it is reconciled
+    run = reconciler.run(spec)
+    # Then the execution succeeded with the seed's Route 53 Resolver setup
+    assert run.status == "SUCCEEDED", run.cause
+    dns = run.output["summary"]["dns"]
+    r53r, ec2 = stack.client("route53resolver"), stack.client("ec2")
+    outbound = dns["outbound_endpoint"]
+    endpoint = r53r.get_resolver_endpoint(ResolverEndpointId=outbound["resolver_endpoint_id"])[
+        "ResolverEndpoint"
+    ]
+    assert endpoint["Direction"] == "OUTBOUND" and endpoint["HostVPCId"] == env.dns_vpc_id
+    addresses = r53r.list_resolver_endpoint_ip_addresses(ResolverEndpointId=endpoint["Id"])["IpAddresses"]
+    assert sorted(a["Ip"] for a in addresses) == sorted(outbound["ips"]) and len(outbound["ips"]) == 2
+    subnets = ec2.describe_subnets(SubnetIds=[a["SubnetId"] for a in addresses])["Subnets"]
+    assert len({s["AvailabilityZone"] for s in subnets}) == 2
+    forward = r53r.get_resolver_rule(ResolverRuleId=dns["forward_rule_id"])["ResolverRule"]
+    assert forward["RuleType"] == "FORWARD" and forward["DomainName"].rstrip(".") == ""
+    assert forward["ResolverEndpointId"] == endpoint["Id"]
+    assert sorted(t["Ip"] for t in forward["TargetIps"]) == sorted(env.corporate_dns_ips)
+    [aws_rule_id] = dns["aws_rule_ids"]
+    aws_rule = r53r.get_resolver_rule(ResolverRuleId=aws_rule_id)["ResolverRule"]
+    assert aws_rule["RuleType"] == "SYSTEM" and aws_rule["DomainName"].rstrip(".") == "amazonaws.com"
+    associated = r53r.list_resolver_rule_associations(
+        Filters=[{"Name": "VPCId", "Values": [data_plane.vpc_id]}]
+    )["ResolverRuleAssociations"]
+    assert {a["ResolverRuleId"] for a in associated} == {dns["forward_rule_id"], aws_rule_id}
+    # and the verification reports why it could not run here (no VerifierSubnetIds, no address map)
+    assert dns["verification"]["status"] == "skipped"
+    assert "VerifierSubnetIds" in dns["verification"]["reason"]
+
+    # When the same spec is applied again, then no Resolver or security-group write is made
+    again = reconciler.run(spec)
+    assert again.status == "SUCCEEDED", again.cause
+    assert not (set(again.aws_mutations) & RESOLVER_WRITES), again.aws_mutations
+    assert not again.aws_mutations, again.aws_mutations
+    assert again.output["summary"]["dns"]["forward_rule_id"] == dns["forward_rule_id"]
+    assert {a["action"] for a in again.output["summary"]["dns"]["associations"]} == {"found"}
+
+
+def test_inbound_pattern_makes_the_data_plane_names_resolvable_from_the_peered_vpc(
+    stack: LocalStack, reconciler: Reconciler, data_plane: DataPlane
+) -> None:
+    env = stack.environment
+    assert env is not None
+    services = default_catalog().region(env.region)
+    assert services is not None
+    workspace_name = services.private_dns_name
+    domain = workspace_name.split(".", 1)[1]
+    # Given the sample workspace with the inbound pattern: its VPC's names wanted in the peered VPC
+    spec = spec_for(stack, data_plane, "inbound-ws")
+    spec["dns"] = {
+        "inbound": {
+            "vpc_id": data_plane.vpc_id,
+            "subnet_ids": _inbound_subnets(stack, data_plane),
+            "allowed_cidrs": ["10.20.0.0/24"],
+            "domains": [domain],
+            "peered_vpcs": [{"vpc_id": env.peered_vpc_id, "subnet_ids": env.peered_subnet_ids}],
+        }
+    }
+    # When it is reconciled
+    run = reconciler.run(spec)
+    # Then the peered VPC's rule targets the inbound endpoint's IPs, and is associated with that VPC only
+    assert run.status == "SUCCEEDED", run.cause
+    dns = run.output["summary"]["dns"]
+    assert dns["inbound"]["vpc_id"] == data_plane.vpc_id and dns["inbound"]["domains"] == [domain]
+    assert len(dns["inbound"]["ips"]) == 2
+    [peer] = dns["peered"]
+    [rule_id] = peer["rule_ids"]
+    r53r = stack.client("route53resolver")
+    rule = r53r.get_resolver_rule(ResolverRuleId=rule_id)["ResolverRule"]
+    assert sorted(t["Ip"] for t in rule["TargetIps"]) == sorted(dns["inbound"]["ips"])
+    assert rule["ResolverEndpointId"] == peer["resolver_endpoint_id"]
+    vpcs = {
+        a["VPCId"]
+        for a in r53r.list_resolver_rule_associations(
+            Filters=[{"Name": "ResolverRuleId", "Values": [rule_id]}]
+        )["ResolverRuleAssociations"]
+    }
+    assert vpcs == {env.peered_vpc_id}
+    assert "verification" not in dns  # no custom DNS, no dns.verify: nothing to verify
+    # and, as Route 53 Resolver decides it, the workspace name resolves from the peered VPC to the
+    # workspace endpoint's addresses through the inbound endpoint
+    state = DnsStateClient.from_session(
+        stack.boto_session(), env.region, endpoint_url=stack.aws.endpoint_url
+    ).read()
+    path = explain(state, env.peered_vpc_id, workspace_name)
+    workspace_endpoint = run.output["summary"]["endpoints"]["workspace"]["id"]
+    expected = [e.ips for e in state.endpoints if e.endpoint_id == workspace_endpoint]
+    assert path.outcome == "ANSWER", path
+    assert expected and sorted(path.addresses) == sorted(expected[0])
+    assert any(step.action == "inbound" for step in path.steps), path.steps
+
+
+@pytest.fixture
+def local_dns(stack: LocalStack, data_plane: DataPlane) -> Iterator[Any]:
+    """The local DNS server (another package), its address map given to VerifyDns as on no real AWS."""
+    local_dns_module = pytest.importorskip(
+        "dbx_privatelink_local.dns.local_dns",
+        reason="needs the local DNS server (local/dbx_privatelink_local/dns)",
+    )
+    assert stack.deployment is not None and stack.runtime is not None
+    function = stack.deployment.function_by_logical_id("VerifyDnsFunction")
+    lam = stack.client("lambda")
+    before = lam.get_function_configuration(FunctionName=function.function_name)["Environment"]["Variables"]
+    server = local_dns_module.attach_local_dns(stack)
+
+    def configure(variables: dict[str, str]) -> None:
+        lam.update_function_configuration(FunctionName=function.function_name, Environment={"Variables": variables})
+        # Lambda starts new instances after a configuration change; the in-process runtime keeps its warm
+        # one, whose settings were read at cold start: drop it.
+        stack.runtime._warm.pop(function.function_name, None)  # type: ignore[union-attr]
+
+    try:
+        configure({**before, "DNS_ADDRESS_MAP": server.address_map_json()})
+        yield server
+    finally:
+        configure(before)
+        server.stop()
+
+
+def test_verify_dns_resolves_the_names_through_the_data_plane_resolver(
+    stack: LocalStack, reconciler: Reconciler, data_plane: DataPlane, local_dns: Any
+) -> None:
+    # Given custom DNS and a corporate name that only the corporate servers know
+    spec = spec_for(stack, data_plane, "verified-ws")
+    spec["dns"] = {
+        **_custom_dns(stack, data_plane),
+        "verify": [{"name": "git.corp.example.internal", "expect_ips": ["10.10.0.80"]}],
+    }
+    # When it is reconciled with VerifyDns able to reach the (emulated) data-plane resolver
+    run = reconciler.run(spec)
+    # Then the workspace and relay names answer with the endpoints' ENI addresses, the corporate name
+    # through the "." rule
+    assert run.status == "SUCCEEDED", run.cause
+    verification = run.output["summary"]["dns"]["verification"]
+    assert verification["status"] == "verified", verification
+    assert verification["resolver"] == str(ipaddress.ip_network(data_plane.cidr).network_address + 2)
+    names = {n["name"]: n for n in verification["names"]}
+    assert names["git.corp.example.internal"]["answers"] == ["10.10.0.80"]
+    services = default_catalog().region(spec["region"])
+    assert services is not None
+    workspace = names[services.private_dns_name]
+    assert (
+        workspace["ok"] and workspace["answers"] and set(workspace["answers"]) <= set(workspace["expected"])
+    )
+    assert len(names) == 3
+
+    # When a name is expected at an address it does not have
+    spec["dns"]["verify"] = [{"name": "git.corp.example.internal", "expect_ips": ["10.10.0.99"]}]
+    failed = reconciler.run(spec)
+    # Then the run fails naming the name, its answer, the expectation and the rule that answered
+    assert failed.status == "FAILED" and failed.error == "DnsVerificationError", failed.cause
+    cause = json.loads(failed.cause or "{}").get("errorMessage", failed.cause)
+    assert "git.corp.example.internal resolved to 10.10.0.80; expected 10.10.0.99" in cause
+    print(cause)
