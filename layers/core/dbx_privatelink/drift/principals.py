@@ -1,15 +1,18 @@
 """Whose change is it: the application's own calls must never trigger a repair of what they just did.
 
 The application's functions and its state machine call AWS as sessions of their own IAM roles. Without a
-RoleName, CloudFormation names a role `<stack name>-<logical id>-<suffix>`, so "an assumed role of this
-account whose role name starts with `<stack name>-`" covers every role the stack has and will have (a new
-function needs no change here). Listing the role ARNs instead would put every function's role into the
+RoleName, CloudFormation names a role `<stack name>-<logical id>-<suffix>` (a logical id has no hyphen),
+so "an assumed role of this account named `<stack name>-<LogicalId>-<suffix>`" covers every role the stack
+has and will have (a new function needs no change here), and not those of a stack named
+`<stack name>-prod`. CloudFormation shortens names past 64 characters: keep the stack name under about
+20 characters, or name the roles in OWN_ROLE_ARNS. Listing the role ARNs instead would put every function's role into the
 detector's environment and miss a role added later; it is supported as well (OWN_ROLE_ARNS) for stacks
 whose roles are named by hand.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from dbx_privatelink.drift.events import UserIdentity
@@ -38,7 +41,10 @@ def is_own_principal(
     if explicit and identity.role_arn in explicit:
         return True
     name = role_name_of(identity)
-    return bool(stack_name) and name.startswith(f"{stack_name}-")
+    return (
+        bool(stack_name)
+        and re.fullmatch(rf"{re.escape(stack_name)}-[A-Za-z0-9]+-[A-Za-z0-9]+", name) is not None
+    )
 
 
 def actor_of(identity: UserIdentity) -> str:
