@@ -26,6 +26,7 @@ from dbx_privatelink.catalog import default_catalog
 from dbx_privatelink.errors import DbxPrivateLinkError
 from dbx_privatelink_cli import apply
 from dbx_privatelink_cli.common import EXIT_FAILED, EXIT_OK, CliError, Runtime, databricks_access, load_spec
+from dbx_privatelink_cli.drift_demo import run_drift_demo
 from dbx_privatelink_cli.local import (
     add_stack_arguments,
     hints,
@@ -352,7 +353,8 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
                     "",
                 ],
             )
-            ok = first == EXIT_OK and second == EXIT_OK and unchanged
+            repaired = run_drift_demo(stack, out)
+            ok = first == EXIT_OK and second == EXIT_OK and unchanged and repaired
             emit_lines(
                 out,
                 [
