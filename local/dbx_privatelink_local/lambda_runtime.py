@@ -228,6 +228,8 @@ class _Warm:
     module_name: str | None = None
     credentials: dict[str, str] | None = None
     session: boto3.Session | None = None
+    # The configuration this instance started with: Lambda retires instances when it changes.
+    configuration: tuple[tuple[str, str], ...] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Held for a whole cold start, so a concurrent first invocation waits for it instead of importing twice.
     init_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -346,9 +348,13 @@ class InProcessLambdaRuntime:
     def invoke(self, fn: LambdaFunction, event: Any) -> tuple[str, bool, str]:
         """Run one invocation of a moto function; returns (payload, errored, log text) as moto expects."""
         name = fn.function_name
+        configuration = tuple(sorted((k, str(v)) for k, v in (fn.environment_vars or {}).items()))
         with self._lock:
             source = self._sources.get(name)
-            warm = self._warm.setdefault(name, _Warm())
+            warm = self._warm.setdefault(name, _Warm(configuration=configuration))
+            if warm.configuration != configuration:
+                # UpdateFunctionConfiguration: the next invocation is a cold start with the new settings.
+                warm = self._warm[name] = _Warm(configuration=configuration)
             stats = self._stats.setdefault(name, FunctionStats())
         request_id = str(uuid.uuid4())
         timeout = float(fn.timeout or 3)

@@ -9,11 +9,13 @@ One stack runs per process (moto's backends are process-wide). Everything listen
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import secrets
 import tempfile
+import threading
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ from dbx_privatelink_local.databricks.config import EmulatorConfig
 from dbx_privatelink_local.databricks.emulator import DatabricksEmulator
 from dbx_privatelink_local.databricks.server import EmulatorServer
 from dbx_privatelink_local.deployer import Deployment, deploy_template
+from dbx_privatelink_local.dns import LocalDns, attach_local_dns
 from dbx_privatelink_local.lambda_runtime import InProcessLambdaRuntime
 from dbx_privatelink_local.seed import SeededEnvironment, seed_environment
 from dbx_privatelink_local.sfn import StepFunctionsControl, enable_step_functions
@@ -101,6 +104,8 @@ class LocalStack:
         self.deployment: Deployment | None = None
         self._info: LocalStackInfo | None = None
         self._workdir: Path | None = None
+        self.dns: LocalDns | None = None
+        self._dns_watch: threading.Event | None = None
 
     # --- lifecycle ---
 
@@ -136,6 +141,8 @@ class LocalStack:
             self.runtime,
             region=cfg.region,
         )
+        self.dns = attach_local_dns(self)
+        self._watch_dns_addresses()
         self._workdir = cfg.workdir or Path(tempfile.mkdtemp(prefix="dbx-privatelink-local-"))
         self._workdir.mkdir(parents=True, exist_ok=True)
         spec_path = self._workdir / "sample-workspace.yaml"
@@ -156,8 +163,43 @@ class LocalStack:
         )
         return self
 
+    def _watch_dns_addresses(self, interval_s: float = 0.25) -> None:
+        """Keep VerifyDns's DNS_ADDRESS_MAP current: a VPC created after start gets its resolver (a loopback
+        server) and the function its address, as a Lambda configuration update would give it on AWS."""
+        if self.dns is None or self.deployment is None:
+            return
+        try:
+            function = self.deployment.function_by_logical_id("VerifyDnsFunction").function_name
+        except KeyError:
+            return  # a template without DNS verification
+        lam = self.client("lambda")
+        stop = self._dns_watch = threading.Event()
+        dns = self.dns
+
+        def publish() -> None:
+            current = lam.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
+            wanted = dns.address_map_json()
+            if current.get("DNS_ADDRESS_MAP") != wanted:
+                lam.update_function_configuration(
+                    FunctionName=function, Environment={"Variables": {**current, "DNS_ADDRESS_MAP": wanted}}
+                )
+
+        def watch() -> None:
+            while not stop.wait(interval_s):
+                with contextlib.suppress(Exception):  # the stack is stopping: the next round ends the loop
+                    publish()
+
+        publish()
+        threading.Thread(target=watch, name="local-dns-address-map", daemon=True).start()
+
     def stop(self) -> None:
         """Stop every server and background thread."""
+        if self._dns_watch is not None:
+            self._dns_watch.set()
+            self._dns_watch = None
+        if self.dns is not None:
+            self.dns.stop()
+            self.dns = None
         if self.runtime is not None:
             self.runtime.uninstall()
         self.databricks.stop()

@@ -34,6 +34,7 @@ from dbx_privatelink_local.aws.faults import EndpointRateLimiter, FaultInjector
 from dbx_privatelink_local.aws.middleware import LocalAwsMiddleware
 from dbx_privatelink_local.aws.moto_view import MotoAwsView
 from dbx_privatelink_local.aws.settings import LocalAwsSettings
+from dbx_privatelink_local.dns import moto_patches as resolver_listing_patches
 from dbx_privatelink_local.timescale import TIME_SCALE, TimeScale
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def install_patches() -> None:
     with _PATCH_LOCK:
         ec2_patches.install()
         eventbridge.install()
+        resolver_listing_patches.install()
 
 
 class _WrappedMotoServer(ThreadedMotoServer):
