@@ -1,0 +1,88 @@
+"""The repairs a remediation makes before the reconcile: exactly what preflight requires, nothing more."""
+
+from __future__ import annotations
+
+from dbx_privatelink.aws.ec2 import SecurityGroupInfo, SgRule, VpcInfo
+from dbx_privatelink.catalog import default_catalog, port_ranges
+from dbx_privatelink.drift.prerequisites import prerequisite_repairs
+from dbx_privatelink.spec import WorkspaceSpec, parse_spec
+
+WS_SG, EP_SG, VPC = "sg-0a1b2c3d4e5f60711", "sg-0a1b2c3d4e5f60712", "vpc-0a1b2c3d4e5f60718"
+CATALOG = default_catalog()
+
+
+def _spec() -> WorkspaceSpec:
+    return parse_spec(
+        {
+            "workspace_key": "ws-a",
+            "region": "us-east-1",
+            "databricks": {
+                "account_id": "0f5e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b",
+                "credentials_id": "c",
+                "storage_configuration_id": "s",
+                "workspace": {"name": "ws-a"},
+            },
+            "network": {
+                "vpc_id": VPC,
+                "workspace_subnet_ids": ["subnet-0a1b2c3d4e5f60711", "subnet-0a1b2c3d4e5f60712"],
+                "workspace_security_group_ids": [WS_SG],
+                "endpoint_subnet_ids": ["subnet-0a1b2c3d4e5f60713"],
+                "endpoint_security_group_id": EP_SG,
+            },
+        }
+    )
+
+
+def _healthy_groups() -> tuple[SecurityGroupInfo, SecurityGroupInfo]:
+    within = tuple(SgRule(protocol=p, from_port=0, to_port=65535, group_ids=(WS_SG,)) for p in ("tcp", "udp"))
+    egress = tuple(
+        SgRule(protocol="tcp", from_port=lo, to_port=hi, cidrs=("0.0.0.0/0",))
+        for lo, hi in port_ranges(CATALOG.workspace_sg_egress_tcp_ports)
+    )
+    ws = SecurityGroupInfo(group_id=WS_SG, vpc_id=VPC, ingress=within, egress=within + egress)
+    ep_rules = tuple(
+        SgRule(protocol="tcp", from_port=lo, to_port=hi, cidrs=("10.0.0.0/22",))
+        for lo, hi in port_ranges(CATALOG.endpoint_sg_ingress_tcp_ports)
+    )
+    ep = SecurityGroupInfo(group_id=EP_SG, vpc_id=VPC, ingress=ep_rules, egress=ep_rules)
+    return ws, ep
+
+
+VPC_OK = VpcInfo(vpc_id=VPC, cidr_block="10.0.0.0/22", dns_support=True, dns_hostnames=True)
+
+
+def test_a_healthy_network_needs_no_repair() -> None:
+    assert prerequisite_repairs(_spec(), VPC_OK, list(_healthy_groups()), CATALOG) == []
+
+
+def test_revoked_rules_and_attributes_are_restored_from_the_requirements() -> None:
+    ws, ep = _healthy_groups()
+    ws = ws.model_copy(update={"ingress": tuple(r for r in ws.ingress if r.protocol != "udp")})
+    first_lo, first_hi = port_ranges(CATALOG.endpoint_sg_ingress_tcp_ports)[0]
+    ep = ep.model_copy(update={"ingress": ep.ingress[1:]})
+    vpc = VPC_OK.model_copy(update={"dns_hostnames": False})
+    repairs = prerequisite_repairs(_spec(), vpc, [ws, ep], CATALOG)
+    assert [(r.kind, r.target, r.direction or r.attribute) for r in repairs] == [
+        ("vpc_attribute", VPC, "enableDnsHostnames"),
+        ("rule", WS_SG, "ingress"),
+        ("rule", EP_SG, "ingress"),
+    ]
+    assert repairs[1].permission == {
+        "IpProtocol": "udp",
+        "FromPort": 0,
+        "ToPort": 65535,
+        "UserIdGroupPairs": [{"GroupId": WS_SG}],
+    }
+    assert repairs[2].permission == {
+        "IpProtocol": "tcp",
+        "FromPort": first_lo,
+        "ToPort": first_hi,
+        "IpRanges": [{"CidrIp": "10.0.0.0/22"}],
+    }
+
+
+def test_a_deleted_vpc_or_a_group_elsewhere_is_left_to_a_human() -> None:
+    ws, ep = _healthy_groups()
+    assert prerequisite_repairs(_spec(), None, [ws, ep], CATALOG) == []
+    moved = ep.model_copy(update={"vpc_id": "vpc-0ffffffffffffffff", "ingress": ()})
+    assert prerequisite_repairs(_spec(), VPC_OK, [ws, moved], CATALOG) == []
