@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -41,6 +40,12 @@ def _custom_dns(stack: LocalStack, plane: DataPlane) -> dict[str, Any]:
             "corporate_dns_ips": env.corporate_dns_ips,
         }
     }
+
+
+def _workspace_name(region: str) -> str:
+    services = default_catalog().region(region)
+    assert services is not None
+    return services.private_dns_name
 
 
 def _inbound_subnets(stack: LocalStack, plane: DataPlane) -> list[str]:
@@ -91,9 +96,13 @@ def test_custom_dns_resolver_setup_as_the_walkthrough_leaves_it(
         Filters=[{"Name": "VPCId", "Values": [data_plane.vpc_id]}]
     )["ResolverRuleAssociations"]
     assert {a["ResolverRuleId"] for a in associated} == {dns["forward_rule_id"], aws_rule_id}
-    # and the verification reports why it could not run here (no VerifierSubnetIds, no address map)
-    assert dns["verification"]["status"] == "skipped"
-    assert "VerifierSubnetIds" in dns["verification"]["reason"]
+    # and VerifyDns (pointed at the stack's loopback resolvers) found the workspace name on its endpoint
+    verification = dns["verification"]
+    assert verification["status"] == "verified", verification
+    workspace = next(n for n in verification["names"] if n["name"] == _workspace_name(env.region))
+    assert (
+        workspace["ok"] and set(workspace["answers"]) <= set(workspace["expected"]) and workspace["answers"]
+    )
 
     # When the same spec is applied again, then no Resolver or security-group write is made
     again = reconciler.run(spec)
@@ -158,45 +167,18 @@ def test_inbound_pattern_makes_the_data_plane_names_resolvable_from_the_peered_v
     assert any(step.action == "inbound" for step in path.steps), path.steps
 
 
-@pytest.fixture
-def local_dns(stack: LocalStack, data_plane: DataPlane) -> Iterator[Any]:
-    """The local DNS server (another package), its address map given to VerifyDns as on no real AWS."""
-    local_dns_module = pytest.importorskip(
-        "dbx_privatelink_local.dns.local_dns",
-        reason="needs the local DNS server (local/dbx_privatelink_local/dns)",
-    )
-    assert stack.deployment is not None and stack.runtime is not None
-    function = stack.deployment.function_by_logical_id("VerifyDnsFunction")
-    lam = stack.client("lambda")
-    before = lam.get_function_configuration(FunctionName=function.function_name)["Environment"]["Variables"]
-    server = local_dns_module.attach_local_dns(stack)
-
-    def configure(variables: dict[str, str]) -> None:
-        lam.update_function_configuration(
-            FunctionName=function.function_name, Environment={"Variables": variables}
-        )
-        # Lambda starts new instances after a configuration change; the in-process runtime keeps its warm
-        # one, whose settings were read at cold start: drop it.
-        stack.runtime._warm.pop(function.function_name, None)
-
-    try:
-        configure({**before, "DNS_ADDRESS_MAP": server.address_map_json()})
-        yield server
-    finally:
-        configure(before)
-        server.stop()
-
-
 def test_verify_dns_resolves_the_names_through_the_data_plane_resolver(
-    stack: LocalStack, reconciler: Reconciler, data_plane: DataPlane, local_dns: Any
+    stack: LocalStack, reconciler: Reconciler, data_plane: DataPlane
 ) -> None:
+    # The local stack runs a loopback DNS server per VPC resolver and per corporate server, and keeps
+    # VerifyDns's DNS_ADDRESS_MAP pointed at them (local/dbx_privatelink_local/dns).
     # Given custom DNS and a corporate name that only the corporate servers know
     spec = spec_for(stack, data_plane, "verified-ws")
     spec["dns"] = {
         **_custom_dns(stack, data_plane),
         "verify": [{"name": "git.corp.example.internal", "expect_ips": ["10.10.0.80"]}],
     }
-    # When it is reconciled with VerifyDns able to reach the (emulated) data-plane resolver
+    # When it is reconciled
     run = reconciler.run(spec)
     # Then the workspace and relay names answer with the endpoints' ENI addresses, the corporate name
     # through the "." rule
@@ -206,9 +188,7 @@ def test_verify_dns_resolves_the_names_through_the_data_plane_resolver(
     assert verification["resolver"] == str(ipaddress.ip_network(data_plane.cidr).network_address + 2)
     names = {n["name"]: n for n in verification["names"]}
     assert names["git.corp.example.internal"]["answers"] == ["10.10.0.80"]
-    services = default_catalog().region(spec["region"])
-    assert services is not None
-    workspace = names[services.private_dns_name]
+    workspace = names[_workspace_name(spec["region"])]
     assert (
         workspace["ok"] and workspace["answers"] and set(workspace["answers"]) <= set(workspace["expected"])
     )

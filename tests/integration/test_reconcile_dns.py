@@ -30,6 +30,7 @@ from dbx_privatelink.models import (
     EnsureRuleAssociationsInput,
     PollState,
     SpecStep,
+    VerifyDnsInput,
 )
 from dbx_privatelink.reconcile.dns import (
     check_resolver_endpoints,
@@ -37,6 +38,7 @@ from dbx_privatelink.reconcile.dns import (
     ensure_resolver_endpoints,
     ensure_resolver_rules,
     ensure_rule_associations,
+    verify_dns,
 )
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.wiring import Deps, Settings
@@ -416,3 +418,32 @@ def test_the_rate_limiter_spaces_calls_and_bounds_the_wait() -> None:
     # Once the clock has moved past the debt, calls pass without waiting again.
     now[0] += 2.2
     assert bucket.acquire(max_wait_s=0.5) == 0.0
+
+
+class _NoDnsQueries:
+    """A DNS query client that must not be used: verification skipped sends nothing."""
+
+    def redirected(self) -> bool:
+        return False
+
+    def resolve(self, server: str, name: str, port: int = 53) -> Any:
+        raise AssertionError(f"queried {server} for {name}")
+
+
+def test_verification_is_skipped_with_the_reason_when_the_resolver_is_out_of_reach(world: World) -> None:
+    step = _spec(world, verify=[{"name": "git.corp.example.internal"}])
+    inp = VerifyDnsInput(spec=step.spec, private_dns_name="nvirginia.privatelink.cloud.databricks.com")
+    # Given VerifyDns deployed without VerifierSubnetIds
+    world.deps.__dict__["dns_query"] = _NoDnsQueries()
+    # When it runs, then it reports the verification skipped and why, without a query
+    result = verify_dns(inp, world.deps)
+    assert result.status == "skipped" and "VerifierSubnetIds" in result.reason
+    # Given VerifyDns in subnets of another VPC (the DNS VPC), then the reason names both VPCs
+    in_dns_vpc = Deps(
+        settings=Settings(region=REGION, owner_tag=OWNER, verifier_subnet_ids=",".join(world.dns_subnets)),
+        session=world.session,
+    )
+    in_dns_vpc.__dict__["dns_query"] = _NoDnsQueries()
+    result = verify_dns(inp, in_dns_vpc)
+    assert result.status == "skipped"
+    assert world.dns_vpc in result.reason and world.data_plane_vpc in result.reason
