@@ -372,7 +372,7 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
 def keep_running(runtime: Runtime, stack: LocalStack) -> None:
     """Until SIGINT or SIGTERM: the `local up` JSON line on stdout, the hints on stderr."""
     with stop_requested() as stop:
-        emit_lines(runtime.out, [stack.info.to_json()])
         emit_lines(runtime.err, ["", *hints(stack.client_environment(), stack.info)])
+        emit_lines(runtime.out, [stack.info.to_json()])
         wait_for(stop)
         emit_lines(runtime.err, ["stopping the local stack ..."])

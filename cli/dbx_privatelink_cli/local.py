@@ -3,7 +3,7 @@
 Emulated AWS (moto) with template.yaml deployed, the Lambda functions in this process, the Databricks Account
 API emulator, the seeded customer environment and a sample spec. When it is ready, stdout gets exactly one
 line: LocalStackInfo as JSON (endpoint URLs, region, stack, Databricks credentials, sample spec path), so a
-script can `read` it; everything for people goes to stderr.
+script can `read` it; everything for people goes to stderr, written before that line.
 """
 
 from __future__ import annotations
@@ -164,8 +164,9 @@ def run_up(args: argparse.Namespace, runtime: Runtime) -> int:
         try:
             start_stack(stack)
             info = stack.info
-            emit_lines(runtime.out, [info.to_json()])
+            # Hints first: whoever waits for the JSON line can rely on stderr being complete by then.
             emit_lines(runtime.err, hints(stack.client_environment(), info))
+            emit_lines(runtime.out, [info.to_json()])
             wait_for(stop)
             emit_lines(runtime.err, ["stopping the local stack ..."])
         finally:
