@@ -532,3 +532,51 @@ def test_pause_blocks_every_remediation_until_resume(
     assert code == 0
     assert [d["outcome"] for d in listed][:1] == ["remediation_started"]
     assert listed[0]["execution_status"] == "SUCCEEDED"
+
+
+def test_the_dot_rule_disassociated_from_the_data_plane_vpc_is_associated_again(
+    stack: LocalStack, drift: Drift, reconciler: Reconciler, data_plane: DataPlane
+) -> None:
+    env = stack.environment
+    assert env is not None
+    # Given a workspace with custom DNS: a "." rule to the corporate servers associated with its VPC
+    spec = spec_for(stack, data_plane, "d-dot-rule")
+    spec["dns"] = {
+        "custom_dns": {
+            "dns_vpc_id": env.dns_vpc_id,
+            "resolver_subnet_ids": env.dns_subnet_ids,
+            "allowed_cidrs": [data_plane.cidr],
+            "corporate_dns_ips": env.corporate_dns_ips,
+        }
+    }
+    run = reconciler.run(spec)
+    assert run.status == "SUCCEEDED", run.cause
+    drift.deliver()
+    [dot] = [
+        a
+        for a in run.output["summary"]["dns"]["associations"]
+        if a["domain"] == "." and a["vpc_id"] == data_plane.vpc_id
+    ]
+    r53r = stack.client("route53resolver")
+
+    def associated() -> bool:
+        found = r53r.list_resolver_rule_associations(
+            Filters=[
+                {"Name": "VPCId", "Values": [data_plane.vpc_id]},
+                {"Name": "ResolverRuleId", "Values": [dot["resolver_rule_id"]]},
+            ]
+        )["ResolverRuleAssociations"]
+        return any(a["Status"] == "COMPLETE" for a in found)
+
+    # When a human disassociates it
+    r53r.disassociate_resolver_rule(ResolverRuleId=dot["resolver_rule_id"], VPCId=data_plane.vpc_id)
+    assert not associated()
+    drift.deliver()
+    # Then the drift is recorded against the workspace and the reconcile associates it again
+    [record] = drift.record_with("d-dot-rule", "remediation_started")
+    assert record.event_name == "DisassociateResolverRule"
+    assert dot["resolver_rule_id"] in record.resource_ids
+    drift.succeeded(str(record.execution_arn))
+    assert wait_for(associated, 30, '"." rule associated again')
+    drift.settle("d-dot-rule")
+    assert len(drift.remediations("d-dot-rule")) == 1
