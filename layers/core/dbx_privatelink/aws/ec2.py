@@ -48,6 +48,7 @@ class SgRule(BaseModel):
     to_port: int | None
     cidrs: tuple[str, ...] = ()
     group_ids: tuple[str, ...] = ()
+    prefix_list_ids: tuple[str, ...] = ()
 
     def covers_port(self, protocol: str, port: int) -> bool:
         if self.protocol not in ("-1", protocol):
@@ -92,6 +93,7 @@ def _rules(permissions: list[dict[str, Any]]) -> tuple[SgRule, ...]:
             from_port=p.get("FromPort"),
             to_port=p.get("ToPort"),
             cidrs=tuple(r["CidrIp"] for r in p.get("IpRanges", [])),
+            prefix_list_ids=tuple(r["PrefixListId"] for r in p.get("PrefixListIds", [])),
             group_ids=tuple(g["GroupId"] for g in p.get("UserIdGroupPairs", [])),
         )
         for p in permissions

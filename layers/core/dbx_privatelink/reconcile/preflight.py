@@ -44,9 +44,10 @@ def _check_subnets(
     return [by_id[s] for s in wanted if s in by_id]
 
 
-def _allows(sg: SecurityGroupInfo, direction: str, protocol: str, port: int) -> bool:
-    rules = sg.ingress if direction == "ingress" else sg.egress
-    return any(r.covers_port(protocol, port) for r in rules)
+def _allows_out(sg: SecurityGroupInfo, protocol: str, port: int) -> bool:
+    """Egress on `port` to addresses outside the group: a rule that only reaches the group itself does not
+    open the way to the Databricks control plane (Databricks validates it the same way)."""
+    return any(r.covers_port(protocol, port) and (r.cidrs or r.prefix_list_ids) for r in sg.egress)
 
 
 def _self_allows_all(sg: SecurityGroupInfo, direction: str, protocol: str) -> bool:
@@ -73,7 +74,7 @@ def _check_workspace_sg(sg: SecurityGroupInfo, catalog: Catalog, problems: list[
                     f"{direction} to and from itself (add a rule with the group as its own source/destination)"
                 )
     for lo, hi in port_ranges(catalog.workspace_sg_egress_tcp_ports):
-        if not all(_allows(sg, "egress", "tcp", p) for p in (lo, hi)):
+        if not all(_allows_out(sg, "tcp", p) for p in (lo, hi)):
             ports = str(lo) if lo == hi else f"{lo}-{hi}"
             problems.append(
                 f"network.workspace_security_group_ids: {sg.group_id} must allow egress TCP {ports} "
