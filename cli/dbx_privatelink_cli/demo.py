@@ -5,8 +5,9 @@ this process's environment pointed at the stack, exactly as an operator's shell 
 lines `local up` prints. The summary is read live from the emulated EC2 and the Databricks emulator's API,
 not from the execution's output; the second apply proves idempotency by the mutating calls it caused on
 each side (CloudTrail events for AWS, the emulator's request log for Databricks; token requests excluded).
+Then the drift act (drift_demo.py) breaks the workspace by hand and narrates detection and repair.
 
-Exit status 0 only when both applies SUCCEEDED and the second changed nothing.
+Exit status 0 only when both applies SUCCEEDED, the second changed nothing and every drift was repaired.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from dbx_privatelink_cli.common import EXIT_FAILED, EXIT_OK, CliError, Runtime, 
 from dbx_privatelink_cli.drift_demo import run_drift_demo
 from dbx_privatelink_cli.local import (
     add_stack_arguments,
+    emit_ready_line,
     hints,
     start_stack,
     stop_requested,
@@ -52,8 +54,9 @@ def register(subparsers: Any) -> None:
         help="reconcile the sample workspace on the local stack, twice",
         description="Bring up the local stack in this process, apply the sample spec with `apply --wait`, "
         "show what now exists (read live from the emulated AWS and Databricks), then apply it again and "
-        "count the mutating calls (none expected). Exit status 0 only when both applies SUCCEEDED and the "
-        "second changed nothing.",
+        "count the mutating calls (none expected); then break the workspace by hand and watch the drift "
+        "detected and repaired. Exit status 0 only when both applies SUCCEEDED, the second changed nothing "
+        "and every drift was repaired.",
     )
     add_stack_arguments(parser)
     parser.add_argument(
@@ -373,6 +376,6 @@ def keep_running(runtime: Runtime, stack: LocalStack) -> None:
     """Until SIGINT or SIGTERM: the `local up` JSON line on stdout, the hints on stderr."""
     with stop_requested() as stop:
         emit_lines(runtime.err, ["", *hints(stack.client_environment(), stack.info)])
-        emit_lines(runtime.out, [stack.info.to_json()])
+        emit_ready_line(runtime.out, stack.info.to_json())
         wait_for(stop)
         emit_lines(runtime.err, ["stopping the local stack ..."])

@@ -9,8 +9,12 @@ script can `read` it; everything for people goes to stderr, written before that 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import math
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -131,6 +135,18 @@ def stop_requested() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
+def emit_ready_line(out: Any, line: str) -> None:
+    """The one stdout line of `local up`. Anything written to this process's stdout afterwards (moto prints
+    warnings there, e.g. when a late EventBridge delivery invokes a Lambda function while the stack stops)
+    goes to stderr instead, so scripts can rely on stdout holding that line and nothing else."""
+    emit_lines(out, [line])
+    if out is not sys.stdout or sys.stdout is not sys.__stdout__:
+        return  # a stream handed in by a caller (tests): nothing else writes there
+    # Without file descriptors to redirect (an embedded interpreter) the line is out all the same.
+    with contextlib.suppress(AttributeError, OSError, io.UnsupportedOperation):
+        os.dup2(sys.stderr.fileno(), out.fileno())
+
+
 def wait_for(stop: threading.Event) -> None:
     # A short timeout, so the main thread returns to the interpreter and runs the signal handler promptly.
     while not stop.wait(0.2):
@@ -166,7 +182,7 @@ def run_up(args: argparse.Namespace, runtime: Runtime) -> int:
             info = stack.info
             # Hints first: whoever waits for the JSON line can rely on stderr being complete by then.
             emit_lines(runtime.err, hints(stack.client_environment(), info))
-            emit_lines(runtime.out, [info.to_json()])
+            emit_ready_line(runtime.out, info.to_json())
             wait_for(stop)
             emit_lines(runtime.err, ["stopping the local stack ..."])
         finally:

@@ -108,7 +108,7 @@ def test_demo_keep_running_prints_the_local_up_line_and_stops_on_sigterm() -> No
         assert states == {"available"}
         # When it is sent SIGTERM, then it stops with exit status 0
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=STOP_TIMEOUT_S) == 0
+        assert process.wait(timeout=STOP_TIMEOUT_S) == 0, "".join(lines[-60:])
         reader.join(timeout=5)
         assert lines[-1].startswith("{")
     finally:
