@@ -20,6 +20,8 @@ DATA_PLANE_CIDR = "10.0.0.0/22"
 DNS_VPC_CIDR = "10.10.0.0/24"
 PEERED_CIDR = "10.20.0.0/24"
 CORPORATE_DNS_IPS = ("10.10.0.53", "10.10.0.54")
+# A record of the corporate zone the local stack's corporate DNS servers serve (dns/corporate.py).
+CORPORATE_CHECK = ("git.corp.example.internal", "10.10.0.80")
 
 
 @dataclass
@@ -45,9 +47,12 @@ class SeededEnvironment:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
-    def sample_spec(self, workspace_key: str = "privatelink-test") -> dict[str, Any]:
-        """A workspace spec that references the seeded resources (the walkthrough's workspace)."""
-        return {
+    def sample_spec(
+        self, workspace_key: str = "privatelink-test", *, custom_dns: bool = False
+    ) -> dict[str, Any]:
+        """A workspace spec that references the seeded resources (the walkthrough's workspace); with
+        `custom_dns`, also Route 53 Resolver to the seeded corporate DNS servers (seed 000) and a proof."""
+        spec = {
             "workspace_key": workspace_key,
             "region": self.region,
             "databricks": {
@@ -67,6 +72,18 @@ class SeededEnvironment:
             "endpoints": {"aws_services": ["s3", "sts", "kinesis-streams"]},
             "drift": {"mode": "remediate"},
         }
+        if custom_dns:
+            spec["dns"] = {
+                "custom_dns": {
+                    "dns_vpc_id": self.dns_vpc_id,
+                    "resolver_subnet_ids": self.dns_subnet_ids,
+                    "allowed_cidrs": [DATA_PLANE_CIDR],
+                    "corporate_dns_ips": self.corporate_dns_ips,
+                },
+                # A name only the corporate servers know: it resolves only if the "." rule forwards.
+                "verify": [{"name": CORPORATE_CHECK[0], "expect_ips": [CORPORATE_CHECK[1]]}],
+            }
+        return spec
 
 
 def _tag(name: str) -> list[dict[str, Any]]:

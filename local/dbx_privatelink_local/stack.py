@@ -147,8 +147,9 @@ class LocalStack:
         self._workdir.mkdir(parents=True, exist_ok=True)
         spec_path = self._workdir / "sample-workspace.yaml"
         spec_path.write_text(
-            "# The sample workspace on the local stack: the seed walkthrough's VPC, subnets and groups.\n"
-            + yaml.safe_dump(self.environment.sample_spec(), sort_keys=False)
+            "# The sample workspace on the local stack: the seed walkthrough's VPC, subnets and groups, with\n"
+            "# custom DNS through Route 53 Resolver to the seeded corporate DNS servers.\n"
+            + yaml.safe_dump(self.environment.sample_spec(custom_dns=True), sort_keys=False)
         )
         (self._workdir / "environment.json").write_text(json.dumps(self.environment.to_json(), indent=2))
         self._info = LocalStackInfo(
@@ -200,10 +201,11 @@ class LocalStack:
         if self.dns is not None:
             self.dns.stop()
             self.dns = None
-        if self.runtime is not None:
-            self.runtime.uninstall()
         self.databricks.stop()
         self.aws.stop()
+        # After AWS: a late EventBridge delivery must still find the in-process runtime, not moto's Docker path.
+        if self.runtime is not None:
+            self.runtime.uninstall()
         self._info = None
 
     def __enter__(self) -> Self:

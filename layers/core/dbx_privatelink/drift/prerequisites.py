@@ -13,7 +13,7 @@ from dbx_privatelink.aws.ec2 import SecurityGroupInfo, VpcInfo
 
 # Preflight's own predicates: the repair must agree with the check exactly.
 from dbx_privatelink.catalog import Catalog, port_ranges
-from dbx_privatelink.reconcile.preflight import _allows, _self_allows_all
+from dbx_privatelink.reconcile.preflight import allows_all_within_group, allows_egress_beyond_group
 from dbx_privatelink.spec import WorkspaceSpec
 
 
@@ -47,7 +47,7 @@ def workspace_group_repairs(sg: SecurityGroupInfo, catalog: Catalog) -> list[Rep
     repairs: list[Repair] = []
     for direction in ("ingress", "egress"):
         for protocol in ("tcp", "udp"):
-            if not _self_allows_all(sg, direction, protocol):
+            if not allows_all_within_group(sg, direction, protocol):
                 repairs.append(
                     Repair(
                         "rule",
@@ -58,7 +58,7 @@ def workspace_group_repairs(sg: SecurityGroupInfo, catalog: Catalog) -> list[Rep
                     )
                 )
     for lo, hi in port_ranges(catalog.workspace_sg_egress_tcp_ports):
-        if not all(_allows(sg, "egress", "tcp", p) for p in (lo, hi)):
+        if not all(allows_egress_beyond_group(sg, "tcp", p) for p in (lo, hi)):
             ports = str(lo) if lo == hi else f"{lo}-{hi}"
             repairs.append(
                 Repair(

@@ -44,13 +44,13 @@ def _check_subnets(
     return [by_id[s] for s in wanted if s in by_id]
 
 
-def _allows_out(sg: SecurityGroupInfo, protocol: str, port: int) -> bool:
+def allows_egress_beyond_group(sg: SecurityGroupInfo, protocol: str, port: int) -> bool:
     """Egress on `port` to addresses outside the group: a rule that only reaches the group itself does not
     open the way to the Databricks control plane (Databricks validates it the same way)."""
     return any(r.covers_port(protocol, port) and (r.cidrs or r.prefix_list_ids) for r in sg.egress)
 
 
-def _self_allows_all(sg: SecurityGroupInfo, direction: str, protocol: str) -> bool:
+def allows_all_within_group(sg: SecurityGroupInfo, direction: str, protocol: str) -> bool:
     """All of `protocol` to (egress) or from (ingress) the group itself; egress to 0.0.0.0/0 counts too."""
     rules = sg.ingress if direction == "ingress" else sg.egress
 
@@ -68,13 +68,13 @@ def _self_allows_all(sg: SecurityGroupInfo, direction: str, protocol: str) -> bo
 def _check_workspace_sg(sg: SecurityGroupInfo, catalog: Catalog, problems: list[str]) -> None:
     for direction in ("ingress", "egress"):
         for protocol in ("tcp", "udp"):
-            if not _self_allows_all(sg, direction, protocol):
+            if not allows_all_within_group(sg, direction, protocol):
                 problems.append(
                     f"network.workspace_security_group_ids: {sg.group_id} must allow all {protocol.upper()} "
                     f"{direction} to and from itself (add a rule with the group as its own source/destination)"
                 )
     for lo, hi in port_ranges(catalog.workspace_sg_egress_tcp_ports):
-        if not all(_allows_out(sg, "tcp", p) for p in (lo, hi)):
+        if not all(allows_egress_beyond_group(sg, "tcp", p) for p in (lo, hi)):
             ports = str(lo) if lo == hi else f"{lo}-{hi}"
             problems.append(
                 f"network.workspace_security_group_ids: {sg.group_id} must allow egress TCP {ports} "

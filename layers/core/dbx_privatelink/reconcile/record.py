@@ -33,7 +33,8 @@ def _summary(inp: RecordAndReleaseInput) -> dict[str, Any]:
     if pl.network:
         summary["network"] = pl.network.model_dump()
     if pl.workspace:
-        summary["workspace"] = pl.workspace.model_dump()
+        # The branch reaches this step only after CheckWorkspaceRunning saw RUNNING.
+        summary["workspace"] = {**pl.workspace.model_dump(), "status": "RUNNING"}
     if inp.dns:
         summary["dns"] = dict(inp.dns)
     if inp.verification:
