@@ -158,6 +158,17 @@ def _record(r: dict[str, Any]) -> str:
     return "spec changed meanwhile: reconciling once more" if r.get("rerun") else "observed state recorded"
 
 
+def _verify_dns(r: dict[str, Any]) -> str:
+    if r.get("status") != "verified":
+        return f"skipped: {r.get('reason', '')}"
+    proofs = [
+        f"{n['name']} -> {', '.join(n.get('answers') or []) or n.get('status', '?')}"
+        + (f" (via {n['answered_by']})" if n.get("answered_by") else "")
+        for n in r.get("names", [])
+    ]
+    return f"resolved through {r.get('resolver', 'the VPC resolver')}: " + "; ".join(proofs)
+
+
 def _failure(r: dict[str, Any]) -> str:
     return f"recorded {r['error']}"
 
@@ -172,6 +183,7 @@ _SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
     "EnsureNetwork": _network,
     "EnsureWorkspace": _workspace,
     "RetireNetwork": _retire,
+    "VerifyDns": _verify_dns,
     "RecordAndRelease": _record,
     "RecordFailure": _failure,
 }
