@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from typing import Any
 
 import pytest
@@ -203,3 +204,52 @@ def test_verify_dns_resolves_the_names_through_the_data_plane_resolver(
     assert "git.corp.example.internal resolved to 10.10.0.80; expected 10.10.0.99" in cause
     outbound = run.output["summary"]["dns"]["outbound_endpoint"]["resolver_endpoint_id"]
     assert f"forwarded to 10.10.0.53:53, 10.10.0.54:53 via {outbound}" in cause
+
+
+def test_verification_explains_a_dot_rule_disassociated_by_hand(
+    stack: LocalStack, reconciler: Reconciler, data_plane: DataPlane
+) -> None:
+    # Given a verified workspace with custom DNS
+    spec = spec_for(stack, data_plane, "unforwarded-ws")
+    spec["dns"] = {
+        **_custom_dns(stack, data_plane),
+        "verify": [{"name": "git.corp.example.internal", "expect_ips": ["10.10.0.80"]}],
+    }
+    run = reconciler.run(spec)
+    assert run.status == "SUCCEEDED", run.cause
+    dns = run.output["summary"]["dns"]
+    resolver = stack.client("route53resolver")
+    # When someone disassociates the "." rule from the data-plane VPC by hand
+    resolver.disassociate_resolver_rule(ResolverRuleId=dns["forward_rule_id"], VPCId=data_plane.vpc_id)
+    assert stack.dns is not None
+    stack.dns.invalidate()  # the emulated resolver caches state for half a second; AWS applies it in seconds
+    # Then VerifyDns, run on its own as the seed's `dig` would be, fails and says why
+    assert stack.deployment is not None
+    function = stack.deployment.function_by_logical_id("VerifyDnsFunction").function_name
+    answer = stack.client("lambda").invoke(
+        FunctionName=function,
+        Payload=json.dumps(
+            {
+                "spec": spec,
+                "private_dns_name": _workspace_name(spec["region"]),
+                "endpoints": [
+                    {
+                        "role": role,
+                        "vpc_endpoint_id": e["id"],
+                        "service_name": "",
+                        "vpc_id": data_plane.vpc_id,
+                        "state": "available",
+                    }
+                    for role, e in run.output["summary"]["endpoints"].items()
+                    if role in ("workspace", "relay")
+                ],
+            }
+        ),
+    )
+    error = json.loads(answer["Payload"].read())
+    assert answer.get("FunctionError") == "Unhandled", error
+    assert error["errorType"] == "DnsVerificationError"
+    message = error["errorMessage"]
+    assert "git.corp.example.internal" in message and "expected 10.10.0.80" in message, message
+    # the explanation: no forwarding rule matches any more, so Route 53 answers from public DNS
+    assert "resolved to NXDOMAIN" in message and "answered by public DNS" in message, message
