@@ -20,7 +20,7 @@ import pytest
 from dbx_privatelink.aws.dns_state import DnsStateClient
 from dbx_privatelink.catalog import default_catalog
 from dbx_privatelink_local.aws import LocalAws, LocalAwsSettings
-from dbx_privatelink_local.dns import LocalDns, attach_local_dns, moto_patches
+from dbx_privatelink_local.dns import LocalDns, moto_patches
 from dbx_privatelink_local.seed import CORPORATE_DNS_IPS, create_data_plane
 from dbx_privatelink_local.stack import LocalStack, LocalStackConfig
 from dbx_privatelink_local.timescale import TimeScale
@@ -60,23 +60,22 @@ def test_attach_local_dns_to_the_local_stack() -> None:
         )["ResolverRule"]["Id"]
         resolver.associate_resolver_rule(ResolverRuleId=dot, VPCId=env.vpc_id)
 
-        # When the lead's LocalStack.start() attaches the DNS servers
-        local_dns = attach_local_dns(stack)
-        try:
-            mapping = json.loads(local_dns.address_map_json())
+        # When the stack's DNS servers (attached by LocalStack.start()) read the state anew
+        local_dns = stack.dns
+        assert local_dns is not None
+        local_dns.invalidate()
+        mapping = json.loads(local_dns.address_map_json())
 
-            # Then the seeded VPCs and corporate servers are on loopback, and the data plane resolves corp names
-            assert set(mapping) >= {
-                "10.0.0.2:53",
-                "10.10.0.2:53",
-                "10.20.0.2:53",
-                "10.10.0.53:53",
-                "10.10.0.54:53",
-            }
-            assert _a(_ask(mapping["10.0.0.2:53"], "git.corp.example.internal")) == ["10.10.0.80"]
-            assert _ask(mapping["10.20.0.2:53"], "git.corp.example.internal").rcode() == dns.rcode.NXDOMAIN
-        finally:
-            local_dns.stop()
+        # Then the seeded VPCs and corporate servers are on loopback, and the data plane resolves corp names
+        assert set(mapping) >= {
+            "10.0.0.2:53",
+            "10.10.0.2:53",
+            "10.20.0.2:53",
+            "10.10.0.53:53",
+            "10.10.0.54:53",
+        }
+        assert _a(_ask(mapping["10.0.0.2:53"], "git.corp.example.internal")) == ["10.10.0.80"]
+        assert _ask(mapping["10.20.0.2:53"], "git.corp.example.internal").rcode() == dns.rcode.NXDOMAIN
 
 
 @pytest.fixture(scope="module")
