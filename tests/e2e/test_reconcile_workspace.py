@@ -251,28 +251,32 @@ def test_rejected_endpoint_fails_with_a_clear_cause(
 def test_workspace_failed_surfaces_the_network_errors(
     stack: LocalStack, reconciler: Reconciler, data_plane: DataPlane
 ) -> None:
-    # Given someone revokes the workspace group's egress 443 while the workspace is provisioning
+    # Given someone revokes the workspace group's egress 443 while the workspace is provisioning: done from
+    # inside the Account API's workspace create, so it lands before Databricks validates the network
     ec2 = stack.client("ec2")
     spec = spec_for(stack, data_plane, "broken-net")
+    backend = stack.emulator.backend
+    create = backend.create_workspace
 
-    def revoke_when_provisioning() -> None:
-        _wait_until(
-            lambda: any(w["workspace_name"] == "broken-net" for w in stack.emulator.state()["workspaces"]),
-            timeout=60,
-        )
-        ec2.revoke_security_group_egress(
-            GroupId=data_plane.workspace_sg_id,
-            IpPermissions=[
-                {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
-            ],
-        )
+    def create_then_sabotage(body: Any) -> Any:
+        created = create(body)
+        if body.get("workspace_name") == "broken-net":
+            ec2.revoke_security_group_egress(
+                GroupId=data_plane.workspace_sg_id,
+                IpPermissions=[
+                    {
+                        "IpProtocol": "tcp",
+                        "FromPort": 443,
+                        "ToPort": 443,
+                        "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+                    }
+                ],
+            )
+        return created
 
-    import threading
-
-    saboteur = threading.Thread(target=revoke_when_provisioning, daemon=True)
-    saboteur.start()
-    run = reconciler.run(spec)
-    saboteur.join(timeout=5)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(backend, "create_workspace", create_then_sabotage)
+        run = reconciler.run(spec)
     # Then the run fails with the workspace FAILED and the network's messages in the cause
     assert run.status == "FAILED" and run.error == "WorkspaceFailedError", (run.error, run.cause)
     assert "443" in (run.cause or "") and "BROKEN" in (run.cause or "")
