@@ -41,6 +41,7 @@ from bench.report import (  # noqa: E402
     render_text,
     scheduled_lambdas,
 )
+from dbx_privatelink.wiring import NEEDS  # noqa: E402
 from dbx_privatelink_local.aws.calls import buffer_body, parse_call  # noqa: E402
 from dbx_privatelink_local.aws.cloudtrail import IdentityResolver  # noqa: E402
 from dbx_privatelink_local.stack import LocalStack, LocalStackConfig  # noqa: E402
@@ -228,6 +229,8 @@ def function_environment(step: str) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")}
     return {
         **keep,
+        # Every variable a step may declare it needs (wiring.NEEDS), a placeholder unless set below.
+        **{var: "1" for variables in NEEDS.values() for var in variables},
         "PYTHONDONTWRITEBYTECODE": "1",  # no __pycache__ in the tree; Lambda's code directory is read-only
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
