@@ -309,6 +309,8 @@ class RuleAssociationState(StepModel):
 class DnsOutboundEndpoint(StepModel):
     resolver_endpoint_id: str
     ips: list[str] = Field(default_factory=list)
+    # Indexed with the workspace's resources, so a change to the resolver group reaches the drift detector.
+    security_group_id: str | None = None
 
 
 class DnsInbound(StepModel):

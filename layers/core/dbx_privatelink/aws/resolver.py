@@ -30,6 +30,7 @@ _QUOTAS = {
     "rule (6)",
     "UpdateResolverRule": "target IP addresses per Route 53 Resolver rule (6)",
     "AssociateResolverRule": "Route 53 Resolver rule associations per AWS Region (default 2,000)",
+    "AssociateResolverEndpointIpAddress": "IP addresses per Route 53 Resolver endpoint (6)",
 }
 INBOUND_TARGET_CODE = "RSLVR-00804"
 _MAX_PAGES = 50
@@ -352,6 +353,14 @@ class ResolverClient:
                 ) from exc
             return existing[0], True
         return _endpoint(raw), False
+
+    def associate_ip(self, endpoint_id: str, subnet_id: str) -> ResolverEndpointInfo:
+        """Give the endpoint one more IP address, chosen by AWS, in the subnet (AssociateResolverEndpointIpAddress)."""
+        with self._call("AssociateResolverEndpointIpAddress"):
+            raw = self._r53r.associate_resolver_endpoint_ip_address(
+                ResolverEndpointId=endpoint_id, IpAddress={"SubnetId": subnet_id}
+            )["ResolverEndpoint"]
+        return _endpoint(raw)
 
     # --- rules ---------------------------------------------------------------------------------------
 

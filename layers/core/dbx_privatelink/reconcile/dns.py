@@ -306,6 +306,8 @@ def ensure_resolver_endpoints(inp: SpecStep, deps: Deps) -> ResolverEndpointsRes
         group_id = _ensure_group(resolver, w, vpcs[w.vpc_id], owner)
         if found is None:
             found = _create_endpoint(resolver, w, owner, token, group_id, spec.workspace_key)
+        else:
+            found = _restore_ips(resolver, w, *found)
         info, action = found
         states.append(_endpoint_state(resolver, w, info, group_id, action))
     by_role = {s.role: s for s in states if s.role != "peered-outbound"}
@@ -314,6 +316,18 @@ def ensure_resolver_endpoints(inp: SpecStep, deps: Deps) -> ResolverEndpointsRes
         inbound=by_role.get("inbound"),
         peered=[s for s in states if s.role == "peered-outbound"],
     )
+
+
+def _restore_ips(
+    resolver: ResolverClient, w: WantedEndpoint, info: ResolverEndpointInfo, action: Action
+) -> tuple[ResolverEndpointInfo, Action]:
+    """Drift repair: one IP in each of the spec's subnets (one per Availability Zone). An IP someone removed
+    (DisassociateResolverEndpointIpAddress) is added again; IPs someone added elsewhere stay."""
+    have = {ip.subnet_id for ip in resolver.endpoint_ips(info.resolver_endpoint_id)}
+    missing = [s for s in w.subnet_ids if s not in have]
+    for subnet_id in missing:
+        info = resolver.associate_ip(info.resolver_endpoint_id, subnet_id)
+    return (info, "updated") if missing else (info, action)
 
 
 def _create_endpoint(
@@ -335,6 +349,12 @@ def _create_endpoint(
             )
         except ResourceConflictError as exc:
             last = exc
+            continue
+        if info.status.upper() in GONE_ENDPOINT_STATUSES:
+            # The request id's endpoint was deleted (an idempotent replay answered it): never adopt it.
+            last = ResourceConflictError(
+                f"CreatorRequestId {request_id} names {info.resolver_endpoint_id}, {info.status}"
+            )
             continue
         return info, "adopted" if adopted else "created"
     raise ResourceConflictError(
@@ -473,11 +493,45 @@ def _find_rule(
             return r, "found"
     ours_tags = {OWNER_TAG_KEY: owner, ROLE_TAG_KEY: w.role, SCOPE_TAG_KEY: w.scope_vpc_id}
     for r in candidates:
-        if r.creator_request_id == token or (w.endpoint_id and r.resolver_endpoint_id == w.endpoint_id):
+        if r.creator_request_id.startswith(token) or (
+            w.endpoint_id and r.resolver_endpoint_id == w.endpoint_id
+        ):
             # Ours by its request id, or a forward rule through our endpoint made by hand: take it over.
             resolver.tag(r.arn, ours_tags)
             return r, "adopted"
     return None
+
+
+def _create_rule(
+    resolver: ResolverClient, w: WantedRule, owner: str, token: str, name: str
+) -> tuple[ResolverRuleInfo, Action]:
+    last: ResourceConflictError | None = None
+    # A CreatorRequestId whose rule was deleted (DeleteResolverRule by hand) cannot be used again, and the
+    # deleted rule must not be adopted: the next incarnation's request id can.
+    for incarnation in range(_INCARNATIONS):
+        request_id = token if incarnation == 0 else f"{token}-{incarnation}"
+        try:
+            info, adopted = resolver.create_rule(
+                name=name,
+                creator_request_id=request_id,
+                rule_type=w.rule_type,
+                domain=w.domain,
+                target_ips=list(w.targets),
+                resolver_endpoint_id=w.endpoint_id,
+                tags={OWNER_TAG_KEY: owner, ROLE_TAG_KEY: w.role, SCOPE_TAG_KEY: w.scope_vpc_id},
+            )
+        except ResourceConflictError as exc:
+            last = exc
+            continue
+        if info.status.upper() == "DELETING":
+            last = ResourceConflictError(
+                f"CreatorRequestId {request_id} names {info.resolver_rule_id}, DELETING"
+            )
+            continue
+        return info, "adopted" if adopted else "created"
+    raise ResourceConflictError(
+        f"no CreatorRequestId left to create the {w.role} rule for {w.domain!r}: {last}"
+    )
 
 
 def ensure_resolver_rules(inp: EnsureResolverRulesInput, deps: Deps) -> EnsureResolverRulesOutput:
@@ -516,16 +570,7 @@ def ensure_resolver_rules(inp: EnsureResolverRulesInput, deps: Deps) -> EnsureRe
         if found is not None:
             info, action = found
         else:
-            info, adopted = resolver.create_rule(
-                name=name,
-                creator_request_id=token,
-                rule_type=w.rule_type,
-                domain=w.domain,
-                target_ips=list(w.targets),
-                resolver_endpoint_id=w.endpoint_id,
-                tags={OWNER_TAG_KEY: owner, ROLE_TAG_KEY: w.role, SCOPE_TAG_KEY: w.scope_vpc_id},
-            )
-            action = "adopted" if adopted else "created"
+            info, action = _create_rule(resolver, w, owner, token, name)
         drifted = w.rule_type == "FORWARD" and (
             _targets_of(info) != {(t.ip, t.port) for t in w.targets}
             or info.resolver_endpoint_id != w.endpoint_id
@@ -638,7 +683,9 @@ def _dns_result(
     inbound = spec.dns.inbound if spec.dns else None
     return DnsResult(
         outbound_endpoint=DnsOutboundEndpoint(
-            resolver_endpoint_id=endpoints.outbound.resolver_endpoint_id, ips=endpoints.outbound.ips
+            resolver_endpoint_id=endpoints.outbound.resolver_endpoint_id,
+            ips=endpoints.outbound.ips,
+            security_group_id=endpoints.outbound.security_group_id,
         )
         if endpoints.outbound
         else None,
