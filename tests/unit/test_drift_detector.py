@@ -14,7 +14,11 @@ from moto import mock_aws
 
 from dbx_privatelink.drift.detector import detect_drift, workspaces_for
 from dbx_privatelink.drift.events import CloudTrailEvent
-from dbx_privatelink.drift.remediation import drift_execution_name, execution_arn
+from dbx_privatelink.drift.remediation import (
+    drift_execution_name,
+    execution_arn,
+    follow_up_failed_remediation,
+)
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import DriftStore
 from dbx_privatelink.wiring import Deps, Settings
@@ -279,3 +283,38 @@ def test_pause_blocks_remediation_and_notify_and_off_modes_change_nothing(world:
     assert world.sfn.status == {} and world.store.list_drift("ws-o") == []
     world.store.set_pause(False, "alice")
     assert detect_drift(world.event("ev-r"), world.deps).workspaces[0].outcome == "remediation_started"
+
+
+def test_a_failed_remediation_is_said_once_on_its_drift_record_and_notified(world: World) -> None:
+    world.workspace("ws-a")
+    [started] = detect_drift(world.event("ev-1"), world.deps).workspaces
+    name = drift_execution_name("ws-a", "ev-1")
+    # Given the remediation ended FAILED (RecordFailure wrote the run and the error on the workspace)
+    cause = "give it new network.workspace_subnet_ids and new network.workspace_security_group_ids"
+    world.store.update_observed(
+        "ws-a",
+        {
+            "health": "FAILED",
+            "last_error": {"error": "SpecInvalidError", "cause": cause},
+            "last_run": {"execution": name, "outcome": "FAILED"},
+        },
+    )
+    published = len(world.sns.published)
+    # When the scan follows it up (twice)
+    first = follow_up_failed_remediation("ws-a", world.deps)
+    second = follow_up_failed_remediation("ws-a", world.deps)
+    # Then the one record says remediation_failed with the cause, and one notification went out
+    assert first is not None and second is None
+    [record] = world.store.list_drift("ws-a")
+    assert record.outcome == "remediation_failed" and record.execution_arn == started.execution_arn
+    assert any("SpecInvalidError" in a and cause in a for a in record.actions)
+    assert len(world.sns.published) == published + 1
+    assert cause in world.sns.published[-1]["Message"] and "FAILED" in world.sns.published[-1]["Message"]
+
+
+def test_a_failed_run_not_started_by_drift_is_not_followed_up(world: World) -> None:
+    world.workspace("ws-a")
+    detect_drift(world.event("ev-1"), world.deps)
+    world.store.update_observed("ws-a", {"last_run": {"execution": "ws-a-apply-1", "outcome": "FAILED"}})
+    assert follow_up_failed_remediation("ws-a", world.deps) is None
+    assert [r.outcome for r in world.store.list_drift("ws-a")] == ["remediation_started"]

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from dbx_privatelink.drift.events import CloudTrailEvent, ScheduledEvent, describe_change
 from dbx_privatelink.drift.models import DetectDriftOutput, ScanDriftOutput, WorkspaceOutcome
 from dbx_privatelink.drift.principals import actor_of, is_own_principal
-from dbx_privatelink.drift.remediation import account_of, respond
+from dbx_privatelink.drift.remediation import account_of, follow_up_failed_remediation, respond
 from dbx_privatelink.drift.scan import scan_workspace
 from dbx_privatelink.store import DriftRecord, StoreClient
 from dbx_privatelink.wiring import Deps
@@ -120,6 +120,7 @@ def scan_drift(event: ScheduledEvent, deps: Deps) -> ScanDriftOutput:
     scan_id = f"scan-{event.id}"
     keys = store.list_workspaces()
     for key in keys:
+        follow_up_failed_remediation(key, deps)
         seen = store.get_remediations(key)  # before the live reads: see respond()
         result = scan_workspace(key, deps)
         if result.skipped or not result.findings:

@@ -11,6 +11,7 @@ from dbx_privatelink.store import DriftRecord
 
 _OUTCOME_TEXT = {
     "remediation_started": "a reconcile execution was started to repair it",
+    "remediation_failed": "the reconcile execution started to repair it FAILED: an operator must act (below)",
     "coalesced": "the reconcile already running for this workspace will repair it",
     "notified": "nothing was changed: the workspace's drift mode is notify",
     "paused": "nothing was changed: remediation is paused for the whole stack (dbx-privatelink resume)",

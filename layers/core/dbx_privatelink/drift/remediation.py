@@ -179,3 +179,36 @@ def respond(
     record.notified = _notify(deps, record)
     store.put_drift(record)
     return record
+
+
+def follow_up_failed_remediation(key: str, deps: Deps) -> DriftRecord | None:
+    """When the workspace's last run was a drift remediation that FAILED, say so once on its drift record
+    (outcome remediation_failed, the run's error and cause as the action to take) and notify.
+
+    A repair that cannot complete by itself (a deleted Databricks endpoint needs new subnets and groups)
+    must not look like a repair in progress: the record and the notification name what to change.
+    """
+    store = deps.drift_store
+    observed = store.get_observed(key) or {}
+    last_run = observed.get("last_run") or {}
+    name = str(last_run.get("execution") or "")
+    if last_run.get("outcome") != "FAILED" or not name.startswith("drift-"):
+        return None
+    record = next(
+        (
+            r
+            for r in store.list_drift(key, limit=50)
+            if r.execution_name == name and r.outcome == "remediation_started"
+        ),
+        None,
+    )
+    if record is None:
+        return None  # already followed up, or the run was not started by a drift record
+    error = observed.get("last_error") or {}
+    record.outcome = "remediation_failed"
+    record.actions.append(
+        f"reconcile execution {name} FAILED with {error.get('error', 'an error')}: {error.get('cause', '')}"
+    )
+    record.notified = _notify(deps, record) or record.notified
+    store.put_drift(record)
+    return record

@@ -1,0 +1,308 @@
+"""Databricks-side drift end to end on the local stack, and the deleted workspace VPC endpoint.
+
+No event reports a change made through the Account API: the scheduled scan finds it (fired here through
+the scan rule's own target, the schedule being off), records it and a reconcile repairs it. A deleted
+VPC endpoint is reported by CloudTrail; its repair needs new subnets and groups (Databricks lets a subnet
+or group serve one network object only), so the run says exactly that, once, and the apply that gives
+them completes the repair.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from dbx_privatelink.catalog import default_catalog, port_ranges
+from dbx_privatelink_local.databricks.errors import ApiError
+from dbx_privatelink_local.seed import DataPlane, workspace_security_group
+from dbx_privatelink_local.stack import LocalStack
+
+from . import test_drift as _shared
+from .conftest import Reconciler
+from .test_drift import Drift, wait_for
+
+pytestmark = pytest.mark.e2e
+
+# The fixtures of test_drift.py, by name in this module (the scan schedule stays off here as well).
+drift = _shared.drift
+scheduled_scan_off = _shared.scheduled_scan_off
+topic_queue = _shared.topic_queue
+workspace = _shared.workspace
+
+Workspace = tuple[dict[str, Any], dict[str, Any]]
+
+
+def _scan_until(
+    drift: Drift, switch: Callable[[bool], None], key: str, outcome: str, timeout: float = 60.0
+) -> Any:
+    """Turn the schedule on until the scan recorded `outcome` for `key` (bounded), then off again."""
+    switch(True)
+    try:
+        [record] = drift.record_with(key, outcome, timeout=timeout)
+    finally:
+        switch(False)
+    return record
+
+
+def _workspace_status(stack: LocalStack, workspace_id: int) -> str:
+    return str(stack.emulator.backend.get_workspace(workspace_id)["workspace_status"])
+
+
+def _other_private_access_settings(stack: LocalStack, name: str) -> str:
+    """Private access settings a human creates in the account console (public access on)."""
+    created = stack.emulator.backend.create_private_access_settings(
+        {
+            "private_access_settings_name": name,
+            "region": stack.config.region,
+            "public_access_enabled": True,
+            "private_access_level": "ACCOUNT",
+        }
+    )
+    return str(created["private_access_settings_id"])
+
+
+# --- 1. a registration deleted through the Account API ---------------------------------------------
+
+
+def test_a_registration_in_use_cannot_be_deleted_so_the_scan_finds_nothing(
+    stack: LocalStack, drift: Drift, workspace: Workspace
+) -> None:
+    spec, summary = workspace
+    key = spec["workspace_key"]
+    backend = stack.emulator.backend
+    network_id = summary["network"]["network_id"]
+    # Given a healthy workspace whose network uses both registrations
+    for role in ("workspace", "relay"):
+        registration = summary["registrations"][role]["id"]
+        # When a human deletes the registration through the Account API
+        with pytest.raises(ApiError, match=f"being used by network {network_id}"):
+            backend.delete_vpc_endpoint(registration)
+        # Then Databricks refuses (INVALID_STATE) and the registration is still there
+        assert backend.get_vpc_endpoint(registration)["vpc_endpoint_id"] == registration
+    # And the scan finds nothing to repair
+    drift.scan_now()
+    assert drift.records(key) == [] and drift.remediations(key) == []
+
+
+# --- 4. the workspace's private access settings deleted ----------------------------------------------
+
+
+def test_private_access_settings_in_use_cannot_be_deleted(
+    stack: LocalStack, drift: Drift, workspace: Workspace
+) -> None:
+    spec, summary = workspace
+    key = spec["workspace_key"]
+    backend = stack.emulator.backend
+    pas_id = summary["private_access_settings"]["private_access_settings_id"]
+    workspace_id = summary["workspace"]["workspace_id"]
+    # Given a healthy workspace; when a human deletes its private access settings through the Account API
+    with pytest.raises(ApiError, match=f"being used by active workspace {workspace_id}"):
+        backend.delete_private_access_settings(pas_id)
+    # Then Databricks refuses: this drift kind cannot happen while the workspace uses them
+    assert backend.get_private_access_settings(pas_id)["private_access_settings_id"] == pas_id
+    drift.scan_now()
+    assert drift.records(key) == [] and drift.remediations(key) == []
+
+
+# --- 2. the workspace moved onto other private access settings -------------------------------------
+
+
+def test_workspace_patched_onto_other_private_access_settings_is_moved_back(
+    stack: LocalStack, drift: Drift, workspace: Workspace, scheduled_scan_off: Callable[[bool], None]
+) -> None:
+    spec, summary = workspace
+    key = spec["workspace_key"]
+    workspace_id = int(summary["workspace"]["workspace_id"])
+    own = summary["private_access_settings"]["private_access_settings_id"]
+    backend = stack.emulator.backend
+    # Given a healthy workspace; when a human creates other private access settings and PATCHes the
+    # workspace onto them through the Account API (no CloudTrail event)
+    other = _other_private_access_settings(stack, f"{key}-by-hand")
+    backend.update_workspace(workspace_id, {"private_access_settings_id": other})
+    wait_for(lambda: _workspace_status(stack, workspace_id) == "RUNNING", 30, "the human's PATCH applied")
+    assert backend.get_workspace(workspace_id)["private_access_settings_id"] == other
+    # Then the scan finds it and records it
+    record = _scan_until(drift, scheduled_scan_off, key, "remediation_started")
+    assert record.source == "scan" and record.event_name == "ScheduledScan"
+    assert f"workspace {workspace_id} uses private access settings {other}, not {own}" in record.findings
+    # And the reconcile moves the workspace back onto its own private access settings
+    drift.succeeded(str(record.execution_arn))
+    wait_for(lambda: _workspace_status(stack, workspace_id) == "RUNNING", 30, "RUNNING again")
+    assert backend.get_workspace(workspace_id)["private_access_settings_id"] == own
+    drift.settle(key)
+    assert len(drift.remediations(key)) == 1
+
+
+# --- 3. the network BROKEN, the workspace FAILED ----------------------------------------------------
+
+
+def test_broken_network_and_failed_workspace_are_found_with_the_network_messages_and_repaired(
+    stack: LocalStack,
+    drift: Drift,
+    workspace: Workspace,
+    data_plane: DataPlane,
+    scheduled_scan_off: Callable[[bool], None],
+) -> None:
+    spec, summary = workspace
+    key = spec["workspace_key"]
+    workspace_id = int(summary["workspace"]["workspace_id"])
+    own = summary["private_access_settings"]["private_access_settings_id"]
+    network_id = summary["network"]["network_id"]
+    backend = stack.emulator.backend
+    ec2 = stack.client("ec2")
+    lo, hi = port_ranges(default_catalog().workspace_sg_egress_tcp_ports)[0]
+    egress = {"IpProtocol": "tcp", "FromPort": lo, "ToPort": hi, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+    # Given a healthy workspace, and CloudTrail losing the next events (the scan is the only detector)
+    stack.aws.cloudtrail.pause()
+    try:
+        # When a human revokes an egress rule of the workspace group, then PATCHes the workspace (onto
+        # other private access settings): Databricks validates the network again, it is BROKEN
+        ec2.revoke_security_group_egress(GroupId=data_plane.workspace_sg_id, IpPermissions=[egress])
+        time.sleep(1.1)  # times are whole seconds: the repair must start in a later second than the change
+        backend.update_workspace(
+            workspace_id, {"private_access_settings_id": _other_private_access_settings(stack, f"{key}-x")}
+        )
+        wait_for(lambda: _workspace_status(stack, workspace_id) == "FAILED", 30, "the workspace FAILED")
+        network = backend.get_network(network_id)
+        assert network["vpc_status"] == "BROKEN" and network["error_messages"]
+        messages = [m["error_message"] for m in network["error_messages"]]
+        # Then the scan records it with the network's messages
+        record = _scan_until(drift, scheduled_scan_off, key, "remediation_started")
+        assert record.source == "scan"
+        broken = [f for f in record.findings if f.startswith(f"network {network_id} is BROKEN")]
+        assert broken and all(m in broken[0] for m in messages), record.findings
+        assert any(f.startswith(f"workspace {workspace_id} is FAILED") for f in record.findings)
+        # And the cause is fixed first (the egress rule restored), then the reconcile puts the workspace
+        # back on its own private access settings, which provisions it again on the repaired network
+        assert any(data_plane.workspace_sg_id in a and "egress" in a for a in record.actions), record.actions
+        drift.succeeded(str(record.execution_arn))
+    finally:
+        stack.aws.cloudtrail.resume()
+    wait_for(lambda: _workspace_status(stack, workspace_id) == "RUNNING", 30, "RUNNING again")
+    assert backend.get_workspace(workspace_id)["private_access_settings_id"] == own
+    assert backend.get_network(network_id)["vpc_status"] == "VALID"
+    assert backend.get_network(network_id)["error_messages"] == []
+    # And the late CloudTrail event of the revoke joins the repair that already saw it
+    drift.settle(key)
+    assert len(drift.remediations(key)) == 1
+
+
+# --- 5. the workspace (REST) VPC endpoint deleted ---------------------------------------------------
+
+
+def _live_workspace_endpoints(stack: LocalStack, vpc_id: str, service_name: str) -> list[str]:
+    found = stack.client("ec2").describe_vpc_endpoints(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "service-name", "Values": [service_name]}]
+    )["VpcEndpoints"]
+    return sorted(e["VpcEndpointId"] for e in found if e["State"].lower() not in ("deleted", "deleting"))
+
+
+def test_deleted_workspace_endpoint_is_recreated_once_and_the_run_names_the_spec_change(
+    stack: LocalStack,
+    drift: Drift,
+    reconciler: Reconciler,
+    workspace: Workspace,
+    data_plane: DataPlane,
+    topic_queue: Callable[[], list[dict[str, Any]]],
+) -> None:
+    spec, summary = workspace
+    key = spec["workspace_key"]
+    old_endpoint = summary["endpoints"]["workspace"]["id"]
+    old_network = summary["network"]["network_id"]
+    workspace_id = int(summary["workspace"]["workspace_id"])
+    backend = stack.emulator.backend
+    ec2 = stack.client("ec2")
+    service = ec2.describe_vpc_endpoints(VpcEndpointIds=[old_endpoint])["VpcEndpoints"][0]["ServiceName"]
+    topic_queue()
+    # Given a healthy workspace; when a human deletes its workspace (REST API) VPC endpoint
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[old_endpoint])
+    drift.deliver()
+    # Then CloudTrail's DeleteVpcEndpoints is recorded against the workspace and a reconcile starts
+    [record] = drift.record_with(key, "remediation_started")
+    assert record.event_name == "DeleteVpcEndpoints" and record.resource_ids == [old_endpoint]
+    assert record.actor.endswith(":user/operator")
+    # And the reconcile creates one new endpoint and registers it, then stops FAILED naming the change
+    arn = str(record.execution_arn)
+    status = wait_for(
+        lambda: (s := drift.sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and s,
+        60,
+        "the remediation finished",
+    )
+    assert status["status"] == "FAILED" and status["error"] == "SpecInvalidError", status
+    assert "network.workspace_subnet_ids" in status["cause"]
+    assert "network.workspace_security_group_ids" in status["cause"]
+    [new_endpoint] = _live_workspace_endpoints(stack, data_plane.vpc_id, service)
+    assert new_endpoint != old_endpoint
+    registered = [r for r in backend.list_vpc_endpoints() if r["aws_vpc_endpoint_id"] == new_endpoint]
+    assert len(registered) == 1
+    # And the workspace keeps running on its network meanwhile (nothing half-moved)
+    workspace_now = backend.get_workspace(workspace_id)
+    assert workspace_now["network_id"] == old_network and workspace_now["workspace_status"] == "RUNNING"
+
+    # When the scan runs next (and the event is delivered once more, as EventBridge may)
+    drift.scan_now()
+    [event] = [
+        e
+        for e in stack.aws.cloudtrail.events("DeleteVpcEndpoints")
+        if e["detail"]["userIdentity"]["type"] == "IAMUser"
+    ]
+    drift.redeliver(event)
+    # Then the drift record says the repair failed and what to change, and a notification says so
+    [failed] = drift.record_with(key, "remediation_failed")
+    assert failed.event_id == record.event_id
+    assert any("SpecInvalidError" in a and "network.workspace_subnet_ids" in a for a in failed.actions)
+    messages = wait_for(
+        lambda: [
+            m
+            for m in topic_queue()
+            if key in m.get("Subject", "") and "network.workspace_security_group_ids" in m.get("Message", "")
+        ],
+        10,
+        "the notification of the failed repair",
+    )
+    assert "FAILED" in messages[0]["Message"]
+    # And no second remediation and no other endpoint: the ClientToken's incarnation is the same
+    drift.settle(key)
+    assert len(drift.remediations(key)) == 1
+    assert _live_workspace_endpoints(stack, data_plane.vpc_id, service) == [new_endpoint]
+    assert [r.outcome for r in drift.records(key)] == ["remediation_failed"]
+    # And an apply of the unchanged spec stops the same way without creating anything on AWS
+    again = reconciler.run(spec)
+    assert again.status == "FAILED" and again.error == "SpecInvalidError"
+    assert "CreateVpcEndpoint" not in again.aws_mutations
+    assert _live_workspace_endpoints(stack, data_plane.vpc_id, service) == [new_endpoint]
+
+    # When the operator gives new workspace subnets and a new group in the spec (apply)
+    quarter = next(ipaddress.ip_network(data_plane.cidr).subnets(new_prefix=24))
+    halves = list(quarter.subnets(new_prefix=25))
+    azs = [
+        s["AvailabilityZone"]
+        for s in ec2.describe_subnets(SubnetIds=data_plane.workspace_subnet_ids)["Subnets"]
+    ]
+    subnets = [
+        ec2.create_subnet(VpcId=data_plane.vpc_id, CidrBlock=str(half), AvailabilityZone=az)["Subnet"][
+            "SubnetId"
+        ]
+        for half, az in zip(halves, azs, strict=True)
+    ]
+    group = workspace_security_group(ec2, data_plane.vpc_id, f"{key}-pl-sg-new")
+    fixed = json.loads(json.dumps(spec))
+    fixed["network"].update(workspace_subnet_ids=subnets, workspace_security_group_ids=[group])
+    run = reconciler.run(fixed)
+    # Then the workspace is RUNNING on a new network that uses the new endpoint, the old one is retired
+    assert run.status == "SUCCEEDED", run.cause
+    assert "CreateVpcEndpoint" not in run.aws_mutations
+    moved = backend.get_workspace(workspace_id)
+    assert moved["workspace_status"] == "RUNNING" and moved["network_id"] != old_network
+    network = backend.get_network(moved["network_id"])
+    assert network["vpc_endpoints"]["rest_api"] == [registered[0]["vpc_endpoint_id"]]
+    assert sorted(network["subnet_ids"]) == sorted(subnets) and network["security_group_ids"] == [group]
+    assert old_network not in {n["network_id"] for n in backend.list_networks()}
+    assert run.output["summary"]["endpoints"]["workspace"]["id"] == new_endpoint
+    drift.settle(key)
+    assert len(drift.remediations(key)) == 1
