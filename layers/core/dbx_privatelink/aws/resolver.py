@@ -545,7 +545,9 @@ class ResolverClient:
         return group_id
 
     @staticmethod
-    def _dns_permissions(cidrs: list[str]) -> list[dict[str, Any]]:
+    def _dns_permissions(
+        cidrs: list[str], protocols: tuple[str, ...] = ("tcp", "udp")
+    ) -> list[dict[str, Any]]:
         return [
             {
                 "IpProtocol": proto,
@@ -555,15 +557,18 @@ class ResolverClient:
                     {"CidrIp": c, "Description": "DNS to the Route 53 Resolver endpoint"} for c in cidrs
                 ],
             }
-            for proto in ("tcp", "udp")
+            for proto in protocols
         ]
 
-    def authorize_dns_ingress(self, group_id: str, cidrs: list[str]) -> None:
-        if not cidrs:
+    def authorize_dns_ingress(
+        self, group_id: str, cidrs: list[str], protocols: tuple[str, ...] = ("tcp", "udp")
+    ) -> None:
+        """TCP and UDP 53 (or only `protocols`) from each CIDR; authorizing a rule that exists is refused."""
+        if not cidrs or not protocols:
             return
         with self._ec2_call("AuthorizeSecurityGroupIngress"):
             self._ec2.authorize_security_group_ingress(
-                GroupId=group_id, IpPermissions=self._dns_permissions(cidrs)
+                GroupId=group_id, IpPermissions=self._dns_permissions(cidrs, protocols)
             )
 
     def revoke_ingress(self, group_id: str, rules: list[IngressRule]) -> None:

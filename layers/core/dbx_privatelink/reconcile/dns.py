@@ -72,7 +72,7 @@ from dbx_privatelink.wiring import Deps
 SCOPE_TAG_KEY = "dbx-privatelink:scope"
 GONE_ENDPOINT_STATUSES = {"DELETING"}
 WAITING_ENDPOINT_STATUSES = {"CREATING", "UPDATING", "AUTO_RECOVERING"}
-_INCARNATIONS = 3
+_INCARNATIONS = 10  # a CreatorRequestId stays spent after its resource is deleted by hand
 
 
 def relay_private_dns_name(region: str) -> str:
@@ -235,9 +235,12 @@ def _ensure_group(resolver: ResolverClient, w: WantedEndpoint, vpc: VpcInfo, own
     # The endpoint (and its group) serves every workspace of this owner in the VPC: DNS from another
     # workspace's CIDRs stays; anything that is not DNS goes.
     extra = [r for r in group.ingress if not dns_rule(r)]
-    missing = sorted({c for proto, c in wanted - have})
-    if missing:
-        resolver.authorize_dns_ingress(group.group_id, missing)
+    # Per protocol: a rule modified by hand can leave UDP 53 in place and TCP 53 gone (or the reverse), and
+    # EC2 refuses to authorize a rule that exists.
+    for proto in ("tcp", "udp"):
+        missing = sorted(c for p, c in wanted - have if p == proto)
+        if missing:
+            resolver.authorize_dns_ingress(group.group_id, missing, (proto,))
     if extra:
         resolver.revoke_ingress(group.group_id, extra)
     return group.group_id
