@@ -120,6 +120,8 @@ class LocalStack:
                 os.environ.setdefault(key, value)
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         self.aws.start()
+        # moto's backends are process-wide: a new stack starts from nothing, whatever ran before it here.
+        self.aws.reset()
         self.sfn = enable_step_functions(TIME_SCALE)
         self.aws.enable_state_machine_execution(True)
         self.runtime = InProcessLambdaRuntime(self.aws.endpoint_url, region=cfg.region).install()

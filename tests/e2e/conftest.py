@@ -20,7 +20,8 @@ MUTATING_HTTP = {"POST", "PUT", "PATCH", "DELETE"}
 _cidrs = (f"10.{n}.0.0/22" for n in itertools.count(100, 4))
 
 
-@pytest.fixture(scope="session")
+# Package scope: the stack is gone before other packages start stacks or moto servers of their own.
+@pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
     with LocalStack(LocalStackConfig(time_scale=0.01)) as s:
         yield s
@@ -93,7 +94,7 @@ class Reconciler:
         )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def reconciler(stack: LocalStack) -> Reconciler:
     return Reconciler(stack)
 
