@@ -88,7 +88,8 @@ def test_demo_keep_running_prints_the_local_up_line_and_stops_on_sigterm() -> No
         assert process.stdout is not None
         for line in process.stdout:
             lines.append(line)
-            if line.startswith("{"):
+            # Lambda functions log JSON too (on AWS to CloudWatch Logs, here to this process's stdout)
+            if line.startswith('{"aws_endpoint_url"'):
                 json_line.set()
         json_line.set()
 
@@ -97,8 +98,9 @@ def test_demo_keep_running_prints_the_local_up_line_and_stops_on_sigterm() -> No
     try:
         # When the demo is done, then its last stdout line is the JSON line of `local up`
         assert json_line.wait(DEMO_TIMEOUT_S), "no JSON line in time"
-        assert lines and lines[-1].startswith("{"), lines[-5:]
-        info = json.loads(lines[-1])
+        found = [line for line in lines if line.startswith('{"aws_endpoint_url"')]
+        assert len(found) == 1, lines[-5:]
+        info = json.loads(found[0])
         assert info["region"] == "us-east-1" and info["stack_name"] == "dbx-privatelink"
         # ... and the stack is still up: the workspace's endpoints are there
         ec2 = boto3.session.Session(
@@ -110,7 +112,7 @@ def test_demo_keep_running_prints_the_local_up_line_and_stops_on_sigterm() -> No
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=STOP_TIMEOUT_S) == 0, "".join(lines[-60:])
         reader.join(timeout=5)
-        assert lines[-1].startswith("{")
+        assert lines[-1].startswith('{"aws_endpoint_url"'), "nothing on stdout after the local-up line"
     finally:
         if process.poll() is None:
             process.kill()
