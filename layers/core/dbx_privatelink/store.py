@@ -224,26 +224,32 @@ class StoreClient:
         )
         return state
 
-    def add_run(self, workspace_key: str, run: RunRecord) -> None:
+    def _put_history(self, workspace_key: str, sort_key: str, attribute: str, record: BaseModel) -> None:
+        """One history item (a run, a drift record): its sort key orders the workspace's items in time."""
         self._call(
             "PutItem",
             self._t.put_item,
-            Item={
-                "pk": _ws(workspace_key),
-                "sk": f"RUN#{run.ended_at}#{run.execution_name}",
-                "run": run.model_dump_json(),
-            },
+            Item={"pk": _ws(workspace_key), "sk": sort_key, attribute: record.model_dump_json()},
         )
 
-    def list_runs(self, workspace_key: str, limit: int = 10) -> list[RunRecord]:
+    def _list_history[M: BaseModel](
+        self, workspace_key: str, prefix: str, attribute: str, model: type[M], limit: int
+    ) -> list[M]:
+        """The newest `limit` history items of one kind."""
         raw = self._call(
             "Query",
             self._t.query,
-            KeyConditionExpression=Key("pk").eq(_ws(workspace_key)) & Key("sk").begins_with("RUN#"),
+            KeyConditionExpression=Key("pk").eq(_ws(workspace_key)) & Key("sk").begins_with(prefix),
             ScanIndexForward=False,
             Limit=limit,
         )
-        return [RunRecord.model_validate_json(i["run"]) for i in raw.get("Items", [])]
+        return [model.model_validate_json(i[attribute]) for i in raw.get("Items", [])]
+
+    def add_run(self, workspace_key: str, run: RunRecord) -> None:
+        self._put_history(workspace_key, f"RUN#{run.ended_at}#{run.execution_name}", "run", run)
+
+    def list_runs(self, workspace_key: str, limit: int = 10) -> list[RunRecord]:
+        return self._list_history(workspace_key, "RUN#", "run", RunRecord, limit)
 
     def index_resources(self, workspace_key: str, resource_ids: list[str]) -> None:
         """Record that the workspace uses these resources (for mapping drift events back to it)."""
@@ -355,26 +361,12 @@ class DriftStore(StoreClient):
         return True
 
     def put_drift(self, record: DriftRecord) -> None:
-        self._call(
-            "PutItem",
-            self._t.put_item,
-            Item={
-                "pk": _ws(record.workspace_key),
-                "sk": f"DRIFT#{record.detected_at}#{record.event_id}",
-                "record": record.model_dump_json(),
-            },
-        )
+        sort_key = f"DRIFT#{record.detected_at}#{record.event_id}"
+        self._put_history(record.workspace_key, sort_key, "record", record)
 
     def list_drift(self, workspace_key: str, limit: int = 20) -> list[DriftRecord]:
         """The workspace's drift records, newest first."""
-        raw = self._call(
-            "Query",
-            self._t.query,
-            KeyConditionExpression=Key("pk").eq(_ws(workspace_key)) & Key("sk").begins_with("DRIFT#"),
-            ScanIndexForward=False,
-            Limit=limit,
-        )
-        return [DriftRecord.model_validate_json(i["record"]) for i in raw.get("Items", [])]
+        return self._list_history(workspace_key, "DRIFT#", "record", DriftRecord, limit)
 
     def get_drift_override(self, workspace_key: str) -> DriftOverride | None:
         item = self._call(
