@@ -26,7 +26,7 @@ from dbx_privatelink.aws.resolver import (
     RuleAssociationInfo,
     TargetIp,
 )
-from dbx_privatelink.dns.resolution import explain
+from dbx_privatelink.dns.resolution import explain, matches
 from dbx_privatelink.errors import (
     AwsRequestError,
     DbxPrivateLinkError,
@@ -63,7 +63,7 @@ from dbx_privatelink.models import (
     VerifyDnsOutput,
 )
 from dbx_privatelink.reconcile.endpoints import ROLE_TAG_KEY
-from dbx_privatelink.reconcile.polling import RESOLVER_OPERATIONAL, next_poll
+from dbx_privatelink.reconcile.polling import RESOLVER_OPERATIONAL, poll_until_settled
 from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY
 from dbx_privatelink.spec import WorkspaceSpec
 from dbx_privatelink.wiring import Deps
@@ -389,11 +389,10 @@ def check_resolver_endpoints(inp: CheckResolverEndpointsInput, deps: Deps) -> Po
                 else "; re-run to create a new one"
             )
         )
-    detail = "; ".join(waiting) or "every Resolver endpoint is OPERATIONAL"
-    return next_poll(
+    return poll_until_settled(
         inp.poll,
-        ready=not waiting,
-        detail=detail,
+        waiting,
+        settled="every Resolver endpoint is OPERATIONAL",
         policy=RESOLVER_OPERATIONAL,
         timeout=ResolverNotOperationalTimeoutError,
     )
@@ -739,11 +738,10 @@ def check_rule_associations(inp: CheckRuleAssociationsInput, deps: Deps) -> Poll
             raise ResourceConflictError(
                 f"{where} is {info.status}: {info.status_message or 'no status message'}; re-run to associate again"
             )
-    detail = "; ".join(waiting) or "every rule association is COMPLETE"
-    return next_poll(
+    return poll_until_settled(
         inp.poll,
-        ready=not waiting,
-        detail=detail,
+        waiting,
+        settled="every rule association is COMPLETE",
         policy=RESOLVER_OPERATIONAL,
         timeout=ResolverNotOperationalTimeoutError,
     )
@@ -752,18 +750,12 @@ def check_rule_associations(inp: CheckRuleAssociationsInput, deps: Deps) -> Poll
 # --- verification ------------------------------------------------------------------------------------
 
 
-def _matches(name: str, domain: str) -> bool:
-    return domain == "." or name == domain or name.endswith("." + domain)
-
-
 def answering_rule(resolver: ResolverClient, vpc_id: str, name: str) -> str:
     """Which associated rule decides `name` in the VPC (the most specific domain wins), in words."""
     associated = {
         a.resolver_rule_id for a in resolver.list_associations(vpc_id=vpc_id) if a.status != "DELETING"
     }
-    rules = [
-        r for r in resolver.list_rules() if r.resolver_rule_id in associated and _matches(name, r.domain)
-    ]
+    rules = [r for r in resolver.list_rules() if r.resolver_rule_id in associated and matches(name, r.domain)]
     if not rules:
         return (
             f"no Resolver rule associated with {vpc_id} matches: the VPC's Route 53 Resolver answered "

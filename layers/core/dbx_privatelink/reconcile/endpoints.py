@@ -31,7 +31,7 @@ from dbx_privatelink.models import (
     RegisterEndpointsOutput,
     Registration,
 )
-from dbx_privatelink.reconcile.polling import ENDPOINTS_AVAILABLE, ENDPOINTS_CREATED, next_poll
+from dbx_privatelink.reconcile.polling import ENDPOINTS_AVAILABLE, ENDPOINTS_CREATED, poll_until_settled
 from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY
 from dbx_privatelink.wiring import Deps
 
@@ -142,11 +142,10 @@ def check_endpoints_created(inp: CheckEndpointsInput, deps: Deps) -> PollState:
         for e in inp.endpoints
         if e.vpc_endpoint_id not in found or found[e.vpc_endpoint_id].state.lower() == "pending"
     ]
-    detail = "; ".join(waiting) or "every endpoint has left pending"
-    return next_poll(
+    return poll_until_settled(
         inp.poll,
-        ready=not waiting,
-        detail=detail,
+        waiting,
+        settled="every endpoint has left pending",
         policy=ENDPOINTS_CREATED,
         timeout=EndpointsNotCreatedTimeoutError,
     )
@@ -174,11 +173,10 @@ def check_endpoints_available(inp: CheckEndpointsInput, deps: Deps) -> PollState
                 waiting.append(
                     f"Databricks: {reg.role} registration {reg.vpc_endpoint_id} is {current.state}"
                 )
-    detail = "; ".join(waiting) or "every endpoint and registration is available"
-    return next_poll(
+    return poll_until_settled(
         inp.poll,
-        ready=not waiting,
-        detail=detail,
+        waiting,
+        settled="every endpoint and registration is available",
         policy=ENDPOINTS_AVAILABLE,
         timeout=EndpointsNotAvailableTimeoutError,
     )

@@ -48,3 +48,17 @@ def next_poll(
             f"gave up after {attempt} checks over about {policy.budget_s() // 60} minutes: {detail}"
         )
     return PollState(attempt=attempt, wait_seconds=policy.wait_for(attempt), ready=False, detail=detail)
+
+
+def poll_until_settled(
+    previous: PollState,
+    waiting: list[str],
+    *,
+    settled: str,
+    policy: PollPolicy,
+    timeout: type[PollTimeoutError],
+) -> PollState:
+    """next_poll for a check that lists what it still waits for: ready when the list is empty."""
+    return next_poll(
+        previous, ready=not waiting, detail="; ".join(waiting) or settled, policy=policy, timeout=timeout
+    )
