@@ -7,10 +7,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
+from integration.local_servers import operator_client
 
 from dbx_privatelink.catalog import default_catalog
 from dbx_privatelink_local.aws import LocalAws, LocalAwsSettings
@@ -43,14 +42,7 @@ def clean(aws: LocalAws) -> None:
 
 @pytest.fixture
 def ec2(aws: LocalAws) -> Any:
-    return boto3.client(
-        "ec2",
-        endpoint_url=aws.endpoint_url,
-        region_name=REGION,
-        aws_access_key_id="AKIAOPERATOR",
-        aws_secret_access_key="secret",
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-    )
+    return operator_client(aws, "ec2", REGION)
 
 
 @pytest.fixture

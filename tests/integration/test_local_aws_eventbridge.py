@@ -11,9 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
+from integration.local_servers import operator_client
 
 from dbx_privatelink_local.aws import LocalAws, LocalAwsSettings
 from dbx_privatelink_local.lambda_runtime import InProcessLambdaRuntime
@@ -37,14 +36,7 @@ def clean(aws: LocalAws) -> None:
 
 
 def _client(aws: LocalAws, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=aws.endpoint_url,
-        region_name=REGION,
-        aws_access_key_id="AKIAOPERATOR",
-        aws_secret_access_key="secret",
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-    )
+    return operator_client(aws, service, REGION)
 
 
 def _queue(aws: LocalAws, name: str) -> tuple[str, str]:

@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 import requests
-from botocore.config import Config
 from botocore.exceptions import ClientError
+from integration.local_servers import operator_client
 
 from dbx_privatelink_local.aws import LocalAws, LocalAwsSettings
 from dbx_privatelink_local.timescale import TimeScale
@@ -31,15 +30,7 @@ def clean(aws: LocalAws) -> None:
 
 
 def _client(aws: LocalAws, service: str) -> Any:
-    # No SDK retries: each API call is exactly one request, so fault counts are observable.
-    return boto3.client(
-        service,
-        endpoint_url=aws.endpoint_url,
-        region_name=REGION,
-        aws_access_key_id="AKIAOPERATOR",
-        aws_secret_access_key="secret",
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-    )
+    return operator_client(aws, service, REGION)
 
 
 def test_ec2_fault_fails_the_next_calls_then_lets_them_through(aws: LocalAws) -> None:

@@ -12,19 +12,16 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
+from integration.local_servers import moto_with_runtime
 
 from dbx_privatelink_local import yaml_cfn
 from dbx_privatelink_local.deployer import DeployError, Deployment, deploy_template
 from dbx_privatelink_local.lambda_runtime import InProcessLambdaRuntime
 from dbx_privatelink_local.sfn import (
     StepFunctionsControl,
-    disable_step_functions,
-    enable_step_functions,
     execution_error,
     parse_cause,
 )
-from dbx_privatelink_local.timescale import TimeScale
 
 APP = Path(__file__).resolve().parents[1] / "fixtures" / "sam_app"
 TEMPLATE = APP / "template.yaml"
@@ -61,23 +58,8 @@ class LocalStack:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint_url = f"http://{host}:{port}"
-    control = enable_step_functions(TimeScale(0.001))
-    runtime = InProcessLambdaRuntime(endpoint_url).install()
-    session = boto3.session.Session(
-        region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MOTO_PORT", str(port))
-        try:
-            yield LocalStack(endpoint_url, runtime, control, session)
-        finally:
-            runtime.uninstall()
-            disable_step_functions()
-            server.stop()
+    with moto_with_runtime(step_functions=True) as moto:
+        yield LocalStack(moto.endpoint_url, moto.runtime, moto.control, moto.session)
 
 
 @pytest.fixture

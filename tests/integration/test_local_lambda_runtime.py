@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
+from integration.local_servers import moto_with_runtime
 
 from dbx_privatelink_local.deployer import zip_directory
 from dbx_privatelink_local.lambda_runtime import InProcessLambdaRuntime
@@ -79,26 +78,13 @@ class LocalLambda:
 
 @pytest.fixture(scope="module")
 def local_lambda() -> Iterator[LocalLambda]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint_url = f"http://{host}:{port}"
-    runtime = InProcessLambdaRuntime(endpoint_url).install()
-    session = boto3.session.Session(
-        region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MOTO_PORT", str(port))
-        try:
-            yield LocalLambda(
-                endpoint_url,
-                runtime,
-                session.client("lambda", endpoint_url=endpoint_url),
-                session.client("iam", endpoint_url=endpoint_url),
-            )
-        finally:
-            runtime.uninstall()
-            server.stop()
+    with moto_with_runtime(step_functions=False) as moto:
+        yield LocalLambda(
+            moto.endpoint_url,
+            moto.runtime,
+            moto.session.client("lambda", endpoint_url=moto.endpoint_url),
+            moto.session.client("iam", endpoint_url=moto.endpoint_url),
+        )
 
 
 def test_invocation_runs_the_real_handler_as_the_function_with_its_role(local_lambda: LocalLambda) -> None:

@@ -10,19 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
+from integration.local_servers import moto_with_runtime
 
 from dbx_privatelink_local.deployer import zip_directory
-from dbx_privatelink_local.lambda_runtime import InProcessLambdaRuntime
 from dbx_privatelink_local.sfn import (
     StepFunctionsControl,
-    disable_step_functions,
-    enable_step_functions,
     execution_error,
 )
-from dbx_privatelink_local.timescale import TimeScale
 
 APP = Path(__file__).resolve().parents[1] / "fixtures" / "sam_app"
 REGION = "us-east-1"
@@ -59,36 +54,24 @@ class Interpreter:
 
 @pytest.fixture(scope="module")
 def interpreter() -> Iterator[Interpreter]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint_url = f"http://{host}:{port}"
-    control = enable_step_functions(TimeScale(0.001))
-    runtime = InProcessLambdaRuntime(endpoint_url).install()
-    session = boto3.session.Session(
-        region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MOTO_PORT", str(port))
-        try:
-            iam = session.client("iam", endpoint_url=endpoint_url)
-            role_arn = iam.create_role(RoleName="flaky-probe", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-            flaky = session.client("lambda", endpoint_url=endpoint_url).create_function(
-                FunctionName="flaky-probe",
-                Runtime="python3.13",
-                Role=role_arn,
-                Handler="app.handler",
-                Code={"ZipFile": zip_directory(APP / "functions" / "flaky")},
-                Environment={"Variables": {"FLAKY_MODE": "probe"}},
-            )
-            runtime.register("flaky-probe", APP / "functions" / "flaky", [APP / "layers" / "common"])
-            yield Interpreter(
-                control, session.client("stepfunctions", endpoint_url=endpoint_url), flaky["FunctionArn"]
-            )
-        finally:
-            runtime.uninstall()
-            disable_step_functions()
-            server.stop()
+    with moto_with_runtime(step_functions=True) as moto:
+        assert moto.control is not None
+        iam = moto.session.client("iam", endpoint_url=moto.endpoint_url)
+        role_arn = iam.create_role(RoleName="flaky-probe", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        flaky = moto.session.client("lambda", endpoint_url=moto.endpoint_url).create_function(
+            FunctionName="flaky-probe",
+            Runtime="python3.13",
+            Role=role_arn,
+            Handler="app.handler",
+            Code={"ZipFile": zip_directory(APP / "functions" / "flaky")},
+            Environment={"Variables": {"FLAKY_MODE": "probe"}},
+        )
+        moto.runtime.register("flaky-probe", APP / "functions" / "flaky", [APP / "layers" / "common"])
+        yield Interpreter(
+            moto.control,
+            moto.session.client("stepfunctions", endpoint_url=moto.endpoint_url),
+            flaky["FunctionArn"],
+        )
 
 
 def test_intrinsic_functions(interpreter: Interpreter) -> None:
