@@ -88,7 +88,7 @@ def test_sample_workspace_ends_on_privatelink(
 
     # And neither the service principal's secret nor any OAuth token appears in history or logs
     visible = json.dumps([run.history, again.history], default=str) + "".join(capsys.readouterr())
-    tokens = list(stack.emulator.tokens._tokens)
+    tokens = stack.emulator.tokens.issued()
     assert tokens, "the Lambdas authenticated with OAuth"
     for secret in [stack.client_secret, *tokens]:
         assert secret not in visible

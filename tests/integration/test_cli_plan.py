@@ -8,10 +8,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
+from integration import test_cli_stack
 from integration.test_cli_stack import REGION, AwsCalls, deploy_stack, run_cli
-from moto import mock_aws
 
 from dbx_privatelink_cli.plan import MutatingCallError, read_only
 from dbx_privatelink_local.databricks.emulator import DatabricksEmulator
@@ -47,39 +46,32 @@ def _endpoint_service(ec2: Any, elb: Any, subnet_id: str, name: str) -> str:
     return str(config["ServiceConfiguration"]["ServiceName"])
 
 
+# The `aws` fixture of test_cli_stack (moto in-process, fake credentials, no endpoint from the shell).
+aws = test_cli_stack.aws
+
+
 @pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    for var in (
-        "AWS_ENDPOINT_URL",
-        "AWS_PROFILE",
-        "DATABRICKS_HOST",
-        "DATABRICKS_CLIENT_ID",
-        "DATABRICKS_CLIENT_SECRET",
-    ):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        session = boto3.session.Session(region_name=REGION)
-        emulator = DatabricksEmulator(InMemoryAwsView(), ACCOUNT_ID, {CLIENT_ID: CLIENT_SECRET})
-        with EmulatorServer(emulator) as server:
-            env = seed_environment(
-                session, None, REGION, emulator, client_id=CLIENT_ID, client_secret=CLIENT_SECRET
-            )
-            ec2 = session.client("ec2", region_name=REGION)
-            elb = session.client("elbv2", region_name=REGION)
-            services = {
-                "workspace_service": _endpoint_service(ec2, elb, env.endpoint_subnet_id, "dbx-workspace"),
-                "relay_service": _endpoint_service(ec2, elb, env.endpoint_subnet_id, "dbx-relay"),
-                "private_dns_name": "privatelink.cloud.databricks.com",
-            }
-            deploy_stack(
-                session,
-                DatabricksSecretArn=env.secret_arn,
-                DatabricksHost=server.url,
-                EndpointServicesJson=json.dumps({"regions": {REGION: services}}),
-            )
-            yield World(session, env, emulator, services["workspace_service"], services["relay_service"])
+def world(aws: Any) -> Iterator[World]:
+    session = aws
+    emulator = DatabricksEmulator(InMemoryAwsView(), ACCOUNT_ID, {CLIENT_ID: CLIENT_SECRET})
+    with EmulatorServer(emulator) as server:
+        env = seed_environment(
+            session, None, REGION, emulator, client_id=CLIENT_ID, client_secret=CLIENT_SECRET
+        )
+        ec2 = session.client("ec2", region_name=REGION)
+        elb = session.client("elbv2", region_name=REGION)
+        services = {
+            "workspace_service": _endpoint_service(ec2, elb, env.endpoint_subnet_id, "dbx-workspace"),
+            "relay_service": _endpoint_service(ec2, elb, env.endpoint_subnet_id, "dbx-relay"),
+            "private_dns_name": "privatelink.cloud.databricks.com",
+        }
+        deploy_stack(
+            session,
+            DatabricksSecretArn=env.secret_arn,
+            DatabricksHost=server.url,
+            EndpointServicesJson=json.dumps({"regions": {REGION: services}}),
+        )
+        yield World(session, env, emulator, services["workspace_service"], services["relay_service"])
 
 
 def _our_workspace_endpoint(world: World) -> str:
@@ -114,12 +106,12 @@ def test_plan_shows_both_sides_and_makes_only_read_calls(world: World, tmp_path:
     assert code == 0, err
     plan = json.loads(out)
     assert plan["preflight"] == {"passed": True, "problems": []}
-    aws = {i["name"]: i for i in plan["aws"]}
-    assert aws["workspace"]["action"] == "keep"
-    assert aws["workspace"]["id"] == workspace_endpoint
-    assert "private DNS to turn on" in aws["workspace"]["detail"]
-    assert aws["relay"]["action"] == "create"
-    assert {aws[r]["action"] for r in ("s3", "sts", "kinesis-streams")} == {"create"}
+    aws_plan = {i["name"]: i for i in plan["aws"]}
+    assert aws_plan["workspace"]["action"] == "keep"
+    assert aws_plan["workspace"]["id"] == workspace_endpoint
+    assert "private DNS to turn on" in aws_plan["workspace"]["detail"]
+    assert aws_plan["relay"]["action"] == "create"
+    assert {aws_plan[r]["action"] for r in ("s3", "sts", "kinesis-streams")} == {"create"}
     databricks = {(i["kind"], i["name"]): i for i in plan["databricks"]["items"]}
     assert plan["databricks"]["error"] is None
     assert f"secret {world.env.secret_arn}" in plan["databricks"]["note"]

@@ -102,6 +102,11 @@ class LocalAws:
         return self._port
 
     @property
+    def middleware(self) -> LocalAwsMiddleware:
+        """The WSGI middleware in front of moto (what benchmarks wrap to count calls)."""
+        return self._middleware
+
+    @property
     def endpoint_url(self) -> str:
         """http://127.0.0.1:<port>, for boto3 (endpoint_url=...) and the AWS CLI (--endpoint-url)."""
         return f"http://127.0.0.1:{self.port}"

@@ -50,6 +50,11 @@ class TokenIssuer:
         with self._lock:
             self._clients[client_id] = client_secret
 
+    def issued(self) -> list[str]:
+        """Every token issued and not revoked (tests check that none leaks into logs or history)."""
+        with self._lock:
+            return list(self._tokens)
+
     def revoke_all(self) -> None:
         with self._lock:
             self._tokens.clear()
