@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from dbx_privatelink.store import DriftRecord
-from dbx_privatelink_local.seed import DataPlane
+from dbx_privatelink_local.seed import CORPORATE_CHECK, DataPlane
 from dbx_privatelink_local.stack import LocalStack
 
 from .conftest import Reconciler, spec_for
@@ -273,11 +273,10 @@ def test_an_ip_address_removed_from_the_outbound_endpoint_is_added_again(
 def test_an_endpoint_renamed_by_hand_is_recorded_and_needs_no_repair(
     stack: LocalStack, drift: Drift, dns_workspace: tuple[dict[str, Any], dict[str, Any]]
 ) -> None:
-    """UpdateResolverEndpoint can change the name, the endpoint type (IPv4/IPv6/dual-stack), its IPs and its
-    protocols (Do53/DoH). moto implements the name only, and nothing the spec asks for depends on the
-    name: the change is detected and recorded, and the reconcile it starts finds nothing to change (no
-    Route 53 Resolver or security-group write). The type and protocols are not compared by the reconcile
-    (the spec has no field for them): a protocols change that drops Do53 is a known gap, not tested here."""
+    """UpdateResolverEndpoint can change the name, the endpoint type (only between IPv4 and dual-stack: both
+    forward IPv4), its IPv6 addresses and its protocols. Nothing the spec asks for depends on the name: the
+    change is detected and recorded, and the reconcile it starts finds nothing to change (no Route 53
+    Resolver or security-group write)."""
     spec, dns = dns_workspace
     key, endpoint = spec["workspace_key"], dns["outbound_endpoint"]["resolver_endpoint_id"]
     since = len(stack.aws.cloudtrail.events())
@@ -296,6 +295,41 @@ def test_an_endpoint_renamed_by_hand_is_recorded_and_needs_no_repair(
         r53r.get_resolver_endpoint(ResolverEndpointId=endpoint)["ResolverEndpoint"]["Name"]
         == "renamed-by-hand"
     )
+
+
+def test_an_endpoint_switched_to_doh_only_gets_do53_back(
+    stack: LocalStack,
+    drift: Drift,
+    dns_workspace: tuple[dict[str, Any], dict[str, Any]],
+    data_plane: DataPlane,
+) -> None:
+    """UpdateResolverEndpoint with Protocols [DoH]: the outbound endpoint stops forwarding to the corporate
+    servers on port 53, so every corporate name fails from the data plane. The reconcile gives Do53 back
+    beside DoH (the human's choice stays) and the names resolve again."""
+    spec, dns = dns_workspace
+    key, endpoint = spec["workspace_key"], dns["outbound_endpoint"]["resolver_endpoint_id"]
+    name, address = CORPORATE_CHECK
+    since = len(stack.aws.cloudtrail.events())
+    local_dns = stack.dns
+    assert local_dns is not None
+    assert local_dns.explain(data_plane.vpc_id, name).addresses == (address,)
+    # Given a workspace with custom DNS; when a human switches its outbound endpoint to DNS over HTTPS only
+    r53r = _human(stack)
+    r53r.update_resolver_endpoint(ResolverEndpointId=endpoint, Protocols=["DoH"])
+    local_dns.invalidate()
+    broken = local_dns.explain(data_plane.vpc_id, name)
+    assert broken.outcome == "SERVFAIL" and "not Do53" in broken.reason, broken
+    drift.deliver()
+    # Then the change is recorded against the workspace with the protocols before and after
+    record = _record(drift, key, "UpdateResolverEndpoint")
+    assert endpoint in record.resource_ids and "DoH" in json.dumps(record.after)
+    # And a reconcile gives the same endpoint Do53 again, and the corporate name resolves again
+    _repaired(stack, drift, key)
+    described = r53r.get_resolver_endpoint(ResolverEndpointId=endpoint)["ResolverEndpoint"]
+    assert sorted(described["Protocols"]) == ["Do53", "DoH"]
+    assert "UpdateResolverEndpoint" in _app_role_events(stack, since)
+    local_dns.invalidate()
+    assert local_dns.explain(data_plane.vpc_id, name).addresses == (address,)
 
 
 # --- the resolver security group ---------------------------------------------------------------------

@@ -42,6 +42,7 @@ from dbx_privatelink.reconcile.dns import (
 )
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.wiring import Deps, Settings
+from dbx_privatelink_local.aws import resolver_patches
 
 REGION = "us-east-1"
 OWNER = "dbx-privatelink-test"
@@ -49,6 +50,7 @@ MUTATING = (
     "CreateResolverEndpoint",
     "CreateResolverRule",
     "UpdateResolverRule",
+    "UpdateResolverEndpoint",
     "AssociateResolverRule",
     "TagResource",
 )
@@ -260,6 +262,56 @@ def test_drifted_forward_targets_are_updated_back(world: World) -> None:
     assert world.mutations() == ["UpdateResolverRule"]
     targets = world.r53r.get_resolver_rule(ResolverRuleId=first.forward_rule_id)["ResolverRule"]["TargetIps"]
     assert sorted(t["Ip"] for t in targets) == ["10.10.0.53", "10.10.0.54"]
+
+
+def test_do53_dropped_from_an_endpoints_protocols_is_given_back_beside_doh(world: World) -> None:
+    resolver_patches.install()  # the local stack's UpdateResolverEndpoint with Protocols (moto: name only)
+    step = _spec(world)
+    first, _ = _reconcile(world, step)
+    endpoint_id = first.outbound_endpoint.resolver_endpoint_id
+    # Given someone switched the outbound endpoint to DNS over HTTPS only
+    world.r53r.update_resolver_endpoint(ResolverEndpointId=endpoint_id, Protocols=["DoH"])
+    world.calls.clear()
+    # When the DNS branch runs again
+    _reconcile(world, step)
+    # Then the same endpoint speaks Do53 again, DoH kept, and nothing else was written
+    endpoint = world.r53r.get_resolver_endpoint(ResolverEndpointId=endpoint_id)["ResolverEndpoint"]
+    assert sorted(endpoint["Protocols"]) == ["Do53", "DoH"]
+    assert world.mutations() == ["UpdateResolverEndpoint"]
+    assert len(world.r53r.list_resolver_endpoints()["ResolverEndpoints"]) == 1
+
+
+def test_the_local_update_resolver_endpoint_keeps_aws_rules(world: World) -> None:
+    resolver_patches.install()
+    step = _spec(world)
+    first, _ = _reconcile(world, step)
+    endpoint_id = first.outbound_endpoint.resolver_endpoint_id
+    r53r = world.r53r
+    # DoH-FIPS is for inbound endpoints only; IPV6 is not a type an endpoint can be updated to
+    for bad in ({"Protocols": ["DoH-FIPS"]}, {"ResolverEndpointType": "IPV6"}):
+        with pytest.raises(r53r.exceptions.ClientError) as refused:
+            r53r.update_resolver_endpoint(ResolverEndpointId=endpoint_id, **bad)
+        assert refused.value.response["Error"]["Code"] in (
+            "InvalidParameterException",
+            "InvalidRequestException",
+        )
+    r53r.update_resolver_endpoint(ResolverEndpointId=endpoint_id, ResolverEndpointType="DUALSTACK")
+    endpoint = r53r.get_resolver_endpoint(ResolverEndpointId=endpoint_id)["ResolverEndpoint"]
+    assert endpoint["ResolverEndpointType"] == "DUALSTACK" and endpoint["Protocols"] == ["Do53"]
+    # An inbound endpoint never goes straight from only Do53 to only DoH
+    ec2 = world.session.client("ec2", region_name=REGION)
+    group = ec2.create_security_group(GroupName="in", Description="dns", VpcId=world.peered_vpc)["GroupId"]
+    inbound = r53r.create_resolver_endpoint(
+        CreatorRequestId="inbound-1",
+        Direction="INBOUND",
+        SecurityGroupIds=[group],
+        IpAddresses=[{"SubnetId": s} for s in world.peered_subnets],
+    )["ResolverEndpoint"]["Id"]
+    with pytest.raises(r53r.exceptions.ClientError, match="only Do53 to only DoH"):
+        r53r.update_resolver_endpoint(ResolverEndpointId=inbound, Protocols=["DoH"])
+    r53r.update_resolver_endpoint(ResolverEndpointId=inbound, Protocols=["Do53", "DoH"])
+    r53r.update_resolver_endpoint(ResolverEndpointId=inbound, Protocols=["DoH"])
+    assert r53r.get_resolver_endpoint(ResolverEndpointId=inbound)["ResolverEndpoint"]["Protocols"] == ["DoH"]
 
 
 def test_aws_names_forwarded_to_the_dns_vpc_resolver_and_front_end_associated(world: World) -> None:

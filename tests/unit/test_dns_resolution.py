@@ -213,9 +213,9 @@ def test_endpoint_private_dns_off_or_in_another_vpc_does_not_answer() -> None:
     assert path.outcome == "PUBLIC"
 
 
-def test_inbound_chain_peered_rule_to_inbound_ips_to_the_inbound_vpc_zone() -> None:
-    # Given (seeds 003/004): a zone only the data-plane VPC sees, an inbound endpoint there, and in the
-    # peered VPC a rule forwarding the zone's domain to the inbound IPs through an outbound endpoint
+def _inbound_chain(protocols: tuple[str, ...] = ("Do53",)) -> DnsState:
+    """Seeds 003/004: a zone only the data-plane VPC sees, an inbound endpoint there (with `protocols`),
+    and in the peered VPC a rule forwarding the zone's domain to the inbound IPs through an outbound one."""
     zone = PrivateZone(
         zone_id="Z4",
         name="eks.internal",
@@ -223,7 +223,11 @@ def test_inbound_chain_peered_rule_to_inbound_ips_to_the_inbound_vpc_zone() -> N
         records=(DnsRecord(name="api.eks.internal", record_type="A", values=("10.0.2.7", "10.0.1.7")),),
     )
     inbound = ResolverEndpoint(
-        endpoint_id=INBOUND, direction="INBOUND", vpc_id=DATA, ips=("10.0.0.10", "10.0.1.10")
+        endpoint_id=INBOUND,
+        direction="INBOUND",
+        vpc_id=DATA,
+        ips=("10.0.0.10", "10.0.1.10"),
+        protocols=protocols,
     )
     rule = ResolverRule(
         rule_id="rslvr-rr-eks",
@@ -232,12 +236,16 @@ def test_inbound_chain_peered_rule_to_inbound_ips_to_the_inbound_vpc_zone() -> N
         targets=(TargetAddress(ip="10.0.0.10"), TargetAddress(ip="10.0.1.10")),
         resolver_endpoint_id=OUT,
     )
-    state = _state(
+    return _state(
         rules=(rule,),
         associations=(RuleAssociation(rule_id=rule.rule_id, vpc_id=PEERED),),
         zones=(zone,),
         resolver_endpoints=(inbound,),
     )
+
+
+def test_inbound_chain_peered_rule_to_inbound_ips_to_the_inbound_vpc_zone() -> None:
+    state = _inbound_chain()
 
     # When the peered VPC asks
     path = explain(state, PEERED, "API.eks.internal.")
@@ -253,6 +261,43 @@ def test_inbound_chain_peered_rule_to_inbound_ips_to_the_inbound_vpc_zone() -> N
     assert (
         explain(state.model_copy(update={"associations": ()}), PEERED, "api.eks.internal").outcome == "PUBLIC"
     )
+
+
+def test_an_outbound_endpoint_without_do53_forwards_nothing_and_says_why() -> None:
+    # Given the seed's setup whose outbound endpoint was switched to DNS over HTTPS only
+    doh_only = ResolverEndpoint(
+        endpoint_id=OUT, direction="OUTBOUND", vpc_id=DNS, ips=("10.10.0.10",), protocols=("DoH",)
+    )
+    state = _state().model_copy(update={"resolver_endpoints": (doh_only,)})
+    asked: list[str] = []
+
+    def upstream(ip: str, port: int, name: str) -> UpstreamAnswer:
+        asked.append(ip)
+        return UpstreamAnswer(status="NOERROR", addresses=("10.10.0.80",))
+
+    # When a corporate name is asked
+    path = explain(state, DATA, "git.corp.example.internal", upstream=upstream)
+
+    # Then no target is asked and the answer names the protocols
+    assert path.outcome == "SERVFAIL" and not asked
+    assert "not Do53" in path.reason and "DoH" in path.reason
+    # And with Do53 back beside DoH the corporate server answers
+    both = doh_only.model_copy(update={"protocols": ("Do53", "DoH")})
+    healed = explain(
+        state.model_copy(update={"resolver_endpoints": (both,)}),
+        DATA,
+        "git.corp.example.internal",
+        upstream=upstream,
+    )
+    assert healed.addresses == ("10.10.0.80",) and asked == list(CORP[:1])
+
+
+def test_an_inbound_endpoint_without_do53_refuses_the_forwarded_query() -> None:
+    state = _inbound_chain(protocols=("DoH-FIPS",))
+    path = explain(state, PEERED, "api.eks.internal")
+    assert path.outcome == "SERVFAIL"
+    assert "10.0.0.10:53 REFUSED" in path.reason and "10.0.1.10:53 REFUSED" in path.reason
+    assert not [s for s in path.steps if s.action == "inbound"]
 
 
 def test_forwarding_to_another_vpcs_resolver_continues_there() -> None:

@@ -171,7 +171,7 @@ class LocalDns:
 
     def address_map(self) -> dict[str, str]:
         """Emulated "ip:port" -> loopback "127.0.0.1:port": every VPC's resolver (CIDR base + 2), every
-        inbound endpoint IP (to its VPC's resolver), every corporate server."""
+        inbound endpoint IP that speaks Do53 (to its VPC's resolver), every corporate server."""
         state = self._cache.get()
         with self._lock:
             self._require_started()
@@ -183,7 +183,7 @@ class LocalDns:
                     mapping.setdefault(f"{vpc.resolver_ip}:53", server.address)
             for endpoint in state.resolver_endpoints:
                 server = self._vpc_servers.get(endpoint.vpc_id)
-                if endpoint.direction == "INBOUND" and server is not None:
+                if endpoint.direction == "INBOUND" and endpoint.speaks_do53 and server is not None:
                     for ip in endpoint.ips:
                         mapping.setdefault(f"{ip}:53", server.address)
             for ip, server in self._corporate_servers.items():

@@ -282,6 +282,7 @@ class DnsStateClient:
                     ips=tuple(i["Ip"] for i in ips if i.get("Ip") and _is_ipv4(i["Ip"])),
                     status=e.get("Status", ""),
                     name=e.get("Name", ""),
+                    protocols=tuple(e.get("Protocols") or ("Do53",)),
                 )
             )
         return found

@@ -105,6 +105,7 @@ class ResolverEndpointInfo(_Frozen):
     security_group_ids: tuple[str, ...] = ()
     creator_request_id: str = ""
     ip_address_count: int = 0
+    protocols: tuple[str, ...] = ("Do53",)  # none given means Do53
 
 
 class ResolverIp(_Frozen):
@@ -178,6 +179,7 @@ def _endpoint(raw: dict[str, Any]) -> ResolverEndpointInfo:
         security_group_ids=tuple(raw.get("SecurityGroupIds", [])),
         creator_request_id=raw.get("CreatorRequestId", "") or "",
         ip_address_count=int(raw.get("IpAddressCount", 0) or 0),
+        protocols=tuple(raw.get("Protocols") or ("Do53",)),
     )
 
 
@@ -360,6 +362,14 @@ class ResolverClient:
             raw = self._r53r.associate_resolver_endpoint_ip_address(
                 ResolverEndpointId=endpoint_id, IpAddress={"SubnetId": subnet_id}
             )["ResolverEndpoint"]
+        return _endpoint(raw)
+
+    def set_protocols(self, endpoint_id: str, protocols: list[str]) -> ResolverEndpointInfo:
+        """Replace the endpoint's protocols (UpdateResolverEndpoint); the name, type and IPs stay."""
+        with self._call("UpdateResolverEndpoint"):
+            raw = self._r53r.update_resolver_endpoint(ResolverEndpointId=endpoint_id, Protocols=protocols)[
+                "ResolverEndpoint"
+            ]
         return _endpoint(raw)
 
     # --- rules ---------------------------------------------------------------------------------------

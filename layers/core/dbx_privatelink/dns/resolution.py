@@ -32,7 +32,9 @@ The rules applied, and where they come from (Route 53 Developer Guide unless not
    that VPC's Resolver with that VPC's zones and rules). Any other target is an outside server: its answer
    is whatever it says, known only when an `upstream` is given (the local DNS server passes one).
    Targets are tried in order; a target that times out, refuses or fails is skipped (Route 53 retries
-   other targets); when none answers the result is SERVFAIL.
+   other targets); when none answers the result is SERVFAIL. Targets here are DNS on port 53 (Do53): an
+   outbound endpoint whose protocols lack Do53 forwards nothing to them, and an inbound endpoint whose
+   protocols lack Do53 refuses them (UpdateResolverEndpoint, "Protocols").
 7. Rule associations apply only when COMPLETE; rules only when COMPLETE or UPDATING.
 8. CNAME (and alias) records are followed from the same VPC, through the rules again, at most
    `max_cnames` times (our bound; Route 53 documents none); inbound hops at most `max_hops` times.
@@ -117,6 +119,13 @@ class ResolverEndpoint(_Model):
     ips: tuple[str, ...] = ()
     status: str = "OPERATIONAL"
     name: str = ""
+    # Do53 is DNS over port 53, what forwarding rules to the corporate servers and queries to inbound IPs
+    # use; an endpoint with DoH only answers or forwards DNS over HTTPS (port 443) only.
+    protocols: tuple[str, ...] = ("Do53",)
+
+    @property
+    def speaks_do53(self) -> bool:
+        return "Do53" in self.protocols
 
 
 class DnsRecord(_Model):
@@ -495,12 +504,33 @@ class _Walk:
             why = f"the rule's outbound endpoint {rule.resolver_endpoint_id} does not exist"
             self.step(vpc_id, name, "error", label, why)
             return _End("SERVFAIL", (), label, why)
+        if not outbound.speaks_do53:
+            why = (
+                f"the rule's outbound endpoint {outbound.endpoint_id} has protocols "
+                f"{', '.join(outbound.protocols)}, not Do53: it forwards nothing to DNS servers on port 53"
+            )
+            self.step(vpc_id, name, "error", label, why)
+            return _End("SERVFAIL", (), label, why)
         if not rule.targets:
             self.step(vpc_id, name, "error", label, "the rule has no target IPs")
             return _End("SERVFAIL", (), label, "the rule has no target IPs")
         targets = tuple(str(t) for t in rule.targets)
         failures: list[str] = []
         for target in rule.targets:
+            inbound = self.state.inbound_endpoint_at(target.ip) if target.port == 53 else None
+            if inbound is not None and not inbound.speaks_do53:
+                self.step(
+                    vpc_id,
+                    name,
+                    "upstream",
+                    f"{target}",
+                    f"inbound endpoint {inbound.endpoint_id} has protocols {', '.join(inbound.protocols)}, "
+                    "not Do53: it refuses DNS on port 53",
+                    targets=targets,
+                    via=outbound.endpoint_id,
+                )
+                failures.append(f"{target} REFUSED")
+                continue
             internal = self.internal_target(target)
             if internal is not None:
                 next_vpc, what = internal

@@ -89,6 +89,11 @@ def check_dns(spec: WorkspaceSpec, resources: dict[str, Any], deps: Deps) -> lis
             findings.append(
                 f"resolver endpoint {endpoint_id} is {endpoint.status}: {endpoint.status_message}"
             )
+        elif "Do53" not in endpoint.protocols:
+            findings.append(
+                f"resolver endpoint {endpoint_id} has protocols {', '.join(endpoint.protocols)}: without Do53 "
+                "it neither forwards to nor answers DNS on port 53"
+            )
     rule_ids = [dns.get("forward_rule_id"), *(dns.get("aws_rule_ids") or [])]
     rule_ids += [r for p in dns.get("peered") or [] if isinstance(p, dict) for r in p.get("rule_ids") or []]
     for rule_id in [str(r) for r in rule_ids if r]:

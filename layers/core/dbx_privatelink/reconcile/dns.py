@@ -310,7 +310,7 @@ def ensure_resolver_endpoints(inp: SpecStep, deps: Deps) -> ResolverEndpointsRes
         if found is None:
             found = _create_endpoint(resolver, w, owner, token, group_id, spec.workspace_key)
         else:
-            found = _restore_ips(resolver, w, *found)
+            found = _restore_do53(resolver, *_restore_ips(resolver, w, *found))
         info, action = found
         states.append(_endpoint_state(resolver, w, info, group_id, action))
     by_role = {s.role: s for s in states if s.role != "peered-outbound"}
@@ -331,6 +331,16 @@ def _restore_ips(
     for subnet_id in missing:
         info = resolver.associate_ip(info.resolver_endpoint_id, subnet_id)
     return (info, "updated") if missing else (info, action)
+
+
+def _restore_do53(
+    resolver: ResolverClient, info: ResolverEndpointInfo, action: Action
+) -> tuple[ResolverEndpointInfo, Action]:
+    """Drift repair: the rules forward to, and on-premises servers ask, DNS on port 53 (Do53). A protocols
+    change that dropped it (UpdateResolverEndpoint, DoH only) gets Do53 back beside what was chosen."""
+    if "Do53" in info.protocols:
+        return info, action
+    return resolver.set_protocols(info.resolver_endpoint_id, sorted({*info.protocols, "Do53"})), "updated"
 
 
 def _create_endpoint(
