@@ -391,3 +391,95 @@ def test_a_resolver_group_rule_modified_by_hand_is_restored(
     assert tcp53()
     ingress = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]["IpPermissions"]
     assert not [p for p in ingress if p.get("FromPort") == 54], ingress
+
+
+# --- private hosted zones ----------------------------------------------------------------------------
+
+
+def test_a_vpc_disassociated_from_a_listed_private_zone_is_associated_again(
+    stack: LocalStack, reconciler: Reconciler, drift: Drift, data_plane: DataPlane
+) -> None:
+    """DisassociateVPCFromHostedZone: a private zone whose names only its VPCs resolve (dns.private_zones)
+    loses the data-plane VPC; its names then go to the "." rule and the corporate servers, which do not know
+    them. The event (Route 53 is global: CloudTrail records it in us-east-1, this stack's region) names the
+    zone and the VPC, both indexed with the workspace; the reconcile associates the VPC again."""
+    env = stack.environment
+    assert env is not None
+    route53 = stack.client("route53")
+    name, address = "db.data.example.internal", "10.0.5.5"
+    zone_id = route53.create_hosted_zone(
+        Name="data.example.internal",
+        CallerReference=f"zone-{data_plane.vpc_id}",
+        VPC={"VPCRegion": env.region, "VPCId": data_plane.vpc_id},
+        HostedZoneConfig={
+            "Comment": "names only the data plane and the DNS VPC resolve",
+            "PrivateZone": True,
+        },
+    )["HostedZone"]["Id"].rsplit("/", 1)[-1]
+    route53.associate_vpc_with_hosted_zone(
+        HostedZoneId=zone_id, VPC={"VPCRegion": env.region, "VPCId": env.dns_vpc_id}
+    )
+    route53.change_resource_record_sets(
+        HostedZoneId=zone_id,
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": name,
+                        "Type": "A",
+                        "TTL": 60,
+                        "ResourceRecords": [{"Value": address}],
+                    },
+                }
+            ]
+        },
+    )
+    # Given a workspace with custom DNS whose spec lists the zone for the data-plane VPC and verifies a name
+    key = "r-private-zone"
+    spec = spec_for(stack, data_plane, key)
+    spec["dns"] = {
+        **_custom_dns(stack, data_plane),
+        "private_zones": [{"hosted_zone_id": zone_id, "vpc_ids": [data_plane.vpc_id]}],
+        "verify": [{"name": name, "expect_ips": [address]}],
+    }
+    run = reconciler.run(spec)
+    assert run.status == "SUCCEEDED", run.cause
+    dns = run.output["summary"]["dns"]
+    assert dns["verification"]["status"] == "verified"
+    assert dns["zone_associations"] == [
+        {
+            "hosted_zone_id": zone_id,
+            "zone_name": "data.example.internal",
+            "vpc_id": data_plane.vpc_id,
+            "action": "found",
+            "change": None,
+        }
+    ]
+    drift.deliver()
+    local_dns = stack.dns
+    assert local_dns is not None
+    try:
+        # When a human disassociates the data-plane VPC from the zone
+        stack.aws.cloudtrail.pause()
+        route53.disassociate_vpc_from_hosted_zone(
+            HostedZoneId=zone_id, VPC={"VPCRegion": env.region, "VPCId": data_plane.vpc_id}
+        )
+        local_dns.invalidate()
+        assert local_dns.explain(data_plane.vpc_id, name).addresses == ()
+        assert "DisassociateVPCFromHostedZone" in stack.aws.cloudtrail.pending()
+        drift.deliver()
+        # Then it is recorded against the workspace, naming the zone and the VPC
+        record = _record(drift, key, "DisassociateVPCFromHostedZone")
+        assert {zone_id, data_plane.vpc_id} <= set(record.resource_ids), record
+        # And a reconcile associates the VPC again: the name resolves to the zone's record once more
+        outputs = _repaired(stack, drift, key)
+        [association] = outputs[-1]["summary"]["dns"]["zone_associations"]
+        assert association["action"] == "created" and association["change"], association
+        vpcs = {v["VPCId"] for v in route53.get_hosted_zone(Id=zone_id)["VPCs"]}
+        assert vpcs == {data_plane.vpc_id, env.dns_vpc_id}
+        local_dns.invalidate()
+        assert local_dns.explain(data_plane.vpc_id, name).addresses == (address,)
+    finally:
+        stack.aws.cloudtrail.resume()
+        _quiet(stack, drift)

@@ -114,3 +114,43 @@ def test_resolver_security_group_needs_cidrs_when_created() -> None:
     doc["dns"]["custom_dns"]["allowed_cidrs"] = []
     with pytest.raises(SpecInvalidError, match="allowed_cidrs"):
         parse_spec(doc)
+
+
+@pytest.mark.parametrize(
+    ("zones", "message"),
+    [
+        (
+            [{"hosted_zone_id": "data.example.internal", "vpc_ids": ["vpc-0d0d0d0d0d0d0d0d0"]}],
+            "dns.private_zones.0.hosted_zone_id: String should match pattern '^Z[A-Z0-9]{1,32}$' (fix: use a "
+            "Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ (the id, not the zone's name))",
+        ),
+        ([{"hosted_zone_id": "Z0123456789ABCDEFGHIJ", "vpc_ids": []}], "dns.private_zones.0.vpc_ids"),
+        (
+            [{"hosted_zone_id": "Z0123456789ABCDEFGHIJ", "vpc_ids": ["vpc-0d0d0d0d0d0d0d0d0"] * 2}],
+            "list each VPC once",
+        ),
+        (
+            [{"hosted_zone_id": "Z0123456789ABCDEFGHIJ", "vpc_ids": ["vpc-0d0d0d0d0d0d0d0d0"]}] * 2,
+            "Z0123456789ABCDEFGHIJ listed more than once",
+        ),
+    ],
+)
+def test_private_zones_name_the_field_and_the_fix(zones: list[dict[str, Any]], message: str) -> None:
+    doc = _spec()
+    doc["dns"]["private_zones"] = zones
+    with pytest.raises(SpecInvalidError) as refused:
+        parse_spec(doc)
+    assert message in str(refused.value)
+
+
+def test_private_zones_alone_make_a_dns_section() -> None:
+    doc = _spec()
+    doc["dns"] = {
+        "private_zones": [{"hosted_zone_id": "Z0123456789ABCDEFGHIJ", "vpc_ids": [doc["network"]["vpc_id"]]}]
+    }
+    spec = parse_spec(doc)
+    assert (
+        spec.dns
+        and spec.dns.custom_dns is None
+        and spec.dns.private_zones[0].vpc_ids == [doc["network"]["vpc_id"]]
+    )

@@ -144,6 +144,10 @@ class ResolverNotOperationalTimeoutError(PollTimeoutError):
     """A Route 53 Resolver endpoint, rule or association did not become operational in time."""
 
 
+class ZoneChangeNotInSyncTimeoutError(PollTimeoutError):
+    """A private hosted zone association did not reach INSYNC within the polling bound."""
+
+
 class DnsVerificationError(TerminalError):
     """A name did not resolve, from inside the VPC, to the address it must."""
 

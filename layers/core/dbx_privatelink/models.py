@@ -326,6 +326,16 @@ class DnsPeered(StepModel):
     rule_ids: list[str] = Field(default_factory=list)
 
 
+class ZoneAssociationState(StepModel):
+    """A private hosted zone associated with a VPC, as the spec's dns.private_zones asks."""
+
+    hosted_zone_id: str
+    zone_name: str
+    vpc_id: str
+    action: Action = "found"
+    change: str | None = None  # the Route 53 change of an association made now, until it is INSYNC
+
+
 class DnsResult(StepModel):
     """What the DNS branch leaves in its output (record_and_release stores it under summary["dns"])."""
 
@@ -335,11 +345,21 @@ class DnsResult(StepModel):
     associations: list[RuleAssociationState] = Field(default_factory=list)
     inbound: DnsInbound | None = None
     peered: list[DnsPeered] = Field(default_factory=list)
+    zone_associations: list[ZoneAssociationState] = Field(default_factory=list)
+
+
+class EnsureZoneAssociationsInput(SpecStep):
+    dns: DnsResult = Field(default_factory=DnsResult)  # the branch's result so far (empty without Resolver)
 
 
 class CheckRuleAssociationsInput(StepModel):
     region: str
     associations: list[RuleAssociationState]
+    poll: PollState
+
+
+class CheckZoneAssociationsInput(StepModel):
+    zone_associations: list[ZoneAssociationState]
     poll: PollState
 
 

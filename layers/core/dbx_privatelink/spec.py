@@ -39,6 +39,7 @@ _FIX_HINTS: dict[str, str] = {
     "level": "use ACCOUNT or ENDPOINT",
     "mode": "use remediate, notify or off",
     "aws_names": "use system-rule or forward-to-dns-vpc-resolver",
+    "hosted_zone": "use a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ (the id, not the zone's name)",
 }
 
 

@@ -21,6 +21,7 @@ from dbx_privatelink.aws.dns_state import DnsStateClient
 from dbx_privatelink.aws.ec2 import Ec2Client
 from dbx_privatelink.aws.resolver import ResolverClient
 from dbx_privatelink.aws.secrets import SecretsClient
+from dbx_privatelink.aws.zones import HostedZoneClient
 from dbx_privatelink.catalog import Catalog, load_catalog
 from dbx_privatelink.databricks.client import DatabricksAccountClient
 from dbx_privatelink.drift.aws import DriftEc2Client
@@ -128,6 +129,11 @@ class Deps:
     def dns_state(self, region: str) -> DnsStateClient:
         """A reader of the region's DNS state (for explaining how a name resolved); built per call."""
         return DnsStateClient.from_session(self.session, region, config=_BOTO_CONFIG)
+
+    @cached_property
+    def zones(self) -> HostedZoneClient:
+        """Route 53 private hosted zones (a global service: one client for every region)."""
+        return HostedZoneClient(self.session.client("route53", config=_BOTO_CONFIG))
 
     @cached_property
     def dns_query(self) -> DnsQueryClient:

@@ -21,6 +21,7 @@ Installed once per process from aws/server.install_patches() (idempotent).
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Callable
@@ -151,6 +152,7 @@ def _update_resolver_endpoint_response(self: Any) -> str:
 def _create_with_protocols(original: Callable[..., Any]) -> Callable[..., Any]:
     """CreateResolverEndpoint keeping Protocols and ResolverEndpointType (checked before anything is made)."""
 
+    @functools.wraps(original)
     def create(self: Any) -> str:
         from moto.route53resolver.exceptions import InvalidParameterException
 
@@ -164,20 +166,17 @@ def _create_with_protocols(original: Callable[..., Any]) -> Callable[..., Any]:
         setattr(endpoint, _TYPE, endpoint_type)
         return json.dumps({"ResolverEndpoint": endpoint.description()})
 
-    create.__name__ = original.__name__
-    create.__wrapped__ = original  # type: ignore[attr-defined]
     return create
 
 
 def _describe_with_protocols(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
     def description(self: Any) -> dict[str, Any]:
         answer = dict(original(self))
         answer["Protocols"] = endpoint_protocols(self)
         answer["ResolverEndpointType"] = getattr(self, _TYPE, "IPV4")
         return answer
 
-    description.__name__ = original.__name__
-    description.__wrapped__ = original  # type: ignore[attr-defined]
     return description
 
 
@@ -189,17 +188,17 @@ def _update_resolver_rule_response(self: Any) -> str:
 
 
 def _remember_on_delete(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
     def delete(self: Any, *args: Any, **kwargs: Any) -> Any:
         resource = original(self, *args, **kwargs)
         _spent(self).add(resource.creator_request_id)
         return resource
 
-    delete.__name__ = original.__name__
-    delete.__wrapped__ = original  # type: ignore[attr-defined]
     return delete
 
 
 def _refuse_spent(original: Callable[..., Any], kind: str) -> Callable[..., Any]:
+    @functools.wraps(original)
     def create(self: Any, *args: Any, **kwargs: Any) -> Any:
         from moto.route53resolver.exceptions import ResourceExistsException
 
@@ -208,8 +207,6 @@ def _refuse_spent(original: Callable[..., Any], kind: str) -> Callable[..., Any]
             raise ResourceExistsException(f"Resolver {kind} with creator request ID '{token}' already exists")
         return original(self, *args, **kwargs)
 
-    create.__name__ = original.__name__
-    create.__wrapped__ = original  # type: ignore[attr-defined]
     return create
 
 

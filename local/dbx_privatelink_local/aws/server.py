@@ -26,7 +26,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from dbx_privatelink.catalog import Catalog, default_catalog
-from dbx_privatelink_local.aws import ec2_patches, eventbridge, resolver_patches
+from dbx_privatelink_local.aws import ec2_patches, eventbridge, resolver_patches, route53_patches
 from dbx_privatelink_local.aws.cloudtrail import CloudTrailEmitter
 from dbx_privatelink_local.aws.ec2_patches import EndpointLifecycle
 from dbx_privatelink_local.aws.eventbridge import EventBridgeDelivery
@@ -49,6 +49,7 @@ def install_patches() -> None:
         eventbridge.install()
         resolver_listing_patches.install()
         resolver_patches.install()
+        route53_patches.install()
 
 
 class _WrappedMotoServer(ThreadedMotoServer):

@@ -137,9 +137,28 @@ class NameCheck(_Model):
     expect_ips: list[ipaddress.IPv4Address] = Field(default_factory=list)
 
 
+HostedZoneId = Annotated[str, Field(pattern=r"^Z[A-Z0-9]{1,32}$")]
+
+
+class PrivateZoneAssociation(_Model):
+    """A private hosted zone the workspace's names depend on, and the VPCs it must stay associated with
+    (for example the zone of the inbound pattern's domains, or a privatelink zone of your own). The zone
+    is never created, changed or deleted here: a VPC disassociated from it is associated again."""
+
+    hosted_zone_id: HostedZoneId
+    vpc_ids: Annotated[list[VpcId], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _once(self) -> PrivateZoneAssociation:
+        if len(set(self.vpc_ids)) != len(self.vpc_ids):
+            raise ValueError("vpc_ids: list each VPC once")
+        return self
+
+
 class DnsSection(_Model):
     custom_dns: CustomDns | None = None
     inbound: InboundPattern | None = None
+    private_zones: list[PrivateZoneAssociation] = Field(default_factory=list)
     # The workspace and relay names are always verified; list more names here.
     verify: list[NameCheck] = Field(default_factory=list)
     # Forwarding targets must be private unless this is set (a public resolver on purpose).
@@ -147,6 +166,13 @@ class DnsSection(_Model):
 
     @model_validator(mode="after")
     def _targets_and_quotas(self) -> DnsSection:
+        zone_ids = [z.hosted_zone_id for z in self.private_zones]
+        repeated = sorted({z for z in zone_ids if zone_ids.count(z) > 1})
+        if repeated:
+            raise ValueError(
+                f"private_zones: {', '.join(repeated)} listed more than once; list each zone once with all its "
+                "vpc_ids"
+            )
         if self.custom_dns and not self.allow_public_targets:
             for ip in self.custom_dns.corporate_dns_ips:
                 problem = target_ip_problem(str(ip))

@@ -17,6 +17,7 @@ from dbx_privatelink.errors import DatabricksNotFoundError, DbxPrivateLinkError,
 from dbx_privatelink.models import DATABRICKS_ROLES, Registration
 from dbx_privatelink.reconcile.databricks_objects import desired_private_access_settings, workspace_of
 from dbx_privatelink.reconcile.preflight import assess
+from dbx_privatelink.reconcile.zones import missing_associations
 from dbx_privatelink.spec import WorkspaceSpec, parse_spec
 from dbx_privatelink.store import StoreClient
 from dbx_privatelink.wiring import Deps
@@ -70,12 +71,13 @@ def check_prerequisites(spec: WorkspaceSpec, deps: Deps) -> list[str]:
 
 
 def check_dns(spec: WorkspaceSpec, resources: dict[str, Any], deps: Deps) -> list[str]:
-    """The resolver endpoints are OPERATIONAL, the rules exist, and each rule is associated with its VPCs."""
+    """The resolver endpoints are OPERATIONAL, the rules exist, each rule is associated with its VPCs, and
+    each private hosted zone of dns.private_zones with its VPCs."""
     dns = resources.get("dns")
     if spec.dns is None or not isinstance(dns, dict):
         return []
     resolver = deps.resolver(spec.region)
-    findings: list[str] = []
+    findings: list[str] = missing_associations(spec, deps)
     endpoint_ids = [
         str(part["resolver_endpoint_id"])
         for part in [dns.get("outbound_endpoint"), dns.get("inbound"), *(dns.get("peered") or [])]

@@ -29,6 +29,7 @@ ENDPOINTS_CREATED = PollPolicy(first_wait_s=5, max_wait_s=30, max_attempts=40)  
 ENDPOINTS_AVAILABLE = PollPolicy(first_wait_s=10, max_wait_s=60, max_attempts=40)  # ~35 min
 WORKSPACE_RUNNING = PollPolicy(first_wait_s=15, max_wait_s=60, max_attempts=45)  # ~40 min
 RESOLVER_OPERATIONAL = PollPolicy(first_wait_s=5, max_wait_s=30, max_attempts=40)
+ZONE_CHANGE_INSYNC = PollPolicy(first_wait_s=10, max_wait_s=30, max_attempts=30)  # Route 53: ~60 s
 
 
 def next_poll(

@@ -9,6 +9,7 @@ from dbx_privatelink.aws.ec2 import Ec2Client, EndpointInfo, SecurityGroupInfo, 
 from dbx_privatelink.catalog import Catalog, RegionServices, port_ranges
 from dbx_privatelink.errors import PreflightFailedError
 from dbx_privatelink.models import EndpointPlan, PreflightOutput, SpecStep
+from dbx_privatelink.reconcile.zones import zone_problems
 from dbx_privatelink.spec import WorkspaceSpec
 from dbx_privatelink.wiring import Deps
 
@@ -311,4 +312,5 @@ def assess(spec: WorkspaceSpec, deps: Deps) -> Assessment:
             existing = ec2.find_endpoints(plan.vpc_id, plan.service_name)
             _check_endpoint_ownership(plan, existing, deps.settings.owner_tag, ec2, problems)
 
+    problems += zone_problems(spec, deps)
     return Assessment(endpoints=plans, problems=problems, private_dns_name=services.private_dns_name)

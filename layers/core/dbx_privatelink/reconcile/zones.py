@@ -1,0 +1,104 @@
+"""The private hosted zones a workspace's names depend on (dns.private_zones): each stays associated with
+its VPCs. Names only one VPC can resolve (the inbound pattern's zones, a privatelink zone of your own) stop
+resolving the moment someone runs DisassociateVPCFromHostedZone; the step associates the VPC again.
+
+The zones themselves are the operator's: never created, changed, deleted or disassociated here.
+"""
+
+from __future__ import annotations
+
+from dbx_privatelink.aws.zones import HostedZoneInfo
+from dbx_privatelink.errors import PreflightFailedError, ZoneChangeNotInSyncTimeoutError
+from dbx_privatelink.models import (
+    Action,
+    CheckZoneAssociationsInput,
+    DnsResult,
+    EnsureZoneAssociationsInput,
+    PollState,
+    ZoneAssociationState,
+)
+from dbx_privatelink.reconcile.polling import ZONE_CHANGE_INSYNC, poll_until_settled
+from dbx_privatelink.spec import WorkspaceSpec
+from dbx_privatelink.wiring import Deps
+
+
+def _zones(spec: WorkspaceSpec, deps: Deps) -> list[tuple[int, str, HostedZoneInfo | None]]:
+    wanted = spec.dns.private_zones if spec.dns else []
+    return [(n, z.hosted_zone_id, deps.zones.get(z.hosted_zone_id)) for n, z in enumerate(wanted)]
+
+
+def zone_problems(spec: WorkspaceSpec, deps: Deps) -> list[str]:
+    """Preflight: every listed zone exists and is private, every listed VPC exists in the spec's region."""
+    if not spec.dns or not spec.dns.private_zones:
+        return []
+    problems: list[str] = []
+    ec2 = deps.ec2(spec.region)
+    for n, zone_id, zone in _zones(spec, deps):
+        where = f"dns.private_zones[{n}]"
+        if zone is None:
+            problems.append(f"{where}.hosted_zone_id: no hosted zone {zone_id} in this account; check the id")
+        elif not zone.private:
+            problems.append(
+                f"{where}.hosted_zone_id: {zone_id} ({zone.name}) is a public zone; only private hosted zones "
+                "are associated with VPCs"
+            )
+        for vpc_id in spec.dns.private_zones[n].vpc_ids:
+            if ec2.get_vpc(vpc_id) is None:
+                problems.append(f"{where}.vpc_ids: VPC {vpc_id} does not exist in {spec.region}")
+    return problems
+
+
+def missing_associations(spec: WorkspaceSpec, deps: Deps) -> list[str]:
+    """Drift: each (zone, VPC) of dns.private_zones that is not associated, in words."""
+    findings: list[str] = []
+    for n, zone_id, zone in _zones(spec, deps):
+        if zone is None:
+            findings.append(f"private hosted zone {zone_id} does not exist")
+            continue
+        for vpc_id in spec.dns.private_zones[n].vpc_ids if spec.dns else []:
+            if not zone.associated(vpc_id, spec.region):
+                findings.append(
+                    f"private hosted zone {zone_id} ({zone.name}) is not associated with {vpc_id}"
+                )
+    return findings
+
+
+def ensure_zone_associations(inp: EnsureZoneAssociationsInput, deps: Deps) -> DnsResult:
+    """Associate each listed VPC that is missing from its zone; the DNS branch's result gains the list."""
+    spec = inp.spec
+    states: list[ZoneAssociationState] = []
+    for n, zone_id, zone in _zones(spec, deps):
+        if zone is None or not zone.private:
+            raise PreflightFailedError(
+                f"dns.private_zones[{n}].hosted_zone_id: {zone_id} is "
+                + ("gone" if zone is None else "not a private zone")
+                + "; nothing was associated"
+            )
+        for vpc_id in spec.dns.private_zones[n].vpc_ids if spec.dns else []:
+            action: Action = "found"
+            change = None
+            if not zone.associated(vpc_id, spec.region):
+                change = deps.zones.associate(zone_id, vpc_id, spec.region)
+                action = "created"
+            states.append(
+                ZoneAssociationState(
+                    hosted_zone_id=zone_id, zone_name=zone.name, vpc_id=vpc_id, action=action, change=change
+                )
+            )
+    return inp.dns.model_copy(update={"zone_associations": states})
+
+
+def check_zone_associations(inp: CheckZoneAssociationsInput, deps: Deps) -> PollState:
+    """Ready once every association made in this run is INSYNC (answered by every Route 53 location)."""
+    waiting = [
+        f"the association of {a.vpc_id} with {a.hosted_zone_id} ({a.zone_name}) is {status}"
+        for a in inp.zone_associations
+        if a.change and (status := deps.zones.change_status(a.change)) != "INSYNC"
+    ]
+    return poll_until_settled(
+        inp.poll,
+        waiting,
+        settled="every private hosted zone association is INSYNC",
+        policy=ZONE_CHANGE_INSYNC,
+        timeout=ZoneChangeNotInSyncTimeoutError,
+    )
