@@ -15,7 +15,7 @@ from typing import Any
 
 from dbx_privatelink.aws.ec2 import EndpointInfo
 from dbx_privatelink.databricks.client import DatabricksAccountClient
-from dbx_privatelink.databricks.models import Network, PrivateAccessSettings
+from dbx_privatelink.databricks.models import Network, PrivateAccessSettings, Workspace
 
 # Private helpers on purpose: plan must compare against exactly what the Ensure* steps would write.
 from dbx_privatelink.errors import DatabricksNotFoundError, DbxPrivateLinkError, PreflightFailedError
@@ -25,6 +25,7 @@ from dbx_privatelink.reconcile.databricks_objects import (
     desired_networks,
     desired_private_access_settings,
     network_matches,
+    networks_in_use,
     workspace_of,
 )
 from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY, assess
@@ -298,7 +299,11 @@ def _plan_pas(
 
 
 def _plan_network(
-    client: DatabricksAccountClient, spec: WorkspaceSpec, regs: list[Registration], current_id: str | None
+    client: DatabricksAccountClient,
+    spec: WorkspaceSpec,
+    regs: list[Registration],
+    current_id: str | None,
+    workspace: Workspace | None,
 ) -> Item:
     """Mirrors ensure_network: keep a network matching on either workspace set, else use a matching one by
     name, else create one on the set no attached network holds."""
@@ -315,7 +320,7 @@ def _plan_network(
             "network", current.network_name, "keep", current.network_id, str(current.vpc_status or "")
         )
     networks = client.list_networks()
-    desired = choose_network(candidates, networks)
+    desired = choose_network(candidates, networks_in_use(networks, workspace))
     content = {k: v for k, v in desired.items() if k not in ("name", "workspace_set")}
     changes = _fields(_network_fields(current) if current is not None else {}, content)
     # The name carries a digest of the registration ids: unknown until the new ones exist.
@@ -388,7 +393,11 @@ def _plan_databricks(
         pas = _plan_pas(client, spec, regs, observed)
         workspace = workspace_of(client, spec, observed)
         network = _plan_network(
-            client, spec, regs, (workspace.network_id if workspace else None) or observed.get("network_id")
+            client,
+            spec,
+            regs,
+            (workspace.network_id if workspace else None) or observed.get("network_id"),
+            workspace,
         )
         report.databricks = [*reg_items, pas, network, _plan_workspace(spec, workspace, network, pas)]
     except DbxPrivateLinkError as exc:

@@ -155,15 +155,20 @@ def _holds_any(n: Network, subnet_ids: list[str], group_ids: list[str]) -> bool:
     return bool(set(n.subnet_ids) & set(subnet_ids) or set(n.security_group_ids) & set(group_ids))
 
 
-def choose_network(candidates: list[dict[str, Any]], networks: list[Network]) -> dict[str, Any]:
-    """The first candidate whose subnets and groups no network attached to a workspace holds (Databricks
-    refuses to reuse them while that network exists); the primary one when every set is held."""
-    attached = [n for n in networks if n.workspace_id is not None]
+def networks_in_use(networks: list[Network], workspace: Workspace | None) -> list[Network]:
+    """Networks attached to a workspace, and the workspace's own (attached only once it has provisioned)."""
+    own = workspace.network_id if workspace is not None else None
+    return [n for n in networks if n.workspace_id is not None or n.network_id == own]
+
+
+def choose_network(candidates: list[dict[str, Any]], in_use: list[Network]) -> dict[str, Any]:
+    """The first candidate whose subnets and groups no network in use holds (Databricks refuses to reuse
+    them while that network exists); the primary one when every set is held."""
     return next(
         (
             c
             for c in candidates
-            if not any(_holds_any(n, c["subnet_ids"], c["security_group_ids"]) for n in attached)
+            if not any(_holds_any(n, c["subnet_ids"], c["security_group_ids"]) for n in in_use)
         ),
         candidates[0],
     )
@@ -215,7 +220,8 @@ def ensure_network(inp: EnsureNetworkInput, deps: Deps) -> NetworkResult:
     if current is not None and any(network_matches(current, c) for c in candidates):
         return NetworkResult(network_id=current.network_id, action="unchanged")
     networks = client.list_networks()
-    desired = choose_network(candidates, networks)
+    in_use = networks_in_use(networks, workspace)
+    desired = choose_network(candidates, in_use)
     match = next(
         (n for n in networks if n.network_name == desired["name"] and network_matches(n, desired)), None
     )
@@ -224,9 +230,10 @@ def ensure_network(inp: EnsureNetworkInput, deps: Deps) -> NetworkResult:
         return NetworkResult(network_id=match.network_id, action="found", replaced_network_id=replaced)
     # A network that no workspace uses and holds our subnets or groups (of either set) blocks a new one:
     # it is ours to remove (left by an earlier run that stopped before it was attached or retired).
+    used = {n.network_id for n in in_use}
     for n in networks:
         if (
-            n.workspace_id is None
+            n.network_id not in used
             and n.network_name.startswith(f"{spec.workspace_key}-network-")
             and _holds_any(
                 n, spec.network.all_workspace_subnet_ids(), spec.network.all_workspace_security_group_ids()
