@@ -268,6 +268,7 @@ def intro(stack: LocalStack) -> list[str]:
         f"  customer    VPC {env.vpc_id} (10.0.0.0/22): workspace subnets {', '.join(env.workspace_subnet_ids)},",
         f"              endpoint subnet {env.endpoint_subnet_id}, groups {env.workspace_sg_id} (workspace) and "
         f"{env.endpoint_sg_id} (endpoints);",
+        f"              standby set {', '.join([*env.standby_subnet_ids, env.standby_sg_id])} (network.standby);",
         f"              Databricks credentials {env.credentials_id}, storage {env.storage_configuration_id}",
         f"  spec        {info.sample_spec}",
         "",

@@ -15,14 +15,17 @@ from typing import Any
 
 from dbx_privatelink.aws.ec2 import EndpointInfo
 from dbx_privatelink.databricks.client import DatabricksAccountClient
-from dbx_privatelink.databricks.models import Network, PrivateAccessSettings
+from dbx_privatelink.databricks.models import Network, PrivateAccessSettings, Workspace
 
 # Private helpers on purpose: plan must compare against exactly what the Ensure* steps would write.
 from dbx_privatelink.errors import DatabricksNotFoundError, DbxPrivateLinkError, PreflightFailedError
 from dbx_privatelink.models import EndpointPlan, Registration
 from dbx_privatelink.reconcile.databricks_objects import (
-    desired_network,
+    choose_network,
+    desired_networks,
     desired_private_access_settings,
+    network_matches,
+    networks_in_use,
     workspace_of,
 )
 from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY, assess
@@ -296,35 +299,35 @@ def _plan_pas(
 
 
 def _plan_network(
-    client: DatabricksAccountClient, spec: WorkspaceSpec, regs: list[Registration], current_id: str | None
+    client: DatabricksAccountClient,
+    spec: WorkspaceSpec,
+    regs: list[Registration],
+    current_id: str | None,
+    workspace: Workspace | None,
 ) -> Item:
-    """Mirrors ensure_network: keep a matching network, else use a matching one by name, else create."""
-    desired = desired_network(spec, regs)
-    content = {k: v for k, v in desired.items() if k != "name"}
+    """Mirrors ensure_network: keep a network matching on either workspace set, else use a matching one by
+    name, else create one on the set no attached network holds."""
+    candidates = desired_networks(spec, regs)
     pending = any(r.vpc_endpoint_id.startswith("(new") for r in regs)
-    # The name carries a digest of the registration ids: unknown until the new ones exist.
-    name = f"{spec.workspace_key}-network-<digest>" if pending else desired["name"]
     current: Network | None = None
     if current_id:
         try:
             current = client.get_network(current_id)
         except DatabricksNotFoundError:
             current = None
-    if current is not None:
-        changes = _fields(_network_fields(current), content)
-        if not changes:
-            return Item(
-                "network", current.network_name, "keep", current.network_id, str(current.vpc_status or "")
-            )
-    else:
-        changes = _fields({}, content)
+    if current is not None and any(network_matches(current, c) for c in candidates):
+        return Item(
+            "network", current.network_name, "keep", current.network_id, str(current.vpc_status or "")
+        )
+    networks = client.list_networks()
+    desired = choose_network(candidates, networks_in_use(networks, workspace))
+    content = {k: v for k, v in desired.items() if k not in ("name", "workspace_set")}
+    changes = _fields(_network_fields(current) if current is not None else {}, content)
+    # The name carries a digest of the registration ids: unknown until the new ones exist.
+    name = f"{spec.workspace_key}-network-<digest>" if pending else desired["name"]
     if not pending:
         match = next(
-            (
-                n
-                for n in client.list_networks()
-                if n.network_name == desired["name"] and not _fields(_network_fields(n), content)
-            ),
+            (n for n in networks if n.network_name == desired["name"] and network_matches(n, desired)),
             None,
         )
         if match is not None:
@@ -337,6 +340,11 @@ def _plan_network(
                 changes=changes,
             )
     detail = "networks are immutable: a new one is created"
+    if spec.network.standby is not None:
+        on_standby = desired["workspace_set"] == "network.standby"
+        detail += " on the " + (
+            "network.standby set" if on_standby else "primary workspace subnets and groups"
+        )
     if current is not None:
         detail += f", the workspace moves to it and {current.network_id} is deleted"
     return Item("network", name, "create", NEW, detail=detail, changes=changes)
@@ -385,7 +393,11 @@ def _plan_databricks(
         pas = _plan_pas(client, spec, regs, observed)
         workspace = workspace_of(client, spec, observed)
         network = _plan_network(
-            client, spec, regs, (workspace.network_id if workspace else None) or observed.get("network_id")
+            client,
+            spec,
+            regs,
+            (workspace.network_id if workspace else None) or observed.get("network_id"),
+            workspace,
         )
         report.databricks = [*reg_items, pas, network, _plan_workspace(spec, workspace, network, pas)]
     except DbxPrivateLinkError as exc:

@@ -2,7 +2,8 @@
 
 Data-plane VPC "privatelink-test" 10.0.0.0/22 (DNS hostnames and support on) with databricks-ws-1/2 in
 two AZs and databricks-vpce for the endpoints, the workspace group pl-sg-1 and the endpoint group pl-sg-2
-with the rules of the walkthrough; a DNS VPC with two resolver subnets and two corporate DNS servers; a
+with the rules of the walkthrough, plus a standby set (two /26 subnets in the free 10.0.0.0/24 and a
+workspace group) for the network.standby spec field; a DNS VPC with two resolver subnets and two corporate DNS servers; a
 peered VPC; the Databricks credentials and storage configuration; the service principal's secret.
 """
 
@@ -43,6 +44,8 @@ class SeededEnvironment:
     storage_configuration_id: str
     secret_arn: str
     extra: dict[str, Any] = field(default_factory=dict)
+    standby_subnet_ids: list[str] = field(default_factory=list)
+    standby_sg_id: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,6 +75,12 @@ class SeededEnvironment:
             "endpoints": {"aws_services": ["s3", "sts", "kinesis-streams"]},
             "drift": {"mode": "remediate"},
         }
+        if self.standby_subnet_ids:
+            # A recreated VPC endpoint then needs no spec change: the new network goes on the other set.
+            spec["network"]["standby"] = {
+                "workspace_subnet_ids": self.standby_subnet_ids,
+                "workspace_security_group_ids": [self.standby_sg_id],
+            }
         if custom_dns:
             spec["dns"] = {
                 "custom_dns": {
@@ -147,6 +156,8 @@ class DataPlane:
     endpoint_subnet_id: str
     workspace_sg_id: str
     endpoint_sg_id: str
+    standby_subnet_ids: list[str] = field(default_factory=list)
+    standby_sg_id: str = ""
 
 
 def workspace_security_group(ec2: Any, vpc_id: str, name: str) -> str:
@@ -159,9 +170,11 @@ def workspace_security_group(ec2: Any, vpc_id: str, name: str) -> str:
     return group
 
 
-def create_data_plane(ec2: Any, cidr: str, name: str, azs: list[str]) -> DataPlane:
+def create_data_plane(ec2: Any, cidr: str, name: str, azs: list[str], *, standby: bool = False) -> DataPlane:
     """A customer-managed VPC as the walkthrough builds it: two workspace subnets in two AZs (/24 each),
-    an endpoint subnet, pl-sg-1 for the workspace and pl-sg-2 for the endpoints."""
+    an endpoint subnet, pl-sg-1 for the workspace and pl-sg-2 for the endpoints. With `standby`, also a
+    second workspace set (network.standby): two /26 subnets in two AZs in the first, otherwise free,
+    quarter and a workspace group pl-sg-3."""
     net = ipaddress.ip_network(cidr)
     quarters = [str(s) for s in net.subnets(new_prefix=net.prefixlen + 2)]
     vpc_id = _vpc(ec2, cidr, name)
@@ -175,7 +188,14 @@ def create_data_plane(ec2: Any, cidr: str, name: str, azs: list[str]) -> DataPla
     ]
     ec2.authorize_security_group_ingress(GroupId=sg2, IpPermissions=endpoint_ports)
     ec2.authorize_security_group_egress(GroupId=sg2, IpPermissions=endpoint_ports)
-    return DataPlane(vpc_id, cidr, [ws1, ws2], vpce, sg1, sg2)
+    if not standby:
+        return DataPlane(vpc_id, cidr, [ws1, ws2], vpce, sg1, sg2)
+    spare = list(ipaddress.ip_network(quarters[0]).subnets(new_prefix=26))
+    standby_subnets = [
+        _subnet(ec2, vpc_id, str(spare[i]), azs[i], f"{name}-ws-standby-{i + 1}") for i in range(2)
+    ]
+    sg3 = workspace_security_group(ec2, vpc_id, f"{name}-pl-sg-3")
+    return DataPlane(vpc_id, cidr, [ws1, ws2], vpce, sg1, sg2, standby_subnets, sg3)
 
 
 def seed_environment(
@@ -192,7 +212,7 @@ def seed_environment(
     ec2 = session.client("ec2", region_name=region, endpoint_url=endpoint_url)
     azs = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
 
-    plane = create_data_plane(ec2, DATA_PLANE_CIDR, "privatelink-test", azs)
+    plane = create_data_plane(ec2, DATA_PLANE_CIDR, "privatelink-test", azs, standby=True)
     vpc_id, (ws1, ws2), vpce = plane.vpc_id, plane.workspace_subnet_ids, plane.endpoint_subnet_id
     sg1, sg2 = plane.workspace_sg_id, plane.endpoint_sg_id
 
@@ -237,4 +257,6 @@ def seed_environment(
         credentials_id=creds["credentials_id"],
         storage_configuration_id=storage["storage_configuration_id"],
         secret_arn=secret_arn,
+        standby_subnet_ids=plane.standby_subnet_ids,
+        standby_sg_id=plane.standby_sg_id,
     )

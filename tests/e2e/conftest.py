@@ -99,17 +99,28 @@ def reconciler(stack: LocalStack) -> Reconciler:
     return Reconciler(stack)
 
 
-@pytest.fixture
-def data_plane(stack: LocalStack, request: pytest.FixtureRequest) -> DataPlane:
-    """A fresh customer-managed VPC for one test, built as the walkthrough builds it."""
+def _new_data_plane(stack: LocalStack, request: pytest.FixtureRequest, *, standby: bool) -> DataPlane:
     ec2 = stack.client("ec2")
     azs = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
     name = request.node.name.replace("_", "-")[:24].strip("-")
-    return create_data_plane(ec2, next(_cidrs), name, azs)
+    return create_data_plane(ec2, next(_cidrs), name, azs, standby=standby)
+
+
+@pytest.fixture
+def data_plane(stack: LocalStack, request: pytest.FixtureRequest) -> DataPlane:
+    """A fresh customer-managed VPC for one test, built as the walkthrough builds it."""
+    return _new_data_plane(stack, request, standby=False)
+
+
+@pytest.fixture
+def standby_plane(stack: LocalStack, request: pytest.FixtureRequest) -> DataPlane:
+    """A fresh customer-managed VPC with a second set of workspace subnets and group (network.standby)."""
+    return _new_data_plane(stack, request, standby=True)
 
 
 def spec_for(stack: LocalStack, plane: DataPlane, key: str) -> dict[str, Any]:
-    """The sample spec of the stack, pointed at `plane` and named `key`."""
+    """The sample spec of the stack, pointed at `plane` and named `key` (with network.standby when the
+    plane has a standby set)."""
     assert stack.environment is not None
     spec = copy.deepcopy(stack.environment.sample_spec(key))
     spec["network"].update(
@@ -119,4 +130,10 @@ def spec_for(stack: LocalStack, plane: DataPlane, key: str) -> dict[str, Any]:
         endpoint_subnet_ids=[plane.endpoint_subnet_id],
         endpoint_security_group_id=plane.endpoint_sg_id,
     )
+    spec["network"].pop("standby", None)
+    if plane.standby_subnet_ids:
+        spec["network"]["standby"] = {
+            "workspace_subnet_ids": plane.standby_subnet_ids,
+            "workspace_security_group_ids": [plane.standby_sg_id],
+        }
     return spec

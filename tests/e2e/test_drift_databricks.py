@@ -2,9 +2,10 @@
 
 No event reports a change made through the Account API: the scheduled scan finds it (fired here through
 the scan rule's own target, the schedule being off), records it and a reconcile repairs it. A deleted
-VPC endpoint is reported by CloudTrail; its repair needs new subnets and groups (Databricks lets a subnet
-or group serve one network object only), so the run says exactly that, once, and the apply that gives
-them completes the repair.
+VPC endpoint is reported by CloudTrail; its repair needs a new network object on subnets and groups no
+other network holds (Databricks lets a subnet or group serve one network object only): with
+network.standby the reconcile builds it on the standby set and moves the workspace by itself; without,
+the run says what to change, once, and the apply that gives new subnets and groups completes the repair.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dbx_privatelink_local.seed import DataPlane, workspace_security_group
 from dbx_privatelink_local.stack import LocalStack
 
 from . import test_drift as _shared
-from .conftest import Reconciler
+from .conftest import Reconciler, spec_for
 from .test_drift import Drift, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -236,6 +237,7 @@ def test_deleted_workspace_endpoint_is_recreated_once_and_the_run_names_the_spec
     assert status["status"] == "FAILED" and status["error"] == "SpecInvalidError", status
     assert "network.workspace_subnet_ids" in status["cause"]
     assert "network.workspace_security_group_ids" in status["cause"]
+    assert "add network.standby" in status["cause"], "the way to make this repair automatic"
     [new_endpoint] = _live_workspace_endpoints(stack, data_plane.vpc_id, service)
     assert new_endpoint != old_endpoint
     registered = [r for r in backend.list_vpc_endpoints() if r["aws_vpc_endpoint_id"] == new_endpoint]
@@ -306,3 +308,87 @@ def test_deleted_workspace_endpoint_is_recreated_once_and_the_run_names_the_spec
     assert run.output["summary"]["endpoints"]["workspace"]["id"] == new_endpoint
     drift.settle(key)
     assert len(drift.remediations(key)) == 1
+
+
+def test_deleted_workspace_endpoint_is_repaired_onto_the_standby_set_by_one_reconcile(
+    stack: LocalStack, drift: Drift, reconciler: Reconciler, standby_plane: DataPlane
+) -> None:
+    # Given a healthy workspace on its primary subnets and group, with a standby set in the spec
+    plane = standby_plane
+    key = "d-endpoint-standby"
+    spec = spec_for(stack, plane, key)
+    services = default_catalog().region(stack.config.region)
+    assert services is not None
+    # A dns.verify name turns VerifyDns on; it always checks the workspace and relay names as well.
+    spec["dns"] = {"verify": [{"name": services.private_dns_name}]}
+    first = reconciler.run(spec)
+    assert first.status == "SUCCEEDED", first.cause
+    drift.deliver()  # the reconcile's own calls: they must start nothing
+    summary = first.output["summary"]
+    old_endpoint = summary["endpoints"]["workspace"]["id"]
+    old_network = summary["network"]["network_id"]
+    workspace_id = int(summary["workspace"]["workspace_id"])
+    backend = stack.emulator.backend
+    assert sorted(backend.get_network(old_network)["subnet_ids"]) == sorted(plane.workspace_subnet_ids)
+    ec2 = stack.client("ec2")
+    service = ec2.describe_vpc_endpoints(VpcEndpointIds=[old_endpoint])["VpcEndpoints"][0]["ServiceName"]
+    # When a human deletes its workspace (REST API) VPC endpoint
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[old_endpoint])
+    drift.deliver()
+    # Then CloudTrail's DeleteVpcEndpoints is recorded against the workspace and one reconcile repairs it
+    [record] = drift.record_with(key, "remediation_started")
+    assert record.event_name == "DeleteVpcEndpoints" and record.resource_ids == [old_endpoint]
+    assert record.actor.endswith(":user/operator")
+    arn = str(record.execution_arn)
+    drift.succeeded(arn)
+    # And it created one new endpoint and registered it once
+    [new_endpoint] = _live_workspace_endpoints(stack, plane.vpc_id, service)
+    assert new_endpoint != old_endpoint
+    [registered] = [r for r in backend.list_vpc_endpoints() if r["aws_vpc_endpoint_id"] == new_endpoint]
+    # And the workspace runs on a new network on the standby set that uses it; the old network is deleted
+    moved = backend.get_workspace(workspace_id)
+    assert moved["workspace_status"] == "RUNNING" and moved["network_id"] != old_network
+    network = backend.get_network(moved["network_id"])
+    assert network["vpc_endpoints"]["rest_api"] == [registered["vpc_endpoint_id"]]
+    assert sorted(network["subnet_ids"]) == sorted(plane.standby_subnet_ids)
+    assert network["security_group_ids"] == [plane.standby_sg_id]
+    assert network["vpc_status"] == "VALID"
+    assert old_network not in {n["network_id"] for n in backend.list_networks()}
+    repair = json.loads(drift.sfn.describe_execution(executionArn=arn)["output"])["summary"]
+    assert repair["network"] == {
+        "network_id": moved["network_id"],
+        "action": "replaced",
+        "replaced_network_id": old_network,
+    }
+    assert repair["workspace"]["action"] == "updated"
+    assert repair["endpoints"]["workspace"] == {"id": new_endpoint, "action": "created"}
+    # And the verification passed: the workspace name answers with the new endpoint's addresses
+    verification = repair["dns"]["verification"]
+    assert verification["status"] == "verified", verification
+    interfaces = ec2.describe_vpc_endpoints(VpcEndpointIds=[new_endpoint])["VpcEndpoints"][0][
+        "NetworkInterfaceIds"
+    ]
+    addresses = {
+        i["PrivateIpAddress"]
+        for i in ec2.describe_network_interfaces(NetworkInterfaceIds=interfaces)["NetworkInterfaces"]
+    }
+    [checked] = [n for n in verification["names"] if n["expected"]][:1]
+    assert checked["name"] == services.private_dns_name and checked["ok"], verification
+    assert set(checked["expected"]) == addresses and set(checked["answers"]) <= addresses, verification
+    # And the repair's own calls start no second run; the next scan finds nothing and the record stays
+    # a started (and finished) repair, not a failed one
+    drift.settle(key)
+    drift.scan_now()
+    assert len(drift.remediations(key)) == 1
+    assert [(r.outcome, r.execution_arn) for r in drift.records(key)] == [("remediation_started", arn)]
+
+    # When the same spec is applied again, then nothing changes on either side
+    again = reconciler.run(spec)
+    assert again.status == "SUCCEEDED", again.cause
+    assert not again.aws_mutations, again.aws_mutations
+    assert not again.databricks_mutations, again.databricks_mutations
+    assert again.output["summary"]["network"] == {
+        "network_id": moved["network_id"],
+        "action": "unchanged",
+        "replaced_network_id": None,
+    }

@@ -2,35 +2,42 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dbx_privatelink.aws.ec2 import SecurityGroupInfo, SgRule, VpcInfo
 from dbx_privatelink.catalog import default_catalog, port_ranges
 from dbx_privatelink.drift.prerequisites import prerequisite_repairs
 from dbx_privatelink.spec import WorkspaceSpec, parse_spec
 
 WS_SG, EP_SG, VPC = "sg-0a1b2c3d4e5f60711", "sg-0a1b2c3d4e5f60712", "vpc-0a1b2c3d4e5f60718"
+STANDBY_SG = "sg-0a1b2c3d4e5f60713"
 CATALOG = default_catalog()
 
 
-def _spec() -> WorkspaceSpec:
-    return parse_spec(
-        {
-            "workspace_key": "ws-a",
-            "region": "us-east-1",
-            "databricks": {
-                "account_id": "0f5e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b",
-                "credentials_id": "c",
-                "storage_configuration_id": "s",
-                "workspace": {"name": "ws-a"},
-            },
-            "network": {
-                "vpc_id": VPC,
-                "workspace_subnet_ids": ["subnet-0a1b2c3d4e5f60711", "subnet-0a1b2c3d4e5f60712"],
-                "workspace_security_group_ids": [WS_SG],
-                "endpoint_subnet_ids": ["subnet-0a1b2c3d4e5f60713"],
-                "endpoint_security_group_id": EP_SG,
-            },
+def _spec(*, standby: bool = False) -> WorkspaceSpec:
+    doc: dict[str, Any] = {
+        "workspace_key": "ws-a",
+        "region": "us-east-1",
+        "databricks": {
+            "account_id": "0f5e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b",
+            "credentials_id": "c",
+            "storage_configuration_id": "s",
+            "workspace": {"name": "ws-a"},
+        },
+        "network": {
+            "vpc_id": VPC,
+            "workspace_subnet_ids": ["subnet-0a1b2c3d4e5f60711", "subnet-0a1b2c3d4e5f60712"],
+            "workspace_security_group_ids": [WS_SG],
+            "endpoint_subnet_ids": ["subnet-0a1b2c3d4e5f60713"],
+            "endpoint_security_group_id": EP_SG,
+        },
+    }
+    if standby:
+        doc["network"]["standby"] = {
+            "workspace_subnet_ids": ["subnet-0a1b2c3d4e5f60714", "subnet-0a1b2c3d4e5f60715"],
+            "workspace_security_group_ids": [STANDBY_SG],
         }
-    )
+    return parse_spec(doc)
 
 
 def _healthy_groups() -> tuple[SecurityGroupInfo, SecurityGroupInfo]:
@@ -86,3 +93,35 @@ def test_a_deleted_vpc_or_a_group_elsewhere_is_left_to_a_human() -> None:
     assert prerequisite_repairs(_spec(), None, [ws, ep], CATALOG) == []
     moved = ep.model_copy(update={"vpc_id": "vpc-0ffffffffffffffff", "ingress": ()})
     assert prerequisite_repairs(_spec(), VPC_OK, [ws, moved], CATALOG) == []
+
+
+def _workspace_group(group_id: str) -> SecurityGroupInfo:
+    ws, _ = _healthy_groups()
+    within = tuple(r.model_copy(update={"group_ids": (group_id,)}) if r.group_ids else r for r in ws.ingress)
+    egress = tuple(r.model_copy(update={"group_ids": (group_id,)}) if r.group_ids else r for r in ws.egress)
+    return ws.model_copy(update={"group_id": group_id, "ingress": within, "egress": egress})
+
+
+def test_the_standby_group_is_repaired_like_the_primary_one() -> None:
+    # Given a spec with a standby set whose group lost its UDP-within rule
+    ws, ep = _healthy_groups()
+    standby = _workspace_group(STANDBY_SG)
+    assert prerequisite_repairs(_spec(standby=True), VPC_OK, [ws, standby, ep], CATALOG) == []
+    broken = standby.model_copy(update={"ingress": tuple(r for r in standby.ingress if r.protocol != "udp")})
+    # Then the repair restores it (preflight checks the standby set too)
+    [repair] = prerequisite_repairs(_spec(standby=True), VPC_OK, [ws, broken, ep], CATALOG)
+    assert (repair.target, repair.direction) == (STANDBY_SG, "ingress")
+    assert repair.permission["UserIdGroupPairs"] == [{"GroupId": STANDBY_SG}]
+
+
+def test_an_endpoint_group_that_admits_only_the_primary_group_is_opened_to_the_vpc() -> None:
+    # Given endpoint ingress from the primary workspace group only (no CIDR rule)
+    ws, ep = _healthy_groups()
+    from_primary = tuple(r.model_copy(update={"cidrs": (), "group_ids": (WS_SG,)}) for r in ep.ingress)
+    ep = ep.model_copy(update={"ingress": from_primary})
+    groups = [ws, _workspace_group(STANDBY_SG), ep]
+    # Then that is enough without a standby set, and with one the VPC CIDR is let in for every port
+    assert prerequisite_repairs(_spec(), VPC_OK, groups, CATALOG) == []
+    repairs = prerequisite_repairs(_spec(standby=True), VPC_OK, groups, CATALOG)
+    assert [r.target for r in repairs] == [EP_SG] * len(port_ranges(CATALOG.endpoint_sg_ingress_tcp_ports))
+    assert all(r.permission["IpRanges"] == [{"CidrIp": "10.0.0.0/22"}] for r in repairs)

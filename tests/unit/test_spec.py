@@ -72,6 +72,78 @@ def test_invalid_specs_name_the_field_and_the_fix(mutate: Any, field: str, fix: 
     assert field in message and fix in message, message
 
 
+STANDBY = {
+    "workspace_subnet_ids": ["subnet-0aa11bb22cc33dd55", "subnet-0ee55ff66aa77bb99"],
+    "workspace_security_group_ids": ["sg-0c0ffee0c0ffee003"],
+}
+
+
+def _with_standby(**overrides: list[str]) -> dict[str, Any]:
+    doc = copy.deepcopy(_example())
+    doc["network"]["standby"] = {**STANDBY, **overrides}
+    return doc
+
+
+def test_standby_set_is_optional_and_listed_after_the_primary_set() -> None:
+    assert parse_spec(_example()).network.standby is None
+    network = parse_spec(_with_standby()).network
+    assert [(s.spec_field, list(s.subnet_ids)) for s in network.workspace_sets()] == [
+        ("network", _example()["network"]["workspace_subnet_ids"]),
+        ("network.standby", STANDBY["workspace_subnet_ids"]),
+    ]
+    assert network.all_workspace_security_group_ids() == ["sg-0c0ffee0c0ffee001", "sg-0c0ffee0c0ffee003"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "fix"),
+    [
+        (
+            {"workspace_subnet_ids": ["subnet-0aa11bb22cc33dd44", "subnet-0ee55ff66aa77bb99"]},
+            "standby.workspace_subnet_ids ['subnet-0aa11bb22cc33dd44'] are also in workspace_subnet_ids",
+            "subnets of its own",
+        ),
+        (
+            {"workspace_security_group_ids": ["sg-0c0ffee0c0ffee001"]},
+            "standby.workspace_security_group_ids ['sg-0c0ffee0c0ffee001'] are also in",
+            "groups of its own",
+        ),
+        (
+            {"workspace_subnet_ids": ["subnet-0cc99dd00ee11ff22", "subnet-0ee55ff66aa77bb99"]},
+            "standby.workspace_subnet_ids ['subnet-0cc99dd00ee11ff22'] are also endpoint_subnet_ids",
+            "own subnet",
+        ),
+        (
+            {"workspace_subnet_ids": ["subnet-0aa11bb22cc33dd55", "subnet-0aa11bb22cc33dd55"]},
+            "network.standby.workspace_subnet_ids",
+            "list each id once",
+        ),
+        (
+            {"workspace_subnet_ids": ["subnet-0aa11bb22cc33dd55"]},
+            "network.standby.workspace_subnet_ids",
+            "at least 2",
+        ),
+        ({"workspace_security_group_ids": []}, "network.standby.workspace_security_group_ids", "at least 1"),
+        (
+            {"workspace_security_group_ids": [f"sg-0c0ffee0c0ffee1{i:02d}" for i in range(6)]},
+            "network.standby.workspace_security_group_ids",
+            "at most 5",
+        ),
+        (
+            {"workspace_subnet_ids": ["subnet-XYZ", "subnet-0aa11bb22cc33dd55"]},
+            "network.standby",
+            "subnet-0a1b2c",
+        ),
+    ],
+)
+def test_invalid_standby_sets_name_the_field_and_the_fix(
+    overrides: dict[str, Any], field: str, fix: str
+) -> None:
+    with pytest.raises(SpecInvalidError) as info:
+        parse_spec(_with_standby(**overrides))
+    message = str(info.value)
+    assert field in message and fix in message, message
+
+
 def test_hash_follows_content_not_formatting() -> None:
     a = parse_spec(_example())
     doc = _example()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -79,19 +80,43 @@ class PrivateAccess(_Model):
     extra_allowed_vpc_endpoint_ids: list[DatabricksId] = Field(default_factory=list)
 
 
+def _listed_once(value: list[str]) -> list[str]:
+    if len(set(value)) != len(value):
+        raise ValueError("list each id once")
+    return value
+
+
+@dataclass(frozen=True)
+class WorkspaceSet:
+    """One set of workspace subnets and security groups a network object can be built on."""
+
+    spec_field: str  # where the spec names it: "network" or "network.standby"
+    subnet_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+
+
+class StandbyNetwork(_Model):
+    """A second, pre-provisioned set of workspace subnets and groups in the same VPC. Databricks lets a
+    subnet or group serve one network object only, so a network that must be replaced while the workspace
+    uses it (its endpoints were recreated) is built on the set the workspace does not use."""
+
+    workspace_subnet_ids: list[SubnetId] = Field(min_length=2)
+    workspace_security_group_ids: list[SecurityGroupId] = Field(min_length=1, max_length=5)
+
+    _unique = field_validator("workspace_subnet_ids", "workspace_security_group_ids")(_listed_once)
+
+
 class NetworkSection(_Model):
     vpc_id: VpcId
     workspace_subnet_ids: list[SubnetId] = Field(min_length=2)
     workspace_security_group_ids: list[SecurityGroupId] = Field(min_length=1, max_length=5)
     endpoint_subnet_ids: list[SubnetId] = Field(min_length=1, max_length=16)
     endpoint_security_group_id: SecurityGroupId
+    standby: StandbyNetwork | None = None
 
-    @field_validator("workspace_subnet_ids", "workspace_security_group_ids", "endpoint_subnet_ids")
-    @classmethod
-    def _unique(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("list each id once")
-        return value
+    _unique = field_validator("workspace_subnet_ids", "workspace_security_group_ids", "endpoint_subnet_ids")(
+        _listed_once
+    )
 
     @model_validator(mode="after")
     def _endpoint_subnets_apart(self) -> NetworkSection:
@@ -102,6 +127,58 @@ class NetworkSection(_Model):
                 "own subnet (the seed's databricks-vpce) so cluster IPs never exhaust it"
             )
         return self
+
+    @model_validator(mode="after")
+    def _standby_apart(self) -> NetworkSection:
+        standby = self.standby
+        if standby is None:
+            return self
+        problems = []
+        if shared := sorted(set(standby.workspace_subnet_ids) & set(self.workspace_subnet_ids)):
+            problems.append(
+                f"standby.workspace_subnet_ids {shared} are also in workspace_subnet_ids: give the standby "
+                "set subnets of its own (Databricks lets a subnet serve one network object only)"
+            )
+        if shared := sorted(
+            set(standby.workspace_security_group_ids) & set(self.workspace_security_group_ids)
+        ):
+            problems.append(
+                f"standby.workspace_security_group_ids {shared} are also in workspace_security_group_ids: give "
+                "the standby set groups of its own (Databricks lets a group serve one network object only)"
+            )
+        if shared := sorted(set(standby.workspace_subnet_ids) & set(self.endpoint_subnet_ids)):
+            problems.append(
+                f"standby.workspace_subnet_ids {shared} are also endpoint_subnet_ids: give the endpoints their "
+                "own subnet so cluster IPs never exhaust it"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def workspace_sets(self) -> list[WorkspaceSet]:
+        """The sets a network object can be built on: the primary one first, then the standby one."""
+        sets = [
+            WorkspaceSet(
+                "network", tuple(self.workspace_subnet_ids), tuple(self.workspace_security_group_ids)
+            )
+        ]
+        if self.standby is not None:
+            sets.append(
+                WorkspaceSet(
+                    "network.standby",
+                    tuple(self.standby.workspace_subnet_ids),
+                    tuple(self.standby.workspace_security_group_ids),
+                )
+            )
+        return sets
+
+    def all_workspace_subnet_ids(self) -> list[str]:
+        """The workspace subnets of every set (the workspace runs on one, a replacement uses the other)."""
+        return [s for ws in self.workspace_sets() for s in ws.subnet_ids]
+
+    def all_workspace_security_group_ids(self) -> list[str]:
+        """The workspace security groups of every set."""
+        return [g for ws in self.workspace_sets() for g in ws.security_group_ids]
 
 
 class AdoptEndpoints(_Model):

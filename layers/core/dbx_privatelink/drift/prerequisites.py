@@ -13,8 +13,12 @@ from dbx_privatelink.aws.ec2 import SecurityGroupInfo, VpcInfo
 
 # Preflight's own predicates: the repair must agree with the check exactly.
 from dbx_privatelink.catalog import Catalog, port_ranges
-from dbx_privatelink.reconcile.preflight import allows_all_within_group, allows_egress_beyond_group
-from dbx_privatelink.spec import WorkspaceSpec
+from dbx_privatelink.reconcile.preflight import (
+    allows_all_within_group,
+    allows_egress_beyond_group,
+    allows_endpoint_ingress,
+)
+from dbx_privatelink.spec import WorkspaceSet, WorkspaceSpec
 
 
 @dataclass(frozen=True)
@@ -73,17 +77,13 @@ def workspace_group_repairs(sg: SecurityGroupInfo, catalog: Catalog) -> list[Rep
 
 
 def endpoint_group_repairs(
-    sg: SecurityGroupInfo, catalog: Catalog, workspace_groups: list[str], vpc: VpcInfo
+    sg: SecurityGroupInfo, catalog: Catalog, workspace_sets: list[WorkspaceSet], vpc: VpcInfo
 ) -> list[Repair]:
-    """The endpoint ports from the VPC (never from 0.0.0.0/0: preflight refuses that)."""
+    """The endpoint ports from the VPC (never from 0.0.0.0/0: preflight refuses that), wherever the groups
+    of a workspace set are not let in."""
     repairs: list[Repair] = []
     for lo, hi in port_ranges(catalog.endpoint_sg_ingress_tcp_ports):
-        ok = any(
-            r.covers_port("tcp", lo)
-            and (any(g in workspace_groups for g in r.group_ids) or any(c != "0.0.0.0/0" for c in r.cidrs))
-            for r in sg.ingress
-        )
-        if not ok:
+        if not all(allows_endpoint_ingress(sg, lo, ws.security_group_ids) for ws in workspace_sets):
             ports = str(lo) if lo == hi else f"{lo}-{hi}"
             repairs.append(
                 Repair(
@@ -129,11 +129,12 @@ def prerequisite_repairs(
     net = spec.network
     by_id = {g.group_id: g for g in groups if g.vpc_id == net.vpc_id}
     repairs = vpc_repairs(vpc)
-    for gid in net.workspace_security_group_ids:
+    # Both workspace sets: preflight checks the standby set too, and a replacement must find it ready.
+    for gid in net.all_workspace_security_group_ids():
         if gid in by_id:
             repairs += workspace_group_repairs(by_id[gid], catalog)
     if net.endpoint_security_group_id in by_id:
         repairs += endpoint_group_repairs(
-            by_id[net.endpoint_security_group_id], catalog, net.workspace_security_group_ids, vpc
+            by_id[net.endpoint_security_group_id], catalog, net.workspace_sets(), vpc
         )
     return repairs

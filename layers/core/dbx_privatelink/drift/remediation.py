@@ -81,7 +81,9 @@ def _repair_prerequisites(deps: Deps, spec_doc: dict[str, Any]) -> list[str]:
     spec = parse_spec(spec_doc)
     ec2 = deps.ec2(spec.region)
     net = spec.network
-    groups = ec2.get_security_groups([*net.workspace_security_group_ids, net.endpoint_security_group_id])
+    groups = ec2.get_security_groups(
+        [*net.all_workspace_security_group_ids(), net.endpoint_security_group_id]
+    )
     repairs = prerequisite_repairs(spec, ec2.get_vpc(net.vpc_id), groups, deps.catalog)
     writer = deps.drift_ec2(spec.region)
     done: list[str] = []

@@ -34,7 +34,7 @@ from dbx_privatelink.models import (
     WorkspaceResult,
 )
 from dbx_privatelink.reconcile.polling import WORKSPACE_RUNNING, next_poll
-from dbx_privatelink.spec import WorkspaceSpec
+from dbx_privatelink.spec import WorkspaceSet, WorkspaceSpec
 from dbx_privatelink.wiring import Deps
 
 
@@ -118,26 +118,59 @@ def ensure_private_access_settings(
 # --- network ---
 
 
-def desired_network(spec: WorkspaceSpec, regs: list[Registration]) -> dict[str, Any]:
-    """The network object the spec asks for; its name carries a digest of its content."""
+def desired_network(
+    spec: WorkspaceSpec, regs: list[Registration], on: WorkspaceSet | None = None
+) -> dict[str, Any]:
+    """The network object the spec asks for on one set of workspace subnets and groups (default: the primary
+    set); its name carries a digest of its content, so each set has its own deterministic name."""
+    chosen = on or spec.network.workspace_sets()[0]
     content = {
         "vpc_id": spec.network.vpc_id,
-        "subnet_ids": sorted(spec.network.workspace_subnet_ids),
-        "security_group_ids": sorted(spec.network.workspace_security_group_ids),
+        "subnet_ids": sorted(chosen.subnet_ids),
+        "security_group_ids": sorted(chosen.security_group_ids),
         "rest_api": _reg_ids(regs, "workspace"),
         "dataplane_relay": _reg_ids(regs, "relay"),
     }
     digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:8]
-    return {"name": f"{spec.workspace_key}-network-{digest}", **content}
+    return {"name": f"{spec.workspace_key}-network-{digest}", "workspace_set": chosen.spec_field, **content}
 
 
-def _network_matches(n: Network, desired: dict[str, Any]) -> bool:
+def desired_networks(spec: WorkspaceSpec, regs: list[Registration]) -> list[dict[str, Any]]:
+    """The network object the spec asks for on each set it names: the primary set first, then the standby."""
+    return [desired_network(spec, regs, on) for on in spec.network.workspace_sets()]
+
+
+def network_matches(n: Network, desired: dict[str, Any]) -> bool:
+    """The network holds the desired VPC, subnets, groups and endpoint registrations."""
     return bool(
         n.vpc_id == desired["vpc_id"]
         and sorted(n.subnet_ids) == desired["subnet_ids"]
         and sorted(n.security_group_ids) == desired["security_group_ids"]
         and sorted(n.vpc_endpoints.rest_api) == desired["rest_api"]
         and sorted(n.vpc_endpoints.dataplane_relay) == desired["dataplane_relay"]
+    )
+
+
+def _holds_any(n: Network, subnet_ids: list[str], group_ids: list[str]) -> bool:
+    return bool(set(n.subnet_ids) & set(subnet_ids) or set(n.security_group_ids) & set(group_ids))
+
+
+def networks_in_use(networks: list[Network], workspace: Workspace | None) -> list[Network]:
+    """Networks attached to a workspace, and the workspace's own (attached only once it has provisioned)."""
+    own = workspace.network_id if workspace is not None else None
+    return [n for n in networks if n.workspace_id is not None or n.network_id == own]
+
+
+def choose_network(candidates: list[dict[str, Any]], in_use: list[Network]) -> dict[str, Any]:
+    """The first candidate whose subnets and groups no network in use holds (Databricks refuses to reuse
+    them while that network exists); the primary one when every set is held."""
+    return next(
+        (
+            c
+            for c in candidates
+            if not any(_holds_any(n, c["subnet_ids"], c["security_group_ids"]) for n in in_use)
+        ),
+        candidates[0],
     )
 
 
@@ -170,10 +203,11 @@ def workspace_of(
 
 
 def ensure_network(inp: EnsureNetworkInput, deps: Deps) -> NetworkResult:
-    """The network object for the spec: kept when it matches, else a new one (the workspace moves later)."""
+    """The network object for the spec: kept when it matches on either workspace set, else a new one on the
+    set the workspace does not use (the workspace moves later, the old network is retired)."""
     spec = inp.spec
     client = deps.databricks(spec.databricks.account_id)
-    desired = desired_network(spec, inp.registrations)
+    candidates = desired_networks(spec, inp.registrations)
     observed = _observed(deps, spec.workspace_key)
     workspace = workspace_of(client, spec, observed)
     current_id = (workspace.network_id if workspace else None) or observed.get("network_id")
@@ -183,21 +217,27 @@ def ensure_network(inp: EnsureNetworkInput, deps: Deps) -> NetworkResult:
             current = client.get_network(current_id)
         except DatabricksNotFoundError:
             current = None
-    if current is not None and _network_matches(current, desired):
+    if current is not None and any(network_matches(current, c) for c in candidates):
         return NetworkResult(network_id=current.network_id, action="unchanged")
     networks = client.list_networks()
+    in_use = networks_in_use(networks, workspace)
+    desired = choose_network(candidates, in_use)
     match = next(
-        (n for n in networks if n.network_name == desired["name"] and _network_matches(n, desired)), None
+        (n for n in networks if n.network_name == desired["name"] and network_matches(n, desired)), None
     )
     replaced = current.network_id if current is not None else None
     if match is not None:
         return NetworkResult(network_id=match.network_id, action="found", replaced_network_id=replaced)
-    # A network that no workspace uses and holds our subnets blocks the new one: it is ours to remove.
+    # A network that no workspace uses and holds our subnets or groups (of either set) blocks a new one:
+    # it is ours to remove (left by an earlier run that stopped before it was attached or retired).
+    used = {n.network_id for n in in_use}
     for n in networks:
         if (
-            n.workspace_id is None
+            n.network_id not in used
             and n.network_name.startswith(f"{spec.workspace_key}-network-")
-            and set(n.subnet_ids) & set(desired["subnet_ids"])
+            and _holds_any(
+                n, spec.network.all_workspace_subnet_ids(), spec.network.all_workspace_security_group_ids()
+            )
         ):
             client.delete_network(n.network_id)
             if replaced == n.network_id:
@@ -213,17 +253,32 @@ def ensure_network(inp: EnsureNetworkInput, deps: Deps) -> NetworkResult:
         )
     except DatabricksRequestError as exc:
         if exc.error_code == "INVALID_PARAMETER_VALUE" and current is not None and current.workspace_id:
-            raise SpecInvalidError(
-                f"the network must change ({exc}) but Databricks does not let one subnet or security group "
-                f"serve two network objects while workspace {current.workspace_id} uses {current.network_id}; "
-                "to move the workspace give it new network.workspace_subnet_ids and new "
-                "network.workspace_security_group_ids"
-            ) from exc
+            raise SpecInvalidError(_network_blocked(spec, current, desired, exc)) from exc
         raise
     return NetworkResult(
         network_id=created.network_id,
         action="replaced" if replaced else "created",
         replaced_network_id=replaced,
+    )
+
+
+def _network_blocked(
+    spec: WorkspaceSpec, current: Network, desired: dict[str, Any], exc: DatabricksRequestError
+) -> str:
+    why = (
+        f"the network must change ({exc}) but Databricks does not let one subnet or security group serve two "
+        f"network objects while workspace {current.workspace_id} uses {current.network_id}"
+    )
+    if spec.network.standby is None:
+        return (
+            f"{why}; to move the workspace give it new network.workspace_subnet_ids and new "
+            "network.workspace_security_group_ids, or add network.standby (a second set of workspace subnets "
+            "and security groups in the VPC) so that such a repair moves the workspace by itself"
+        )
+    where = desired["workspace_set"]
+    return (
+        f"{why}; the set the new network was to use ({where}) is held by another network object: delete that "
+        f"network, or give {where}.workspace_subnet_ids and {where}.workspace_security_group_ids new ids"
     )
 
 

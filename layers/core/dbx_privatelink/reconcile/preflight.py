@@ -3,6 +3,7 @@ reported together so one run tells the operator everything to fix."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dbx_privatelink.aws.ec2 import Ec2Client, EndpointInfo, SecurityGroupInfo, SgRule, SubnetInfo, VpcInfo
@@ -10,7 +11,7 @@ from dbx_privatelink.catalog import Catalog, RegionServices, port_ranges
 from dbx_privatelink.errors import PreflightFailedError
 from dbx_privatelink.models import EndpointPlan, PreflightOutput, SpecStep
 from dbx_privatelink.reconcile.zones import zone_problems
-from dbx_privatelink.spec import WorkspaceSpec
+from dbx_privatelink.spec import WorkspaceSet, WorkspaceSpec
 from dbx_privatelink.wiring import Deps
 
 OWNER_TAG_KEY = "dbx-privatelink:owner"
@@ -66,29 +67,40 @@ def allows_all_within_group(sg: SecurityGroupInfo, direction: str, protocol: str
     )
 
 
-def _check_workspace_sg(sg: SecurityGroupInfo, catalog: Catalog, problems: list[str]) -> None:
+def allows_endpoint_ingress(sg: SecurityGroupInfo, port: int, workspace_groups: Sequence[str]) -> bool:
+    """TCP `port` into the endpoint group from one of the workspace groups or from private addresses (the
+    VPC CIDR); 0.0.0.0/0 never counts."""
+    return any(
+        r.covers_port("tcp", port)
+        and (any(g in workspace_groups for g in r.group_ids) or any(c != "0.0.0.0/0" for c in r.cidrs))
+        for r in sg.ingress
+    )
+
+
+def _check_workspace_sg(
+    sg: SecurityGroupInfo,
+    catalog: Catalog,
+    problems: list[str],
+    label: str = "network.workspace_security_group_ids",
+) -> None:
     for direction in ("ingress", "egress"):
         for protocol in ("tcp", "udp"):
             if not allows_all_within_group(sg, direction, protocol):
                 problems.append(
-                    f"network.workspace_security_group_ids: {sg.group_id} must allow all {protocol.upper()} "
+                    f"{label}: {sg.group_id} must allow all {protocol.upper()} "
                     f"{direction} to and from itself (add a rule with the group as its own source/destination)"
                 )
     for lo, hi in port_ranges(catalog.workspace_sg_egress_tcp_ports):
         if not all(allows_egress_beyond_group(sg, "tcp", p) for p in (lo, hi)):
             ports = str(lo) if lo == hi else f"{lo}-{hi}"
             problems.append(
-                f"network.workspace_security_group_ids: {sg.group_id} must allow egress TCP {ports} "
+                f"{label}: {sg.group_id} must allow egress TCP {ports} "
                 "(Databricks control plane, relay and metastore)"
             )
 
 
 def _check_endpoint_sg(
-    sg: SecurityGroupInfo,
-    catalog: Catalog,
-    workspace_sgs: list[str],
-    vpc: VpcInfo | None,
-    problems: list[str],
+    sg: SecurityGroupInfo, catalog: Catalog, workspace_sets: list[WorkspaceSet], problems: list[str]
 ) -> None:
     for rule in sg.ingress:
         if "0.0.0.0/0" in rule.cidrs:
@@ -96,20 +108,41 @@ def _check_endpoint_sg(
                 f"network.endpoint_security_group_id: {sg.group_id} allows ingress from 0.0.0.0/0: "
                 "allow only the workspace security group or the VPC CIDR"
             )
+    # Clusters on either set reach the endpoints: each set's groups (or the VPC CIDR) must be let in.
     for lo, _hi in port_ranges(catalog.endpoint_sg_ingress_tcp_ports):
-        ok = any(
-            r.covers_port("tcp", lo)
-            and (
-                any(g in workspace_sgs for g in r.group_ids)
-                or (vpc is not None and vpc.cidr_block in r.cidrs)
-                or any(c != "0.0.0.0/0" for c in r.cidrs)
-            )
-            for r in sg.ingress
+        for ws in workspace_sets:
+            if not allows_endpoint_ingress(sg, lo, ws.security_group_ids):
+                problems.append(
+                    f"network.endpoint_security_group_id: {sg.group_id} must allow ingress TCP {lo} from the "
+                    f"groups in {ws.spec_field}.workspace_security_group_ids or the VPC CIDR"
+                )
+
+
+def _check_workspace_subnets(
+    ws: WorkspaceSet, found: list[SubnetInfo], vpc_id: str, problems: list[str]
+) -> None:
+    label = f"{ws.spec_field}.workspace_subnet_ids"
+    subnets = _check_subnets(label, list(ws.subnet_ids), found, vpc_id, problems)
+    zones = {s.availability_zone for s in subnets}
+    if len(subnets) == len(ws.subnet_ids) and len(zones) < 2:
+        problems.append(
+            f"{label}: all subnets are in {', '.join(sorted(zones))}; Databricks needs "
+            "at least two subnets in distinct availability zones"
         )
-        if not ok:
+    per_zone: dict[str, list[str]] = {}
+    for s in subnets:
+        per_zone.setdefault(s.availability_zone, []).append(s.subnet_id)
+    for zone, ids in sorted(per_zone.items()):
+        if len(ids) > 1:
             problems.append(
-                f"network.endpoint_security_group_id: {sg.group_id} must allow ingress TCP {lo} from the "
-                "workspace security group or the VPC CIDR"
+                f"{label}: {', '.join(ids)} are all in {zone}; Databricks takes one "
+                "workspace subnet per availability zone"
+            )
+    for s in subnets:
+        if not MIN_PREFIX <= s.prefix_length <= MAX_PREFIX:
+            problems.append(
+                f"{label}: {s.subnet_id} is /{s.prefix_length}; use a netmask between "
+                f"/{MIN_PREFIX} and /{MAX_PREFIX}"
             )
 
 
@@ -248,51 +281,26 @@ def assess(spec: WorkspaceSpec, deps: Deps) -> Assessment:
     net = spec.network
     vpc = ec2.get_vpc(net.vpc_id)
     _check_vpc("network.vpc_id", vpc, net.vpc_id, problems)
-    subnets = ec2.get_subnets([*net.workspace_subnet_ids, *net.endpoint_subnet_ids])
-    ws_subnets = _check_subnets(
-        "network.workspace_subnet_ids", net.workspace_subnet_ids, subnets, net.vpc_id, problems
-    )
+    workspace_sets = net.workspace_sets()
+    subnets = ec2.get_subnets([*net.all_workspace_subnet_ids(), *net.endpoint_subnet_ids])
+    for ws in workspace_sets:
+        _check_workspace_subnets(ws, subnets, net.vpc_id, problems)
     _check_subnets("network.endpoint_subnet_ids", net.endpoint_subnet_ids, subnets, net.vpc_id, problems)
-    zones = {s.availability_zone for s in ws_subnets}
-    if len(ws_subnets) == len(net.workspace_subnet_ids) and len(zones) < 2:
-        problems.append(
-            f"network.workspace_subnet_ids: all subnets are in {', '.join(sorted(zones))}; Databricks needs "
-            "at least two subnets in distinct availability zones"
-        )
-    per_zone: dict[str, list[str]] = {}
-    for s in ws_subnets:
-        per_zone.setdefault(s.availability_zone, []).append(s.subnet_id)
-    for zone, ids in sorted(per_zone.items()):
-        if len(ids) > 1:
-            problems.append(
-                f"network.workspace_subnet_ids: {', '.join(ids)} are all in {zone}; Databricks takes one "
-                "workspace subnet per availability zone"
-            )
-    for s in ws_subnets:
-        if not MIN_PREFIX <= s.prefix_length <= MAX_PREFIX:
-            problems.append(
-                f"network.workspace_subnet_ids: {s.subnet_id} is /{s.prefix_length}; use a netmask between "
-                f"/{MIN_PREFIX} and /{MAX_PREFIX}"
-            )
 
-    group_ids = [*net.workspace_security_group_ids, net.endpoint_security_group_id]
+    group_ids = [*net.all_workspace_security_group_ids(), net.endpoint_security_group_id]
     groups = {g.group_id: g for g in ec2.get_security_groups(group_ids)}
     for gid in group_ids:
         if gid not in groups:
             problems.append(f"network: security group {gid} does not exist")
         elif groups[gid].vpc_id != net.vpc_id:
             problems.append(f"network: security group {gid} is in {groups[gid].vpc_id}, not in {net.vpc_id}")
-    for gid in net.workspace_security_group_ids:
-        if gid in groups:
-            _check_workspace_sg(groups[gid], deps.catalog, problems)
+    for ws in workspace_sets:
+        for gid in ws.security_group_ids:
+            if gid in groups:
+                label = f"{ws.spec_field}.workspace_security_group_ids"
+                _check_workspace_sg(groups[gid], deps.catalog, problems, label)
     if net.endpoint_security_group_id in groups:
-        _check_endpoint_sg(
-            groups[net.endpoint_security_group_id],
-            deps.catalog,
-            net.workspace_security_group_ids,
-            vpc,
-            problems,
-        )
+        _check_endpoint_sg(groups[net.endpoint_security_group_id], deps.catalog, workspace_sets, problems)
 
     if spec.front_end:
         fe = spec.front_end

@@ -11,7 +11,7 @@ from dbx_privatelink.models import (
     RecordFailureInput,
     RecordFailureOutput,
 )
-from dbx_privatelink.spec import parse_spec
+from dbx_privatelink.spec import WorkspaceSpec, parse_spec
 from dbx_privatelink.store import RunRecord, now_iso
 from dbx_privatelink.wiring import Deps
 
@@ -55,12 +55,13 @@ def _ids_in(value: Any, key: str = "") -> list[str]:
     return []
 
 
-def _resource_ids(inp: RecordAndReleaseInput, spec_doc: dict[str, Any]) -> list[str]:
+def _resource_ids(inp: RecordAndReleaseInput, spec: WorkspaceSpec) -> list[str]:
     pl = inp.privatelink
-    net = spec_doc["network"]
+    net = spec.network
     ids = [e.vpc_endpoint_id for e in pl.endpoints] + [r.vpc_endpoint_id for r in pl.registrations]
-    ids += [net["vpc_id"], *net["workspace_subnet_ids"], *net["workspace_security_group_ids"]]
-    ids += [*net["endpoint_subnet_ids"], net["endpoint_security_group_id"]]
+    # Both workspace sets: a change to the standby set is drift too (the next replacement needs it).
+    ids += [net.vpc_id, *net.all_workspace_subnet_ids(), *net.all_workspace_security_group_ids()]
+    ids += [*net.endpoint_subnet_ids, net.endpoint_security_group_id]
     if pl.private_access_settings:
         ids.append(pl.private_access_settings.private_access_settings_id)
     if pl.network:
@@ -92,7 +93,7 @@ def record_and_release(inp: RecordAndReleaseInput, deps: Deps) -> RecordAndRelea
             "workspace_id": pl.workspace.workspace_id if pl.workspace else None,
         },
     )
-    deps.store.index_resources(key, _resource_ids(inp, inp.lease.spec))
+    deps.store.index_resources(key, _resource_ids(inp, spec))
     deps.store.add_run(
         key,
         RunRecord(
