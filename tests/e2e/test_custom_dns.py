@@ -43,6 +43,29 @@ def _custom_dns(stack: LocalStack, plane: DataPlane) -> dict[str, Any]:
     }
 
 
+def private_zone(stack: LocalStack, name: str, vpc_ids: list[str], records: dict[str, str]) -> str:
+    """A private hosted zone associated with `vpc_ids`, with A records {name: address}; returns its id."""
+    route53 = stack.client("route53")
+    [first, *others] = [{"VPCRegion": stack.config.region, "VPCId": v} for v in vpc_ids]
+    zone_id: str = route53.create_hosted_zone(
+        Name=name,
+        CallerReference=f"{name}-{first['VPCId']}",
+        VPC=first,
+        HostedZoneConfig={"Comment": "names only its VPCs resolve", "PrivateZone": True},
+    )["HostedZone"]["Id"].rsplit("/", 1)[-1]
+    for vpc in others:
+        route53.associate_vpc_with_hosted_zone(HostedZoneId=zone_id, VPC=vpc)
+    changes = [
+        {
+            "Action": "UPSERT",
+            "ResourceRecordSet": {"Name": n, "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": a}]},
+        }
+        for n, a in records.items()
+    ]
+    route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
+    return zone_id
+
+
 def _workspace_name(region: str) -> str:
     services = default_catalog().region(region)
     assert services is not None
@@ -253,3 +276,36 @@ def test_verification_explains_a_dot_rule_disassociated_by_hand(
     assert "git.corp.example.internal" in message and "expected 10.10.0.80" in message, message
     # the explanation: no forwarding rule matches any more, so Route 53 answers from public DNS
     assert "resolved to NXDOMAIN" in message and "answered by public DNS" in message, message
+
+
+def test_private_zones_alone_are_associated_and_verified(
+    stack: LocalStack, reconciler: Reconciler, data_plane: DataPlane
+) -> None:
+    """A dns section with private_zones only (no Resolver endpoints): the zone, made for another VPC, is
+    associated with the data-plane VPC, the run waits until the change is INSYNC, and its name verifies."""
+    env = stack.environment
+    assert env is not None
+    zone_id = private_zone(
+        stack,
+        "zones-only.example.internal",
+        [env.dns_vpc_id],
+        {"app.zones-only.example.internal": "10.0.6.6"},
+    )
+    spec = spec_for(stack, data_plane, "zones-only-ws")
+    spec["dns"] = {
+        "private_zones": [{"hosted_zone_id": zone_id, "vpc_ids": [data_plane.vpc_id]}],
+        "verify": [{"name": "app.zones-only.example.internal", "expect_ips": ["10.0.6.6"]}],
+    }
+    run = reconciler.run(spec)
+    assert run.status == "SUCCEEDED", run.cause
+    dns = run.output["summary"]["dns"]
+    [association] = dns["zone_associations"]
+    assert (association["vpc_id"], association["action"]) == (data_plane.vpc_id, "created")
+    assert "outbound_endpoint" not in dns or dns["outbound_endpoint"] is None
+    assert dns["verification"]["status"] == "verified", dns["verification"]
+    vpcs = {v["VPCId"] for v in stack.client("route53").get_hosted_zone(Id=zone_id)["VPCs"]}
+    assert vpcs == {env.dns_vpc_id, data_plane.vpc_id}
+    # And a second apply changes nothing
+    again = reconciler.run(spec)
+    assert again.status == "SUCCEEDED", again.cause
+    assert [a["action"] for a in again.output["summary"]["dns"]["zone_associations"]] == ["found"]

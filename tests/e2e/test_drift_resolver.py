@@ -22,7 +22,7 @@ from dbx_privatelink_local.seed import CORPORATE_CHECK, DataPlane
 from dbx_privatelink_local.stack import LocalStack
 
 from .conftest import Reconciler, spec_for
-from .test_custom_dns import RESOLVER_WRITES, _custom_dns
+from .test_custom_dns import RESOLVER_WRITES, _custom_dns, private_zone
 from .test_drift import Drift, _app_role_events, drift, scheduled_scan_off, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -407,33 +407,8 @@ def test_a_vpc_disassociated_from_a_listed_private_zone_is_associated_again(
     assert env is not None
     route53 = stack.client("route53")
     name, address = "db.data.example.internal", "10.0.5.5"
-    zone_id = route53.create_hosted_zone(
-        Name="data.example.internal",
-        CallerReference=f"zone-{data_plane.vpc_id}",
-        VPC={"VPCRegion": env.region, "VPCId": data_plane.vpc_id},
-        HostedZoneConfig={
-            "Comment": "names only the data plane and the DNS VPC resolve",
-            "PrivateZone": True,
-        },
-    )["HostedZone"]["Id"].rsplit("/", 1)[-1]
-    route53.associate_vpc_with_hosted_zone(
-        HostedZoneId=zone_id, VPC={"VPCRegion": env.region, "VPCId": env.dns_vpc_id}
-    )
-    route53.change_resource_record_sets(
-        HostedZoneId=zone_id,
-        ChangeBatch={
-            "Changes": [
-                {
-                    "Action": "UPSERT",
-                    "ResourceRecordSet": {
-                        "Name": name,
-                        "Type": "A",
-                        "TTL": 60,
-                        "ResourceRecords": [{"Value": address}],
-                    },
-                }
-            ]
-        },
+    zone_id = private_zone(
+        stack, "data.example.internal", [data_plane.vpc_id, env.dns_vpc_id], {name: address}
     )
     # Given a workspace with custom DNS whose spec lists the zone for the data-plane VPC and verifies a name
     key = "r-private-zone"
