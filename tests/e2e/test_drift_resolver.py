@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -330,6 +330,32 @@ def test_an_endpoint_switched_to_doh_only_gets_do53_back(
     assert "UpdateResolverEndpoint" in _app_role_events(stack, since)
     local_dns.invalidate()
     assert local_dns.explain(data_plane.vpc_id, name).addresses == (address,)
+
+
+def test_the_scan_finds_a_doh_only_endpoint_whose_event_was_lost(
+    stack: LocalStack,
+    drift: Drift,
+    dns_workspace: tuple[dict[str, Any], dict[str, Any]],
+    scheduled_scan_off: Callable[[bool], None],
+) -> None:
+    """CloudTrail reaches EventBridge best effort: with the event lost, the scheduled scan compares the live
+    endpoint with what the workspace needs, records the finding and starts the same repair."""
+    spec, dns = dns_workspace
+    key, endpoint = spec["workspace_key"], dns["outbound_endpoint"]["resolver_endpoint_id"]
+    r53r = _human(stack)
+    r53r.update_resolver_endpoint(ResolverEndpointId=endpoint, Protocols=["DoH"])
+    assert stack.aws.cloudtrail.lose_pending() >= 1
+    stack.aws.cloudtrail.resume()
+    scheduled_scan_off(True)
+    try:
+        [record] = drift.record_with(key, "remediation_started", timeout=60)
+    finally:
+        scheduled_scan_off(False)
+    assert record.source == "scan" and record.actor == ""
+    assert any(endpoint in f and "without Do53" in f for f in record.findings), record.findings
+    _repaired(stack, drift, key)
+    described = r53r.get_resolver_endpoint(ResolverEndpointId=endpoint)["ResolverEndpoint"]
+    assert sorted(described["Protocols"]) == ["Do53", "DoH"]
 
 
 # --- the resolver security group ---------------------------------------------------------------------

@@ -97,7 +97,8 @@ def test_sample_workspace_ends_on_privatelink(
 def test_second_workspace_in_the_same_vpc_shares_the_endpoints(
     stack: LocalStack, reconciler: Reconciler, data_plane: DataPlane
 ) -> None:
-    first = reconciler.run(spec_for(stack, data_plane, "shared-a"))
+    first_spec = spec_for(stack, data_plane, "shared-a")
+    first = reconciler.run(first_spec)
     assert first.status == "SUCCEEDED", first.cause
     # Given a second workspace in the same VPC, on subnets and a group of its own (Databricks forbids reuse)
     ec2 = stack.client("ec2")
@@ -118,12 +119,16 @@ def test_second_workspace_in_the_same_vpc_shares_the_endpoints(
     second = reconciler.run(spec)
     # Then it reuses the first workspace's endpoints and registrations, creating none
     assert second.status == "SUCCEEDED", second.cause
+    endpoints = second.output["summary"]["endpoints"]
     for role in ("workspace", "relay", "sts"):
-        assert (
-            second.output["summary"]["endpoints"][role]["id"]
-            == first.output["summary"]["endpoints"][role]["id"]
-        )
-        assert second.output["summary"]["endpoints"][role]["action"] == "found"
+        assert endpoints[role]["id"] == first.output["summary"]["endpoints"][role]["id"]
+    assert endpoints["workspace"]["action"] == endpoints["relay"]["action"] == "found"
+    # and the AWS service endpoints admit its clusters too: its group is added to theirs
+    assert endpoints["sts"]["action"] == "updated"
+    [sts] = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoints["sts"]["id"]])["VpcEndpoints"]
+    groups = {g["GroupId"] for g in sts["Groups"]}
+    assert set(spec["network"]["workspace_security_group_ids"]) <= groups
+    assert set(first_spec["network"]["workspace_security_group_ids"]) <= groups
     assert "CreateVpcEndpoint" not in second.aws_mutations
     assert not any("vpc-endpoints" in op for op in second.databricks_mutations)
     assert (

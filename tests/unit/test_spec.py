@@ -157,3 +157,10 @@ def test_execution_names_are_legal_and_bounded() -> None:
     name = execution_name("privatelink-test", 12, "20261121T200102Z")
     assert name == "privatelink-test-g12-20261121T200102Z"
     assert len(execution_name("x" * 40, 1, "y" * 60)) <= 80
+
+
+def test_both_sets_groups_fit_on_one_endpoint() -> None:
+    doc = _with_standby(workspace_security_group_ids=[f"sg-000000000000001{i}" for i in range(1, 5)])
+    doc["network"]["workspace_security_group_ids"] = [f"sg-000000000000000{i}" for i in range(1, 3)]
+    with pytest.raises(SpecInvalidError, match=r"carry the groups of both sets.*6 in all.*at most 5"):
+        parse_spec(doc)

@@ -86,6 +86,9 @@ def _listed_once(value: list[str]) -> list[str]:
     return value
 
 
+MAX_GROUPS_PER_INTERFACE = 5  # security groups per network interface (VPC quota, default)
+
+
 @dataclass(frozen=True)
 class WorkspaceSet:
     """One set of workspace subnets and security groups a network object can be built on."""
@@ -145,6 +148,13 @@ class NetworkSection(_Model):
             problems.append(
                 f"standby.workspace_security_group_ids {shared} are also in workspace_security_group_ids: give "
                 "the standby set groups of its own (Databricks lets a group serve one network object only)"
+            )
+        groups = {*self.workspace_security_group_ids, *standby.workspace_security_group_ids}
+        if len(groups) > MAX_GROUPS_PER_INTERFACE:
+            problems.append(
+                f"standby.workspace_security_group_ids: the AWS service endpoints (sts, kinesis-streams, glue) "
+                f"carry the groups of both sets so clusters on either reach them, {len(groups)} in all; an "
+                f"endpoint takes at most {MAX_GROUPS_PER_INTERFACE}: use fewer groups per set"
             )
         if shared := sorted(set(standby.workspace_subnet_ids) & set(self.endpoint_subnet_ids)):
             problems.append(

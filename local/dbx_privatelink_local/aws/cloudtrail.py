@@ -452,6 +452,11 @@ class CloudTrailEmitter:
         """Deliver every queued event now, delay or not; returns how many."""
         return self._queue.flush()
 
+    def lose_pending(self) -> int:
+        """Drop the events still queued, as AWS may (CloudTrail to EventBridge is best effort); returns how
+        many were lost. Only the scheduled scan can find those changes then."""
+        return self._queue.clear()
+
     def pending(self) -> list[str]:
         """eventNames of the events still waiting for their delay."""
         return self._queue.pending()

@@ -89,10 +89,12 @@ class DelayQueue:
         with self._cond:
             return [item.label for item in sorted(self._heap)]
 
-    def clear(self) -> None:
-        """Drop every waiting action."""
+    def clear(self) -> int:
+        """Drop every waiting action; returns how many were dropped."""
         with self._cond:
+            dropped = len(self._heap)
             self._heap.clear()
+            return dropped
 
     def flush(self) -> int:
         """Run every waiting action now, in due order, on the caller's thread; returns how many ran."""

@@ -258,6 +258,10 @@ class Ec2Client:
         with _mapped("ModifyVpcEndpoint"):
             self._ec2.modify_vpc_endpoint(VpcEndpointId=endpoint_id, PrivateDnsEnabled=enabled)
 
+    def add_security_groups(self, endpoint_id: str, group_ids: list[str]) -> None:
+        with _mapped("ModifyVpcEndpoint"):
+            self._ec2.modify_vpc_endpoint(VpcEndpointId=endpoint_id, AddSecurityGroupIds=group_ids)
+
     def tag(self, resource_id: str, tags: dict[str, str]) -> None:
         with _mapped("CreateTags"):
             self._ec2.create_tags(

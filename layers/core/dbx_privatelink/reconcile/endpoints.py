@@ -91,7 +91,13 @@ def ensure_endpoint(inp: EnsureEndpointInput, deps: Deps) -> EndpointState:
     ]
     ours = [e for e in seen if not e.gone]
     if ours:
-        return _state(plan, min(ours, key=lambda e: e.vpc_endpoint_id), "found")
+        found = min(ours, key=lambda e: e.vpc_endpoint_id)
+        # Drift repair (ModifyVpcEndpoint RemoveSecurityGroupIds), and a standby set added to the spec.
+        missing = sorted(set(plan.security_group_ids) - set(found.security_group_ids))
+        if missing and plan.endpoint_type == "Interface":
+            ec2.add_security_groups(found.vpc_endpoint_id, missing)
+            return _state(plan, found, "updated")
+        return _state(plan, found, "found")
     incarnation = sum(1 for e in seen if e.gone)
     info = ec2.create_endpoint(
         vpc_id=plan.vpc_id,

@@ -180,7 +180,10 @@ def _databricks_plans(spec: WorkspaceSpec, services: RegionServices) -> list[End
     return plans
 
 
-def _aws_plans(spec: WorkspaceSpec, main_route_table: str | None, problems: list[str]) -> list[EndpointPlan]:
+def aws_endpoint_plans(
+    spec: WorkspaceSpec, main_route_table: str | None, problems: list[str]
+) -> list[EndpointPlan]:
+    """The AWS service endpoints of endpoints.aws_services: S3 as a gateway, the others as interfaces."""
     net = spec.network
     plans: list[EndpointPlan] = []
     for service in spec.endpoints.aws_services:
@@ -207,7 +210,8 @@ def _aws_plans(spec: WorkspaceSpec, main_route_table: str | None, problems: list
                     vpc_id=net.vpc_id,
                     service_name=name,
                     subnet_ids=net.workspace_subnet_ids,
-                    security_group_ids=net.workspace_security_group_ids,
+                    # Both sets' groups: clusters on the standby set reach the endpoints as well.
+                    security_group_ids=net.all_workspace_security_group_ids(),
                     private_dns_at_create=True,
                 )
             )
@@ -314,7 +318,7 @@ def assess(spec: WorkspaceSpec, deps: Deps) -> Assessment:
 
     plans = _databricks_plans(spec, services)
     main_rt = ec2.main_route_table(net.vpc_id) if "s3" in spec.endpoints.aws_services and vpc else None
-    plans += _aws_plans(spec, main_rt, problems)
+    plans += aws_endpoint_plans(spec, main_rt, problems)
     for plan in plans:
         if plan.is_databricks:
             existing = ec2.find_endpoints(plan.vpc_id, plan.service_name)
