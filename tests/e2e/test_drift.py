@@ -214,6 +214,18 @@ def _human_turns_private_dns_off(stack: LocalStack, endpoint_id: str) -> None:
     stack.client("ec2").modify_vpc_endpoint(VpcEndpointId=endpoint_id, PrivateDnsEnabled=False)
 
 
+def scan_until(
+    drift: Drift, switch: Callable[[bool], None], key: str, outcome: str, timeout: float = 60.0
+) -> Any:
+    """Turn the schedule on until the scan recorded `outcome` for `key` (bounded), then off again."""
+    switch(True)
+    try:
+        [record] = drift.record_with(key, outcome, timeout=timeout)
+    finally:
+        switch(False)
+    return record
+
+
 def _app_role_events(stack: LocalStack, since: int) -> list[str]:
     events = stack.aws.cloudtrail.events()[since:]
     return [
@@ -330,11 +342,7 @@ def test_scan_catches_a_databricks_side_change(
         },
     )
     # Then the scheduled scan (every 10 emulated minutes: 6 s here) finds it and a reconcile puts it back
-    scheduled_scan_off(True)
-    try:
-        [record] = drift.record_with(key, "remediation_started", timeout=60)
-    finally:
-        scheduled_scan_off(False)
+    record = scan_until(drift, scheduled_scan_off, key, "remediation_started")
     assert record.source == "scan" and record.actor == ""
     assert any("public_access_enabled" in f for f in record.findings), record.findings
     drift.succeeded(str(record.execution_arn))

@@ -25,7 +25,7 @@ from dbx_privatelink_local.stack import LocalStack
 
 from . import test_drift as _shared
 from .conftest import Reconciler, spec_for
-from .test_drift import Drift, wait_for
+from .test_drift import Drift, scan_until, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -36,18 +36,6 @@ topic_queue = _shared.topic_queue
 workspace = _shared.workspace
 
 Workspace = tuple[dict[str, Any], dict[str, Any]]
-
-
-def _scan_until(
-    drift: Drift, switch: Callable[[bool], None], key: str, outcome: str, timeout: float = 60.0
-) -> Any:
-    """Turn the schedule on until the scan recorded `outcome` for `key` (bounded), then off again."""
-    switch(True)
-    try:
-        [record] = drift.record_with(key, outcome, timeout=timeout)
-    finally:
-        switch(False)
-    return record
 
 
 def _workspace_status(stack: LocalStack, workspace_id: int) -> str:
@@ -128,7 +116,7 @@ def test_workspace_patched_onto_other_private_access_settings_is_moved_back(
     wait_for(lambda: _workspace_status(stack, workspace_id) == "RUNNING", 30, "the human's PATCH applied")
     assert backend.get_workspace(workspace_id)["private_access_settings_id"] == other
     # Then the scan finds it and records it
-    record = _scan_until(drift, scheduled_scan_off, key, "remediation_started")
+    record = scan_until(drift, scheduled_scan_off, key, "remediation_started")
     assert record.source == "scan" and record.event_name == "ScheduledScan"
     assert f"workspace {workspace_id} uses private access settings {other}, not {own}" in record.findings
     # And the reconcile moves the workspace back onto its own private access settings
@@ -173,7 +161,7 @@ def test_broken_network_and_failed_workspace_are_found_with_the_network_messages
         assert network["vpc_status"] == "BROKEN" and network["error_messages"]
         messages = [m["error_message"] for m in network["error_messages"]]
         # Then the scan records it with the network's messages
-        record = _scan_until(drift, scheduled_scan_off, key, "remediation_started")
+        record = scan_until(drift, scheduled_scan_off, key, "remediation_started")
         assert record.source == "scan"
         broken = [f for f in record.findings if f.startswith(f"network {network_id} is BROKEN")]
         assert broken and all(m in broken[0] for m in messages), record.findings
