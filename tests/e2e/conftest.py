@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import ipaddress
 import itertools
 import json
 import time
@@ -17,7 +18,8 @@ from dbx_privatelink_local.seed import DataPlane, create_data_plane
 from dbx_privatelink_local.stack import LocalStack, LocalStackConfig
 
 MUTATING_HTTP = {"POST", "PUT", "PATCH", "DELETE"}
-_cidrs = (f"10.{n}.0.0/22" for n in itertools.count(100, 4))
+# A /22 per data plane: 10.100.0.0/22, 10.100.4.0/22, ... (64 per second octet), never one twice.
+_cidrs = (f"10.{100 + n // 64}.{n % 64 * 4}.0/22" for n in itertools.count())
 
 
 # Package scope: the stack is gone before other packages start stacks or moto servers of their own.
@@ -116,6 +118,13 @@ def data_plane(stack: LocalStack, request: pytest.FixtureRequest) -> DataPlane:
 def standby_plane(stack: LocalStack, request: pytest.FixtureRequest) -> DataPlane:
     """A fresh customer-managed VPC with a second set of workspace subnets and group (network.standby)."""
     return _new_data_plane(stack, request, standby=True)
+
+
+def free_subnets(plane: DataPlane, prefix: int) -> list[str]:
+    """CIDRs of size `prefix` in the data plane's first quarter, which a plane without a standby set
+    leaves free (create_data_plane puts the workspace and endpoint subnets in the other three)."""
+    first_quarter = next(ipaddress.ip_network(plane.cidr).subnets(prefixlen_diff=2))
+    return [str(s) for s in first_quarter.subnets(new_prefix=prefix)]
 
 
 def spec_for(stack: LocalStack, plane: DataPlane, key: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from dbx_privatelink.dns.resolution import explain
 from dbx_privatelink_local.seed import DataPlane
 from dbx_privatelink_local.stack import LocalStack
 
-from .conftest import Reconciler, spec_for
+from .conftest import Reconciler, free_subnets, spec_for
 
 pytestmark = pytest.mark.e2e
 
@@ -76,10 +76,9 @@ def _inbound_subnets(stack: LocalStack, plane: DataPlane) -> list[str]:
     """Two subnets for the inbound endpoint in the data-plane VPC's free first quarter, in two AZs."""
     ec2 = stack.client("ec2")
     azs = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
-    net = ipaddress.ip_network(plane.cidr)
-    halves = list(next(net.subnets(new_prefix=net.prefixlen + 2)).subnets(new_prefix=net.prefixlen + 3))
+    halves = free_subnets(plane, 25)
     return [
-        ec2.create_subnet(VpcId=plane.vpc_id, CidrBlock=str(halves[i]), AvailabilityZone=azs[i])["Subnet"][
+        ec2.create_subnet(VpcId=plane.vpc_id, CidrBlock=halves[i], AvailabilityZone=azs[i])["Subnet"][
             "SubnetId"
         ]
         for i in range(2)

@@ -12,7 +12,7 @@ import pytest
 from dbx_privatelink_local.seed import DataPlane, workspace_security_group
 from dbx_privatelink_local.stack import LocalStack
 
-from .conftest import Reconciler, spec_for
+from .conftest import Reconciler, free_subnets, spec_for
 
 pytestmark = pytest.mark.e2e
 
@@ -103,11 +103,11 @@ def test_second_workspace_in_the_same_vpc_shares_the_endpoints(
     # Given a second workspace in the same VPC, on subnets and a group of its own (Databricks forbids reuse)
     ec2 = stack.client("ec2")
     azs = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
-    base = data_plane.cidr.split("/")[0].rsplit(".", 2)[0]
+    free = free_subnets(data_plane, 25)
     subnets = [
-        ec2.create_subnet(
-            VpcId=data_plane.vpc_id, CidrBlock=f"{base}.0.{i * 128}/25", AvailabilityZone=azs[i]
-        )["Subnet"]["SubnetId"]
+        ec2.create_subnet(VpcId=data_plane.vpc_id, CidrBlock=free[i], AvailabilityZone=azs[i])["Subnet"][
+            "SubnetId"
+        ]
         for i in range(2)
     ]
     spec = spec_for(stack, data_plane, "shared-b")
@@ -182,12 +182,12 @@ def test_subnet_change_replaces_the_network_safely(
     # Given new workspace subnets and group (Databricks lets neither serve two network objects)
     ec2 = stack.client("ec2")
     azs = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
-    base = data_plane.cidr.split("/")[0].rsplit(".", 2)[0]
+    free = free_subnets(data_plane, 25)
     moved = copy.deepcopy(spec)
     moved["network"]["workspace_subnet_ids"] = [
-        ec2.create_subnet(
-            VpcId=data_plane.vpc_id, CidrBlock=f"{base}.0.{i * 128}/25", AvailabilityZone=azs[i]
-        )["Subnet"]["SubnetId"]
+        ec2.create_subnet(VpcId=data_plane.vpc_id, CidrBlock=free[i], AvailabilityZone=azs[i])["Subnet"][
+            "SubnetId"
+        ]
         for i in range(2)
     ]
     moved["network"]["workspace_security_group_ids"] = [
@@ -223,8 +223,8 @@ def test_preflight_failure_changes_nothing(
     zone = ec2.describe_subnets(SubnetIds=[data_plane.workspace_subnet_ids[0]])["Subnets"][0][
         "AvailabilityZone"
     ]
-    base = data_plane.cidr.split("/")[0].rsplit(".", 2)[0]
-    same_zone = ec2.create_subnet(VpcId=data_plane.vpc_id, CidrBlock=f"{base}.0.0/25", AvailabilityZone=zone)[
+    free = free_subnets(data_plane, 25)
+    same_zone = ec2.create_subnet(VpcId=data_plane.vpc_id, CidrBlock=free[0], AvailabilityZone=zone)[
         "Subnet"
     ]["SubnetId"]
     spec = spec_for(stack, data_plane, "one-zone")
