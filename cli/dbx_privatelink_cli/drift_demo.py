@@ -78,13 +78,18 @@ class _Act:
             *[f"    done: {a}" for a in record.actions],
         )
         arn = record.execution_arn
+        run_ok = True
         if arn and ":execution:" in arn:
             status = _wait(
                 lambda: (s := self.sfn.describe_execution(executionArn=arn)["status"]) != "RUNNING" and s,
                 REPAIR_TIMEOUT_S,
             )
             self.say(f"reconcile {arn.rsplit(':', 1)[-1]} ended {status or 'still RUNNING'}")
-        ok = bool(_wait(repaired, REPAIR_TIMEOUT_S))
+            run_ok = status == "SUCCEEDED"
+            if not run_ok:
+                cause = self.sfn.describe_execution(executionArn=arn).get("cause") or "no cause"
+                self.say(f"    cause: {cause}")
+        ok = bool(_wait(repaired, REPAIR_TIMEOUT_S)) and run_ok
         self.say("repaired: the resource is as the spec wants it again" if ok else "NOT REPAIRED")
         return ok
 

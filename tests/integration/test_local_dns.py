@@ -77,6 +77,12 @@ def test_attach_local_dns_to_the_local_stack() -> None:
         assert _a(_ask(mapping["10.0.0.2:53"], "git.corp.example.internal")) == ["10.10.0.80"]
         assert _ask(mapping["10.20.0.2:53"], "git.corp.example.internal").rcode() == dns.rcode.NXDOMAIN
 
+        # And a change AWS has answered is what the next query sees (no wait for the state cache)
+        resolver.disassociate_resolver_rule(ResolverRuleId=dot, VPCId=env.vpc_id)
+        assert _a(_ask(mapping["10.0.0.2:53"], "git.corp.example.internal")) == []
+        resolver.associate_resolver_rule(ResolverRuleId=dot, VPCId=env.vpc_id)
+        assert _a(_ask(mapping["10.0.0.2:53"], "git.corp.example.internal")) == ["10.10.0.80"]
+
 
 @pytest.fixture(scope="module")
 def aws() -> Iterator[LocalAws]:

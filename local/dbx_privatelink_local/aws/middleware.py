@@ -30,6 +30,9 @@ class LocalAwsMiddleware:
         self.faults = faults
         self.rate_limiter = rate_limiter
         self.cloudtrail = cloudtrail
+        # Told of every successful mutating EC2, Route 53 and Route 53 Resolver call before its caller gets
+        # the answer (the local resolvers forget their cached state: an answered change is in effect).
+        self.mutation_listeners: list[Callable[[AwsCall], None]] = []
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         body = buffer_body(environ)
@@ -69,12 +72,18 @@ class LocalAwsMiddleware:
             if close is not None:
                 close()
         payload = b"".join(chunks)
+        status = int(str(captured.get("status", "500")).split()[0])
         try:
-            status = int(str(captured.get("status", "500")).split()[0])
             self.cloudtrail.record(call, status, list(captured.get("headers", [])), payload)
         except Exception:
             # The caller's call succeeded; a CloudTrail bug must not turn it into a failure.
             log.exception("CloudTrail recording failed for %s", call.action)
+        if 200 <= status < 300:
+            for listener in list(self.mutation_listeners):
+                try:
+                    listener(call)
+                except Exception:
+                    log.exception("a mutation listener failed for %s", call.action)
         return [payload]
 
     @staticmethod

@@ -8,8 +8,9 @@ on 127.0.0.1.
 
 Each VPC's server answers as that VPC's resolver (CIDR base + 2) would: `explain()` on the region's state
 read live from the emulated AWS through the same adapter that reads AWS (cached for `cache_ttl` seconds,
-0.5 by default, so a rule disassociated by hand changes the answer within a second; `invalidate()` forces
-a re-read). Queries a rule forwards to an outside server go to that server's loopback stand-in through the
+0.5 by default; `invalidate()` forces a re-read, and the local stack invalidates on every successful
+mutating EC2, Route 53 or Route 53 Resolver call before answering it, so a change AWS reports done is
+what the resolvers answer with). Queries a rule forwards to an outside server go to that server's loopback stand-in through the
 address map; an emulated private address is never dialled, and a target without a stand-in counts as a
 server that does not answer. Inbound endpoint IPs and other VPCs' resolver addresses are followed inside
 `explain()` (and appear in the address map, mapped to the VPC's server, for clients that dial them).
@@ -70,17 +71,22 @@ class _StateCache:
         self._lock = threading.Lock()
         self._state: DnsState | None = None
         self._at = 0.0
+        self._generation = 0  # moved on by invalidate(): a read that began before it is not kept
 
     def get(self) -> DnsState:
         with self._lock:
-            now = time.monotonic()
-            if self._state is None or now - self._at >= self._ttl:
-                self._state = self._read()
-                self._at = time.monotonic()
-            return self._state
+            if self._state is not None and time.monotonic() - self._at < self._ttl:
+                return self._state
+            generation = self._generation
+        state = self._read()  # outside the lock: invalidate() must never wait for a read of AWS
+        with self._lock:
+            if generation == self._generation:
+                self._state, self._at = state, time.monotonic()
+            return state
 
     def invalidate(self) -> None:
         with self._lock:
+            self._generation += 1
             self._state = None
 
 
