@@ -16,10 +16,10 @@ from typing import Any
 from dbx_privatelink.aws.ec2 import EndpointInfo
 from dbx_privatelink.databricks.client import DatabricksAccountClient
 from dbx_privatelink.databricks.models import Network, PrivateAccessSettings, Workspace
-
-# Private helpers on purpose: plan must compare against exactly what the Ensure* steps would write.
 from dbx_privatelink.errors import DatabricksNotFoundError, DbxPrivateLinkError, PreflightFailedError
 from dbx_privatelink.models import EndpointPlan, Registration
+
+# The Ensure* steps' own helpers: plan compares against exactly what those steps would write.
 from dbx_privatelink.reconcile.databricks_objects import (
     choose_network,
     desired_networks,

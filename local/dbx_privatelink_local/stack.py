@@ -144,8 +144,6 @@ class LocalStack:
             region=cfg.region,
         )
         self.dns = attach_local_dns(self)
-        dns = self.dns
-        self.aws.middleware.mutation_listeners.append(lambda _call: dns.invalidate())
         self._watch_dns_addresses()
         self._workdir = cfg.workdir or Path(tempfile.mkdtemp(prefix="dbx-privatelink-local-"))
         self._workdir.mkdir(parents=True, exist_ok=True)

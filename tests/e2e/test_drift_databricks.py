@@ -10,7 +10,6 @@ the run says what to change, once, and the apply that gives new subnets and grou
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import time
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from dbx_privatelink_local.seed import DataPlane, workspace_security_group
 from dbx_privatelink_local.stack import LocalStack
 
 from . import test_drift as _shared
-from .conftest import Reconciler, spec_for
+from .conftest import Reconciler, free_subnets, spec_for
 from .test_drift import Drift, scan_until, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -268,16 +267,13 @@ def test_deleted_workspace_endpoint_is_recreated_once_and_the_run_names_the_spec
     assert _live_workspace_endpoints(stack, data_plane.vpc_id, service) == [new_endpoint]
 
     # When the operator gives new workspace subnets and a new group in the spec (apply)
-    quarter = next(ipaddress.ip_network(data_plane.cidr).subnets(new_prefix=24))
-    halves = list(quarter.subnets(new_prefix=25))
+    halves = free_subnets(data_plane, 25)
     azs = [
         s["AvailabilityZone"]
         for s in ec2.describe_subnets(SubnetIds=data_plane.workspace_subnet_ids)["Subnets"]
     ]
     subnets = [
-        ec2.create_subnet(VpcId=data_plane.vpc_id, CidrBlock=str(half), AvailabilityZone=az)["Subnet"][
-            "SubnetId"
-        ]
+        ec2.create_subnet(VpcId=data_plane.vpc_id, CidrBlock=half, AvailabilityZone=az)["Subnet"]["SubnetId"]
         for half, az in zip(halves, azs, strict=True)
     ]
     group = workspace_security_group(ec2, data_plane.vpc_id, f"{key}-pl-sg-new")

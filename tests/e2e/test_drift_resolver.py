@@ -316,7 +316,6 @@ def test_an_endpoint_switched_to_doh_only_gets_do53_back(
     # Given a workspace with custom DNS; when a human switches its outbound endpoint to DNS over HTTPS only
     r53r = _human(stack)
     r53r.update_resolver_endpoint(ResolverEndpointId=endpoint, Protocols=["DoH"])
-    local_dns.invalidate()
     broken = local_dns.explain(data_plane.vpc_id, name)
     assert broken.outcome == "SERVFAIL" and "not Do53" in broken.reason, broken
     drift.deliver()
@@ -328,7 +327,6 @@ def test_an_endpoint_switched_to_doh_only_gets_do53_back(
     described = r53r.get_resolver_endpoint(ResolverEndpointId=endpoint)["ResolverEndpoint"]
     assert sorted(described["Protocols"]) == ["Do53", "DoH"]
     assert "UpdateResolverEndpoint" in _app_role_events(stack, since)
-    local_dns.invalidate()
     assert local_dns.explain(data_plane.vpc_id, name).addresses == (address,)
 
 
@@ -483,7 +481,6 @@ def test_a_vpc_disassociated_from_a_listed_private_zone_is_associated_again(
         route53.disassociate_vpc_from_hosted_zone(
             HostedZoneId=zone_id, VPC={"VPCRegion": env.region, "VPCId": data_plane.vpc_id}
         )
-        local_dns.invalidate()
         assert local_dns.explain(data_plane.vpc_id, name).addresses == ()
         assert "DisassociateVPCFromHostedZone" in stack.aws.cloudtrail.pending()
         drift.deliver()
@@ -496,7 +493,6 @@ def test_a_vpc_disassociated_from_a_listed_private_zone_is_associated_again(
         assert association["action"] == "created" and association["change"], association
         vpcs = {v["VPCId"] for v in route53.get_hosted_zone(Id=zone_id)["VPCs"]}
         assert vpcs == {data_plane.vpc_id, env.dns_vpc_id}
-        local_dns.invalidate()
         assert local_dns.explain(data_plane.vpc_id, name).addresses == (address,)
     finally:
         stack.aws.cloudtrail.resume()

@@ -322,5 +322,8 @@ def _response(query: dns.message.Message, path: ResolutionPath) -> dns.message.M
 
 
 def attach_local_dns(stack: Any, **options: Any) -> LocalDns:
-    """Start a LocalDns for a started LocalStack (its endpoint, region and seeded corporate servers)."""
-    return LocalDns(stack, **options).start()
+    """Start a LocalDns for a started LocalStack (its endpoint, region and seeded corporate servers), told
+    of every mutating call the stack's AWS answers: a change AWS reports done is what it answers with."""
+    local_dns = LocalDns(stack, **options).start()
+    stack.aws.middleware.mutation_listeners.append(lambda _call: local_dns.invalidate())
+    return local_dns

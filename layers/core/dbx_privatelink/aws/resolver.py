@@ -107,6 +107,11 @@ class ResolverEndpointInfo(_Frozen):
     ip_address_count: int = 0
     protocols: tuple[str, ...] = ("Do53",)  # none given means Do53
 
+    @property
+    def speaks_do53(self) -> bool:
+        """DNS on port 53: what forwarding rules to outside servers and on-premises forwarders use."""
+        return "Do53" in self.protocols
+
 
 class ResolverIp(_Frozen):
     ip: str

@@ -65,7 +65,7 @@ def check_endpoints(spec: WorkspaceSpec, resources: dict[str, Any], deps: Deps) 
 def check_prerequisites(spec: WorkspaceSpec, deps: Deps) -> list[str]:
     """preflight.assess: VPC DNS attributes, subnets, security-group rules, endpoint services."""
     try:
-        return list(assess(spec, deps).problems)
+        return list(assess(spec, deps, zones=False).problems)
     except PreflightFailedError as exc:
         return [str(exc)]
 
@@ -91,7 +91,7 @@ def check_dns(spec: WorkspaceSpec, resources: dict[str, Any], deps: Deps) -> lis
             findings.append(
                 f"resolver endpoint {endpoint_id} is {endpoint.status}: {endpoint.status_message}"
             )
-        elif "Do53" not in endpoint.protocols:
+        elif not endpoint.speaks_do53:
             findings.append(
                 f"resolver endpoint {endpoint_id} has protocols {', '.join(endpoint.protocols)}: without Do53 "
                 "it neither forwards to nor answers DNS on port 53"

@@ -308,7 +308,7 @@ def ensure_resolver_endpoints(inp: SpecStep, deps: Deps) -> ResolverEndpointsRes
         found = _find_endpoint(resolver, w, owner, token)
         group_id = _ensure_group(resolver, w, vpcs[w.vpc_id], owner)
         if found is None:
-            found = _create_endpoint(resolver, w, owner, token, group_id, spec.workspace_key)
+            found = _create_endpoint(resolver, w, owner, token, group_id)
         else:
             found = _restore_do53(resolver, *_restore_ips(resolver, w, *found))
         info, action = found
@@ -338,40 +338,54 @@ def _restore_do53(
 ) -> tuple[ResolverEndpointInfo, Action]:
     """Drift repair: the rules forward to, and on-premises servers ask, DNS on port 53 (Do53). A protocols
     change that dropped it (UpdateResolverEndpoint, DoH only) gets Do53 back beside what was chosen."""
-    if "Do53" in info.protocols:
+    if info.speaks_do53:
         return info, action
     return resolver.set_protocols(info.resolver_endpoint_id, sorted({*info.protocols, "Do53"})), "updated"
 
 
-def _create_endpoint(
-    resolver: ResolverClient, w: WantedEndpoint, owner: str, token: str, group_id: str, key: str
-) -> tuple[ResolverEndpointInfo, Action]:
-    tags = {OWNER_TAG_KEY: owner, ROLE_TAG_KEY: w.role, "Name": _name("dbx-privatelink", w.role, w.vpc_id)}
+def _create_incarnation[Made: (ResolverEndpointInfo, ResolverRuleInfo)](
+    token: str,
+    what: str,
+    create: Callable[[str], tuple[Made, bool]],
+    gone: Callable[[Made], str | None],
+) -> tuple[Made, Action]:
+    """Create with the first CreatorRequestId not spent: `token`, then `token-1`, ... A request id whose
+    resource was deleted by hand cannot be used again, and an idempotent replay that answers with that
+    deleted resource (`gone` says how it is gone) must never be adopted."""
     last: ResourceConflictError | None = None
-    # A CreatorRequestId whose endpoint was deleted cannot be used again: the next incarnation's can.
     for incarnation in range(_INCARNATIONS):
         request_id = token if incarnation == 0 else f"{token}-{incarnation}"
         try:
-            info, adopted = resolver.create_endpoint(
-                name=_name("dbx-privatelink", w.role, w.vpc_id),
-                direction=w.direction,
-                creator_request_id=request_id,
-                security_group_ids=[group_id],
-                subnet_ids=list(w.subnet_ids),
-                tags=tags,
-            )
+            made, adopted = create(request_id)
         except ResourceConflictError as exc:
             last = exc
             continue
-        if info.status.upper() in GONE_ENDPOINT_STATUSES:
-            # The request id's endpoint was deleted (an idempotent replay answered it): never adopt it.
-            last = ResourceConflictError(
-                f"CreatorRequestId {request_id} names {info.resolver_endpoint_id}, {info.status}"
-            )
+        dead = gone(made)
+        if dead is not None:
+            last = ResourceConflictError(f"CreatorRequestId {request_id} names {dead}")
             continue
-        return info, "adopted" if adopted else "created"
-    raise ResourceConflictError(
-        f"{w.label}: no CreatorRequestId left to create the {w.role} endpoint: {last}"
+        return made, "adopted" if adopted else "created"
+    raise ResourceConflictError(f"no CreatorRequestId left to create {what}: {last}")
+
+
+def _create_endpoint(
+    resolver: ResolverClient, w: WantedEndpoint, owner: str, token: str, group_id: str
+) -> tuple[ResolverEndpointInfo, Action]:
+    name = _name("dbx-privatelink", w.role, w.vpc_id)
+    return _create_incarnation(
+        token,
+        f"the {w.role} endpoint ({w.label})",
+        lambda request_id: resolver.create_endpoint(
+            name=name,
+            direction=w.direction,
+            creator_request_id=request_id,
+            security_group_ids=[group_id],
+            subnet_ids=list(w.subnet_ids),
+            tags={OWNER_TAG_KEY: owner, ROLE_TAG_KEY: w.role, "Name": name},
+        ),
+        lambda e: (
+            f"{e.resolver_endpoint_id}, {e.status}" if e.status.upper() in GONE_ENDPOINT_STATUSES else None
+        ),
     )
 
 
@@ -517,32 +531,19 @@ def _find_rule(
 def _create_rule(
     resolver: ResolverClient, w: WantedRule, owner: str, token: str, name: str
 ) -> tuple[ResolverRuleInfo, Action]:
-    last: ResourceConflictError | None = None
-    # A CreatorRequestId whose rule was deleted (DeleteResolverRule by hand) cannot be used again, and the
-    # deleted rule must not be adopted: the next incarnation's request id can.
-    for incarnation in range(_INCARNATIONS):
-        request_id = token if incarnation == 0 else f"{token}-{incarnation}"
-        try:
-            info, adopted = resolver.create_rule(
-                name=name,
-                creator_request_id=request_id,
-                rule_type=w.rule_type,
-                domain=w.domain,
-                target_ips=list(w.targets),
-                resolver_endpoint_id=w.endpoint_id,
-                tags={OWNER_TAG_KEY: owner, ROLE_TAG_KEY: w.role, SCOPE_TAG_KEY: w.scope_vpc_id},
-            )
-        except ResourceConflictError as exc:
-            last = exc
-            continue
-        if info.status.upper() == "DELETING":
-            last = ResourceConflictError(
-                f"CreatorRequestId {request_id} names {info.resolver_rule_id}, DELETING"
-            )
-            continue
-        return info, "adopted" if adopted else "created"
-    raise ResourceConflictError(
-        f"no CreatorRequestId left to create the {w.role} rule for {w.domain!r}: {last}"
+    return _create_incarnation(
+        token,
+        f"the {w.role} rule for {w.domain!r}",
+        lambda request_id: resolver.create_rule(
+            name=name,
+            creator_request_id=request_id,
+            rule_type=w.rule_type,
+            domain=w.domain,
+            target_ips=list(w.targets),
+            resolver_endpoint_id=w.endpoint_id,
+            tags={OWNER_TAG_KEY: owner, ROLE_TAG_KEY: w.role, SCOPE_TAG_KEY: w.scope_vpc_id},
+        ),
+        lambda r: f"{r.resolver_rule_id}, DELETING" if r.status.upper() == "DELETING" else None,
     )
 
 

@@ -259,8 +259,9 @@ def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
     return PreflightOutput(endpoints=found.endpoints, private_dns_name=found.private_dns_name)
 
 
-def assess(spec: WorkspaceSpec, deps: Deps) -> Assessment:
-    """Every read-only check and the endpoint plan; raises only when the region itself is unusable."""
+def assess(spec: WorkspaceSpec, deps: Deps, *, zones: bool = True) -> Assessment:
+    """Every read-only check and the endpoint plan; raises only when the region itself is unusable.
+    `zones=False` leaves out dns.private_zones (the drift scan reads those zones once, in check_dns)."""
     problems: list[str] = []
     if spec.region != deps.settings.region:
         raise PreflightFailedError(
@@ -324,5 +325,6 @@ def assess(spec: WorkspaceSpec, deps: Deps) -> Assessment:
             existing = ec2.find_endpoints(plan.vpc_id, plan.service_name)
             _check_endpoint_ownership(plan, existing, deps.settings.owner_tag, ec2, problems)
 
-    problems += zone_problems(spec, deps)
+    if zones:
+        problems += zone_problems(spec, deps)
     return Assessment(endpoints=plans, problems=problems, private_dns_name=services.private_dns_name)

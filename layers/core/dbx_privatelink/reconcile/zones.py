@@ -8,6 +8,7 @@ The zones themselves are the operator's: never created, changed, deleted or disa
 from __future__ import annotations
 
 from dbx_privatelink.aws.zones import HostedZoneInfo
+from dbx_privatelink.dns.spec import PrivateZoneAssociation
 from dbx_privatelink.errors import PreflightFailedError, ZoneChangeNotInSyncTimeoutError
 from dbx_privatelink.models import (
     Action,
@@ -22,44 +23,51 @@ from dbx_privatelink.spec import WorkspaceSpec
 from dbx_privatelink.wiring import Deps
 
 
-def _zones(spec: WorkspaceSpec, deps: Deps) -> list[tuple[int, str, HostedZoneInfo | None]]:
+def _zones(
+    spec: WorkspaceSpec, deps: Deps
+) -> list[tuple[str, PrivateZoneAssociation, HostedZoneInfo | None]]:
+    """(where in the spec, what it asks, the zone as Route 53 has it or None) for each listed zone."""
     wanted = spec.dns.private_zones if spec.dns else []
-    return [(n, z.hosted_zone_id, deps.zones.get(z.hosted_zone_id)) for n, z in enumerate(wanted)]
+    return [(f"dns.private_zones[{n}]", z, deps.zones.get(z.hosted_zone_id)) for n, z in enumerate(wanted)]
 
 
 def zone_problems(spec: WorkspaceSpec, deps: Deps) -> list[str]:
     """Preflight: every listed zone exists and is private, every listed VPC exists in the spec's region."""
-    if not spec.dns or not spec.dns.private_zones:
-        return []
+    zones = _zones(spec, deps)
     problems: list[str] = []
-    ec2 = deps.ec2(spec.region)
-    for n, zone_id, zone in _zones(spec, deps):
-        where = f"dns.private_zones[{n}]"
+    for where, wanted, zone in zones:
         if zone is None:
-            problems.append(f"{where}.hosted_zone_id: no hosted zone {zone_id} in this account; check the id")
+            problems.append(
+                f"{where}.hosted_zone_id: no hosted zone {wanted.hosted_zone_id} in this account; check the id"
+            )
         elif not zone.private:
             problems.append(
-                f"{where}.hosted_zone_id: {zone_id} ({zone.name}) is a public zone; only private hosted zones "
-                "are associated with VPCs"
+                f"{where}.hosted_zone_id: {wanted.hosted_zone_id} ({zone.name}) is a public zone; only private "
+                "hosted zones are associated with VPCs"
             )
-        for vpc_id in spec.dns.private_zones[n].vpc_ids:
-            if ec2.get_vpc(vpc_id) is None:
-                problems.append(f"{where}.vpc_ids: VPC {vpc_id} does not exist in {spec.region}")
+    ec2 = deps.ec2(spec.region)
+    missing = {v for v in {v for _, wanted, _ in zones for v in wanted.vpc_ids} if ec2.get_vpc(v) is None}
+    problems += [
+        f"{where}.vpc_ids: VPC {vpc_id} does not exist in {spec.region}"
+        for where, wanted, _ in zones
+        for vpc_id in wanted.vpc_ids
+        if vpc_id in missing
+    ]
     return problems
 
 
 def missing_associations(spec: WorkspaceSpec, deps: Deps) -> list[str]:
     """Drift: each (zone, VPC) of dns.private_zones that is not associated, in words."""
     findings: list[str] = []
-    for n, zone_id, zone in _zones(spec, deps):
+    for _, wanted, zone in _zones(spec, deps):
         if zone is None:
-            findings.append(f"private hosted zone {zone_id} does not exist")
+            findings.append(f"private hosted zone {wanted.hosted_zone_id} does not exist")
             continue
-        for vpc_id in spec.dns.private_zones[n].vpc_ids if spec.dns else []:
-            if not zone.associated(vpc_id, spec.region):
-                findings.append(
-                    f"private hosted zone {zone_id} ({zone.name}) is not associated with {vpc_id}"
-                )
+        findings += [
+            f"private hosted zone {zone.zone_id} ({zone.name}) is not associated with {vpc_id}"
+            for vpc_id in wanted.vpc_ids
+            if not zone.associated(vpc_id, spec.region)
+        ]
     return findings
 
 
@@ -67,22 +75,26 @@ def ensure_zone_associations(inp: EnsureZoneAssociationsInput, deps: Deps) -> Dn
     """Associate each listed VPC that is missing from its zone; the DNS branch's result gains the list."""
     spec = inp.spec
     states: list[ZoneAssociationState] = []
-    for n, zone_id, zone in _zones(spec, deps):
+    for where, wanted, zone in _zones(spec, deps):
         if zone is None or not zone.private:
             raise PreflightFailedError(
-                f"dns.private_zones[{n}].hosted_zone_id: {zone_id} is "
+                f"{where}.hosted_zone_id: {wanted.hosted_zone_id} is "
                 + ("gone" if zone is None else "not a private zone")
                 + "; nothing was associated"
             )
-        for vpc_id in spec.dns.private_zones[n].vpc_ids if spec.dns else []:
+        for vpc_id in wanted.vpc_ids:
             action: Action = "found"
             change = None
             if not zone.associated(vpc_id, spec.region):
-                change = deps.zones.associate(zone_id, vpc_id, spec.region)
+                change = deps.zones.associate(zone.zone_id, vpc_id, spec.region)
                 action = "created"
             states.append(
                 ZoneAssociationState(
-                    hosted_zone_id=zone_id, zone_name=zone.name, vpc_id=vpc_id, action=action, change=change
+                    hosted_zone_id=zone.zone_id,
+                    zone_name=zone.name,
+                    vpc_id=vpc_id,
+                    action=action,
+                    change=change,
                 )
             )
     return inp.dns.model_copy(update={"zone_associations": states})
