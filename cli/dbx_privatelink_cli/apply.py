@@ -1,9 +1,18 @@
-"""`dbx-privatelink apply SPEC`: validate the spec locally, start one reconcile execution, optionally follow it."""
+"""`dbx-privatelink apply SPEC [SPEC ...]`: validate specs locally, start a reconcile execution for each, and
+optionally follow them.
+
+One SPEC that is a file (or -, stdin) is the single mode: one execution, followed with the full progress
+view, one JSON object. Several SPECs, a directory or a glob pattern are a fleet: every spec is validated
+before anything starts (one problem anywhere and nothing starts), then one execution per spec, followed
+together in one view (fleet.py) and summed up in a table; JSON is then a list with one object per workspace.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -19,6 +28,7 @@ from dbx_privatelink_cli.common import (
     add_common_arguments,
     load_spec,
 )
+from dbx_privatelink_cli.fleet import FleetView, Member, follow_fleet
 from dbx_privatelink_cli.output import emit_json, emit_lines, table
 from dbx_privatelink_cli.progress import (
     Display,
@@ -27,27 +37,52 @@ from dbx_privatelink_cli.progress import (
     duration,
     follow_execution,
 )
+from dbx_privatelink_cli.specs import LoadedSpec, is_single_file, load_all
 from dbx_privatelink_cli.stack import StackInfo, stack_for
 
 EXIT_INTERRUPTED = 130
 
 
+class _SpecsAction(argparse.Action):
+    """Stores every SPEC in `specs`, and in `spec` the one SPEC of the single mode (None for several)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        specs = [str(v) for v in (values or [])]
+        namespace.specs = specs
+        namespace.spec = specs[0] if len(specs) == 1 else None
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "apply",
-        help="start a reconcile execution for a workspace spec",
-        description="Validate SPEC locally, then start one reconcile execution of the stack's state machine "
-        "with it. --wait follows the execution until it ends; the exit status is 0 only when it SUCCEEDED.",
+        help="start a reconcile execution for each workspace spec",
+        description="Validate every SPEC locally, then start one reconcile execution of the stack's state "
+        "machine per spec. A SPEC is a file, a directory (its *.yaml, *.yml and *.json, not recursive) or a "
+        "glob pattern; - reads one spec from stdin. Nothing starts while any spec is invalid or two specs "
+        "share a workspace_key. --wait follows the executions until they end; the exit status is 0 only "
+        "when every one SUCCEEDED.",
     )
-    parser.add_argument("spec", metavar="SPEC", help="workspace spec file (YAML or JSON; - reads stdin)")
+    parser.add_argument(
+        "spec",
+        metavar="SPEC",
+        nargs="+",
+        action=_SpecsAction,
+        help="workspace spec file (YAML or JSON; - reads stdin), directory of specs, or glob pattern",
+    )
     add_common_arguments(parser)
-    parser.add_argument("--wait", action="store_true", help="follow the execution until it ends")
+    parser.add_argument("--wait", action="store_true", help="follow the executions until they end")
     parser.add_argument(
         "--timeout",
         type=float,
         default=None,
         metavar="SECONDS",
-        help="with --wait: stop following after this long",
+        help="with --wait: stop following after this long (the executions go on)",
     )
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="with --wait: also show Pass and Choice states"
@@ -68,12 +103,20 @@ def next_generation(store: StoreClient, spec: WorkspaceSpec) -> int:
     return int(desired.generation) + (0 if desired.spec_hash == spec.spec_hash() else 1)
 
 
-def start(runtime: Runtime, stack: StackInfo, spec: WorkspaceSpec) -> dict[str, Any]:
-    """Start the execution; returns its ARN, name and generation."""
-    store = StoreClient(runtime.resource("dynamodb").Table(stack.table_name))
+def start(
+    runtime: Runtime,
+    stack: StackInfo,
+    spec: WorkspaceSpec,
+    *,
+    store: StoreClient | None = None,
+    sfn: Any = None,
+) -> dict[str, Any]:
+    """Start the execution; returns its ARN, name and generation. A fleet passes its store and client in,
+    so starting tens of executions builds them once."""
+    store = store or StoreClient(runtime.resource("dynamodb").Table(stack.table_name))
     generation = next_generation(store, spec)
     name = execution_name(spec.workspace_key, generation, runtime.now().strftime("%Y%m%dT%H%M%SZ"))
-    sfn = runtime.client("stepfunctions")
+    sfn = sfn or runtime.client("stepfunctions")
     try:
         started = sfn.start_execution(
             stateMachineArn=stack.state_machine_arn, name=name, input=json.dumps(spec.model_dump(mode="json"))
@@ -202,6 +245,12 @@ def _print_outcome(runtime: Runtime, result: dict[str, Any], took: str) -> None:
 
 
 def run(args: argparse.Namespace, runtime: Runtime) -> int:
+    if is_single_file(args.specs):
+        return run_single(args, runtime)
+    return run_fleet(args, runtime)
+
+
+def run_single(args: argparse.Namespace, runtime: Runtime) -> int:
     spec = load_spec(args.spec)  # first: an invalid spec needs no AWS at all
     stack = stack_for(args, runtime)
     started = start(runtime, stack, spec)
@@ -243,3 +292,176 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
     else:
         _print_outcome(runtime, result, took)
     return EXIT_OK if result["status"] == "SUCCEEDED" else EXIT_FAILED
+
+
+# --- a fleet: several specs, a directory, a glob -----------------------------------------------------------
+
+
+def not_started(spec: WorkspaceSpec, exc: CliError) -> dict[str, Any]:
+    """The result of a spec whose StartExecution failed: the keys of a started one, and why."""
+    return {
+        "workspace_key": spec.workspace_key,
+        "execution_arn": None,
+        "execution_name": None,
+        "generation": None,
+        "status": "NOT_STARTED",
+        "error": exc.name,
+        "cause": str(exc),
+    }
+
+
+def start_fleet(
+    runtime: Runtime, stack: StackInfo, loaded: list[LoadedSpec], progress: Any
+) -> list[dict[str, Any]]:
+    """Start one execution per spec, in order, as fast as the two calls each (GetItem, StartExecution)
+    allow; a spec that fails to start is reported and the others still start."""
+    store = StoreClient(runtime.resource("dynamodb").Table(stack.table_name))
+    sfn = runtime.client("stepfunctions")
+    width = max(len(item.spec.workspace_key) for item in loaded)
+    results: list[dict[str, Any]] = []
+    try:
+        for item in loaded:
+            key = item.spec.workspace_key
+            try:
+                started = start(runtime, stack, item.spec, store=store, sfn=sfn)
+            except CliError as exc:
+                results.append(not_started(item.spec, exc))
+                emit_lines(runtime.err, [f"error: {key} ({item.path}) not started: {exc}"])
+                continue
+            results.append({**started, "status": "RUNNING"})
+            if progress is not None:
+                emit_lines(
+                    progress,
+                    [f"{key.ljust(width)}  generation {started['generation']}  {started['execution_arn']}"],
+                )
+    except KeyboardInterrupt:
+        arns = [r["execution_arn"] for r in results if r["execution_arn"]]
+        emit_lines(
+            runtime.err,
+            [
+                "",
+                f"interrupted after starting {len(arns)} of {len(loaded)} execution(s); "
+                + ("the started ones go on:" if arns else "none was started"),
+                *[f"  {arn}" for arn in arns],
+            ],
+        )
+        raise
+    return results
+
+
+def _duration_of(described: dict[str, Any]) -> str:
+    start_date, stop_date = described.get("startDate"), described.get("stopDate")
+    return duration((stop_date - start_date).total_seconds()) if start_date and stop_date else ""
+
+
+def fleet_summary(results: list[dict[str, Any]], took: dict[str, str]) -> list[str]:
+    """The table after a fleet's wait (workspace, generation, status, duration, error), then the cause and
+    execution of each one that did not succeed."""
+    rows = [["WORKSPACE", "GEN", "STATUS", "DURATION", "ERROR"]]
+    for r in results:
+        error = str(r.get("error") or "")
+        if r.get("handed_to_lease_holder"):
+            error = "handed to the execution holding the lease"
+        rows.append(
+            [
+                r["workspace_key"],
+                str(r["generation"] if r.get("generation") is not None else "-"),
+                str(r["status"]),
+                took.get(r["workspace_key"], ""),
+                error,
+            ]
+        )
+    succeeded = sum(1 for r in results if r["status"] == "SUCCEEDED")
+    lines = ["", f"{succeeded} of {len(results)} SUCCEEDED", *table(rows)]
+    for r in results:
+        if r["status"] in ("SUCCEEDED", "RUNNING"):
+            continue
+        lines += ["", f"{r['workspace_key']}: {r.get('error') or r['status']}"]
+        lines += [f"  {text}" for text in str(r.get("cause") or "(no cause given)").splitlines()]
+        if r.get("execution_arn"):
+            lines.append(f"  execution: {r['execution_arn']}")
+    return lines
+
+
+def _still_running(started: dict[str, Any]) -> dict[str, Any]:
+    """The result of an execution still running when the wait stopped: the keys of an ended one."""
+    return {
+        **started,
+        "status": "RUNNING",
+        "error": None,
+        "cause": None,
+        "handed_to_lease_holder": False,
+        "resources": {},
+    }
+
+
+def run_fleet(args: argparse.Namespace, runtime: Runtime) -> int:
+    loaded = load_all(args.specs)  # first: one invalid spec and nothing starts, with no AWS call at all
+    stack = stack_for(args, runtime)
+    json_out = args.output == "json"
+    # In JSON mode stdout carries only the result: progress goes to stderr.
+    progress_stream = runtime.err if json_out else runtime.out
+    if args.wait:
+        emit_lines(progress_stream, [f"applying {len(loaded)} specs with stack {stack.name}"])
+    starts = start_fleet(runtime, stack, loaded, None if json_out and not args.wait else progress_stream)
+    failed_to_start = sum(1 for r in starts if r["status"] == "NOT_STARTED")
+    if not args.wait:
+        if json_out:
+            emit_json(runtime.out, starts)
+        if failed_to_start:
+            emit_lines(runtime.err, [f"{failed_to_start} of {len(starts)} execution(s) not started"])
+        return EXIT_FAILED if failed_to_start else EXIT_OK
+
+    sfn = runtime.client("stepfunctions")
+    started = [r for r in starts if r["status"] == "RUNNING"]
+    members = [
+        Member(
+            r["workspace_key"],
+            r["execution_arn"],
+            HistoryRenderer(verbose=args.verbose),
+            followed_at=time.monotonic(),
+        )
+        for r in started
+    ]
+    if members:
+        emit_lines(progress_stream, [""])
+    view = FleetView(progress_stream, [m.key for m in members])
+    timed_out: FollowTimeoutError | None = None
+    try:
+        follow_fleet(sfn, members, view, timeout_s=args.timeout, sleep=runtime.sleep)
+    except FollowTimeoutError as exc:
+        timed_out = exc
+    except KeyboardInterrupt:
+        going_on = [m.execution_arn for m in members if m.described is None]
+        emit_lines(
+            runtime.err,
+            ["", f"stopped following; {len(going_on)} execution(s) go on:", *[f"  {a}" for a in going_on]],
+        )
+        return EXIT_INTERRUPTED
+
+    by_arn = {m.execution_arn: m for m in members}
+    results: list[dict[str, Any]] = []
+    took: dict[str, str] = {}
+    for r in starts:
+        member = by_arn.get(r["execution_arn"] or "")
+        if member is None:
+            results.append({**r, "handed_to_lease_holder": False, "resources": {}})
+        elif member.described is None:
+            results.append(_still_running({k: v for k, v in r.items() if k != "status"}))
+            took[r["workspace_key"]] = duration(member.seconds(time.monotonic()))
+        else:
+            results.append(
+                outcome(runtime, stack, {k: v for k, v in r.items() if k != "status"}, member.described)
+            )
+            took[r["workspace_key"]] = _duration_of(member.described)
+    if json_out:
+        emit_json(runtime.out, results)
+    else:
+        emit_lines(runtime.out, fleet_summary(results, took))
+    if timed_out is not None:
+        going_on = [m.execution_arn for m in members if m.described is None]
+        emit_lines(
+            runtime.err,
+            [f"error: {timed_out}; they go on:", *[f"  {a}" for a in going_on]],
+        )
+    return EXIT_OK if all(r["status"] == "SUCCEEDED" for r in results) else EXIT_FAILED

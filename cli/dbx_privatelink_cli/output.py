@@ -16,8 +16,9 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-def emit_json(stream: Any, document: dict[str, Any]) -> None:
-    """One JSON object on one stream, keys sorted, so scripts can `jq` it."""
+def emit_json(stream: Any, document: dict[str, Any] | list[Any]) -> None:
+    """One JSON document (an object, or a list of them for a fleet) on one stream, keys sorted, so scripts
+    can `jq` it."""
     stream.write(json.dumps(document, indent=2, sort_keys=True, default=_default) + "\n")
     stream.flush()
 

@@ -45,6 +45,8 @@ _SUCCESS_EVENTS = {
     "TaskSucceeded": "taskSucceededEventDetails",
 }
 _CONTAINERS = frozenset({"Map", "Parallel"})
+# DescribeExecution statuses of an execution that has not ended (None: a status the API did not give).
+NOT_ENDED = frozenset({None, "RUNNING", "PENDING_REDRIVE"})
 
 
 @dataclass(frozen=True)
@@ -545,7 +547,7 @@ def follow_execution(
             if not events:
                 # No news: ask for the status too, in case the history stops short of the end event.
                 described = sfn.describe_execution(executionArn=execution_arn)
-                if described.get("status") not in (None, "RUNNING", "PENDING_REDRIVE"):
+                if described.get("status") not in NOT_ENDED:
                     for event in reader.new_events():
                         display.show(renderer.feed(event))
                     break
@@ -555,6 +557,11 @@ def follow_execution(
             interval = min_interval_s if events else min(max_interval_s, interval * 1.5)
     finally:
         display.close()
+    return final_description(sfn, execution_arn, renderer)
+
+
+def final_description(sfn: Any, execution_arn: str, renderer: HistoryRenderer) -> dict[str, Any]:
+    """DescribeExecution of an execution whose history has ended."""
     described = dict(sfn.describe_execution(executionArn=execution_arn))
     if described.get("status") == "RUNNING" and renderer.finished:
         # The end event can be readable before DescribeExecution reports the end: the history decides.

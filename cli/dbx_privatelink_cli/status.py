@@ -3,6 +3,11 @@
 Health: HEALTHY (the last run succeeded and every live read agrees), FAILED (the last run failed: its error
 is shown), DEGRADED (the last run succeeded but something live is off: an endpoint gone or not available,
 private DNS off, a registration or the workspace not in its good state), UNKNOWN (never reconciled).
+
+`dbx-privatelink status` without WORKSPACE lists every workspace of the stack from the store alone: health
+as the last run recorded it (RUNNING while an execution holds the lease), the last run, the drift mode. No
+live reads there: a fleet of tens of workspaces would cost hundreds of EC2 and Databricks calls; the
+single-workspace form is the one that checks live.
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from dbx_privatelink.aws.ec2 import Ec2Client
 from dbx_privatelink.errors import DatabricksNotFoundError, DbxPrivateLinkError
 from dbx_privatelink.models import DATABRICKS_ROLES
-from dbx_privatelink.store import DriftStore, StoreClient
+from dbx_privatelink.store import DriftStore, Lease, PauseState, StoreClient
 from dbx_privatelink_cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -32,11 +39,15 @@ from dbx_privatelink_cli.stack import stack_for
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "status",
-        help="show a workspace's last run, resources and health",
+        help="show a workspace's last run, resources and health (without WORKSPACE: every workspace)",
         description="Read the workspace's recorded state and check it live (EC2, and Databricks when "
-        "credentials are available). Exit status 0 when HEALTHY, 1 otherwise.",
+        "credentials are available). Without WORKSPACE, list every workspace of the stack with its health "
+        "as recorded (no live checks), last run and drift mode. Exit status 0 when HEALTHY (every "
+        "workspace HEALTHY, or none), 1 otherwise.",
     )
-    parser.add_argument("workspace", metavar="WORKSPACE", help="the spec's workspace_key")
+    parser.add_argument(
+        "workspace", metavar="WORKSPACE", nargs="?", help="the spec's workspace_key (default: list all)"
+    )
     add_common_arguments(parser)
     parser.set_defaults(handler=run)
 
@@ -293,9 +304,171 @@ def render_text(s: WorkspaceStatus) -> list[str]:
 
 def run(args: argparse.Namespace, runtime: Runtime) -> int:
     stack = stack_for(args, runtime)
+    if args.workspace is None:
+        return run_list(args, runtime, stack)
     result = collect(runtime, stack.name, stack.table_name, args.workspace, stack)
     if args.output == "json":
         emit_json(runtime.out, result.to_json())
     else:
         emit_lines(runtime.out, render_text(result))
     return EXIT_OK if result.health == "HEALTHY" else EXIT_FAILED
+
+
+# --- every workspace, from the store -------------------------------------------------------------------
+
+
+@dataclass
+class WorkspaceSummary:
+    """One line of `status` without WORKSPACE."""
+
+    workspace_key: str
+    health: str = "UNKNOWN"
+    reasons: list[str] = field(default_factory=list)
+    desired_generation: int | None = None
+    applied_generation: int | None = None
+    last_run: dict[str, Any] | None = None
+    last_error: dict[str, Any] | None = None
+    running: dict[str, Any] | None = None
+    drift: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "workspace_key": self.workspace_key,
+            "health": self.health,
+            "reasons": self.reasons,
+            "generation": {"desired": self.desired_generation, "applied": self.applied_generation},
+            "last_run": self.last_run,
+            "last_error": self.last_error,
+            "running": self.running,
+            "drift": self.drift,
+        }
+
+
+RECORDED_HEALTH = frozenset({"HEALTHY", "FAILED", "DEGRADED"})
+
+
+def _holder_status(sfn: Any, lease: Lease) -> str:
+    """The lease holder's execution status, judged as AcquireLease judges it: a holder without an ARN is
+    trusted until the lease expires, one that cannot be described is not running."""
+    if not lease.holder_arn:
+        return "RUNNING"
+    try:
+        return str(sfn.describe_execution(executionArn=lease.holder_arn)["status"])
+    except (ClientError, BotoCoreError) as exc:
+        return f"not describable ({type(exc).__name__})"
+
+
+def summarize(
+    store: DriftStore, sfn: Any, key: str, *, paused: bool, now: float | None = None
+) -> WorkspaceSummary:
+    """A workspace's line, from its desired spec, observed state, lease and drift override: four reads,
+    plus a DescribeExecution when its lease is held."""
+    desired, observed = store.get_desired(key), store.get_observed(key) or {}
+    lease, override = store.get_lease(key), store.get_drift_override(key)
+    s = WorkspaceSummary(key)
+    s.desired_generation = desired.generation if desired else None
+    s.applied_generation = observed.get("generation")
+    s.last_run = observed.get("last_run")
+    s.last_error = observed.get("last_error")
+    recorded = observed.get("health")
+    s.health = recorded if recorded in RECORDED_HEALTH else "UNKNOWN"
+    if s.health == "FAILED":
+        error = s.last_error or {}
+        s.reasons.append(
+            f"last run failed: {error.get('error', '?')}: {first_line(str(error.get('cause', '')))}"
+        )
+    elif s.health == "UNKNOWN":
+        s.reasons.append("never reconciled successfully" if not s.last_run else "no health recorded")
+    if lease is not None and lease.expires_at > (time.time() if now is None else now):
+        holder = _holder_status(sfn, lease)
+        if holder == "RUNNING":
+            s.health = "RUNNING"
+            s.running = {"execution": lease.holder, "execution_arn": lease.holder_arn or None}
+            s.reasons.insert(0, f"reconciling now: {lease.holder}")
+        else:
+            s.reasons.append(f"the lease is held by {lease.holder}, which is {holder}")
+    if s.desired_generation and s.applied_generation != s.desired_generation:
+        s.reasons.append(
+            f"generation {s.desired_generation} is not applied yet "
+            f"(applied: {s.applied_generation or 'none'})"
+        )
+    spec_mode = str(((desired.spec if desired else {}).get("drift") or {}).get("mode", "remediate"))
+    s.drift = {
+        "mode": override.mode if override else spec_mode,
+        "spec_mode": spec_mode,
+        "override": override.model_dump() if override else None,
+        "paused": paused,
+    }
+    return s
+
+
+def _drift_text(drift: dict[str, Any]) -> str:
+    return (
+        str(drift["mode"])
+        + (" (forced)" if drift["override"] else "")
+        + (", paused" if drift["paused"] else "")
+    )
+
+
+def _last_run_text(last_run: dict[str, Any] | None) -> tuple[str, str]:
+    if not last_run:
+        return "-", ""
+    return str(last_run.get("outcome", "?")), str(last_run.get("ended_at", ""))
+
+
+def render_list(stack_name: str, region: str, rows: list[WorkspaceSummary], pause: PauseState) -> list[str]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.health] = counts.get(row.health, 0) + 1
+    tally = ", ".join(f"{n} {health}" for health, n in sorted(counts.items()))
+    lines = [f"Workspaces of stack {stack_name} ({region}): {len(rows)} ({tally})"]
+    if pause.paused:
+        by = f" by {pause.by}" if pause.by else ""
+        lines.append(
+            f"Drift remediation is PAUSED for the stack{by}" + (f": {pause.reason}" if pause.reason else "")
+        )
+    cells = [["WORKSPACE", "HEALTH", "LAST RUN", "ENDED", "DRIFT", "NOTE"]]
+    for row in rows:
+        outcome, ended = _last_run_text(row.last_run)
+        cells.append(
+            [
+                row.workspace_key,
+                row.health,
+                outcome,
+                ended,
+                _drift_text(row.drift),
+                row.reasons[0] if row.reasons else "",
+            ]
+        )
+    lines += table(cells)
+    if any(r.health != "HEALTHY" for r in rows):
+        lines.append("")
+        lines.append(
+            "dbx-privatelink status WORKSPACE checks one workspace live and shows its resources and runs."
+        )
+    return lines
+
+
+def run_list(args: argparse.Namespace, runtime: Runtime, stack: Any) -> int:
+    store = DriftStore(runtime.resource("dynamodb").Table(stack.table_name))
+    sfn = runtime.client("stepfunctions")
+    try:
+        keys = store.list_workspaces()
+        pause = store.get_pause()
+        rows = [summarize(store, sfn, key, paused=pause.paused) for key in keys]
+    except DbxPrivateLinkError as exc:
+        raise CliError(
+            f"cannot read the store ({stack.table_name}): {exc}", name=type(exc).__name__
+        ) from None
+    if args.output == "json":
+        emit_json(runtime.out, [row.to_json() for row in rows])
+    elif not rows:
+        emit_lines(
+            runtime.out,
+            [
+                f"No workspaces in stack {stack.name} ({runtime.region}) yet: apply a spec first (dbx-privatelink apply SPEC)."
+            ],
+        )
+    else:
+        emit_lines(runtime.out, render_list(stack.name, runtime.region, rows, pause))
+    return EXIT_OK if all(row.health == "HEALTHY" for row in rows) else EXIT_FAILED

@@ -69,7 +69,7 @@ def test_status_and_plan_arguments_parse() -> None:
         ["bogus"],
         ["apply"],
         ["apply", "s.yaml", "--output", "xml"],
-        ["status"],
+        ["status", "one", "two"],  # `status` alone lists every workspace; two keys are not a thing
         ["apply", "s.yaml", "--nope"],
     ],
 )
