@@ -30,8 +30,10 @@ from dbx_privatelink_cli.common import EXIT_FAILED, EXIT_OK, CliError, Runtime, 
 from dbx_privatelink_cli.drift_demo import run_drift_demo
 from dbx_privatelink_cli.local import (
     add_stack_arguments,
+    aws_settings,
     emit_ready_line,
     hints,
+    rate_limit_report,
     start_stack,
     stop_requested,
     validate_time_scale,
@@ -304,7 +306,9 @@ def apply_once(
 def run(args: argparse.Namespace, runtime: Runtime) -> int:
     from dbx_privatelink_local.stack import LocalStack, LocalStackConfig
 
-    stack = LocalStack(LocalStackConfig(time_scale=validate_time_scale(args.time_scale)))
+    stack = LocalStack(
+        LocalStackConfig(time_scale=validate_time_scale(args.time_scale), aws=aws_settings(args))
+    )
     out = runtime.out
     emit_lines(runtime.err, ["starting the local stack ..."])
     began = time.monotonic()
@@ -362,8 +366,9 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
             emit_lines(
                 out,
                 [
+                    *rate_limit_report(stack),
                     f"demo {'done' if ok else 'FAILED'} in {duration(time.monotonic() - began)}"
-                    + ("" if healthy else " (some resources were not in their good state when read)")
+                    + ("" if healthy else " (some resources were not in their good state when read)"),
                 ],
             )
             if args.keep_running:
@@ -376,7 +381,10 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
 def keep_running(runtime: Runtime, stack: LocalStack) -> None:
     """Until SIGINT or SIGTERM: the `local up` JSON line on stdout, the hints on stderr."""
     with stop_requested() as stop:
-        emit_lines(runtime.err, ["", *hints(stack.client_environment(), stack.info)])
+        emit_lines(
+            runtime.err,
+            ["", *hints(stack.client_environment(), stack.info, stack.config.aws.aws_rate_limits)],
+        )
         emit_ready_line(runtime.out, stack.info.to_json())
         wait_for(stop)
         emit_lines(runtime.err, ["stopping the local stack ..."])

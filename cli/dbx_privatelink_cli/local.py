@@ -4,6 +4,11 @@ Emulated AWS (moto) with template.yaml deployed, the Lambda functions in this pr
 API emulator, the seeded customer environment and a sample spec. When it is ready, stdout gets exactly one
 line: LocalStackInfo as JSON (endpoint URLs, region, stack, Databricks credentials, sample spec path), so a
 script can `read` it; everything for people goes to stderr, written before that line.
+
+`--aws-rate-limits` (also taken by `demo`) turns on AWS's request-rate limits in the emulated AWS (EC2's
+endpoint-mutation bucket, Route 53 Resolver's 5 requests per second, account-wide in emulated time), so a
+fleet applied against the stack meets the throttling it would meet on AWS; on stop, stderr tells how many
+calls they refused.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from dbx_privatelink_cli.common import DEFAULT_STACK, EXIT_OK, EXIT_USAGE, CliEr
 from dbx_privatelink_cli.output import emit_lines
 
 if TYPE_CHECKING:
+    from dbx_privatelink_local.aws import LocalAwsSettings
     from dbx_privatelink_local.stack import LocalStack
 
 DEFAULT_REGION = "us-east-1"
@@ -68,7 +74,7 @@ def register(subparsers: Any) -> None:
 
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
-    """--time-scale, shared by `local up` and `demo`."""
+    """--time-scale and --aws-rate-limits, shared by `local up` and `demo`."""
     parser.add_argument(
         "--time-scale",
         type=float,
@@ -77,6 +83,32 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
         help="factor applied to every wait and emulated delay: 0.01 makes a 60 s Wait last 0.6 s, 1 is "
         f"real time (0 < F <= {MAX_TIME_SCALE:g}; default {DEFAULT_TIME_SCALE})",
     )
+    parser.add_argument(
+        "--aws-rate-limits",
+        action="store_true",
+        help="enforce AWS's request-rate limits, per account and region in emulated time: EC2 "
+        "CreateVpcEndpoint/ModifyVpcEndpoint/DeleteVpcEndpoints 4 at once then 0.3/s (RequestLimitExceeded), "
+        "every Route 53 Resolver call 5/s (ThrottlingException); off by default",
+    )
+
+
+def aws_settings(args: argparse.Namespace) -> LocalAwsSettings:
+    """The emulated AWS's settings the stack flags ask for."""
+    from dbx_privatelink_local.aws import LocalAwsSettings
+
+    return LocalAwsSettings(aws_rate_limits=bool(getattr(args, "aws_rate_limits", False)))
+
+
+def rate_limit_report(stack: LocalStack) -> list[str]:
+    """What the AWS rate limits refused, for stderr; nothing when they are off."""
+    limits = stack.aws.rate_limits
+    if not any(buckets.enabled for buckets in limits):
+        return []
+    refused = limits.refused()
+    if not refused:
+        return ["calls refused by the AWS rate limits: none"]
+    counts = ", ".join(f"{operation} {n}" for operation, n in sorted(refused.items()))
+    return [f"calls refused by the AWS rate limits: {sum(refused.values())} ({counts})"]
 
 
 def validate_time_scale(value: float) -> float:
@@ -101,11 +133,13 @@ def validate_region(region: str) -> str:
     return region
 
 
-def hints(env: dict[str, str], info: Any) -> list[str]:
+def hints(env: dict[str, str], info: Any, rate_limits: bool = False) -> list[str]:
     """What a person needs to point boto3, the AWS CLI, the Databricks SDK and this CLI at the stack."""
+    limits = "on: EC2 endpoint mutations 4 then 0.3/s, Route 53 Resolver 5/s (emulated seconds)"
     return [
         f"local stack {info.stack_name!r} is up in {info.region}:",
         f"  AWS (emulated)          {info.aws_endpoint_url}   access key testing / secret testing",
+        *([f"  AWS rate limits         {limits}"] if rate_limits else []),
         f"  Databricks Account API  {info.databricks_host}   account {info.account_id}",
         f"  sample spec             {info.sample_spec}",
         "",
@@ -173,6 +207,7 @@ def run_up(args: argparse.Namespace, runtime: Runtime) -> int:
         time_scale=validate_time_scale(args.time_scale),
         stack_name=args.stack_name,
         workdir=args.workdir,
+        aws=aws_settings(args),
     )
     stack = LocalStack(config)
     with stop_requested() as stop:
@@ -181,10 +216,10 @@ def run_up(args: argparse.Namespace, runtime: Runtime) -> int:
             start_stack(stack)
             info = stack.info
             # Hints first: whoever waits for the JSON line can rely on stderr being complete by then.
-            emit_lines(runtime.err, hints(stack.client_environment(), info))
+            emit_lines(runtime.err, hints(stack.client_environment(), info, config.aws.aws_rate_limits))
             emit_ready_line(runtime.out, info.to_json())
             wait_for(stop)
-            emit_lines(runtime.err, ["stopping the local stack ..."])
+            emit_lines(runtime.err, [*rate_limit_report(stack), "stopping the local stack ..."])
         finally:
             stack.stop()
     emit_lines(runtime.err, ["stopped"])

@@ -4,6 +4,8 @@
         info = stack.info          # endpoint URLs, credentials, the sample spec's path
         ...                        # boto3 / the AWS CLI / the Databricks SDK / the dbx-privatelink CLI
 
+    LocalStackConfig(aws=LocalAwsSettings(aws_rate_limits=True))   # AWS's rate limits too
+
 One stack runs per process (moto's backends are process-wide). Everything listens on 127.0.0.1 only.
 """
 
@@ -58,6 +60,8 @@ class LocalStackConfig:
     template: Path = DEFAULT_TEMPLATE
     workdir: Path | None = None
     databricks_account_id: str = "0f5e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
+    # The emulated AWS: delays, quotas (on, AWS's defaults) and rate limits (off; aws_rate_limits=True turns
+    # on EC2's endpoint-mutation bucket and Route 53 Resolver's 5/s; stack.aws.rate_limits counts refusals).
     aws: LocalAwsSettings = field(default_factory=LocalAwsSettings)
     databricks: EmulatorConfig = field(default_factory=EmulatorConfig)
     quiet_lambda_telemetry: bool = True

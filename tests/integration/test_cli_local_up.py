@@ -19,6 +19,8 @@ from typing import IO, Any
 import boto3
 import pytest
 import yaml
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from databricks.sdk import AccountClient
 
 pytestmark = pytest.mark.e2e
@@ -217,6 +219,43 @@ def test_local_up_in_another_region_reconciles_there(workdir: Path) -> None:
         )["VpcEndpoints"]
         assert workspace_endpoint["ServiceName"].startswith("com.amazonaws.vpce.ap-northeast-1.")
         assert up.stop() == 0, up.stderr()[-3000:]
+    finally:
+        _kill(up)
+
+
+def test_local_up_with_aws_rate_limits_throttles_resolver_calls(workdir: Path) -> None:
+    # Given `local up --aws-rate-limits` at time scale 5: Resolver's 5 calls per emulated second are one per
+    # wall second, so a burst from this process outruns the bucket however loaded the machine is
+    up = start_local_up(workdir, "--aws-rate-limits", "--time-scale", "5")
+    try:
+        info = up.info()
+        assert "AWS rate limits         on:" in up.stderr()
+        resolver = boto3.session.Session(
+            region_name=info["region"], aws_access_key_id="testing", aws_secret_access_key="testing"
+        ).client(
+            "route53resolver",
+            endpoint_url=info["aws_endpoint_url"],
+            config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+        )
+
+        # When this process lists Resolver rules back to back
+        codes = []
+        for _ in range(30):
+            try:
+                resolver.list_resolver_rules()
+                codes.append("ok")
+            except ClientError as exc:
+                codes.append(exc.response["Error"]["Code"])
+                break
+
+        # Then the emulated Resolver throttles it after a burst, as AWS does
+        assert codes[0] == "ok" and codes[-1] == "ThrottlingException", codes
+        # And on stop, stderr tells what the limits refused
+        assert up.stop() == 0, up.stderr()[-3000:]
+        assert re.search(
+            r"calls refused by the AWS rate limits: \d+ \(.*route53resolver:ListResolverRules", up.stderr()
+        )
+        assert len(up.lines) == 1, up.lines
     finally:
         _kill(up)
 

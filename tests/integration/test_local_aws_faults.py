@@ -127,7 +127,7 @@ def test_endpoint_rate_limit_empties_after_four_mutations(aws: LocalAws) -> None
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     previous = SCALE.factor
     SCALE.factor = 1.0
-    aws.rate_limiter.enabled = True
+    aws.rate_limits.ec2_endpoints.enabled = True
     try:
         # When five endpoints are created back to back
         codes = []
@@ -140,7 +140,7 @@ def test_endpoint_rate_limit_empties_after_four_mutations(aws: LocalAws) -> None
         # Then the fifth is throttled, while other EC2 calls still pass
         ec2.describe_vpc_endpoints()
     finally:
-        aws.rate_limiter.enabled = False
+        aws.rate_limits.ec2_endpoints.enabled = False
         SCALE.factor = previous
 
     assert codes == ["ok", "ok", "ok", "ok", "RequestLimitExceeded"]

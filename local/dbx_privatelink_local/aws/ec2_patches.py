@@ -14,6 +14,21 @@ Where moto differs from AWS, and what each patch restores:
 - `modify_vpc_endpoint` (EC2 response): moto ignores PrivateDnsEnabled. Patched: the flag is applied;
   turning it on moves the endpoint to pending, then available after `private_dns_update_after`. Turning
   it on before the endpoint was accepted -> InvalidParameter.
+- What AWS refuses and moto allows, the refusals a fleet meets when workspaces share a VPC:
+  - One private DNS name per VPC: a VPC holds one private hosted zone per name, so AWS refuses private DNS on
+    an interface endpoint while another endpoint of the same VPC, in any state but deleted, deleting,
+    failed, rejected or expired, has it on for a service with the same private DNS name -> InvalidParameter
+    "private-dns-enabled cannot be set because there is already a conflicting DNS domain for <name> in the
+    VPC <vpc>", on CreateVpcEndpoint (PrivateDnsEnabled true or omitted: AWS's default for AWS services, and
+    moto's) and on ModifyVpcEndpoint PrivateDnsEnabled=true. Names come from `private_dns_names_for` (the
+    catalog for Databricks' services). A ClientToken replay returns the first endpoint before any of this
+    is checked: the endpoint a replay finds is the one whose name it would conflict with.
+  - Security groups per interface (`security_groups_per_interface`, AWS's default 5): more groups on an
+    interface endpoint, by CreateVpcEndpoint SecurityGroupIds or what ModifyVpcEndpoint's Add/Remove
+    SecurityGroupIds leave -> SecurityGroupsPerInterfaceLimitExceeded "The maximum number of security
+    groups per interface has been reached." (AWS's message, which names no number). moto does not put the
+    VPC's default group on an endpoint created without groups, as AWS does; that group is not counted.
+  Rules per security group are in security_group_patches.py.
 - DnsEntries: moto lists one endpoint-specific name only. AWS adds each private DNS name (with the id of
   the managed private zone) while private DNS is on; `EndpointLifecycle.sync_dns_entries` does the same
   whenever an endpoint is created or its private DNS flag changes, so DNS state readers (the dns_state
@@ -113,6 +128,18 @@ class IdempotentParameterMismatchError(EC2ClientError):
 class InvalidParameterError(EC2ClientError):
     def __init__(self, message: str) -> None:
         super().__init__("InvalidParameter", message)
+
+
+class SecurityGroupsPerInterfaceLimitExceededError(EC2ClientError):
+    def __init__(self) -> None:
+        super().__init__(
+            "SecurityGroupsPerInterfaceLimitExceeded",
+            "The maximum number of security groups per interface has been reached.",
+        )
+
+
+# Endpoint states in which an endpoint no longer holds its private DNS names in the VPC.
+_RELEASED_STATES = frozenset({"deleted", "deleting", "failed", "rejected", "expired"})
 
 
 _ACTIVE: EndpointLifecycle | None = None
@@ -238,15 +265,102 @@ class EndpointLifecycle:
         with self._lock:
             record = self._records.get((account_id, region, vpc_endpoint_id))
             endpoint = self._endpoint(account_id, region, vpc_endpoint_id)
-            if record is None or endpoint is None:
+            if endpoint is None:
                 return
-            if record.kind is EndpointKind.GATEWAY:
+            if record is not None and record.kind is EndpointKind.GATEWAY:
                 raise InvalidParameterError("Private DNS is not supported for gateway endpoints.")
-            if record.kind.needs_acceptance and endpoint.state in ("pendingAcceptance", "rejected"):
+            if (
+                record is not None
+                and record.kind.needs_acceptance
+                and endpoint.state in ("pendingAcceptance", "rejected")
+            ):
                 raise InvalidParameterError(
                     "Private DNS can only be enabled after the VPC endpoint connection is accepted by the "
                     "service owner."
                 )
+            kind = (
+                record.kind
+                if record
+                else self.classify(region, endpoint.service_name, endpoint.vpc_endpoint_type)
+            )
+            names = self.private_dns_names_for(region, endpoint.service_name, kind)
+            self.check_private_dns_conflict(account_id, region, endpoint.vpc_id, names, endpoint.id)
+
+    def check_private_dns_conflict(
+        self, account_id: str, region: str, vpc_id: str, names: tuple[str, ...], except_id: str | None = None
+    ) -> None:
+        """InvalidParameter when another endpoint of the VPC serves one of `names` with private DNS on."""
+        if not names:
+            return
+        from moto.ec2.models import ec2_backends
+
+        with self._lock:
+            for other in list(ec2_backends[account_id][region].vpc_end_points.values()):
+                if (
+                    other.id == except_id
+                    or other.vpc_id != vpc_id
+                    or not other.private_dns_enabled
+                    or str(other.state).lower() in _RELEASED_STATES
+                ):
+                    continue
+                kind = self.classify(region, other.service_name, other.vpc_endpoint_type)
+                taken = self.private_dns_names_for(region, other.service_name, kind)
+                for name in names:
+                    if name in taken:
+                        raise InvalidParameterError(
+                            "private-dns-enabled cannot be set because there is already a conflicting DNS "
+                            f"domain for {name} in the VPC {vpc_id}"
+                        )
+
+    def check_security_groups(self, group_ids: list[str]) -> None:
+        """SecurityGroupsPerInterfaceLimitExceeded when an interface would carry more groups than the quota."""
+        if len(set(group_ids)) > self.settings.security_groups_per_interface:
+            raise SecurityGroupsPerInterfaceLimitExceededError()
+
+    def check_create(
+        self,
+        account_id: str,
+        region: str,
+        vpc_id: str,
+        service_name: str,
+        kind: EndpointKind,
+        private_dns: bool,
+        group_ids: list[str],
+    ) -> None:
+        """What AWS refuses in a CreateVpcEndpoint that is not a ClientToken replay."""
+        if kind is EndpointKind.GATEWAY:
+            return
+        self.check_security_groups(group_ids)
+        if private_dns:
+            names = self.private_dns_names_for(region, service_name, kind)
+            self.check_private_dns_conflict(account_id, region, vpc_id, names)
+
+    def modify(
+        self,
+        account_id: str,
+        region: str,
+        vpc_endpoint_id: str,
+        private_dns: bool | None,
+        add_groups: list[str],
+        remove_groups: list[str],
+        apply: Callable[[], Any],
+    ) -> Any:
+        """ModifyVpcEndpoint: refuse what AWS refuses, let moto `apply` the rest, then apply private DNS.
+        Under the lifecycle's lock, so two calls cannot both take the last group slot or one private name."""
+        with self._lock:
+            endpoint = self._endpoint(account_id, region, vpc_endpoint_id)
+            if (
+                endpoint is not None and add_groups
+            ):  # an unknown id: moto answers InvalidVpcEndpointId.NotFound
+                current = list(endpoint.security_group_ids or [])
+                after = [g for g in [*current, *add_groups] if g not in remove_groups]
+                self.check_security_groups(after)
+            if private_dns is not None:
+                self.check_private_dns_change(account_id, region, vpc_endpoint_id, private_dns)
+            result = apply()
+            if private_dns is not None:
+                self.apply_private_dns(account_id, region, vpc_endpoint_id, private_dns)
+            return result
 
     def apply_private_dns(self, account_id: str, region: str, vpc_endpoint_id: str, enabled: bool) -> None:
         """Apply ModifyVpcEndpoint PrivateDnsEnabled: turning it on passes through pending."""
@@ -476,7 +590,8 @@ def _patch_response_create(original: Callable[..., Any]) -> Callable[..., Any]:
         kind = lifecycle.classify(
             region, self._get_param("ServiceName") or "", self._get_param("VpcEndpointType")
         )
-        if kind.needs_acceptance and _as_bool(self._get_param("PrivateDnsEnabled")):
+        private_dns = _as_bool(self._get_param("PrivateDnsEnabled"))
+        if kind.needs_acceptance and private_dns:
             raise InvalidParameterError(
                 "Private DNS can only be enabled after the VPC endpoint connection is accepted by the service "
                 "owner."
@@ -484,6 +599,17 @@ def _patch_response_create(original: Callable[..., Any]) -> Callable[..., Any]:
         holder: dict[str, Any] = {}
 
         def create() -> Any:
+            # Only a call that creates is checked: a replay returns the first endpoint, conflicting with none.
+            lifecycle.check_create(
+                account,
+                region,
+                self._get_param("VpcId") or "",
+                self._get_param("ServiceName") or "",
+                kind,
+                # omitted means on, for AWS services (moto's default too); acceptance services start off
+                private_dns is not False and not kind.needs_acceptance,
+                self._get_param("SecurityGroupIds") or [],
+            )
             result = original(self)
             holder["result"] = result
             return result.result["VpcEndpoint"]
@@ -500,14 +626,17 @@ def _patch_response_create(original: Callable[..., Any]) -> Callable[..., Any]:
 def _patch_response_modify(original: Callable[..., Any]) -> Callable[..., Any]:
     def modify_vpc_endpoint(self: Any) -> Any:
         lifecycle = _ACTIVE
-        enabled = _as_bool(self._get_param("PrivateDnsEnabled"))
-        if lifecycle is None or enabled is None:
+        if lifecycle is None:
             return original(self)
-        account, region, endpoint_id = self.current_account, self.region, self._get_param("VpcEndpointId")
-        lifecycle.check_private_dns_change(account, region, endpoint_id, enabled)
-        result = original(self)
-        lifecycle.apply_private_dns(account, region, endpoint_id, enabled)
-        return result
+        return lifecycle.modify(
+            self.current_account,
+            self.region,
+            self._get_param("VpcEndpointId"),
+            _as_bool(self._get_param("PrivateDnsEnabled")),
+            self._get_param("AddSecurityGroupIds") or [],
+            self._get_param("RemoveSecurityGroupIds") or [],
+            lambda: original(self),
+        )
 
     modify_vpc_endpoint.__wrapped__ = original  # type: ignore[attr-defined]
     return modify_vpc_endpoint

@@ -5,25 +5,18 @@
 makes the next two CreateVpcEndpoint calls fail the way EC2 fails (Query-API XML <Response><Errors>...),
 and leaves every other call alone. JSON services answer {"__type": code, "message": ...}, REST-XML
 services (Route 53) <ErrorResponse><Error>..., so the application's error mapping is what gets tested.
-
-The EndpointRateLimiter emulates EC2's token bucket for endpoint mutations (4 tokens, 0.3 per second,
-in emulated time); it is off unless the settings turn it on.
+The rate limits (aws/rate_limits.py) answer in the same shapes through render_error.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from dbx_privatelink_local.aws.calls import AwsCall
-from dbx_privatelink_local.timescale import TimeScale
-
-# Actions that share EC2's endpoint-mutation token bucket (see reference/aws-behaviour.md).
-ENDPOINT_MUTATIONS = frozenset({"CreateVpcEndpoint", "ModifyVpcEndpoint", "DeleteVpcEndpoints"})
 
 
 @dataclass
@@ -149,40 +142,3 @@ class FaultInjector:
         """Forget every fault."""
         with self._lock:
             self._faults.clear()
-
-
-class EndpointRateLimiter:
-    """EC2's token bucket for CreateVpcEndpoint / ModifyVpcEndpoint / DeleteVpcEndpoints per account and
-    region, refilled in emulated time: with a time factor f, 0.3 tokens per emulated second are 0.3/f per
-    wall second (f = 0 never throttles)."""
-
-    def __init__(self, time_scale: TimeScale, capacity: float = 4.0, refill_per_second: float = 0.3) -> None:
-        self.enabled = False
-        self.capacity = capacity
-        self.refill_per_second = refill_per_second
-        self._time = time_scale
-        self._lock = threading.Lock()
-        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
-
-    def allow(self, account_id: str, call: AwsCall) -> bool:
-        """Take a token for an endpoint mutation; False when the bucket is empty (RequestLimitExceeded)."""
-        if not self.enabled or call.service != "ec2" or call.action not in ENDPOINT_MUTATIONS:
-            return True
-        factor = self._time.factor
-        if factor == 0:
-            return True
-        now = time.monotonic()
-        key = (account_id, call.region)
-        with self._lock:
-            tokens, last = self._buckets.get(key, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - last) * self.refill_per_second / factor)
-            if tokens < 1:
-                self._buckets[key] = (tokens, now)
-                return False
-            self._buckets[key] = (tokens - 1, now)
-            return True
-
-    def reset(self) -> None:
-        """Refill every bucket."""
-        with self._lock:
-            self._buckets.clear()

@@ -1,5 +1,6 @@
-"""The WSGI middleware in front of moto's server: injected faults and the endpoint rate limit answer before
-moto sees a call; successful mutating calls to the CloudTrail services are recorded after it answered."""
+"""The WSGI middleware in front of moto's server: injected faults and the rate limits answer before moto sees
+a call (a refused call changes nothing, as on AWS); successful mutating calls to the CloudTrail services are
+recorded after it answered."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 
 from dbx_privatelink_local.aws.calls import AwsCall, buffer_body, caller_account, parse_call
 from dbx_privatelink_local.aws.cloudtrail import TRAIL_SERVICES, CloudTrailEmitter, is_mutating
-from dbx_privatelink_local.aws.faults import EndpointRateLimiter, ErrorResponse, FaultInjector, render_error
+from dbx_privatelink_local.aws.faults import ErrorResponse, FaultInjector, render_error
+from dbx_privatelink_local.aws.rate_limits import AwsRateLimits
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +25,12 @@ class LocalAwsMiddleware:
         self,
         app: WsgiApp,
         faults: FaultInjector,
-        rate_limiter: EndpointRateLimiter,
+        rate_limits: AwsRateLimits,
         cloudtrail: CloudTrailEmitter,
     ) -> None:
         self.app = app
         self.faults = faults
-        self.rate_limiter = rate_limiter
+        self.rate_limits = rate_limits
         self.cloudtrail = cloudtrail
         # Told of every successful mutating EC2, Route 53 and Route 53 Resolver call before its caller gets
         # the answer (the local resolvers forget their cached state: an answered change is in effect).
@@ -47,9 +49,9 @@ class LocalAwsMiddleware:
         fault = self.faults.take(call)
         if fault is not None:
             return self._answer(render_error(call, fault.code, fault.message, fault.status), start_response)
-        if not self.rate_limiter.allow(caller_account(call), call):
-            error = render_error(call, "RequestLimitExceeded", "Request limit exceeded.", 503)
-            return self._answer(error, start_response)
+        limit = self.rate_limits.check(caller_account(call), call)
+        if limit is not None:
+            return self._answer(render_error(call, limit.code, limit.message, limit.status), start_response)
 
         if call.service not in TRAIL_SERVICES or not is_mutating(call.action):
             return self.app(environ, start_response)

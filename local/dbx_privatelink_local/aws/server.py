@@ -4,6 +4,7 @@
         ec2 = boto3.client("ec2", endpoint_url=aws.endpoint_url, region_name="us-east-1")
         ...
         aws.faults.add(service="ec2", action="CreateVpcEndpoint", code="RequestLimitExceeded", status=503)
+        aws.rate_limits.refused()     # with LocalAwsSettings(aws_rate_limits=True)
         aws.cloudtrail.flush()
         aws.eventbridge.deliveries()
 
@@ -26,13 +27,20 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from dbx_privatelink.catalog import Catalog, default_catalog
-from dbx_privatelink_local.aws import ec2_patches, eventbridge, resolver_patches, route53_patches
+from dbx_privatelink_local.aws import (
+    ec2_patches,
+    eventbridge,
+    resolver_patches,
+    route53_patches,
+    security_group_patches,
+)
 from dbx_privatelink_local.aws.cloudtrail import CloudTrailEmitter
 from dbx_privatelink_local.aws.ec2_patches import EndpointLifecycle
 from dbx_privatelink_local.aws.eventbridge import EventBridgeDelivery
-from dbx_privatelink_local.aws.faults import EndpointRateLimiter, FaultInjector
+from dbx_privatelink_local.aws.faults import FaultInjector
 from dbx_privatelink_local.aws.middleware import LocalAwsMiddleware
 from dbx_privatelink_local.aws.moto_view import MotoAwsView
+from dbx_privatelink_local.aws.rate_limits import AwsRateLimits
 from dbx_privatelink_local.aws.settings import LocalAwsSettings
 from dbx_privatelink_local.dns import moto_patches as resolver_listing_patches
 from dbx_privatelink_local.timescale import TIME_SCALE, TimeScale
@@ -50,6 +58,7 @@ def install_patches() -> None:
         resolver_listing_patches.install()
         resolver_patches.install()
         route53_patches.install()
+        security_group_patches.install()
 
 
 class _WrappedMotoServer(ThreadedMotoServer):
@@ -81,8 +90,10 @@ class LocalAws:
         self.time_scale = time_scale
         self.account_id = DEFAULT_ACCOUNT_ID
         self.faults = FaultInjector()
-        self.rate_limiter = EndpointRateLimiter(time_scale)
-        self.rate_limiter.enabled = self.settings.endpoint_rate_limit
+        self.rate_limits = AwsRateLimits(time_scale)
+        self.rate_limits.enabled = self.settings.aws_rate_limits
+        if self.settings.endpoint_rate_limit:
+            self.rate_limits.ec2_endpoints.enabled = True
         self.endpoints = EndpointLifecycle(self.settings, time_scale, catalog or default_catalog())
         self.cloudtrail = CloudTrailEmitter(self.settings, time_scale)
         self.eventbridge = EventBridgeDelivery(self.settings, time_scale)
@@ -90,7 +101,7 @@ class LocalAws:
         self._middleware = LocalAwsMiddleware(
             app=lambda environ, start_response: [],
             faults=self.faults,
-            rate_limiter=self.rate_limiter,
+            rate_limits=self.rate_limits,
             cloudtrail=self.cloudtrail,
         )
         self._server: _WrappedMotoServer | None = None
@@ -120,6 +131,7 @@ class LocalAws:
         # werkzeug logs every request at INFO: thousands of lines per reconcile, none of them useful here.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.endpoints.activate()
+        security_group_patches.activate(self.settings)
         self.eventbridge.activate()
         self.cloudtrail.start()
         self.eventbridge.start()
@@ -138,16 +150,18 @@ class LocalAws:
         self.eventbridge.stop()
         self.cloudtrail.stop()
         self.eventbridge.deactivate()
+        security_group_patches.deactivate(self.settings)
         self.endpoints.deactivate()
         self._server.stop()
         self._server = None
 
     def reset(self) -> None:
-        """Empty every moto backend and forget faults, tokens, queued events and the delivery log."""
+        """Empty every moto backend and forget faults, rate-limit tokens and counts, queued events and the
+        delivery log."""
         self.moto_api("POST", "/moto-api/reset")
         self.endpoints.reset()
         self.faults.clear()
-        self.rate_limiter.reset()
+        self.rate_limits.reset()
         self.cloudtrail.reset()
         self.eventbridge.reset()
 
