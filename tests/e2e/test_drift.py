@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from dbx_privatelink.catalog import default_catalog, port_ranges
+from dbx_privatelink.drift.models import ScanDriftOutput
 from dbx_privatelink.store import DriftRecord, DriftStore
 from dbx_privatelink_cli.main import main as cli
 from dbx_privatelink_local.seed import DataPlane
@@ -49,6 +50,7 @@ class Drift:
         )
         self.sfn = stack.client("stepfunctions")
         self.machine = self.outputs["ReconcileStateMachineArn"]
+        self.scan_machine = self.outputs["ScanStateMachineArn"]
 
     def remediations(self, key: str) -> list[dict[str, Any]]:
         """Executions the drift functions started for `key` (named drift-<key>-<digest>)."""
@@ -113,22 +115,58 @@ class Drift:
         bus = events_backends[self.stack.aws.account_id][self.stack.config.region].event_buses["default"]
         return next(r for r in bus.rules.values() if fragment in r.name)
 
-    def scan_now(self) -> None:
-        """Fire the scan rule once, as its schedule does."""
-        rule = self.rule("ScanDriftFunction")
-        event = {
-            "version": "0",
-            "id": f"test-scan-{time.time_ns()}",
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": self.stack.aws.account_id,
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "region": self.stack.config.region,
-            "resources": [rule.arn],
-            "detail": {},
-        }
-        self.stack.aws.eventbridge.dispatch(rule, event)
-        assert self.stack.aws.eventbridge.wait_idle(60.0)
+    def scans(self) -> list[dict[str, Any]]:
+        """Every execution of the scan state machine (one per tick), newest first."""
+        pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.scan_machine)
+        return [e for page in pages for e in page["executions"]]
+
+    def scans_idle(self, timeout: float = 60.0) -> None:
+        """Until no tick of the scan runs (a tick that finds one running scans nothing)."""
+        self.stack.aws.eventbridge.wait_idle(timeout)
+        wait_for(lambda: all(e["status"] != "RUNNING" for e in self.scans()), timeout, "no scan running")
+
+    def scan_now(self, timeout: float = 60.0) -> ScanDriftOutput:
+        """Fire the scan rule once, as its schedule does, and return that tick's output when it ends (again
+        after a tick the schedule started just before, which it would leave the fleet to)."""
+        rule = self.rule("ScanStateMachine")
+        for _ in range(3):
+            self.scans_idle(timeout)
+            event_id = f"test-scan-{time.time_ns()}"
+            event = {
+                "version": "0",
+                "id": event_id,
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": self.stack.aws.account_id,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "region": self.stack.config.region,
+                "resources": [rule.arn],
+                "detail": {},
+            }
+            before = {e["executionArn"] for e in self.scans()}
+            self.stack.aws.eventbridge.dispatch(rule, event)
+            assert self.stack.aws.eventbridge.wait_idle(timeout)
+            output = self.tick_output(event_id, before, timeout)
+            if not output.skipped:
+                return output
+        raise AssertionError(f"three scans in a row were skipped: {output.skipped}")
+
+    def tick_output(self, event_id: str, before: set[str], timeout: float = 60.0) -> ScanDriftOutput:
+        """The output of the tick the event `event_id` started (an execution not in `before`), once it
+        ended SUCCEEDED."""
+
+        def started() -> str | None:
+            for execution in self.scans():
+                if execution["executionArn"] in before:
+                    continue
+                described = self.sfn.describe_execution(executionArn=execution["executionArn"])
+                if event_id in described.get("input", ""):
+                    return str(execution["executionArn"])
+            return None
+
+        arn = wait_for(started, timeout, f"the tick of {event_id} started")
+        self.succeeded(arn, timeout)
+        return ScanDriftOutput.model_validate_json(self.sfn.describe_execution(executionArn=arn)["output"])
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +179,7 @@ def scheduled_scan_off(stack: LocalStack, drift: Drift) -> Iterator[Callable[[bo
     """The schedule stays off unless a test turns it on, so each test knows which path saw a drift first
     (tests that need a scan fire it themselves, through the same rule target)."""
     events = stack.client("events")
-    name = drift.rule("ScanDriftFunction").name
+    name = drift.rule("ScanStateMachine").name
 
     def switch(on: bool) -> None:
         (events.enable_rule if on else events.disable_rule)(Name=name)

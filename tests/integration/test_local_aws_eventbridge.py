@@ -139,13 +139,11 @@ def test_disabled_rules_and_other_sources_get_nothing(aws: LocalAws) -> None:
     assert _messages(aws, off_url) == []
 
 
-def test_step_functions_target_starts_an_execution(aws: LocalAws) -> None:
-    # Given a Pass state machine run by moto's interpreter
-    aws.enable_state_machine_execution()
-    try:
-        sfn = _client(aws, "stepfunctions")
-        machine = sfn.create_state_machine(
-            name="reconcile",
+def _echo_machine(aws: LocalAws, name: str) -> str:
+    """A Pass state machine run by moto's interpreter: its output is the event's detail."""
+    return str(
+        _client(aws, "stepfunctions").create_state_machine(
+            name=name,
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn",
             definition=json.dumps(
                 {
@@ -154,7 +152,33 @@ def test_step_functions_target_starts_an_execution(aws: LocalAws) -> None:
                 }
             ),
         )["stateMachineArn"]
-        _rule(aws, "to-sfn", [{"Id": "sm", "Arn": machine, "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/events"}])
+    )
+
+
+def _events_role(aws: LocalAws, name: str, may_start: str, *, trusted: str = "events.amazonaws.com") -> str:
+    """A role EventBridge assumes, allowed states:StartExecution on `may_start`, as SAM creates it."""
+    iam = _client(aws, "iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": [trusted]}, "Action": ["sts:AssumeRole"]}],
+    }
+    arn = str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "states:StartExecution", "Resource": may_start}],
+    }
+    iam.put_role_policy(RoleName=name, PolicyName="start", PolicyDocument=json.dumps(policy))
+    return arn
+
+
+def test_step_functions_target_starts_an_execution(aws: LocalAws) -> None:
+    # Given a Pass state machine run by moto's interpreter, and a role allowed to start it
+    aws.enable_state_machine_execution()
+    try:
+        sfn = _client(aws, "stepfunctions")
+        machine = _echo_machine(aws, "reconcile")
+        role = _events_role(aws, "events-reconcile", machine)
+        _rule(aws, "to-sfn", [{"Id": "sm", "Arn": machine, "RoleArn": role}])
 
         # When an event matches
         _put(aws, {"workspace": "ws-1"})
@@ -166,6 +190,70 @@ def test_step_functions_target_starts_an_execution(aws: LocalAws) -> None:
         assert described["status"] == "SUCCEEDED"
         assert json.loads(described["input"])["source"] == "dbx.test"
         assert json.loads(described["output"]) == {"workspace": "ws-1"}
+    finally:
+        aws.enable_state_machine_execution(False)
+
+
+@pytest.mark.parametrize(
+    "role",
+    ["none", "missing", "not-trusted", "other-machine"],
+)
+def test_step_functions_target_without_a_role_allowed_to_start_it_is_dead_lettered(
+    aws: LocalAws, role: str
+) -> None:
+    # Given a state machine whose target role is absent, unknown, trusts another service, or may start
+    # another machine only
+    dlq_url, dlq_arn = _queue(aws, f"sfn-dlq-{role}")
+    machine = _echo_machine(aws, f"guarded-{role}")
+    roles = {
+        "none": None,
+        "missing": f"arn:aws:iam::{ACCOUNT}:role/never-created",
+        "not-trusted": _events_role(aws, "lambda-trusted", machine, trusted="lambda.amazonaws.com"),
+        "other-machine": _events_role(aws, "other-machine", machine + "-other"),
+    }
+    target: dict[str, Any] = {
+        "Id": "sm",
+        "Arn": machine,
+        "DeadLetterConfig": {"Arn": dlq_arn},
+        "RetryPolicy": {"MaximumRetryAttempts": 0},
+    }
+    if roles[role]:
+        target["RoleArn"] = roles[role]
+    _rule(aws, f"guarded-{role}", [target])
+
+    # When an event matches
+    _put(aws, {"workspace": "ws-7"})
+
+    # Then no execution starts and the event is dead-lettered with NO_PERMISSIONS, as on AWS
+    assert aws.eventbridge.wait_for(1, timeout=10, rule_name=f"guarded-{role}", outcome="dead_lettered")
+    assert _client(aws, "stepfunctions").list_executions(stateMachineArn=machine)["executions"] == []
+    [message] = _messages(aws, dlq_url)
+    assert message["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "NO_PERMISSIONS"
+
+
+def test_a_schedule_starts_one_execution_per_tick_each_with_its_own_name(aws: LocalAws) -> None:
+    # Given a rule every emulated minute (0.6 s here) whose target is a state machine, with its role
+    aws.enable_state_machine_execution()
+    try:
+        sfn = _client(aws, "stepfunctions")
+        machine = _echo_machine(aws, "scan")
+        _rule(
+            aws,
+            "scan-every-minute",
+            [{"Id": "sm", "Arn": machine, "RoleArn": _events_role(aws, "events-scan", machine)}],
+            ScheduleExpression="rate(1 minute)",
+        )
+
+        # When two periods pass
+        assert len(aws.eventbridge.wait_for(2, timeout=10, rule_name="scan-every-minute", outcome="ok")) >= 2
+        _client(aws, "events").disable_rule(Name="scan-every-minute")
+
+        # Then each tick started an execution of its own, with the Scheduled Event as input
+        executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+        assert len(executions) >= 2
+        assert len({e["name"] for e in executions}) == len(executions)
+        described = _until_finished(sfn, executions[0]["executionArn"])
+        assert json.loads(described["input"])["detail-type"] == "Scheduled Event"
     finally:
         aws.enable_state_machine_execution(False)
 

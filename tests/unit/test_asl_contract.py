@@ -52,7 +52,7 @@ def asl(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 
 def test_there_are_state_machines() -> None:
-    assert ASL_FILES, "statemachine/*.asl.json is empty"
+    assert {p.name for p in ASL_FILES} >= {"reconcile_workspace.asl.json", "scan_fleet.asl.json"}
 
 
 def test_every_error_name_is_a_real_error_class(asl: dict[str, Any]) -> None:
@@ -96,10 +96,39 @@ def test_retries_name_only_retryable_errors_with_backoff(asl: dict[str, Any]) ->
 
 def test_terminal_errors_reach_the_failure_path(asl: dict[str, Any]) -> None:
     top = asl["States"]
+    if "RecordFailure" not in top:
+        pytest.skip("no failure path: a failed run has nothing to record (the scan's next tick starts over)")
     for name, state in top.items():
         if state["Type"] in ("Task", "Parallel", "Map") and name != "RecordFailure":
             catches = {e for c in state.get("Catch", []) for e in c["ErrorEquals"]}
             assert "States.ALL" in catches, f"{name} lets errors bypass RecordFailure"
+
+
+def test_one_workspace_failing_never_stops_the_scan() -> None:
+    """A Map fails as soon as one item fails (the reconcile's endpoint Maps want that; the scan does not):
+    every Task inside the scan's Map catches everything itself."""
+    scan = _load(ROOT / "statemachine" / "scan_fleet.asl.json")
+    maps = [(where, state) for where, state, _ in _walk(scan["States"]) if state["Type"] == "Map"]
+    assert maps, "the scan has no Map"
+    for where, state in maps:
+        processor = state.get("ItemProcessor") or state["Iterator"]
+        for inner, task, _ in _walk(processor["States"], f"{where}/"):
+            if task["Type"] in ("Task", "Parallel", "Map"):
+                catches = {e for c in task.get("Catch", []) for e in c["ErrorEquals"]}
+                assert "States.ALL" in catches, f"{inner} can fail the whole Map"
+
+
+def test_every_placeholder_has_a_substitution() -> None:
+    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
+    machines = {
+        r["Properties"]["DefinitionUri"]: r["Properties"].get("DefinitionSubstitutions", {})
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Serverless::StateMachine"
+    }
+    for path in ASL_FILES:
+        placeholders = set(re.findall(r"\$\{(\w+)\}", path.read_text()))
+        missing = placeholders - set(machines[f"statemachine/{path.name}"])
+        assert not missing, f"{path.name}: no DefinitionSubstitutions for {sorted(missing)}"
 
 
 def test_every_state_has_a_comment(asl: dict[str, Any]) -> None:

@@ -127,3 +127,81 @@ def test_every_function_folder_is_deployed() -> None:
     folders = {p.parent.name for p in (ROOT / "functions").glob("*/app.py")}
     deployed = {re.sub(r"functions/(\w+)/?", r"\1", f["Properties"]["CodeUri"]) for f in FUNCTIONS.values()}
     assert folders == deployed
+
+
+STATE_MACHINES = {
+    k: v for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::Serverless::StateMachine"
+}
+
+
+@pytest.mark.parametrize("name", sorted(STATE_MACHINES))
+def test_a_state_machine_may_invoke_only_its_own_functions(name: str) -> None:
+    props = STATE_MACHINES[name]["Properties"]
+    substituted = {
+        v["Fn::GetAtt"][0] for k, v in props["DefinitionSubstitutions"].items() if k.endswith("FunctionArn")
+    }
+    invoked = set()
+    for policy in props["Policies"]:
+        assert set(policy) == {"LambdaInvokePolicy"}, f"{name} has a policy besides invoking its functions"
+        invoked.add(policy["LambdaInvokePolicy"]["FunctionName"]["Ref"])
+    assert invoked == substituted
+
+
+def _scan_statements(function: str) -> dict[str, list[str]]:
+    """Action -> the resources it is granted on, for one function."""
+    granted: dict[str, list[str]] = {}
+    for st in _statements(FUNCTIONS[function]):
+        resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        for action in _actions(st):
+            granted.setdefault(action, []).extend(repr(r) for r in resources)
+    return granted
+
+
+def test_the_scan_plan_reads_the_table_and_lists_only_the_scans_own_executions() -> None:
+    granted = _scan_statements("ScanPlanFunction")
+    assert set(granted) == {"dynamodb:Scan", "states:ListExecutions"}
+    [machine] = granted["states:ListExecutions"]
+    assert machine.endswith(":stateMachine:${AWS::StackName}-scan-fleet'}")
+    assert STATE_MACHINES["ScanStateMachine"]["Properties"]["Name"] == {
+        "Fn::Sub": "${AWS::StackName}-scan-fleet"
+    }
+
+
+def test_the_per_workspace_scan_does_not_scan_the_table() -> None:
+    granted = _scan_statements("ScanWorkspaceFunction")
+    assert "dynamodb:Scan" not in granted, "listing the fleet is the plan's job"
+    assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "states:StartExecution"} <= set(granted)
+
+
+def test_the_schedule_starts_the_scan_state_machine_with_a_role_that_may_only_start_it() -> None:
+    """SAM turns the state machine's Schedule event into a rule and a role: read what it generates."""
+    from dbx_privatelink_local import yaml_cfn
+    from dbx_privatelink_local.deployer import sam_transform
+
+    assert not any(
+        e.get("Type") == "Schedule"
+        for f in FUNCTIONS.values()
+        for e in f["Properties"].get("Events", {}).values()
+    ), "the scan is a state machine now: no function runs on a schedule"
+    template = yaml_cfn.load(ROOT / "template.yaml")
+    for resource in template["Resources"].values():  # as `sam package` leaves them
+        for uri in ("CodeUri", "DefinitionUri", "ContentUri"):
+            if uri in resource.get("Properties", {}):
+                resource["Properties"][uri] = "s3://artifacts/package.zip"
+    translated = sam_transform(template, {}, "us-east-1")["Resources"]
+    [rule] = [
+        r
+        for r in translated.values()
+        if r["Type"] == "AWS::Events::Rule" and "ScheduleExpression" in r["Properties"]
+    ]
+    assert rule["Properties"]["ScheduleExpression"] == {"Fn::Sub": "rate(${ScanRateMinutes} minutes)"}
+    [target] = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Ref": "ScanStateMachine"}
+    assert "DeadLetterConfig" in target and "RetryPolicy" in target
+    role = translated[target["RoleArn"]["Fn::GetAtt"][0]]["Properties"]
+    principals = [s["Principal"]["Service"] for s in role["AssumeRolePolicyDocument"]["Statement"]]
+    assert principals == [["events.amazonaws.com"]]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    assert statements == [
+        {"Action": "states:StartExecution", "Effect": "Allow", "Resource": {"Ref": "ScanStateMachine"}}
+    ]

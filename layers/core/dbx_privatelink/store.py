@@ -281,6 +281,7 @@ class StoreClient:
 #   WS#<key>, DRIFTEVT#<event id>             the event was handled for this workspace (duplicates stop)
 #   WS#<key>, DRIFT_OVERRIDE                  drift mode forced (notify after too many remediations)
 #   WS#<key>, REMEDIATIONS                    start times of the last hour's remediations, last execution
+#   WS#<key>, SCANNED                         when the scheduled scan last reached it (least recent first)
 #   CONFIG, PAUSE                             the global switch that blocks every remediation
 
 DRIFT_EVENT_TTL_SECONDS = 90 * 24 * 3600
@@ -441,3 +442,78 @@ class DriftStore(StoreClient):
         except ClientError:
             return False
         return True
+
+    # --- the scan's marker: least recently scanned first ---
+
+    def mark_scanned(self, workspace_key: str, at: float, scan_id: str) -> None:
+        """Record that the scan `scan_id` reached the workspace at `at` (epoch seconds)."""
+        self._call(
+            "PutItem",
+            self._t.put_item,
+            Item={
+                "pk": _ws(workspace_key),
+                "sk": "SCANNED",
+                "scanned_at": scanned_stamp(at),
+                "scan_id": scan_id,
+            },
+        )
+
+    def get_scanned(self, workspace_key: str) -> str | None:
+        """When the scan last reached the workspace (scanned_stamp format), or None."""
+        item = self._call("GetItem", self._t.get_item, Key={"pk": _ws(workspace_key), "sk": "SCANNED"}).get(
+            "Item"
+        )
+        return str(item["scanned_at"]) if item else None
+
+    def list_scan_candidates(self) -> list[ScanCandidate]:
+        """Every workspace with a desired spec, with its SCANNED time and lease expiry: one paginated Scan,
+        not a read per workspace, so the plan costs the same whatever the fleet's size."""
+        desired: set[str] = set()
+        scanned: dict[str, str] = {}
+        leases: dict[str, int] = {}
+        kwargs: dict[str, Any] = {
+            "FilterExpression": Attr("pk").begins_with("WS#")
+            & Attr("sk").is_in(["DESIRED", "SCANNED", "LEASE"]),
+            "ProjectionExpression": "#pk, #sk, #scanned_at, #expires_at",
+            "ExpressionAttributeNames": {
+                "#pk": "pk",
+                "#sk": "sk",
+                "#scanned_at": "scanned_at",
+                "#expires_at": "expires_at",
+            },
+        }
+        while True:
+            page = self._call("Scan", self._t.scan, **kwargs)
+            for item in page.get("Items", []):
+                key = str(item["pk"]).removeprefix("WS#")
+                if item["sk"] == "DESIRED":
+                    desired.add(key)
+                elif item["sk"] == "SCANNED":
+                    scanned[key] = str(item.get("scanned_at", ""))
+                else:
+                    leases[key] = int(item.get("expires_at", 0))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [
+            ScanCandidate(
+                workspace_key=key,
+                last_scanned_at=scanned.get(key) or None,
+                lease_expires_at=leases.get(key, 0),
+            )
+            for key in sorted(desired)
+        ]
+
+
+class ScanCandidate(BaseModel):
+    """A workspace as the scan's plan sees it: when the scan last reached it, and its lease's expiry."""
+
+    model_config = ConfigDict(frozen=True)
+    workspace_key: str
+    last_scanned_at: str | None = None  # ISO 8601 UTC, fixed format: text order is time order
+    lease_expires_at: int = 0
+
+
+def scanned_stamp(at: float) -> str:
+    """The SCANNED item's time: one fixed format (milliseconds, +00:00), so comparing texts compares times."""
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")

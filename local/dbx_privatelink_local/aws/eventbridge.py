@@ -9,7 +9,10 @@ One patch replaces it: an enabled rule whose pattern matches (moto's own matcher
 - Lambda: invoked through moto's Lambda backend (`lambda_backends[acct][region].invoke(...)`, the seam
   the in-process Lambda runtime patches), asynchronous invocation type as EventBridge uses.
 - Step Functions: StartExecution on moto's stepfunctions backend (the ASL interpreter when enabled)
-  with the event as input.
+  with the event as input, under a new unique execution name, as the target's role: as on AWS, the
+  delivery fails (NO_PERMISSIONS) unless the target names a role that trusts events.amazonaws.com and
+  whose policies allow states:StartExecution on the state machine (moto's IAM policy evaluation), so a
+  schedule wired without its role fails locally the way it fails on AWS.
 - SQS: SendMessage on moto's SQS backend.
 - anything else: moto's own delivery.
 
@@ -94,6 +97,62 @@ class DeliveryError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+_EVENTS_PRINCIPAL = "events.amazonaws.com"
+
+
+def _statements(document: Any) -> list[dict[str, Any]]:
+    parsed = json.loads(document) if isinstance(document, str) else document
+    statements = (parsed or {}).get("Statement", [])
+    return [statements] if isinstance(statements, dict) else list(statements)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _trusts_eventbridge(role: Any) -> bool:
+    for statement in _statements(role.assume_role_policy_document):
+        services = _as_list((statement.get("Principal") or {}).get("Service", []))
+        actions = _as_list(statement.get("Action", []))
+        if (
+            statement.get("Effect") == "Allow"
+            and _EVENTS_PRINCIPAL in services
+            and "sts:AssumeRole" in actions
+        ):
+            return True
+    return False
+
+
+def check_start_execution_role(role_arn: str | None, state_machine_arn: str, account: str) -> None:
+    """EventBridge starts a Step Functions target's execution as the target's role: raise the delivery
+    failure AWS reports when there is none, it does not trust EventBridge, or no policy of it allows
+    states:StartExecution on the state machine (an explicit Deny wins)."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.iam.models import iam_backends
+
+    if not role_arn:
+        raise DeliveryError("NO_PERMISSIONS", f"no RoleArn on the target {state_machine_arn}")
+    partition = role_arn.split(":")[1]
+    try:
+        role = iam_backends[account][partition].get_role_by_arn(role_arn)
+    except Exception as exc:  # moto's NotFoundException: the role was never created or is gone
+        raise DeliveryError("NO_PERMISSIONS", f"role {role_arn} does not exist") from exc
+    if not _trusts_eventbridge(role):
+        raise DeliveryError("NO_PERMISSIONS", f"role {role_arn} does not trust {_EVENTS_PRINCIPAL}")
+    # Inline policies are JSON text through the IAM API and objects through CloudFormation; moto's
+    # evaluator takes text, or a managed policy (its default version).
+    documents: list[Any] = [d if isinstance(d, str) else json.dumps(d) for d in role.policies.values()]
+    documents += list(role.managed_policies.values())
+    results = [
+        IAMPolicy(document).is_action_permitted("states:StartExecution", state_machine_arn)
+        for document in documents
+    ]
+    if PermissionResult.DENIED in results or PermissionResult.PERMITTED not in results:
+        raise DeliveryError(
+            "NO_PERMISSIONS", f"role {role_arn} may not states:StartExecution on {state_machine_arn}"
+        )
 
 
 # -- Input, InputPath, InputTransformer -----------------------------------------------------------------
@@ -322,6 +381,7 @@ class EventBridgeDelivery:
         if service == "states":
             from moto.stepfunctions.responses import get_backend
 
+            check_start_execution_role(target.get("RoleArn"), arn, account)
             try:
                 json.loads(payload)
             except ValueError:

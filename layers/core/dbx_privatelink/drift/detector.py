@@ -1,7 +1,8 @@
-"""The drift functions: DetectDrift (CloudTrail API-call events) and ScanDrift (the schedule).
+"""The event path of drift: DetectDrift maps CloudTrail API-call events to the workspaces they touch.
 
-Both only say "look at workspace X" to the reconciler (level-triggered): a missed, duplicated or
-out-of-order event cannot leave a workspace wrong, and the scan finds what no event reported.
+It only says "look at workspace X" to the reconciler (level-triggered): a missed, duplicated or
+out-of-order event cannot leave a workspace wrong, and the scheduled scan (drift/fleet.py) finds what no
+event reported.
 """
 
 from __future__ import annotations
@@ -9,11 +10,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from dbx_privatelink.drift.events import CloudTrailEvent, ScheduledEvent, describe_change
-from dbx_privatelink.drift.models import DetectDriftOutput, ScanDriftOutput, WorkspaceOutcome
+from dbx_privatelink.drift.events import CloudTrailEvent, describe_change
+from dbx_privatelink.drift.models import DetectDriftOutput, WorkspaceOutcome
 from dbx_privatelink.drift.principals import actor_of, is_own_principal
-from dbx_privatelink.drift.remediation import account_of, follow_up_failed_remediation, respond
-from dbx_privatelink.drift.scan import scan_workspace
+from dbx_privatelink.drift.remediation import account_of, respond
 from dbx_privatelink.store import DriftRecord, StoreClient
 from dbx_privatelink.wiring import Deps
 
@@ -111,47 +111,3 @@ def detect_drift(event: CloudTrailEvent, deps: Deps) -> DetectDriftOutput:
     return DetectDriftOutput(
         event_id=event.id, event_name=detail.eventName, outcome="handled", workspaces=outcomes
     )
-
-
-def scan_drift(event: ScheduledEvent, deps: Deps) -> ScanDriftOutput:
-    """Compare every workspace's live state with its desired state and respond to what differs."""
-    store = deps.drift_store
-    outcomes: list[WorkspaceOutcome] = []
-    scan_id = f"scan-{event.id}"
-    keys = store.list_workspaces()
-    for key in keys:
-        follow_up_failed_remediation(key, deps)
-        seen = store.get_remediations(key)  # before the live reads: see respond()
-        result = scan_workspace(key, deps)
-        if result.skipped or not result.findings:
-            outcomes.append(WorkspaceOutcome(workspace_key=key, outcome=result.skipped or "in sync"))
-            continue
-        if not store.claim_drift_event(key, scan_id, int(deps.clock())):
-            outcomes.append(
-                WorkspaceOutcome(workspace_key=key, outcome="duplicate", findings=result.findings)
-            )
-            continue
-        record = respond(
-            DriftRecord(
-                event_id=scan_id,
-                workspace_key=key,
-                source="scan",
-                event_time=event.time or datetime.now(UTC).isoformat(timespec="seconds"),
-                event_name="ScheduledScan",
-                summary=f"the scheduled scan found {len(result.findings)} difference(s)",
-                findings=result.findings,
-            ),
-            deps,
-            seen=seen,
-        )
-        outcomes.append(
-            WorkspaceOutcome(
-                workspace_key=key,
-                outcome=record.outcome,
-                mode=record.mode,
-                execution_arn=record.execution_arn,
-                findings=result.findings,
-            )
-        )
-    drifted = sum(1 for o in outcomes if o.findings)
-    return ScanDriftOutput(scan_id=scan_id, scanned=len(keys), drifted=drifted, workspaces=outcomes)

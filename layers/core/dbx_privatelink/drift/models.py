@@ -1,8 +1,18 @@
-"""Inputs and outputs of the drift functions."""
+"""Inputs and outputs of the drift functions and of the scan state machine."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Step Functions runs at most 40 iterations of an inline Map at once, whatever MaxConcurrency says.
+MAX_INLINE_MAP_CONCURRENCY = 40
+# What the Map's item states say of a workspace they did not scan. The ASL writes FAILED itself (its Catch
+# path is a Pass state): tests/unit/test_drift_fleet.py holds the two to the same word.
+NOT_REACHED = "not reached: the scan's time budget was spent"
+FAILED = "failed"
 
 
 class WorkspaceOutcome(BaseModel):
@@ -11,6 +21,7 @@ class WorkspaceOutcome(BaseModel):
     mode: str = ""
     execution_arn: str | None = None
     findings: list[str] = Field(default_factory=list)
+    error: str | None = None  # the error class that stopped this workspace's scan (outcome "failed")
 
 
 class DetectDriftOutput(BaseModel):
@@ -21,8 +32,98 @@ class DetectDriftOutput(BaseModel):
     workspaces: list[WorkspaceOutcome] = Field(default_factory=list)
 
 
-class ScanDriftOutput(BaseModel):
+# --- the scan state machine (statemachine/scan_fleet.asl.json) ----------------------------------------
+
+
+class ScanRequest(BaseModel):
+    """The scan execution's input: the schedule's Scheduled Event (nothing here is read from it), or a
+    manual start's overrides of the template's budget and concurrency for that one run."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    budget_seconds: Annotated[int, Field(ge=0, le=86400)] | None = None
+    max_concurrency: Annotated[int, Field(ge=1, le=MAX_INLINE_MAP_CONCURRENCY)] | None = None
+
+
+class ScanPlanInput(BaseModel):
+    """ScanPlan's input: the tick's identity from the execution context, the template's scan settings
+    (DefinitionSubstitutions, hence strings the model turns into numbers) and the execution input."""
+
+    model_config = ConfigDict(frozen=True)
+    scan_id: Annotated[str, Field(min_length=1, max_length=80)]  # the execution name: unique per tick
+    execution_arn: Annotated[
+        str, Field(pattern=r"^arn:aws[a-z-]*:states:[^:]+:\d{12}:execution:[^:]+:[^:]+$")
+    ]
+    started_at: datetime
+    scan_rate_minutes: Annotated[int, Field(ge=1, le=1440)]
+    max_concurrency: Annotated[int, Field(ge=1, le=MAX_INLINE_MAP_CONCURRENCY)]
+    request: ScanRequest = Field(default_factory=ScanRequest)
+
+
+class PlannedWorkspace(BaseModel):
+    workspace_key: str
+    last_scanned_at: str | None = None  # None: never reached by a scan
+
+
+class ScanPlan(BaseModel):
+    """ScanPlan's output: the workspaces of this tick in scan order, the budget and the concurrency."""
+
     scan_id: str
-    scanned: int
-    drifted: int
+    started_at: str
+    deadline: str  # no item past the first wave starts after it (ISO 8601 UTC)
+    budget_seconds: int
+    max_concurrency: int
+    workspaces: list[PlannedWorkspace] = Field(default_factory=list)
+    busy: list[str] = Field(default_factory=list)  # being reconciled (lease held): the first few, by key
+    busy_count: int = 0
+    deferred: int = 0  # past the per-tick cap: first in line next tick
+    skipped: str = ""  # why this tick scans nothing (an earlier tick still running)
+
+
+class ScanWorkspaceInput(BaseModel):
+    """One item of the Map: which workspace, its place in the tick, and the tick's deadline."""
+
+    model_config = ConfigDict(frozen=True)
+    workspace_key: Annotated[str, Field(min_length=1, max_length=64)]
+    index: Annotated[int, Field(ge=0)]
+    scan_id: Annotated[str, Field(min_length=1)]
+    scan_time: str  # the tick's start: the drift record's event_time
+    deadline: datetime
+    max_concurrency: Annotated[int, Field(ge=1)]
+
+    @property
+    def first_wave(self) -> bool:
+        """The first max_concurrency items run whatever the budget: every tick moves the fleet forward."""
+        return self.index < self.max_concurrency
+
+
+class ScanDriftOutput(BaseModel):
+    """The scan state machine's output: one tick of the fleet scan, one outcome per planned workspace."""
+
+    scan_id: str
+    started_at: str
+    deadline: str = ""
+    budget_seconds: int = 0
+    max_concurrency: int = 0
+    planned: int = 0
+    busy: list[str] = Field(default_factory=list)
+    busy_count: int = 0
+    deferred: int = 0
+    skipped: str = ""
     workspaces: list[WorkspaceOutcome] = Field(default_factory=list)
+
+    @property
+    def reached(self) -> list[WorkspaceOutcome]:
+        """The workspaces this tick scanned (in sync, drifted, skipped by the scan itself, or duplicate)."""
+        return [w for w in self.workspaces if w.outcome not in (NOT_REACHED, FAILED)]
+
+    @property
+    def drifted(self) -> list[WorkspaceOutcome]:
+        return [w for w in self.workspaces if w.findings]
+
+    @property
+    def failed(self) -> list[WorkspaceOutcome]:
+        return [w for w in self.workspaces if w.outcome == FAILED]
+
+    @property
+    def not_reached(self) -> list[str]:
+        return [w.workspace_key for w in self.workspaces if w.outcome == NOT_REACHED]
