@@ -431,6 +431,12 @@ def run_fleet(args: argparse.Namespace, runtime: Runtime) -> int:
         follow_fleet(sfn, members, view, timeout_s=args.timeout, sleep=runtime.sleep)
     except FollowTimeoutError as exc:
         timed_out = exc
+    except (ClientError, BotoCoreError) as exc:
+        going_on = [m.execution_arn for m in members if m.described is None]
+        raise CliError(
+            f"stopped following: {exc}; {len(going_on)} execution(s) go on: {', '.join(going_on)}",
+            name="AwsError",
+        ) from None
     except KeyboardInterrupt:
         going_on = [m.execution_arn for m in members if m.described is None]
         emit_lines(

@@ -21,9 +21,12 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from dbx_privatelink_cli.output import table
 from dbx_privatelink_cli.progress import (
@@ -38,6 +41,9 @@ from dbx_privatelink_cli.progress import (
 
 MAX_HISTORIES_PER_ROUND = 5
 MAX_CALLS_PER_SECOND = 10.0
+# A call about one execution that fails (after the SDK's own retries) is tried again next round, so one
+# throttled or flaky read does not end the wait for the whole fleet; this many in a row for one execution do.
+MAX_CONSECUTIVE_FAILURES = 5
 _STAMP = re.compile(r"^\[[0-9:]+\] *")
 
 
@@ -60,6 +66,7 @@ class Member:
     ended_at: float | None = None
     history_interval: float = 0.0
     next_history_at: float = 0.0
+    failures: dict[str, int] = field(default_factory=dict)  # per operation: calls that failed in a row
 
     @property
     def status(self) -> str:
@@ -181,7 +188,8 @@ def follow_fleet(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
-    """Follow every member until all have ended; FollowTimeoutError after `timeout_s` for all of them.
+    """Follow every member until all have ended; FollowTimeoutError after `timeout_s` for all of them,
+    the AWS error when one execution could not be read MAX_CONSECUTIVE_FAILURES times in a row.
 
     Members are updated in place (step, described), so an interrupted or timed-out wait still knows
     where each one was.
@@ -191,9 +199,24 @@ def follow_fleet(
         member.reader = member.reader or HistoryReader(sfn, member.execution_arn)
         member.history_interval = min_interval_s
 
+    def attempt[T](member: Member, operation: str, call: Callable[[], T]) -> T | None:
+        """The call's result; None when it failed and may be tried next round. Counted per operation, so
+        a history that reads fine cannot hide a DescribeExecution that never does."""
+        try:
+            result = call()
+        except (ClientError, BotoCoreError):
+            member.failures[operation] = member.failures.get(operation, 0) + 1
+            if member.failures[operation] >= MAX_CONSECUTIVE_FAILURES:
+                raise
+            return None
+        member.failures[operation] = 0
+        return result
+
     def read_history(member: Member, now: float) -> None:
         assert member.reader is not None
-        events = member.reader.new_events()
+        events = attempt(member, "GetExecutionHistory", member.reader.new_events)
+        if events is None:
+            return
         for event in events:
             lines = member.renderer.feed(event)
             view.show(member.key, lines)
@@ -212,9 +235,10 @@ def follow_fleet(
             now = clock()
             ended: list[tuple[Member, dict[str, Any]]] = []
             for member in running:
-                described = dict(sfn.describe_execution(executionArn=member.execution_arn))
-                if described.get("status") not in NOT_ENDED:
-                    ended.append((member, described))
+                describe = partial(sfn.describe_execution, executionArn=member.execution_arn)
+                described = attempt(member, "DescribeExecution", describe)
+                if described is not None and described.get("status") not in NOT_ENDED:
+                    ended.append((member, dict(described)))
             ended_members = {id(m) for m, _ in ended}
             due = sorted(
                 (m for m in running if id(m) not in ended_members and m.next_history_at <= now),
@@ -222,7 +246,7 @@ def follow_fleet(
             )
             # The ended are always read (each once in all); the running share what the cap leaves.
             for member, described in ended:
-                read_history(member, now)
+                read_history(member, now)  # its last events; should this read fail, the end is known anyway
                 member.described, member.ended_at = described, clock()
                 if not member.renderer.finished:
                     member.step = f"execution {member.status}"
@@ -230,8 +254,10 @@ def follow_fleet(
                 read_history(member, now)
                 if member.renderer.finished:
                     # The history showed the end before DescribeExecution did: the history decides.
-                    member.described = final_description(sfn, member.execution_arn, member.renderer)
-                    member.ended_at = clock()
+                    describe = partial(final_description, sfn, member.execution_arn, member.renderer)
+                    final = attempt(member, "DescribeExecution", describe)
+                    if final is not None:
+                        member.described, member.ended_at = final, clock()
             view.draw(rows_of(members, clock()))
             still = [m for m in members if m.described is None]
             if not still:

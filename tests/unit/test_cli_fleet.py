@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from botocore.exceptions import ClientError
 from unit.test_cli_main import EXAMPLE, CallLog, run
 
 from dbx_privatelink_cli.apply import fleet_summary
@@ -435,6 +436,54 @@ def test_the_timeout_covers_the_whole_wait_and_leaves_what_was_seen() -> None:
     assert 90 <= clock.now < 92
     assert members[0].status == "FAILED"
     assert members[1].described is None and members[1].step != "started"
+
+
+class FlakySfn(FakeFleetSfn):
+    """DescribeExecution of one execution throttled `failures` times in a row, then answered."""
+
+    def __init__(self, *args: Any, flaky_arn: str, failures: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.flaky_arn, self.failures = flaky_arn, failures
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
+        if executionArn == self.flaky_arn and self.failures > 0:
+            self.failures -= 1
+            raise ClientError(
+                {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "DescribeExecution"
+            )
+        return super().describe_execution(executionArn)
+
+
+def test_a_read_that_fails_a_few_times_is_tried_again_next_round() -> None:
+    # Given one execution whose DescribeExecution is throttled four times in a row
+    clock = FakeClock()
+    sfn = FlakySfn(
+        clock,
+        {"arn:exec:0": history("success"), "arn:exec:1": history("failure")},
+        flaky_arn="arn:exec:1",
+        failures=4,
+    )
+    members = [Member(f"ws-{i}", f"arn:exec:{i}", HistoryRenderer(), followed_at=0.0) for i in range(2)]
+    # When the fleet is followed, then both are followed to their end anyway
+    follow_fleet(
+        sfn,
+        members,
+        FleetView(io.StringIO(), ["ws-0", "ws-1"], live=False),
+        sleep=clock.sleep,
+        clock=clock.time,
+    )
+    assert [m.status for m in members] == ["SUCCEEDED", "FAILED"]
+
+
+def test_an_execution_that_cannot_be_read_five_times_in_a_row_ends_the_wait() -> None:
+    clock = FakeClock()
+    sfn = FlakySfn(clock, {"arn:exec:0": history("success")}, flaky_arn="arn:exec:0", failures=5)
+    members = [Member("ws-0", "arn:exec:0", HistoryRenderer(), followed_at=0.0)]
+    with pytest.raises(ClientError):
+        follow_fleet(
+            sfn, members, FleetView(io.StringIO(), ["ws-0"], live=False), sleep=clock.sleep, clock=clock.time
+        )
+    assert len(clock.sleeps) == 4
 
 
 # --- the summary -------------------------------------------------------------------------------------
