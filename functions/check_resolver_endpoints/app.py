@@ -4,4 +4,4 @@ from dbx_privatelink.handler import step
 from dbx_privatelink.models import CheckResolverEndpointsInput
 from dbx_privatelink.reconcile.dns import check_resolver_endpoints
 
-handler = step(CheckResolverEndpointsInput, check_resolver_endpoints, needs=())
+handler = step(CheckResolverEndpointsInput, check_resolver_endpoints, needs=("shared",))

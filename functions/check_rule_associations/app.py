@@ -4,4 +4,4 @@ from dbx_privatelink.handler import step
 from dbx_privatelink.models import CheckRuleAssociationsInput
 from dbx_privatelink.reconcile.dns import check_rule_associations
 
-handler = step(CheckRuleAssociationsInput, check_rule_associations, needs=())
+handler = step(CheckRuleAssociationsInput, check_rule_associations, needs=("shared",))

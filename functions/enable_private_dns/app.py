@@ -4,4 +4,4 @@ from dbx_privatelink.handler import step
 from dbx_privatelink.models import EnablePrivateDnsInput
 from dbx_privatelink.reconcile.endpoints import enable_private_dns
 
-handler = step(EnablePrivateDnsInput, enable_private_dns, needs=())
+handler = step(EnablePrivateDnsInput, enable_private_dns, needs=("shared",))

@@ -4,4 +4,4 @@ from dbx_privatelink.handler import step
 from dbx_privatelink.models import EnsureEndpointInput
 from dbx_privatelink.reconcile.endpoints import ensure_endpoint
 
-handler = step(EnsureEndpointInput, ensure_endpoint, needs=())
+handler = step(EnsureEndpointInput, ensure_endpoint, needs=("shared",))

@@ -4,4 +4,4 @@ from dbx_privatelink.handler import step
 from dbx_privatelink.models import SpecStep
 from dbx_privatelink.reconcile.dns import ensure_resolver_endpoints
 
-handler = step(SpecStep, ensure_resolver_endpoints, needs=())
+handler = step(SpecStep, ensure_resolver_endpoints, needs=("shared",))

@@ -4,4 +4,4 @@ from dbx_privatelink.handler import step
 from dbx_privatelink.models import EnsureResolverRulesInput
 from dbx_privatelink.reconcile.dns import ensure_resolver_rules
 
-handler = step(EnsureResolverRulesInput, ensure_resolver_rules, needs=())
+handler = step(EnsureResolverRulesInput, ensure_resolver_rules, needs=("shared",))

@@ -4,4 +4,4 @@ from dbx_privatelink.handler import step
 from dbx_privatelink.models import EnsureRuleAssociationsInput
 from dbx_privatelink.reconcile.dns import ensure_rule_associations
 
-handler = step(EnsureRuleAssociationsInput, ensure_rule_associations, needs=())
+handler = step(EnsureRuleAssociationsInput, ensure_rule_associations, needs=("shared",))

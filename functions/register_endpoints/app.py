@@ -4,4 +4,4 @@ from dbx_privatelink.handler import step
 from dbx_privatelink.models import RegisterEndpointsInput
 from dbx_privatelink.reconcile.endpoints import register_endpoints
 
-handler = step(RegisterEndpointsInput, register_endpoints, needs=("databricks",))
+handler = step(RegisterEndpointsInput, register_endpoints, needs=("databricks", "shared"))

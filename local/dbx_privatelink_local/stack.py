@@ -119,6 +119,8 @@ class LocalStack:
             return self
         cfg = self.config
         TIME_SCALE.factor = cfg.time_scale
+        # The functions pace rate-limited AWS calls in service seconds: they must know how long one lasts here.
+        os.environ["DBX_PRIVATELINK_TIME_SCALE"] = repr(cfg.time_scale)
         if cfg.quiet_lambda_telemetry:
             for key, value in LOCAL_PROCESS_ENV.items():
                 os.environ.setdefault(key, value)

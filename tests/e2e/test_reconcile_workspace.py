@@ -122,14 +122,18 @@ def test_second_workspace_in_the_same_vpc_shares_the_endpoints(
     endpoints = second.output["summary"]["endpoints"]
     for role in ("workspace", "relay", "sts"):
         assert endpoints[role]["id"] == first.output["summary"]["endpoints"][role]["id"]
-    assert endpoints["workspace"]["action"] == endpoints["relay"]["action"] == "found"
-    # and the AWS service endpoints admit its clusters too: its group is added to theirs
-    assert endpoints["sts"]["action"] == "updated"
+    assert (
+        endpoints["workspace"]["action"]
+        == endpoints["relay"]["action"]
+        == endpoints["sts"]["action"]
+        == "found"
+    )
+    # and the AWS service endpoints admit its clusters through the VPC's endpoint group, which preflight
+    # holds to admitting 443 from every workspace set: no group per workspace piles up on them
     [sts] = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoints["sts"]["id"]])["VpcEndpoints"]
-    groups = {g["GroupId"] for g in sts["Groups"]}
-    assert set(spec["network"]["workspace_security_group_ids"]) <= groups
-    assert set(first_spec["network"]["workspace_security_group_ids"]) <= groups
+    assert {g["GroupId"] for g in sts["Groups"]} == {data_plane.endpoint_sg_id}
     assert "CreateVpcEndpoint" not in second.aws_mutations
+    assert "ModifyVpcEndpoint" not in second.aws_mutations
     assert not any("vpc-endpoints" in op for op in second.databricks_mutations)
     assert (
         second.output["summary"]["workspace"]["workspace_id"]
@@ -305,10 +309,11 @@ def test_throttling_is_retried_to_success(
     stack: LocalStack, reconciler: Reconciler, data_plane: DataPlane
 ) -> None:
     # Given EC2 refuses endpoint creation for its rate limit and Databricks answers 429 for a while.
-    # boto3 makes three attempts inside each of the five endpoint Lambdas, so up to ten refusals vanish
-    # there; the eleventh reaches the state machine's Retry.
+    # boto3 makes four attempts (max_attempts 3 counts the retries) inside each of the five endpoint
+    # Lambdas, which run at once, so up to fifteen refusals vanish there; the sixteenth reaches the state
+    # machine's Retry.
     stack.aws.faults.add(
-        service="ec2", action="CreateVpcEndpoint", code="RequestLimitExceeded", status=503, times=12
+        service="ec2", action="CreateVpcEndpoint", code="RequestLimitExceeded", status=503, times=18
     )
     stack.emulator.add_fault("throttle", method="POST", path="*/vpc-endpoints", count=3, retry_after_s=1)
     run = reconciler.run(spec_for(stack, data_plane, "throttled-ws"))

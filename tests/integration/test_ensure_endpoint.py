@@ -1,5 +1,6 @@
-"""EnsureEndpoint against moto's EC2: an interface endpoint carries every group its plan names (both
-workspace sets' groups for the AWS services); a group removed by hand is added back, nothing else changes."""
+"""EnsureEndpoint against moto's EC2: an interface endpoint carries every group its plan names (the endpoint
+group for the AWS services, whatever the workspace sets); a group removed by hand is added back, nothing
+else changes; two workspaces' plans for one VPC's endpoint converge on one endpoint."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from dbx_privatelink.models import EndpointPlan, EnsureEndpointInput
+from dbx_privatelink.models import EndpointPlan, EndpointState, EnsureEndpointInput
 from dbx_privatelink.reconcile.endpoints import ensure_endpoint
 from dbx_privatelink.reconcile.preflight import aws_endpoint_plans
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.wiring import Deps, Settings
+from tests.tables import app_table
 
 REGION = "us-east-1"
 
@@ -27,7 +29,7 @@ def ec2(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield boto3.session.Session(region_name=REGION)
 
 
-def test_aws_service_endpoints_carry_both_sets_groups() -> None:
+def test_aws_service_endpoints_carry_the_endpoint_group_not_the_sets_groups() -> None:
     net = {
         "vpc_id": "vpc-0a0a0a0a0a0a0a0a0",
         "workspace_subnet_ids": ["subnet-0000000000000001", "subnet-0000000000000002"],
@@ -53,8 +55,16 @@ def test_aws_service_endpoints_carry_both_sets_groups() -> None:
         }
     )
     plans = {p.role: p for p in aws_endpoint_plans(spec, "rtb-0000000000000001", [])}
-    assert plans["sts"].security_group_ids == ["sg-0000000000000001", "sg-0000000000000004"]
+    # One group for every workspace of the VPC: the groups-per-interface quota (5) never grows with them.
+    assert plans["sts"].security_group_ids == ["sg-0000000000000002"]
     assert plans["s3"].security_group_ids == []
+
+
+def _ensured(inp: EnsureEndpointInput, deps: Deps) -> EndpointState:
+    """The endpoint of one EnsureEndpoint call (the pace has room: no ticket is handed back)."""
+    out = ensure_endpoint(inp, deps)
+    assert out.endpoint is not None, out.pacing
+    return out.endpoint
 
 
 def test_a_group_removed_from_an_endpoint_is_added_back(ec2: Any) -> None:
@@ -69,7 +79,9 @@ def test_a_group_removed_from_an_endpoint_is_added_back(ec2: Any) -> None:
         subnet_ids=[subnet],
         security_group_ids=groups,
     )
-    deps = Deps(settings=Settings(region=REGION, owner_tag="endpoint-test"), session=ec2)
+    deps = Deps(
+        settings=Settings(region=REGION, owner_tag="endpoint-test", table_name=app_table(ec2)), session=ec2
+    )
     calls: list[str] = []
     ec2.events.register("before-call.ec2", lambda model, **kw: calls.append(model.name))
 
@@ -77,17 +89,17 @@ def test_a_group_removed_from_an_endpoint_is_added_back(ec2: Any) -> None:
         [e] = client.describe_vpc_endpoints(VpcEndpointIds=[endpoint_id])["VpcEndpoints"]
         return {g["GroupId"] for g in e["Groups"]}
 
-    created = ensure_endpoint(EnsureEndpointInput(workspace_key="sets-ws", region=REGION, plan=plan), deps)
+    created = _ensured(EnsureEndpointInput(workspace_key="sets-ws", region=REGION, plan=plan), deps)
     assert created.action == "created" and groups_of(created.vpc_endpoint_id) == set(groups)
     # Given a human removed one group; when the step runs again
     client.modify_vpc_endpoint(VpcEndpointId=created.vpc_endpoint_id, RemoveSecurityGroupIds=[groups[1]])
     assert groups_of(created.vpc_endpoint_id) == {groups[0]}
     calls.clear()
-    repaired = ensure_endpoint(EnsureEndpointInput(workspace_key="sets-ws", region=REGION, plan=plan), deps)
+    repaired = _ensured(EnsureEndpointInput(workspace_key="sets-ws", region=REGION, plan=plan), deps)
     # Then the same endpoint gets it back, and a third run changes nothing
     assert (repaired.vpc_endpoint_id, repaired.action) == (created.vpc_endpoint_id, "updated")
     assert groups_of(created.vpc_endpoint_id) == set(groups)
     assert calls.count("ModifyVpcEndpoint") == 1 and "CreateVpcEndpoint" not in calls
     calls.clear()
-    again = ensure_endpoint(EnsureEndpointInput(workspace_key="sets-ws", region=REGION, plan=plan), deps)
+    again = _ensured(EnsureEndpointInput(workspace_key="sets-ws", region=REGION, plan=plan), deps)
     assert again.action == "found" and "ModifyVpcEndpoint" not in calls

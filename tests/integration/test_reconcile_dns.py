@@ -42,6 +42,7 @@ from dbx_privatelink.reconcile.dns import (
 )
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.wiring import Deps, Settings
+from tests.tables import app_table
 from dbx_privatelink_local.aws import resolver_patches
 
 REGION = "us-east-1"
@@ -114,7 +115,10 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         session.events.register("before-call.route53resolver", lambda model, **kw: calls.append(model.name))
         yield World(
             session=session,
-            deps=Deps(settings=Settings(region=REGION, owner_tag=OWNER), session=session),
+            deps=Deps(
+                settings=Settings(region=REGION, owner_tag=OWNER, table_name=app_table(session)),
+                session=session,
+            ),
             data_plane_vpc=data_plane,
             dns_vpc=dns_vpc,
             dns_subnets=_subnets(ec2, dns_vpc, ["10.10.0.0/25", "10.10.0.128/25"], ["a", "b"]),
@@ -185,15 +189,21 @@ def test_custom_dns_creates_the_walkthroughs_resolver_setup(world: World) -> Non
     assert sorted(a["SubnetId"] for a in ips) == sorted(world.dns_subnets)
     assert result.outbound_endpoint.resolver_endpoint_id == endpoint["Id"]
     assert sorted(result.outbound_endpoint.ips) == sorted(a["Ip"] for a in ips)
-    # and its security group admits DNS from the allowed CIDRs only
+    # and its security group takes no DNS in (an outbound endpoint only sends) and lets DNS out to the
+    # corporate servers only: its rules follow the servers, never the workspaces behind the DNS VPC
     [group] = world.session.client("ec2", region_name=REGION).describe_security_groups(
         GroupIds=endpoint["SecurityGroupIds"]
     )["SecurityGroups"]
+    assert [r for p in group["IpPermissions"] for r in p["IpRanges"]] == []
     assert sorted(
-        (p["IpProtocol"], p["FromPort"], r["CidrIp"]) for p in group["IpPermissions"] for r in p["IpRanges"]
+        (p["IpProtocol"], p.get("FromPort"), r["CidrIp"])
+        for p in group["IpPermissionsEgress"]
+        for r in p["IpRanges"]
     ) == [
-        ("tcp", 53, "10.0.0.0/22"),
-        ("udp", 53, "10.0.0.0/22"),
+        ("tcp", 53, "10.10.0.53/32"),
+        ("tcp", 53, "10.10.0.54/32"),
+        ("udp", 53, "10.10.0.53/32"),
+        ("udp", 53, "10.10.0.54/32"),
     ]
     # and the "." rule forwards to the corporate servers through it; amazonaws.com stays on Route 53
     forward = world.r53r.get_resolver_rule(ResolverRuleId=result.forward_rule_id)["ResolverRule"]
@@ -220,10 +230,13 @@ def test_a_second_run_finds_everything_and_makes_no_mutating_call(world: World) 
     second, rules = _reconcile(world, step)
     # Then the same resources come back and no Resolver resource was created, changed or tagged
     assert world.mutations() == []
-    assert second.model_dump() == {
-        **first.model_dump(),
+    with_actions = {"resolver_endpoints", "rules", "created"}
+    assert second.model_dump(exclude=with_actions) == {
+        **first.model_dump(exclude=with_actions),
         "associations": [{**a, "action": "found"} for a in first.model_dump()["associations"]],
     }
+    assert first.created and not second.created
+    assert {e.action for e in second.resolver_endpoints} == {"found"}
     assert {r.action for r in rules.rules} == {"found"}
     assert len(world.r53r.list_resolver_endpoints()["ResolverEndpoints"]) == 1
     assert len(world.r53r.list_resolver_rules()["ResolverRules"]) == 2

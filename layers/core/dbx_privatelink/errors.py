@@ -47,6 +47,14 @@ class ResolverBusyError(RetryableError):
     """A Route 53 Resolver resource is in a transitional status that refuses the change for now."""
 
 
+class SharedResourceBusyError(RetryableError):
+    """A resource several workspaces share is being created or deleted by another execution right now."""
+
+
+class DnsNotAnsweredError(RetryableError):
+    """A name got no answer from inside the VPC (timeout, SERVFAIL): asked again over a bounded window."""
+
+
 # --- terminal ----------------------------------------------------------------------------------------
 
 
@@ -80,6 +88,10 @@ class IdempotencyConflictError(TerminalError):
 
 class ResourceConflictError(TerminalError):
     """A resource that must be ours is owned by something else, or exists twice."""
+
+
+class PrivateDnsConflictError(ResourceConflictError):
+    """Another endpoint of the VPC already holds private DNS for the service's domain (one per VPC)."""
 
 
 class EndpointRejectedError(TerminalError):

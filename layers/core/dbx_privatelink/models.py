@@ -62,6 +62,16 @@ class Registration(StepModel):
     action: Action = "found"
 
 
+class PacingState(StepModel):
+    """A reservation on the stack's shared schedule of EC2 endpoint mutations, carried by the state machine:
+    wait `wait_seconds` (a Wait state), then come back with the ticket (`ticket_start`, epoch seconds, for
+    `ticket_count` calls)."""
+
+    wait_seconds: int = 0
+    ticket_start: float | None = None
+    ticket_count: int = 0
+
+
 class PollState(StepModel):
     """A Wait -> Check -> Choice loop's counter: the check returns the next one."""
 
@@ -75,6 +85,8 @@ class SpecStep(StepModel):
     """Input of every step that needs the spec."""
 
     spec: WorkspaceSpec
+    # The execution's name: the holder of the ledger locks a step takes (the ASL passes it to every step).
+    execution_name: str = ""
 
 
 # --- lease ---
@@ -97,10 +109,21 @@ class AcquireLeaseOutput(StepModel):
 # --- preflight ---
 
 
+class SharedRef(StepModel):
+    """A shared resource the workspace refers to (ledger.SharedKey) and its id as the ledger knew it."""
+
+    kind: str
+    key: str
+    resource_id: str = ""
+
+
 class PreflightOutput(StepModel):
+    # The Databricks endpoints (the critical path) and the AWS-service endpoints (their own branch).
     endpoints: list[EndpointPlan]
+    aws_endpoints: list[EndpointPlan] = Field(default_factory=list)
     private_dns_name: str
     warnings: list[str] = Field(default_factory=list)
+    shared: list[SharedRef] = Field(default_factory=list)
 
 
 # --- endpoints ---
@@ -110,6 +133,14 @@ class EnsureEndpointInput(StepModel):
     workspace_key: str
     region: str
     plan: EndpointPlan
+    pacing: PacingState = Field(default_factory=PacingState)
+
+
+class EnsureEndpointOutput(StepModel):
+    """The endpoint, or (no endpoint yet) when to come back to make the change the schedule has room for."""
+
+    endpoint: EndpointState | None = None
+    pacing: PacingState = Field(default_factory=PacingState)
 
 
 class CheckEndpointsInput(StepModel):
@@ -131,12 +162,14 @@ class RegisterEndpointsOutput(StepModel):
 class EnablePrivateDnsInput(StepModel):
     region: str
     endpoints: list[EndpointState]
+    pacing: PacingState = Field(default_factory=PacingState)
 
 
 class EnablePrivateDnsOutput(StepModel):
-    enabled: list[str]
-    already: list[str]
+    enabled: list[str] = Field(default_factory=list)
+    already: list[str] = Field(default_factory=list)
     changed: bool = False  # something was turned on: the endpoints pass through pending again
+    pacing: PacingState = Field(default_factory=PacingState)  # wait_seconds > 0: nothing done yet
 
 
 # --- Databricks objects ---
@@ -205,6 +238,8 @@ class RecordAndReleaseInput(StepModel):
     started_at: str = ""
     lease: AcquireLeaseOutput
     privatelink: PrivateLinkResult
+    aws_endpoints: list[EndpointState] = Field(default_factory=list)
+    shared: list[SharedRef] = Field(default_factory=list)
     dns: dict[str, Any] | None = None
     # VerifyDns's result (absent when the spec asks for no DNS verification).
     verification: dict[str, Any] | None = None
@@ -251,6 +286,9 @@ class ResolverEndpointState(StepModel):
     security_group_id: str
     ips: list[str] = Field(default_factory=list)
     action: Action = "found"
+    # The group is this application's (made for the endpoint), not one the spec names; created by this run.
+    group_managed: bool = False
+    group_created: bool = False
 
 
 class ResolverEndpointsResult(StepModel):
@@ -346,6 +384,10 @@ class DnsResult(StepModel):
     inbound: DnsInbound | None = None
     peered: list[DnsPeered] = Field(default_factory=list)
     zone_associations: list[ZoneAssociationState] = Field(default_factory=list)
+    # Every endpoint and rule as the branch left them, and the ids of what this run created (for the ledger).
+    resolver_endpoints: list[ResolverEndpointState] = Field(default_factory=list)
+    rules: list[ResolverRuleState] = Field(default_factory=list)
+    created: list[str] = Field(default_factory=list)
 
 
 class EnsureZoneAssociationsInput(SpecStep):

@@ -149,13 +149,6 @@ class NetworkSection(_Model):
                 f"standby.workspace_security_group_ids {shared} are also in workspace_security_group_ids: give "
                 "the standby set groups of its own (Databricks lets a group serve one network object only)"
             )
-        groups = {*self.workspace_security_group_ids, *standby.workspace_security_group_ids}
-        if len(groups) > MAX_GROUPS_PER_INTERFACE:
-            problems.append(
-                f"standby.workspace_security_group_ids: the AWS service endpoints (sts, kinesis-streams, glue) "
-                f"carry the groups of both sets so clusters on either reach them, {len(groups)} in all; an "
-                f"endpoint takes at most {MAX_GROUPS_PER_INTERFACE}: use fewer groups per set"
-            )
         if shared := sorted(set(standby.workspace_subnet_ids) & set(self.endpoint_subnet_ids)):
             problems.append(
                 f"standby.workspace_subnet_ids {shared} are also endpoint_subnet_ids: give the endpoints their "

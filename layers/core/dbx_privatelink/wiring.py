@@ -25,6 +25,8 @@ from dbx_privatelink.aws.zones import HostedZoneClient
 from dbx_privatelink.catalog import Catalog, load_catalog
 from dbx_privatelink.databricks.client import DatabricksAccountClient
 from dbx_privatelink.drift.aws import DriftEc2Client
+from dbx_privatelink.ledger import LedgerClient
+from dbx_privatelink.pacing import EC2_ENDPOINT_MUTATIONS, ROUTE53_RESOLVER, RateBudget, SharedPacer
 from dbx_privatelink.store import DriftStore, StoreClient
 
 # Environment variables by the capability that needs them.
@@ -36,6 +38,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "state_machine": ("STATE_MACHINE_ARN",),
     "notify": ("TOPIC_ARN",),
     "drift": ("MAX_REMEDIATIONS_PER_HOUR",),
+    # Shared resources (the ledger) and the stack-wide pace of EC2 endpoint mutations and Resolver calls.
+    "shared": ("TABLE_NAME",),
 }
 
 
@@ -62,6 +66,12 @@ class Settings(BaseModel):
     # VerifyDns: the subnets it runs in (empty: outside any VPC), and the local stack's address map.
     verifier_subnet_ids: str = ""
     dns_address_map: str = ""
+    # "shared": EC2 endpoint mutations and Route 53 Resolver calls are paced stack-wide through the table;
+    # "off": each container keeps its own Resolver bucket and refusals are retried (the benchmark compares).
+    rate_pacing: str = "shared"
+    resolver_requests_per_second: float = ROUTE53_RESOLVER.rate
+    # Emulated time on the local stack (0.01: an emulated second lasts 10 ms); 1 everywhere else.
+    time_scale: float = 1.0
 
     @classmethod
     def from_env(cls, needs: tuple[str, ...], env: Mapping[str, str] | None = None) -> Settings:
@@ -86,6 +96,11 @@ class Settings(BaseModel):
             own_role_arns=env.get("OWN_ROLE_ARNS", ""),
             verifier_subnet_ids=env.get("VERIFIER_SUBNET_IDS", ""),
             dns_address_map=env.get("DNS_ADDRESS_MAP", ""),
+            rate_pacing=env.get("RATE_PACING") or "shared",
+            resolver_requests_per_second=float(
+                env.get("RESOLVER_REQUESTS_PER_SECOND") or ROUTE53_RESOLVER.rate
+            ),
+            time_scale=float(env.get("DBX_PRIVATELINK_TIME_SCALE") or 1.0),
         )
 
 
@@ -104,6 +119,7 @@ class Deps:
     _ec2: dict[str, Ec2Client] = field(default_factory=dict)
     _databricks: dict[str, DatabricksAccountClient] = field(default_factory=dict)
     _resolver: dict[str, ResolverClient] = field(default_factory=dict)
+    _pacers: dict[tuple[str, str], SharedPacer] = field(default_factory=dict)
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -117,12 +133,33 @@ class Deps:
                 )
             return self._ec2[region]
 
+    def pacer(self, budget: RateBudget, region: str) -> SharedPacer | None:
+        """The stack-wide pace of `budget` in `region`; None when pacing is off or there is no table."""
+        if self.settings.rate_pacing != "shared" or not self.settings.table_name:
+            return None
+        if budget.name == ROUTE53_RESOLVER.name:
+            budget = RateBudget(budget.name, self.settings.resolver_requests_per_second, budget.burst)
+        with self._lock:
+            key = (budget.name, region)
+            if key not in self._pacers:
+                table = self.session.resource("dynamodb", config=_BOTO_CONFIG).Table(self.settings.table_name)
+                self._pacers[key] = SharedPacer(table, budget, region, time_scale=self.settings.time_scale)
+            return self._pacers[key]
+
+    def endpoint_pacer(self, region: str) -> SharedPacer | None:
+        """The pace of EC2 endpoint mutations (CreateVpcEndpoint, ModifyVpcEndpoint, DeleteVpcEndpoints)."""
+        return self.pacer(EC2_ENDPOINT_MUTATIONS, region)
+
     def resolver(self, region: str) -> ResolverClient:
+        pacer = self.pacer(ROUTE53_RESOLVER, region)
         with self._lock:
             if region not in self._resolver:
-                self._resolver[region] = ResolverClient(
+                clients = (
                     self.session.client("route53resolver", region_name=region, config=_BOTO_CONFIG),
                     self.session.client("ec2", region_name=region, config=_BOTO_CONFIG),
+                )
+                self._resolver[region] = (
+                    ResolverClient(*clients, limiter=pacer) if pacer else ResolverClient(*clients)
                 )
             return self._resolver[region]
 
@@ -143,6 +180,11 @@ class Deps:
     def store(self) -> StoreClient:
         table = self.session.resource("dynamodb", config=_BOTO_CONFIG).Table(self.settings.table_name)
         return StoreClient(table)
+
+    @cached_property
+    def ledger(self) -> LedgerClient:
+        table = self.session.resource("dynamodb", config=_BOTO_CONFIG).Table(self.settings.table_name)
+        return LedgerClient(table)
 
     @cached_property
     def drift_store(self) -> DriftStore:

@@ -56,6 +56,10 @@ def parse_address_map(text: str) -> dict[tuple[str, int], tuple[str, int]]:
     return parsed
 
 
+# Statuses that say nothing about the name, only that no answer came (yet): worth asking again.
+UNANSWERED = frozenset({"TIMEOUT", "UNREACHABLE", "SERVFAIL"})
+
+
 @dataclass(frozen=True)
 class DnsAnswer:
     """One query's outcome: status NOERROR, NXDOMAIN, SERVFAIL, ... or TIMEOUT / UNREACHABLE."""
@@ -88,8 +92,17 @@ class DnsQueryClient:
     def redirected(self) -> bool:
         return bool(self.address_map)
 
-    def resolve(self, server: str, name: str, port: int = 53) -> DnsAnswer:
-        """The A records of `name` as `server` answers them (one UDP try, TCP when truncated)."""
+    def resolve(self, server: str, name: str, port: int = 53, *, attempts: int = 1) -> DnsAnswer:
+        """The A records of `name` as `server` answers them (UDP, TCP when truncated); a timeout, an
+        unreachable server or SERVFAIL is asked again, up to `attempts` tries in all."""
+        answer = self._resolve_once(server, name, port)
+        for _ in range(attempts - 1):
+            if answer.status not in UNANSWERED:
+                break
+            answer = self._resolve_once(server, name, port)
+        return answer
+
+    def _resolve_once(self, server: str, name: str, port: int) -> DnsAnswer:
         where, where_port = self.address_map.get((server, port), (server, port))
         query = dns.message.make_query(name, dns.rdatatype.A)
         try:

@@ -12,6 +12,7 @@ from botocore.parsers import ResponseParserError
 from pydantic import BaseModel, ConfigDict, Field
 
 from dbx_privatelink.aws.errors import error_code, map_aws_error
+from dbx_privatelink.errors import PrivateDnsConflictError
 
 GONE_STATES = {"deleted", "deleting", "failed", "rejected", "expired"}
 
@@ -250,8 +251,15 @@ class Ec2Client:
             )
         else:
             params["RouteTableIds"] = route_table_ids
-        with _mapped("CreateVpcEndpoint"):
+        try:
             raw = self._ec2.create_vpc_endpoint(**params)["VpcEndpoint"]
+        except ClientError as exc:
+            message = str(exc.response.get("Error", {}).get("Message", ""))
+            if error_code(exc) == "InvalidParameter" and "conflicting DNS domain" in message:
+                raise PrivateDnsConflictError(f"CreateVpcEndpoint failed: {message}") from exc
+            raise map_aws_error(exc, "CreateVpcEndpoint") from exc
+        except (BotoCoreError, ResponseParserError) as exc:
+            raise map_aws_error(exc, "CreateVpcEndpoint") from exc
         return _endpoint(raw)
 
     def set_private_dns(self, endpoint_id: str, enabled: bool) -> None:

@@ -21,6 +21,9 @@ _QUOTA = {
     "LimitExceededException",
     "LimitExceeded",
     "ServiceQuotaExceededException",
+    "RulesPerSecurityGroupLimitExceeded",
+    "SecurityGroupsPerInterfaceLimitExceeded",
+    "SecurityGroupLimitExceeded",
 }
 _ACCESS = {"UnauthorizedOperation", "AccessDenied", "AccessDeniedException", "AuthFailure"}
 

@@ -2,8 +2,9 @@
 private IPs of VPC endpoints, endpoint services' private DNS names).
 
 Route 53 Resolver allows 5 requests per second per account and region: every Resolver call first takes a
-token from a process-wide bucket, so the calls of one Lambda container never trip the limit themselves;
-what other callers spend is caught as Throttling and retried by the state machine.
+token from a limiter. In the Lambda functions that is the stack-wide pace in the table (pacing.py), so
+concurrent executions together stay under the limit; elsewhere (the CLI) a process-wide bucket. What other
+callers spend is caught as Throttling and retried by the state machine.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dbx_privatelink import errors
 from dbx_privatelink.aws.errors import error_code, map_aws_error
+from dbx_privatelink.pacing import Limiter
 
 RESOLVER_REQUESTS_PER_SECOND = 5.0
 # The quota each Create/Associate call can run into: LimitExceededException names none of them clearly.
@@ -72,8 +74,10 @@ class TokenBucket:
         with self._lock:
             self._tokens = min(self.burst, self._tokens + 1)
 
-    def acquire(self, max_wait_s: float = 10.0, what: str = "Route 53 Resolver") -> float:
-        """Block until a token is ours; returns the seconds waited."""
+    def acquire(self, max_wait_s: float = 10.0, what: str = "Route 53 Resolver", count: int = 1) -> float:
+        """Block until `count` tokens are ours; returns the seconds waited."""
+        for _ in range(count - 1):
+            self._reserve()
         wait = self._reserve()
         if wait > max_wait_s:
             self._give_back()
@@ -152,11 +156,22 @@ class RuleAssociationInfo(_Frozen):
     name: str = ""
 
 
-class IngressRule(_Frozen):
+class GroupRule(_Frozen):
+    """One CIDR of one security-group permission (rules that name groups or prefix lists carry no cidr)."""
+
+    direction: Literal["ingress", "egress"] = "ingress"
     protocol: str
     from_port: int | None
     to_port: int | None
     cidr: str
+
+    @property
+    def is_dns(self) -> bool:
+        return self.protocol in ("tcp", "udp") and self.from_port == self.to_port == 53
+
+
+# The name the DNS steps used before egress rules were read too.
+IngressRule = GroupRule
 
 
 class SecurityGroupRef(_Frozen):
@@ -164,7 +179,14 @@ class SecurityGroupRef(_Frozen):
     vpc_id: str
     name: str
     tags: dict[str, str] = Field(default_factory=dict)
-    ingress: tuple[IngressRule, ...] = ()
+    ingress: tuple[GroupRule, ...] = ()
+    egress: tuple[GroupRule, ...] = ()
+    # Permissions that name other groups or prefix lists (counted against the rules quota, never changed).
+    other_rules: int = 0
+
+    def rule_count(self, direction: str) -> int:
+        """Rules in `direction` as the quota counts them (one per CIDR; others approximated as one each)."""
+        return len(self.ingress if direction == "ingress" else self.egress) + self.other_rules
 
 
 def normalize_domain(domain: str) -> str:
@@ -252,17 +274,33 @@ class ResolverClient:
         resolver: Any,
         ec2: Any,
         *,
-        limiter: TokenBucket = RESOLVER_LIMITER,
+        limiter: Limiter = RESOLVER_LIMITER,
         max_wait_s: float = 10.0,
     ) -> None:
         self._r53r = resolver
         self._ec2 = ec2
         self._limiter = limiter
         self._max_wait_s = max_wait_s
+        self._prepaid = 0
+        self._prepaid_lock = threading.Lock()
+
+    def reserve_calls(self, count: int, max_wait_s: float) -> None:
+        """Take the slots of a step's expected `count` Resolver calls at once (one wait behind the stack's
+        queue, not one per call); calls past them take their own slots."""
+        if count <= 0:
+            return
+        self._limiter.acquire(max_wait_s, "Route 53 Resolver calls of this step", count=count)
+        with self._prepaid_lock:
+            self._prepaid += count
 
     @contextmanager
     def _call(self, operation: str) -> Iterator[None]:
-        self._limiter.acquire(self._max_wait_s, operation)
+        with self._prepaid_lock:
+            prepaid = self._prepaid > 0
+            if prepaid:
+                self._prepaid -= 1
+        if not prepaid:
+            self._limiter.acquire(self._max_wait_s, operation)
         try:
             yield
         except (ClientError, BotoCoreError, ResponseParserError) as exc:
@@ -531,72 +569,120 @@ class ResolverClient:
 
     @staticmethod
     def _group(raw: dict[str, Any]) -> SecurityGroupRef:
-        ingress = tuple(
-            IngressRule(
-                protocol=str(p.get("IpProtocol", "-1")),
-                from_port=p.get("FromPort"),
-                to_port=p.get("ToPort"),
-                cidr=r["CidrIp"],
+        def rules(key: str, direction: Literal["ingress", "egress"]) -> tuple[GroupRule, ...]:
+            return tuple(
+                GroupRule(
+                    direction=direction,
+                    protocol=str(p.get("IpProtocol", "-1")),
+                    from_port=p.get("FromPort"),
+                    to_port=p.get("ToPort"),
+                    cidr=r["CidrIp"],
+                )
+                for p in raw.get(key, [])
+                for r in p.get("IpRanges", [])
             )
-            for p in raw.get("IpPermissions", [])
-            for r in p.get("IpRanges", [])
+
+        others = sum(
+            len(p.get("UserIdGroupPairs", []))
+            + len(p.get("PrefixListIds", []))
+            + len(p.get("Ipv6Ranges", []))
+            for key in ("IpPermissions", "IpPermissionsEgress")
+            for p in raw.get(key, [])
         )
         return SecurityGroupRef(
             group_id=raw["GroupId"],
             vpc_id=raw.get("VpcId", ""),
             name=raw.get("GroupName", ""),
             tags={t["Key"]: t["Value"] for t in raw.get("Tags", [])},
-            ingress=ingress,
+            ingress=rules("IpPermissions", "ingress"),
+            egress=rules("IpPermissionsEgress", "egress"),
+            other_rules=others,
         )
 
-    def create_security_group(self, vpc_id: str, name: str, description: str, tags: dict[str, str]) -> str:
-        with self._ec2_call("CreateSecurityGroup"):
-            group_id: str = self._ec2.create_security_group(
-                VpcId=vpc_id,
-                GroupName=name,
-                Description=description,
-                TagSpecifications=[{"ResourceType": "security-group", "Tags": _tag_list(tags)}],
-            )["GroupId"]
-        return group_id
+    def create_security_group(
+        self, vpc_id: str, name: str, description: str, tags: dict[str, str]
+    ) -> tuple[SecurityGroupRef, bool]:
+        """Create the group, or (InvalidGroup.Duplicate: another execution made it first) find it; returns
+        (group, created). A group made a moment ago may not be visible yet: EventualConsistencyError."""
+        try:
+            with self._ec2_call("CreateSecurityGroup"):
+                group_id: str = self._ec2.create_security_group(
+                    VpcId=vpc_id,
+                    GroupName=name,
+                    Description=description,
+                    TagSpecifications=[{"ResourceType": "security-group", "Tags": _tag_list(tags)}],
+                )["GroupId"]
+        except errors.AwsRequestError as exc:
+            if "InvalidGroup.Duplicate" not in str(exc):
+                raise
+            found = self.find_security_group(vpc_id, name)
+            if found is None:
+                raise errors.EventualConsistencyError(
+                    f"security group {name} in {vpc_id} exists (another execution made it) but is not visible "
+                    "yet; retrying"
+                ) from exc
+            return found, False
+        # EC2 gives every new group one rule: all traffic out to anywhere.
+        default_egress = GroupRule(
+            direction="egress", protocol="-1", from_port=None, to_port=None, cidr="0.0.0.0/0"
+        )
+        return SecurityGroupRef(
+            group_id=group_id, vpc_id=vpc_id, name=name, tags=dict(tags), egress=(default_egress,)
+        ), True
 
     @staticmethod
-    def _dns_permissions(
-        cidrs: list[str], protocols: tuple[str, ...] = ("tcp", "udp")
-    ) -> list[dict[str, Any]]:
-        return [
-            {
-                "IpProtocol": proto,
-                "FromPort": 53,
-                "ToPort": 53,
-                "IpRanges": [
-                    {"CidrIp": c, "Description": "DNS to the Route 53 Resolver endpoint"} for c in cidrs
-                ],
-            }
-            for proto in protocols
-        ]
-
-    def authorize_dns_ingress(
-        self, group_id: str, cidrs: list[str], protocols: tuple[str, ...] = ("tcp", "udp")
-    ) -> None:
-        """TCP and UDP 53 (or only `protocols`) from each CIDR; authorizing a rule that exists is refused."""
-        if not cidrs or not protocols:
-            return
-        with self._ec2_call("AuthorizeSecurityGroupIngress"):
-            self._ec2.authorize_security_group_ingress(
-                GroupId=group_id, IpPermissions=self._dns_permissions(cidrs, protocols)
-            )
-
-    def revoke_ingress(self, group_id: str, rules: list[IngressRule]) -> None:
-        if not rules:
-            return
+    def _permissions(rules: list[GroupRule]) -> list[dict[str, Any]]:
         permissions = []
         for r in rules:
-            permission: dict[str, Any] = {"IpProtocol": r.protocol, "IpRanges": [{"CidrIp": r.cidr}]}
+            permission: dict[str, Any] = {
+                "IpProtocol": r.protocol,
+                "IpRanges": [{"CidrIp": r.cidr, "Description": "DNS (Route 53 Resolver endpoint)"}]
+                if r.is_dns
+                else [{"CidrIp": r.cidr}],
+            }
             if r.from_port is not None and r.protocol != "-1":
                 permission.update(FromPort=r.from_port, ToPort=r.to_port)
             permissions.append(permission)
-        with self._ec2_call("RevokeSecurityGroupIngress"):
-            self._ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=permissions)
+        return permissions
+
+    def authorize(self, group_id: str, rules: list[GroupRule]) -> None:
+        """Add the rules. A rule that exists already (another execution added it meanwhile) is not an
+        error: EC2 refuses the whole call then, so the rules are added one at a time."""
+        for direction in ("ingress", "egress"):
+            wanted = [r for r in rules if r.direction == direction]
+            if not wanted:
+                continue
+            method = getattr(self._ec2, f"authorize_security_group_{direction}")
+            operation = f"AuthorizeSecurityGroup{direction.capitalize()}"
+            try:
+                with self._ec2_call(operation):
+                    method(GroupId=group_id, IpPermissions=self._permissions(wanted))
+            except errors.AwsRequestError as exc:
+                if "InvalidPermission.Duplicate" not in str(exc) or len(wanted) == 1:
+                    if "InvalidPermission.Duplicate" in str(exc):
+                        continue
+                    raise
+                for rule in wanted:
+                    self.authorize(group_id, [rule])
+
+    def revoke(self, group_id: str, rules: list[GroupRule]) -> None:
+        """Remove the rules; one another execution removed meanwhile is not an error."""
+        for direction in ("ingress", "egress"):
+            wanted = [r for r in rules if r.direction == direction]
+            if not wanted:
+                continue
+            method = getattr(self._ec2, f"revoke_security_group_{direction}")
+            operation = f"RevokeSecurityGroup{direction.capitalize()}"
+            try:
+                with self._ec2_call(operation):
+                    method(GroupId=group_id, IpPermissions=self._permissions(wanted))
+            except errors.AwsRequestError as exc:
+                if "InvalidPermission.NotFound" not in str(exc) or len(wanted) == 1:
+                    if "InvalidPermission.NotFound" in str(exc):
+                        continue
+                    raise
+                for rule in wanted:
+                    self.revoke(group_id, [rule])
 
     def vpc_endpoint_ips(self, vpc_endpoint_ids: list[str]) -> dict[str, list[str]]:
         """The private IPs of each VPC endpoint's network interfaces (what its private DNS name answers)."""

@@ -65,7 +65,7 @@ def check_endpoints(spec: WorkspaceSpec, resources: dict[str, Any], deps: Deps) 
 def check_prerequisites(spec: WorkspaceSpec, deps: Deps) -> list[str]:
     """preflight.assess: VPC DNS attributes, subnets, security-group rules, endpoint services."""
     try:
-        return list(assess(spec, deps, zones=False).problems)
+        return list(assess(spec, deps, zones=False, dns=False).problems)
     except PreflightFailedError as exc:
         return [str(exc)]
 

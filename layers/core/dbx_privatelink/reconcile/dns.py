@@ -13,13 +13,15 @@ rule and VPC. A second run with the same spec makes no mutating call.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from dbx_privatelink.aws.dns_query import UNANSWERED
 from dbx_privatelink.aws.ec2 import VpcInfo
 from dbx_privatelink.aws.resolver import (
     INBOUND_TARGET_CODE,
-    IngressRule,
+    GroupRule,
     ResolverClient,
     ResolverEndpointInfo,
     ResolverRuleInfo,
@@ -27,9 +29,11 @@ from dbx_privatelink.aws.resolver import (
     TargetIp,
 )
 from dbx_privatelink.dns.resolution import explain, matches
+from dbx_privatelink.dns.spec import RESOLVER_ENDPOINTS_PER_REGION
 from dbx_privatelink.errors import (
     AwsRequestError,
     DbxPrivateLinkError,
+    DnsNotAnsweredError,
     DnsVerificationError,
     EndpointFailedError,
     EventualConsistencyError,
@@ -39,6 +43,7 @@ from dbx_privatelink.errors import (
     ResourceConflictError,
     SpecInvalidError,
 )
+from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.models import (
     Action,
     CheckResolverEndpointsInput,
@@ -65,6 +70,7 @@ from dbx_privatelink.models import (
 from dbx_privatelink.reconcile.endpoints import ROLE_TAG_KEY
 from dbx_privatelink.reconcile.polling import RESOLVER_OPERATIONAL, poll_until_settled
 from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY
+from dbx_privatelink.reconcile.shared import rule_key, spec_rules
 from dbx_privatelink.spec import WorkspaceSpec
 from dbx_privatelink.wiring import Deps
 
@@ -73,6 +79,8 @@ SCOPE_TAG_KEY = "dbx-privatelink:scope"
 GONE_ENDPOINT_STATUSES = {"DELETING"}
 WAITING_ENDPOINT_STATUSES = {"CREATING", "UPDATING", "AUTO_RECOVERING"}
 _INCARNATIONS = 10  # a CreatorRequestId stays spent after its resource is deleted by hand
+MAX_RULES_PER_SECURITY_GROUP = 60  # inbound (and, separately, outbound) rules per group: VPC quota, default
+VERIFY_ATTEMPTS = 3  # tries per name within one VerifyDns invocation (the state machine retries it too)
 
 
 def relay_private_dns_name(region: str) -> str:
@@ -104,8 +112,12 @@ class WantedEndpoint:
     vpc_id: str
     subnet_ids: tuple[str, ...]
     security_group_id: str | None
-    allowed_cidrs: tuple[str, ...]  # empty: the VPC's own CIDR
+    # An inbound endpoint's group admits DNS from these (empty: the VPC's own CIDR). An outbound endpoint
+    # takes no inbound DNS: its group lets DNS out to the rules' targets only (`egress_to`, set once the
+    # targets are known), so its rules grow with the DNS servers, never with the workspaces behind it.
+    allowed_cidrs: tuple[str, ...]
     label: str  # where it comes from in the spec, for messages
+    egress_to: tuple[str, ...] | None = None
 
 
 def wanted_endpoints(spec: WorkspaceSpec) -> list[WantedEndpoint]:
@@ -123,7 +135,7 @@ def wanted_endpoints(spec: WorkspaceSpec) -> list[WantedEndpoint]:
                 c.dns_vpc_id,
                 tuple(c.resolver_subnet_ids),
                 c.resolver_security_group_id,
-                tuple(str(n) for n in c.allowed_cidrs),
+                (),
                 "dns.custom_dns",
             )
         )
@@ -155,8 +167,31 @@ def wanted_endpoints(spec: WorkspaceSpec) -> list[WantedEndpoint]:
     return wanted
 
 
-def _validate(deps: Deps, region: str, wanted: list[WantedEndpoint]) -> dict[str, VpcInfo]:
-    """Preflight of the endpoints, before any mutating call: every problem at once."""
+def with_egress(
+    spec: WorkspaceSpec, wanted: list[WantedEndpoint], vpcs: dict[str, VpcInfo]
+) -> list[WantedEndpoint]:
+    """The outbound endpoints' DNS destinations: the corporate servers (and, in the seed's variant, the DNS
+    VPC's own resolver) for custom DNS; the inbound endpoint's VPC for a peered VPC's endpoint."""
+    dns = spec.dns
+    result: list[WantedEndpoint] = []
+    for w in wanted:
+        targets: tuple[str, ...] | None = None
+        if w.role == "outbound" and dns and dns.custom_dns:
+            c = dns.custom_dns
+            ips = [str(ip) for ip in c.corporate_dns_ips]
+            if c.aws_names == "forward-to-dns-vpc-resolver" and c.dns_vpc_id in vpcs:
+                ips.append(vpcs[c.dns_vpc_id].resolver_ip)
+            targets = tuple(f"{ip}/32" for ip in dict.fromkeys(ips))
+        elif w.role == "peered-outbound" and dns and dns.inbound and dns.inbound.vpc_id in vpcs:
+            targets = (vpcs[dns.inbound.vpc_id].cidr_block,)
+        result.append(replace(w, egress_to=targets) if targets is not None else w)
+    return result
+
+
+def resolver_problems(
+    deps: Deps, region: str, wanted: list[WantedEndpoint]
+) -> tuple[list[str], dict[str, VpcInfo]]:
+    """Every reason the Resolver endpoints cannot be made as specified (read-only), and the VPCs read."""
     ec2 = deps.ec2(region)
     problems: list[str] = []
     vpcs: dict[str, VpcInfo] = {}
@@ -193,57 +228,123 @@ def _validate(deps: Deps, region: str, wanted: list[WantedEndpoint]) -> dict[str
                 problems.append(
                     f"{w.label}: security group {w.security_group_id} is in {groups[0].vpc_id}, not {w.vpc_id}"
                 )
+    return problems, vpcs
+
+
+def dns_problems(spec: WorkspaceSpec, deps: Deps) -> list[str]:
+    """Everything about the dns section that can fail before a change (preflight): the endpoints' VPCs,
+    subnets and groups, and the quotas a fleet behind the same VPCs runs into (endpoints per region, rules
+    of the inbound group), each with the number and the fix."""
+    wanted = wanted_endpoints(spec)
+    if not wanted:
+        return []
+    problems, vpcs = resolver_problems(deps, spec.region, wanted)
+    resolver = deps.resolver(spec.region)
+    prepay_resolver_calls(deps, resolver, 1)
+    existing = [e for e in resolver.list_endpoints() if e.status not in GONE_ENDPOINT_STATUSES]
+    new = [
+        w
+        for w in wanted
+        if not any(
+            e.vpc_id == w.vpc_id and e.direction == w.direction and e.name == _endpoint_name(w)
+            for e in existing
+        )
+    ]
+    if new and len(existing) + len(new) > RESOLVER_ENDPOINTS_PER_REGION:
+        problems.append(
+            f"dns: this spec needs {len(new)} new Route 53 Resolver endpoint(s) ({', '.join(w.label for w in new)}) "
+            f"and {spec.region} has {len(existing)}: the quota 'endpoints per AWS Region' is "
+            f"{RESOLVER_ENDPOINTS_PER_REGION} by default; raise it in Service Quotas, or point the spec at a VPC "
+            "whose endpoint this application already made (workspaces share them)"
+        )
+    for w in wanted:
+        if w.security_group_id or w.vpc_id not in vpcs or w.direction != "INBOUND":
+            continue
+        group = resolver.find_security_group(w.vpc_id, group_name(deps.settings.owner_tag, w.role))
+        if group is None:
+            continue
+        rules = {r for r in group.ingress if r.is_dns} | set(wanted_group_rules(w, vpcs[w.vpc_id]))
+        count = len(rules) + group.other_rules
+        if count > MAX_RULES_PER_SECURITY_GROUP:
+            problems.append(
+                f"{w.label}.allowed_cidrs: the inbound endpoint's group {group.group_id} is shared by the "
+                f"workspaces behind {w.vpc_id} and would hold {count} rules (TCP and UDP 53 per network); the "
+                f"quota 'inbound rules per security group' is {MAX_RULES_PER_SECURITY_GROUP}: use wider, "
+                "aggregated networks (adjacent CIDRs are merged), or name a group of your own in security_group_id"
+            )
+    return problems
+
+
+def _validate(deps: Deps, region: str, wanted: list[WantedEndpoint]) -> dict[str, VpcInfo]:
+    """Preflight checked this before any change; checked again here because a subnet or group can go
+    between the two (then this step fails before its first mutating call)."""
+    problems, vpcs = resolver_problems(deps, region, wanted)
     if problems:
         raise PreflightFailedError(
-            "Route 53 Resolver endpoints cannot be created as specified; nothing was changed:\n- "
+            "Route 53 Resolver endpoints cannot be created as specified; this step changed nothing:\n- "
             + "\n- ".join(problems)
         )
     return vpcs
 
 
-def _group_name(owner: str, role: str) -> str:
+def group_name(owner: str, role: str) -> str:
+    """The name of the group this application makes for a role's Resolver endpoint in a VPC (one per VPC:
+    group names are unique within a VPC, which makes concurrent creates converge)."""
     return f"dbx-privatelink-resolver-{role}-{hashlib.sha256(owner.encode()).hexdigest()[:8]}"
 
 
-def _ensure_group(resolver: ResolverClient, w: WantedEndpoint, vpc: VpcInfo, owner: str) -> str:
-    """The endpoint's security group: the spec's, or ours with TCP and UDP 53 from the allowed CIDRs only."""
+def wanted_group_rules(w: WantedEndpoint, vpc: VpcInfo) -> list[GroupRule]:
+    """The rules the endpoint's own group must hold: DNS in from the allowed networks (collapsed: adjacent
+    and nested CIDRs become one rule), or DNS out to the targets."""
+    rules: list[GroupRule] = []
+    if w.direction == "INBOUND":
+        networks = [ipaddress.IPv4Network(c) for c in (w.allowed_cidrs or (vpc.cidr_block,))]
+        cidrs = [str(n) for n in ipaddress.collapse_addresses(networks)]
+        rules += [
+            GroupRule(direction="ingress", protocol=p, from_port=53, to_port=53, cidr=c)
+            for c in cidrs
+            for p in ("tcp", "udp")
+        ]
+    for c in w.egress_to or ():
+        rules += [
+            GroupRule(direction="egress", protocol=p, from_port=53, to_port=53, cidr=c)
+            for p in ("tcp", "udp")
+        ]
+    return rules
+
+
+def _ensure_group(resolver: ResolverClient, w: WantedEndpoint, vpc: VpcInfo, owner: str) -> tuple[str, bool]:
+    """The endpoint's security group: the spec's, or ours (find, or create: a lost race adopts the winner's)
+    with exactly the rules wanted_group_rules names. Returns (group id, created by this call)."""
     if w.security_group_id:
-        return w.security_group_id
-    cidrs = sorted(w.allowed_cidrs or (vpc.cidr_block,))
-    name = _group_name(owner, w.role)
+        return w.security_group_id, False
+    name = group_name(owner, w.role)
     group = resolver.find_security_group(w.vpc_id, name)
+    created = False
     if group is None:
-        group_id = resolver.create_security_group(
+        group, created = resolver.create_security_group(
             w.vpc_id,
             name,
-            f"Route 53 Resolver {w.role} endpoint: DNS (TCP and UDP 53) from the allowed networks only",
+            f"Route 53 Resolver {w.role} endpoint: DNS (TCP and UDP 53) to or from the allowed networks only",
             {OWNER_TAG_KEY: owner, ROLE_TAG_KEY: f"resolver-{w.role}", "Name": name},
         )
-        resolver.authorize_dns_ingress(group_id, cidrs)
-        return group_id
     if group.tags.get(OWNER_TAG_KEY) != owner:
         raise ResourceConflictError(
             f"{w.label}: security group {group.group_id} ({name}) in {w.vpc_id} is not tagged "
             f"{OWNER_TAG_KEY}={owner}: name the group in the spec or remove the stranger"
         )
-    wanted = {(proto, c) for proto in ("tcp", "udp") for c in cidrs}
-
-    def dns_rule(r: IngressRule) -> bool:
-        return r.protocol in ("tcp", "udp") and r.from_port == r.to_port == 53
-
-    have = {(r.protocol, r.cidr) for r in group.ingress if dns_rule(r)}
-    # The endpoint (and its group) serves every workspace of this owner in the VPC: DNS from another
-    # workspace's CIDRs stays; anything that is not DNS goes.
-    extra = [r for r in group.ingress if not dns_rule(r)]
-    # Per protocol: a rule modified by hand can leave UDP 53 in place and TCP 53 gone (or the reverse), and
-    # EC2 refuses to authorize a rule that exists.
-    for proto in ("tcp", "udp"):
-        missing = sorted(c for p, c in wanted - have if p == proto)
-        if missing:
-            resolver.authorize_dns_ingress(group.group_id, missing, (proto,))
-    if extra:
-        resolver.revoke_ingress(group.group_id, extra)
-    return group.group_id
+    wanted = wanted_group_rules(w, vpc)
+    have = set(group.ingress) | set(group.egress)
+    missing = [r for r in wanted if r not in have]
+    # The inbound group serves every workspace of this owner behind the VPC: DNS from another workspace's
+    # networks stays; what is not DNS goes. Outbound groups hold DNS to the targets and nothing else.
+    keep_ingress = w.direction == "INBOUND"
+    extra = [r for r in group.ingress if r not in wanted and not (keep_ingress and r.is_dns)]
+    if w.egress_to is not None:
+        extra += [r for r in group.egress if r not in wanted]
+    resolver.authorize(group.group_id, missing)
+    resolver.revoke(group.group_id, extra)
+    return group.group_id, created
 
 
 def _ours(resolver: ResolverClient, arn: str, owner: str, role: str, scope: str | None = None) -> bool:
@@ -277,9 +378,14 @@ def _find_endpoint(
 
 
 def _endpoint_state(
-    resolver: ResolverClient, w: WantedEndpoint, info: ResolverEndpointInfo, group_id: str, action: Action
+    resolver: ResolverClient,
+    w: WantedEndpoint,
+    info: ResolverEndpointInfo,
+    group: tuple[str, bool],
+    action: Action,
 ) -> ResolverEndpointState:
     ips = sorted(ip.ip for ip in resolver.endpoint_ips(info.resolver_endpoint_id))
+    group_id, group_created = group
     return ResolverEndpointState.model_validate(
         {
             "role": w.role,
@@ -290,29 +396,55 @@ def _endpoint_state(
             "security_group_id": (info.security_group_ids or (group_id,))[0],
             "ips": ips,
             "action": action,
+            "group_managed": w.security_group_id is None,
+            "group_created": group_created,
         }
     )
 
 
+# The Route 53 Resolver calls each step makes at most, roughly: a step takes their slots on the stack's
+# shared pace at once (one wait behind the queue), calls past them take slots of their own.
+RESOLVER_STEP_MAX_WAIT_S = 240.0
+
+
+def prepay_resolver_calls(deps: Deps, resolver: ResolverClient, count: int) -> None:
+    """Take the slots of a step's `count` Resolver calls, waiting at most until shortly before the Lambda's
+    timeout (RESOLVER_STEP_MAX_WAIT_S at most): past that AwsThrottledError and the state machine retries."""
+    remaining = deps.remaining_time_s() / deps.settings.time_scale - 15.0
+    resolver.reserve_calls(count, max(1.0, min(RESOLVER_STEP_MAX_WAIT_S, remaining)))
+
+
+def _lock_holder(inp: SpecStep) -> str:
+    return inp.execution_name or f"{inp.spec.workspace_key}-unnamed"
+
+
 def ensure_resolver_endpoints(inp: SpecStep, deps: Deps) -> ResolverEndpointsResult:
-    """Find or create the outbound endpoint (custom DNS), the inbound endpoint and the peered outbound ones."""
+    """Find or create the outbound endpoint (custom DNS), the inbound endpoint and the peered outbound ones.
+    They are shared by every workspace of the stack behind the same VPC: one endpoint per VPC and role,
+    created under the ledger's lock (a lost CreatorRequestId race must never become a second endpoint)."""
     spec, owner = inp.spec, deps.settings.owner_tag
     wanted = wanted_endpoints(spec)
     if not wanted:
         return ResolverEndpointsResult()
     vpcs = _validate(deps, spec.region, wanted)
+    wanted = with_egress(spec, wanted, vpcs)
     resolver = deps.resolver(spec.region)
+    prepay_resolver_calls(deps, resolver, 4 * len(wanted))
     states: list[ResolverEndpointState] = []
     for w in wanted:
-        token = _token(owner, "endpoint", w.role, w.vpc_id, w.direction, ",".join(sorted(w.subnet_ids)))
+        token = _token(owner, "endpoint", w.role, w.vpc_id, w.direction)
         found = _find_endpoint(resolver, w, owner, token)
-        group_id = _ensure_group(resolver, w, vpcs[w.vpc_id], owner)
+        group = _ensure_group(resolver, w, vpcs[w.vpc_id], owner)
         if found is None:
-            found = _create_endpoint(resolver, w, owner, token, group_id)
+            key = SharedKey("resolver-endpoint", f"{w.vpc_id}|{w.role}")
+            with deps.ledger.lock(key, _lock_holder(inp), int(deps.clock())):
+                found = _find_endpoint(resolver, w, owner, token) or _create_endpoint(
+                    resolver, w, owner, token, group[0]
+                )
         else:
             found = _restore_do53(resolver, *_restore_ips(resolver, w, *found))
         info, action = found
-        states.append(_endpoint_state(resolver, w, info, group_id, action))
+        states.append(_endpoint_state(resolver, w, info, group, action))
     by_role = {s.role: s for s in states if s.role != "peered-outbound"}
     return ResolverEndpointsResult(
         outbound=by_role.get("outbound"),
@@ -368,10 +500,14 @@ def _create_incarnation[Made: (ResolverEndpointInfo, ResolverRuleInfo)](
     raise ResourceConflictError(f"no CreatorRequestId left to create {what}: {last}")
 
 
+def _endpoint_name(w: WantedEndpoint) -> str:
+    return _name("dbx-privatelink", w.role, w.vpc_id)
+
+
 def _create_endpoint(
     resolver: ResolverClient, w: WantedEndpoint, owner: str, token: str, group_id: str
 ) -> tuple[ResolverEndpointInfo, Action]:
-    name = _name("dbx-privatelink", w.role, w.vpc_id)
+    name = _endpoint_name(w)
     return _create_incarnation(
         token,
         f"the {w.role} endpoint ({w.label})",
@@ -392,6 +528,7 @@ def _create_endpoint(
 def check_resolver_endpoints(inp: CheckResolverEndpointsInput, deps: Deps) -> PollState:
     """Ready once every endpoint is OPERATIONAL; ACTION_NEEDED or DELETING ends the run with AWS's message."""
     resolver = deps.resolver(inp.region)
+    prepay_resolver_calls(deps, resolver, len(inp.endpoints.all()))
     waiting: list[str] = []
     for e in inp.endpoints.all():
         info = resolver.get_endpoint(e.resolver_endpoint_id)
@@ -551,6 +688,7 @@ def ensure_resolver_rules(inp: EnsureResolverRulesInput, deps: Deps) -> EnsureRe
     """Find, adopt, create or update (targets drifted) the forwarding and system rules."""
     spec, owner = inp.spec, deps.settings.owner_tag
     resolver = deps.resolver(spec.region)
+    prepay_resolver_calls(deps, resolver, len(inp.endpoints.all()) + 1 + 2 * len(spec_rules(spec)))
     refreshed = [
         e.model_copy(update={"ips": sorted(ip.ip for ip in resolver.endpoint_ips(e.resolver_endpoint_id))})
         for e in inp.endpoints.all()
@@ -579,11 +717,15 @@ def ensure_resolver_rules(inp: EnsureResolverRulesInput, deps: Deps) -> EnsureRe
         token = _token(owner, "rule", w.role, w.scope_vpc_id, w.domain, w.rule_type)
         name = _name("dbxpl", w.role, _slug(w.domain))
         found = _find_rule(resolver, w, existing, owner, token)
-        action: Action
-        if found is not None:
-            info, action = found
-        else:
-            info, action = _create_rule(resolver, w, owner, token, name)
+        if found is None:
+            # The rule is shared by every workspace behind the scope VPC: created under the ledger's lock.
+            key = SharedKey("resolver-rule", rule_key(w.scope_vpc_id, w.domain, w.rule_type))
+            with deps.ledger.lock(key, _lock_holder(inp), int(deps.clock())):
+                fresh = resolver.list_rules(domain=w.domain)
+                found = _find_rule(resolver, w, fresh, owner, token) or _create_rule(
+                    resolver, w, owner, token, name
+                )
+        info, action = found
         drifted = w.rule_type == "FORWARD" and (
             _targets_of(info) != {(t.ip, t.port) for t in w.targets}
             or info.resolver_endpoint_id != w.endpoint_id
@@ -631,6 +773,8 @@ def ensure_rule_associations(inp: EnsureRuleAssociationsInput, deps: Deps) -> Dn
     spec = inp.spec
     resolver = deps.resolver(spec.region)
     pairs = [(rule, vpc) for rule in inp.rules for vpc in association_vpcs(spec, rule)]
+    if pairs:
+        prepay_resolver_calls(deps, resolver, 4 + len({vpc for _, vpc in pairs}) + len(pairs))
     inbound_ips = _inbound_ips_by_vpc(resolver) if pairs else {}
     for rule, vpc in pairs:
         clash = sorted(set(rule.target_ips) & inbound_ips.get(vpc, set()))
@@ -725,12 +869,20 @@ def _dns_result(
             )
             for p in endpoints.peered
         ],
+        resolver_endpoints=endpoints.all(),
+        rules=rules,
+        created=sorted(
+            {e.resolver_endpoint_id for e in endpoints.all() if e.action == "created"}
+            | {e.security_group_id for e in endpoints.all() if e.group_created}
+            | {r.resolver_rule_id for r in rules if r.action == "created"}
+        ),
     )
 
 
 def check_rule_associations(inp: CheckRuleAssociationsInput, deps: Deps) -> PollState:
     """Ready once every association is COMPLETE; FAILED or OVERRIDDEN ends the run with AWS's message."""
     resolver = deps.resolver(inp.region)
+    prepay_resolver_calls(deps, resolver, len(inp.associations))
     waiting: list[str] = []
     for a in inp.associations:
         info = resolver.get_association(a.resolver_rule_association_id)
@@ -850,7 +1002,7 @@ def verify_dns(inp: VerifyDnsInput, deps: Deps) -> VerifyDnsOutput:
     server = vpc.resolver_ip
     results: list[NameVerification] = []
     for name, expected in _expectations(inp, deps):
-        answer = deps.dns_query.resolve(server, name)
+        answer = deps.dns_query.resolve(server, name, attempts=VERIFY_ATTEMPTS)
         ok = (
             answer.status == "NOERROR"
             and bool(answer.addresses)
@@ -869,7 +1021,10 @@ def verify_dns(inp: VerifyDnsInput, deps: Deps) -> VerifyDnsOutput:
             got = ", ".join(r.answers) if r.answers and r.status == "NOERROR" else r.status
             wanted = ", ".join(r.expected) if r.expected else "any address"
             lines.append(f"{r.name} resolved to {got}; expected {wanted}; answered by {explained(r.name)}")
-        raise DnsVerificationError(
+        # No answer at all (timeouts, SERVFAIL) says nothing about the names yet: the state machine asks
+        # again over a bounded window. A wrong answer, NXDOMAIN or no address is an answer: terminal.
+        error = DnsNotAnsweredError if all(r.status in UNANSWERED for r in failed) else DnsVerificationError
+        raise error(
             f"DNS verification from inside {spec.network.vpc_id} (resolver {server}:53) failed:\n- "
             + "\n- ".join(lines)
         )

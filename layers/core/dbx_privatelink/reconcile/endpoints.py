@@ -1,15 +1,19 @@
 """Steps 3-7: the VPC endpoints and their Databricks registrations.
 
 Endpoints belong to the VPC, not to one workspace: they are found by the ownership tag, VPC and service,
-so a second workspace in the same VPC reuses them. Creation carries a deterministic ClientToken, so a
-retried step never creates a second endpoint.
+so a second workspace in the same VPC reuses them. Creation carries a ClientToken derived from the VPC and
+service, so a retried step, or another workspace's run creating the same endpoint at the same moment,
+never creates a second one; registrations (no idempotency token in the Account API) are made under the
+ledger's lock. Endpoint mutations wait for their slot on the stack's shared pace (pacing.py).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from typing import Any
 
-from dbx_privatelink.aws.ec2 import EndpointInfo
+from dbx_privatelink.aws.ec2 import Ec2Client, EndpointInfo
 from dbx_privatelink.databricks.client import DatabricksAccountClient
 from dbx_privatelink.errors import (
     DatabricksAlreadyExistsError,
@@ -18,39 +22,39 @@ from dbx_privatelink.errors import (
     EndpointsNotAvailableTimeoutError,
     EndpointsNotCreatedTimeoutError,
     EventualConsistencyError,
+    IdempotencyConflictError,
+    PrivateDnsConflictError,
 )
+from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.models import (
+    Action,
     CheckEndpointsInput,
     EnablePrivateDnsInput,
     EnablePrivateDnsOutput,
     EndpointPlan,
     EndpointState,
     EnsureEndpointInput,
+    EnsureEndpointOutput,
+    PacingState,
     PollState,
     RegisterEndpointsInput,
     RegisterEndpointsOutput,
     Registration,
 )
+from dbx_privatelink.pacing import PaceDecision, Ticket, pace_mutations
 from dbx_privatelink.reconcile.polling import ENDPOINTS_AVAILABLE, ENDPOINTS_CREATED, poll_until_settled
 from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY
+from dbx_privatelink.reconcile.shared import endpoint_key
 from dbx_privatelink.wiring import Deps
 
 ROLE_TAG_KEY = "dbx-privatelink:role"
 
 
 def client_token(owner: str, plan: EndpointPlan, incarnation: int) -> str:
-    """Same endpoint wanted -> same token; `incarnation` moves on once an earlier endpoint was deleted."""
-    material = "|".join(
-        [
-            owner,
-            plan.vpc_id,
-            plan.service_name,
-            ",".join(sorted(plan.subnet_ids)),
-            ",".join(sorted(plan.security_group_ids)),
-            ",".join(sorted(plan.route_table_ids)),
-            str(incarnation),
-        ]
-    )
+    """One token per shared endpoint (VPC and service), whichever workspace's run creates it: two runs
+    creating it at once get the same endpoint back, or (their subnets or groups differ)
+    IdempotentParameterMismatch, and adopt the winner's. `incarnation` moves on once ours was deleted."""
+    material = "|".join([owner, plan.vpc_id, plan.service_name, str(incarnation)])
     return "dbxpl-" + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
@@ -68,11 +72,40 @@ def _state(plan: EndpointPlan, info: EndpointInfo, action: str) -> EndpointState
     )
 
 
-def ensure_endpoint(inp: EnsureEndpointInput, deps: Deps) -> EndpointState:
-    """Adopt, find or create one VPC endpoint."""
+def _ticket(pacing: PacingState) -> Ticket | None:
+    if pacing.ticket_start is None or pacing.ticket_count < 1:
+        return None
+    return Ticket(start=pacing.ticket_start, count=pacing.ticket_count)
+
+
+def _wait(decision: PaceDecision) -> PacingState:
+    ticket = decision.ticket
+    return PacingState(
+        wait_seconds=decision.wait_seconds,
+        ticket_start=ticket.start if ticket else None,
+        ticket_count=ticket.count if ticket else 0,
+    )
+
+
+def _ours(ec2: Ec2Client, plan: EndpointPlan, owner: str) -> tuple[list[EndpointInfo], int]:
+    """Our endpoints of the plan's VPC and service that are not gone, oldest id first, and how many of ours
+    are gone (the ClientToken's incarnation). One read serves both."""
+    seen = [
+        e
+        for e in ec2.find_endpoints(plan.vpc_id, plan.service_name, include_gone=True)
+        if e.tags.get(OWNER_TAG_KEY) == owner
+    ]
+    return sorted((e for e in seen if not e.gone), key=lambda e: e.vpc_endpoint_id), sum(
+        1 for e in seen if e.gone
+    )
+
+
+def ensure_endpoint(inp: EnsureEndpointInput, deps: Deps) -> EnsureEndpointOutput:
+    """Adopt, find or create one VPC endpoint; a mutation waits for its slot on the stack's shared pace of
+    EC2 endpoint mutations (returned as a ticket when the queue is long: the state machine waits)."""
     plan, owner = inp.plan, deps.settings.owner_tag
     ec2 = deps.ec2(inp.region)
-    tags = {OWNER_TAG_KEY: owner, ROLE_TAG_KEY: plan.role, "Name": f"dbx-privatelink-{plan.role}"}
+    pacer = deps.endpoint_pacer(inp.region)
     if plan.adopt_id:
         info = ec2.get_endpoints([plan.adopt_id]).get(plan.adopt_id)
         if info is None or info.gone:
@@ -81,41 +114,59 @@ def ensure_endpoint(inp: EnsureEndpointInput, deps: Deps) -> EndpointState:
             )
         if info.tags.get(OWNER_TAG_KEY) != owner:
             ec2.tag(info.vpc_endpoint_id, {OWNER_TAG_KEY: owner, ROLE_TAG_KEY: plan.role})
-            return _state(plan, info, "adopted")
-        return _state(plan, info, "found")
-    # One read serves both the find-first and the ClientToken's incarnation (our deleted endpoints).
-    seen = [
-        e
-        for e in ec2.find_endpoints(plan.vpc_id, plan.service_name, include_gone=True)
-        if e.tags.get(OWNER_TAG_KEY) == owner
-    ]
-    ours = [e for e in seen if not e.gone]
-    if ours:
-        found = min(ours, key=lambda e: e.vpc_endpoint_id)
-        # Drift repair (ModifyVpcEndpoint RemoveSecurityGroupIds), and a standby set added to the spec.
-        missing = sorted(set(plan.security_group_ids) - set(found.security_group_ids))
-        if missing and plan.endpoint_type == "Interface":
-            ec2.add_security_groups(found.vpc_endpoint_id, missing)
-            return _state(plan, found, "updated")
-        return _state(plan, found, "found")
-    incarnation = sum(1 for e in seen if e.gone)
-    info = ec2.create_endpoint(
-        vpc_id=plan.vpc_id,
-        service_name=plan.service_name,
-        endpoint_type=plan.endpoint_type,
-        subnet_ids=plan.subnet_ids,
-        security_group_ids=plan.security_group_ids,
-        route_table_ids=plan.route_table_ids,
-        private_dns_enabled=plan.private_dns_at_create,
-        client_token=client_token(owner, plan, incarnation),
-        tags=tags,
-    )
-    if info.gone:
-        # The token matched an endpoint that has since been deleted: the next attempt uses a new token.
-        raise EventualConsistencyError(
-            f"the ClientToken for {plan.role} returned {info.vpc_endpoint_id}, which is {info.state}; retrying"
-        )
-    return _state(plan, info, "created")
+            return EnsureEndpointOutput(endpoint=_state(plan, info, "adopted"))
+        return EnsureEndpointOutput(endpoint=_state(plan, info, "found"))
+    ours, incarnation = _ours(ec2, plan, owner)
+    action: Action = "found"
+    if not ours:
+        decision = pace_mutations(pacer, 1, _ticket(inp.pacing))
+        if not decision.go:
+            return EnsureEndpointOutput(pacing=_wait(decision))
+        try:
+            info = ec2.create_endpoint(
+                vpc_id=plan.vpc_id,
+                service_name=plan.service_name,
+                endpoint_type=plan.endpoint_type,
+                subnet_ids=plan.subnet_ids,
+                security_group_ids=plan.security_group_ids,
+                route_table_ids=plan.route_table_ids,
+                private_dns_enabled=plan.private_dns_at_create,
+                client_token=client_token(owner, plan, incarnation),
+                tags={OWNER_TAG_KEY: owner, ROLE_TAG_KEY: plan.role, "Name": f"dbx-privatelink-{plan.role}"},
+            )
+        except (IdempotencyConflictError, PrivateDnsConflictError) as exc:
+            # Another execution made this VPC's endpoint a moment ago (with other subnets or groups, or its
+            # private DNS name is taken): adopt it. Not visible yet: retried; someone else's: say so.
+            ours, _ = _ours(ec2, plan, owner)
+            if not ours:
+                if isinstance(exc, PrivateDnsConflictError):
+                    raise PrivateDnsConflictError(
+                        f"{exc}: an endpoint to {plan.service_name} in {plan.vpc_id} that this application does "
+                        f"not own holds its private DNS name; remove {plan.role} from endpoints.aws_services "
+                        "(that endpoint serves it) or delete that endpoint"
+                    ) from exc
+                raise EventualConsistencyError(
+                    f"the {plan.role} endpoint of {plan.vpc_id} was created by another execution and is not "
+                    "visible yet; adopting it on the retry"
+                ) from exc
+        else:
+            if info.gone:
+                # The token matched an endpoint that has since been deleted: the next attempt uses a new token.
+                raise EventualConsistencyError(
+                    f"the ClientToken for {plan.role} returned {info.vpc_endpoint_id}, which is {info.state}; "
+                    "retrying"
+                )
+            return EnsureEndpointOutput(endpoint=_state(plan, info, "created"))
+    found = ours[0]
+    # Drift repair (ModifyVpcEndpoint RemoveSecurityGroupIds); another workspace's endpoint group added.
+    missing = sorted(set(plan.security_group_ids) - set(found.security_group_ids))
+    if missing and plan.endpoint_type == "Interface":
+        decision = pace_mutations(pacer, 1, _ticket(inp.pacing))
+        if not decision.go:
+            return EnsureEndpointOutput(pacing=_wait(decision))
+        ec2.add_security_groups(found.vpc_endpoint_id, missing)
+        action = "updated"
+    return EnsureEndpointOutput(endpoint=_state(plan, found, action))
 
 
 def _fail_if_gone(info: EndpointInfo, role: str) -> None:
@@ -188,21 +239,28 @@ def check_endpoints_available(inp: CheckEndpointsInput, deps: Deps) -> PollState
     )
 
 
-def _register(client: DatabricksAccountClient, e: EndpointState, region: str, key: str) -> Registration:
+def _register(
+    client: DatabricksAccountClient, e: EndpointState, region: str, lock: Callable[[SharedKey], Any]
+) -> Registration:
     existing = client.find_vpc_endpoint_by_aws_id(e.vpc_endpoint_id, region)
     action = "found"
     if existing is None:
-        try:
-            existing = client.register_vpc_endpoint(
-                f"dbx-privatelink-{e.role}-{e.vpc_endpoint_id}", e.vpc_endpoint_id, region
-            )
-            action = "created"
-        except DatabricksAlreadyExistsError:
-            # A create that committed before the connection dropped: adopt what it made.
+        # The Account API takes no idempotency token and the endpoint is shared by every workspace of the
+        # VPC: two runs registering it at once would register it twice. One registers, under the lock.
+        with lock(SharedKey("registration", endpoint_key(e.vpc_id, e.service_name))):
             existing = client.find_vpc_endpoint_by_aws_id(e.vpc_endpoint_id, region)
             if existing is None:
-                raise
-            action = "adopted"
+                try:
+                    existing = client.register_vpc_endpoint(
+                        f"dbx-privatelink-{e.role}-{e.vpc_endpoint_id}", e.vpc_endpoint_id, region
+                    )
+                    action = "created"
+                except DatabricksAlreadyExistsError:
+                    # A create that committed before the connection dropped: adopt what it made.
+                    existing = client.find_vpc_endpoint_by_aws_id(e.vpc_endpoint_id, region)
+                    if existing is None:
+                        raise
+                    action = "adopted"
     return Registration.model_validate(
         {
             "role": e.role,
@@ -219,24 +277,32 @@ def register_endpoints(inp: RegisterEndpointsInput, deps: Deps) -> RegisterEndpo
     """Register each Databricks endpoint with the Account API, adopting an existing registration."""
     spec = inp.spec
     client = deps.databricks(spec.databricks.account_id)
-    regs = [_register(client, e, spec.region, spec.workspace_key) for e in inp.endpoints if e.is_databricks]
+    holder = inp.execution_name or f"{spec.workspace_key}-unnamed"
+
+    def lock(key: SharedKey) -> Any:
+        return deps.ledger.lock(key, holder, int(deps.clock()))
+
+    regs = [_register(client, e, spec.region, lock) for e in inp.endpoints if e.is_databricks]
     return RegisterEndpointsOutput(registrations=regs)
 
 
 def enable_private_dns(inp: EnablePrivateDnsInput, deps: Deps) -> EnablePrivateDnsOutput:
-    """Turn on private DNS names on the Databricks endpoints that do not have them yet."""
+    """Turn on private DNS names on the Databricks endpoints that do not have them yet, each change on the
+    stack's shared pace of EC2 endpoint mutations (a ticket back to the state machine when the queue is long)."""
     ec2 = deps.ec2(inp.region)
     wanted = [e for e in inp.endpoints if e.is_databricks]
     current = ec2.get_endpoints([e.vpc_endpoint_id for e in wanted])
-    enabled, already = [], []
+    todo: list[str] = []
+    already: list[str] = []
     for e in wanted:
         info = current.get(e.vpc_endpoint_id)
         if info is None:
             raise EventualConsistencyError(f"endpoint {e.vpc_endpoint_id} is not visible yet")
         _fail_if_gone(info, e.role)
-        if info.private_dns_enabled:
-            already.append(e.vpc_endpoint_id)
-        else:
-            ec2.set_private_dns(e.vpc_endpoint_id, True)
-            enabled.append(e.vpc_endpoint_id)
-    return EnablePrivateDnsOutput(enabled=enabled, already=already, changed=bool(enabled))
+        (already if info.private_dns_enabled else todo).append(e.vpc_endpoint_id)
+    decision = pace_mutations(deps.endpoint_pacer(inp.region), len(todo), _ticket(inp.pacing))
+    if not decision.go:
+        return EnablePrivateDnsOutput(already=already, pacing=_wait(decision))
+    for endpoint_id in todo:
+        ec2.set_private_dns(endpoint_id, True)
+    return EnablePrivateDnsOutput(enabled=todo, already=already, changed=bool(todo))

@@ -4,18 +4,20 @@ reported together so one run tells the operator everything to fix."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dbx_privatelink.aws.ec2 import Ec2Client, EndpointInfo, SecurityGroupInfo, SgRule, SubnetInfo, VpcInfo
 from dbx_privatelink.catalog import Catalog, RegionServices, port_ranges
 from dbx_privatelink.errors import PreflightFailedError
-from dbx_privatelink.models import EndpointPlan, PreflightOutput, SpecStep
+from dbx_privatelink.models import EndpointPlan, PreflightOutput, SharedRef, SpecStep
+from dbx_privatelink.reconcile.shared import shared_keys
 from dbx_privatelink.reconcile.zones import zone_problems
-from dbx_privatelink.spec import WorkspaceSet, WorkspaceSpec
+from dbx_privatelink.spec import MAX_GROUPS_PER_INTERFACE, WorkspaceSet, WorkspaceSpec
 from dbx_privatelink.wiring import Deps
 
 OWNER_TAG_KEY = "dbx-privatelink:owner"
 MIN_PREFIX, MAX_PREFIX = 17, 26
+MAX_INTERFACE_ENDPOINTS_PER_VPC = 50  # VPC quota, default
 
 
 def _aws_service_name(region: str, service: str) -> str:
@@ -210,8 +212,10 @@ def aws_endpoint_plans(
                     vpc_id=net.vpc_id,
                     service_name=name,
                     subnet_ids=net.workspace_subnet_ids,
-                    # Both sets' groups: clusters on the standby set reach the endpoints as well.
-                    security_group_ids=net.all_workspace_security_group_ids(),
+                    # The endpoint group, not the workspace groups: preflight holds it to admitting 443 from
+                    # every workspace set, and the workspaces of a VPC share it, so one group serves the
+                    # whole fleet of the VPC (the groups-per-interface quota, 5, never grows with it).
+                    security_group_ids=[net.endpoint_security_group_id],
                     private_dns_at_create=True,
                 )
             )
@@ -239,6 +243,55 @@ def _check_endpoint_ownership(
         )
 
 
+def _check_shared_endpoints(
+    plans: list[EndpointPlan], ec2: Ec2Client, owner: str, problems: list[str]
+) -> None:
+    """The quotas a VPC's shared endpoints run into as workspaces join it, and private DNS names another
+    endpoint holds, named before any change."""
+    by_vpc: dict[str, list[EndpointInfo]] = {}
+    for plan in plans:
+        if plan.vpc_id not in by_vpc:
+            by_vpc[plan.vpc_id] = ec2.find_endpoints(plan.vpc_id)
+    for vpc_id, existing in by_vpc.items():
+        interfaces = [e for e in existing if e.endpoint_type == "Interface"]
+        new = [
+            p
+            for p in plans
+            if p.vpc_id == vpc_id
+            and p.endpoint_type == "Interface"
+            and not p.adopt_id
+            and not any(
+                e.service_name == p.service_name and e.tags.get(OWNER_TAG_KEY) == owner for e in existing
+            )
+        ]
+        if len(interfaces) + len(new) > MAX_INTERFACE_ENDPOINTS_PER_VPC:
+            problems.append(
+                f"network.vpc_id: {vpc_id} has {len(interfaces)} interface endpoints and this spec adds {len(new)}: "
+                f"the quota 'interface endpoints per VPC' is {MAX_INTERFACE_ENDPOINTS_PER_VPC}; raise it in Service "
+                "Quotas or remove endpoints"
+            )
+    for plan in plans:
+        existing = [e for e in by_vpc[plan.vpc_id] if e.service_name == plan.service_name]
+        ours = [e for e in existing if e.tags.get(OWNER_TAG_KEY) == owner]
+        if plan.endpoint_type == "Interface" and ours:
+            groups = {*ours[0].security_group_ids, *plan.security_group_ids}
+            if len(groups) > MAX_GROUPS_PER_INTERFACE:
+                problems.append(
+                    f"network.endpoint_security_group_id: the {plan.role} endpoint {ours[0].vpc_endpoint_id} of "
+                    f"{plan.vpc_id} is shared by the workspaces of the VPC and carries "
+                    f"{', '.join(sorted(ours[0].security_group_ids))}; adding {', '.join(plan.security_group_ids)} "
+                    f"makes {len(groups)} groups, the quota 'security groups per network interface' is "
+                    f"{MAX_GROUPS_PER_INTERFACE}: use one of its groups as this workspace's endpoint group"
+                )
+        foreign_dns = [e for e in existing if e.tags.get(OWNER_TAG_KEY) != owner and e.private_dns_enabled]
+        if not plan.is_databricks and plan.private_dns_at_create and foreign_dns and not ours:
+            problems.append(
+                f"endpoints.aws_services: {plan.vpc_id} already has {foreign_dns[0].vpc_endpoint_id} to "
+                f"{plan.service_name} with private DNS on, which this application does not manage (AWS allows "
+                f"one per service and VPC): remove {plan.role} from endpoints.aws_services, that endpoint serves it"
+            )
+
+
 @dataclass(frozen=True)
 class Assessment:
     """What preflight found: the endpoint plan, and every problem that must be fixed before a change."""
@@ -246,22 +299,34 @@ class Assessment:
     endpoints: list[EndpointPlan]
     problems: list[str]
     private_dns_name: str
+    warnings: list[str] = field(default_factory=list)
 
 
 def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
-    """Check every requirement read-only and resolve the endpoint plan; PreflightFailedError lists failures."""
-    found = assess(inp.spec, deps)
+    """Check every requirement read-only and resolve the endpoint plan; PreflightFailedError lists failures.
+    Once every check passed, the workspace refers to the resources it shares with others (the ledger),
+    before any step finds or creates one."""
+    spec = inp.spec
+    found = assess(spec, deps)
     if found.problems:
         raise PreflightFailedError(
             f"Preflight found {len(found.problems)} problem(s); nothing was changed:\n- "
             + "\n- ".join(found.problems)
         )
-    return PreflightOutput(endpoints=found.endpoints, private_dns_name=found.private_dns_name)
+    records = deps.ledger.refer(spec.workspace_key, shared_keys(spec, found.endpoints))
+    return PreflightOutput(
+        endpoints=[p for p in found.endpoints if p.is_databricks],
+        aws_endpoints=[p for p in found.endpoints if not p.is_databricks],
+        private_dns_name=found.private_dns_name,
+        warnings=found.warnings,
+        shared=[SharedRef(kind=k.kind, key=k.key, resource_id=r.resource_id) for k, r in records.items()],
+    )
 
 
-def assess(spec: WorkspaceSpec, deps: Deps, *, zones: bool = True) -> Assessment:
+def assess(spec: WorkspaceSpec, deps: Deps, *, zones: bool = True, dns: bool = True) -> Assessment:
     """Every read-only check and the endpoint plan; raises only when the region itself is unusable.
-    `zones=False` leaves out dns.private_zones (the drift scan reads those zones once, in check_dns)."""
+    `zones=False` leaves out dns.private_zones and `dns=False` the Resolver checks (the drift scan reads
+    those once, in check_dns)."""
     problems: list[str] = []
     if spec.region != deps.settings.region:
         raise PreflightFailedError(
@@ -325,6 +390,20 @@ def assess(spec: WorkspaceSpec, deps: Deps, *, zones: bool = True) -> Assessment
             existing = ec2.find_endpoints(plan.vpc_id, plan.service_name)
             _check_endpoint_ownership(plan, existing, deps.settings.owner_tag, ec2, problems)
 
+    _check_shared_endpoints(plans, ec2, deps.settings.owner_tag, problems)
+    if dns:
+        from dbx_privatelink.reconcile.dns import dns_problems  # the DNS steps import this module
+
+        problems += dns_problems(spec, deps)
     if zones:
         problems += zone_problems(spec, deps)
-    return Assessment(endpoints=plans, problems=problems, private_dns_name=services.private_dns_name)
+    warnings = []
+    custom = spec.dns.custom_dns if spec.dns else None
+    if custom and custom.allowed_cidrs:
+        warnings.append(
+            "dns.custom_dns.allowed_cidrs is no longer used: an outbound endpoint takes no DNS in, its group "
+            "lets DNS out to corporate_dns_ips only; remove the field"
+        )
+    return Assessment(
+        endpoints=plans, problems=problems, private_dns_name=services.private_dns_name, warnings=warnings
+    )

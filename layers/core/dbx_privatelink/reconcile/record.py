@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.models import (
     RecordAndReleaseInput,
     RecordAndReleaseOutput,
     RecordFailureInput,
     RecordFailureOutput,
 )
+from dbx_privatelink.reconcile.shared import observed_ids
 from dbx_privatelink.spec import WorkspaceSpec, parse_spec
 from dbx_privatelink.store import RunRecord, now_iso
 from dbx_privatelink.wiring import Deps
@@ -22,7 +24,9 @@ def _summary(inp: RecordAndReleaseInput) -> dict[str, Any]:
     pl = inp.privatelink
     summary: dict[str, Any] = {
         # No state here: the endpoints' states at creation would mislead; `status` reads them live.
-        "endpoints": {e.role: {"id": e.vpc_endpoint_id, "action": e.action} for e in pl.endpoints},
+        "endpoints": {
+            e.role: {"id": e.vpc_endpoint_id, "action": e.action} for e in [*pl.endpoints, *inp.aws_endpoints]
+        },
         "registrations": {
             r.role: {"id": r.vpc_endpoint_id, "aws_id": r.aws_vpc_endpoint_id, "action": r.action}
             for r in pl.registrations
@@ -58,7 +62,8 @@ def _ids_in(value: Any, key: str = "") -> list[str]:
 def _resource_ids(inp: RecordAndReleaseInput, spec: WorkspaceSpec) -> list[str]:
     pl = inp.privatelink
     net = spec.network
-    ids = [e.vpc_endpoint_id for e in pl.endpoints] + [r.vpc_endpoint_id for r in pl.registrations]
+    ids = [e.vpc_endpoint_id for e in [*pl.endpoints, *inp.aws_endpoints]]
+    ids += [r.vpc_endpoint_id for r in pl.registrations]
     # Both workspace sets: a change to the standby set is drift too (the next replacement needs it).
     ids += [net.vpc_id, *net.all_workspace_subnet_ids(), *net.all_workspace_security_group_ids()]
     ids += [*net.endpoint_subnet_ids, net.endpoint_security_group_id]
@@ -72,12 +77,31 @@ def _resource_ids(inp: RecordAndReleaseInput, spec: WorkspaceSpec) -> list[str]:
     return ids
 
 
+def _record_shared(inp: RecordAndReleaseInput, key: str, previous: list[str], deps: Deps) -> list[str]:
+    """The ledger: the id of each shared resource the run ended with (and who created it), and the
+    workspace's references to shared resources its spec no longer uses released. Returns the keys in use."""
+    known = {SharedKey(r.kind, r.key): r.resource_id for r in inp.shared}  # type: ignore[arg-type]
+    seen = observed_ids(
+        [*inp.privatelink.endpoints, *inp.aws_endpoints], inp.privatelink.registrations, inp.dns
+    )
+    for shared_key, (resource_id, created) in sorted(seen.items()):
+        if shared_key in known and known[shared_key] != resource_id:
+            deps.ledger.record(shared_key, resource_id, created_by=key if created else None)
+    in_use = sorted(k.pk for k in known)
+    stale = [SharedKey.from_pk(pk) for pk in previous if pk not in in_use]
+    if stale:
+        deps.ledger.release(key, stale)
+    return in_use
+
+
 def record_and_release(inp: RecordAndReleaseInput, deps: Deps) -> RecordAndReleaseOutput:
     """Record what now exists, release the lease, and ask for one more pass when the workspace went dirty."""
     spec = parse_spec(inp.lease.spec)
     key = spec.workspace_key
     summary = _summary(inp)
     pl = inp.privatelink
+    previous = (deps.store.get_observed(key) or {}).get("shared") or []
+    shared = _record_shared(inp, key, [str(p) for p in previous], deps) if inp.shared else list(previous)
     deps.store.update_observed(
         key,
         {
@@ -91,6 +115,7 @@ def record_and_release(inp: RecordAndReleaseInput, deps: Deps) -> RecordAndRelea
             else None,
             "network_id": pl.network.network_id if pl.network else None,
             "workspace_id": pl.workspace.workspace_id if pl.workspace else None,
+            "shared": shared,
         },
     )
     deps.store.index_resources(key, _resource_ids(inp, spec))

@@ -1,0 +1,266 @@
+"""Shared resources: the owner of record of each, and the workspaces that reference it.
+
+Workspaces share resources: a VPC's interface and gateway endpoints (AWS allows one private-DNS endpoint
+per service per VPC) and their Databricks registrations; a DNS VPC's resolver security group, outbound
+endpoint and rules; inbound and peered endpoints; the rule associations of a VPC. A workspace's lease
+protects only what is the workspace's own, so each shared resource has one entry in the table:
+
+  SHARED#<kind>#<natural key>, META
+      kind, key, resource_id (once a run recorded it), created_by (the workspace whose run created it),
+      refs (a string set: the workspaces that use it), deleting (the fencing token of a decommission that
+      claimed it), lock_holder / lock_expires (a create in progress where the API has no idempotency handle)
+
+How concurrent executions converge on one resource:
+- every create carries an idempotency handle derived from the shared resource, never from the workspace
+  (ClientToken, CreatorRequestId, a deterministic group name), and a lost race (IdempotentParameterMismatch,
+  ResourceExistsException, InvalidGroup.Duplicate, a conflicting private DNS domain) is re-read and adopted;
+- the Databricks Account API has no idempotency handle: a registration is made under `lock()`;
+- a workspace refers to its shared resources in preflight, before any step finds or creates one; a
+  decommission may delete a shared resource only after `claim()`, which succeeds only while no workspace
+  refers to it, and `refer()` refuses a claimed resource (retryably: it is made anew once it is gone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from boto3.dynamodb.conditions import Attr
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, Field
+
+from dbx_privatelink.aws.errors import error_code, map_aws_error
+from dbx_privatelink.errors import SharedResourceBusyError
+
+SharedKind = Literal[
+    "vpc-endpoint",
+    "registration",
+    "resolver-security-group",
+    "resolver-endpoint",
+    "resolver-rule",
+    "rule-association",
+]
+LOCK_SECONDS = 300  # a create that holds a lock longer than a Lambda can run has died
+
+
+@dataclass(frozen=True, order=True)
+class SharedKey:
+    """A shared resource by what it is, known from the spec before the resource exists."""
+
+    kind: SharedKind
+    key: str  # the natural key, e.g. "vpc-0a1b...|com.amazonaws.us-east-1.sts"
+
+    @property
+    def pk(self) -> str:
+        return f"SHARED#{self.kind}#{self.key}"
+
+    @classmethod
+    def from_pk(cls, pk: str) -> SharedKey:
+        _, kind, key = pk.split("#", 2)
+        return cls(kind, key)  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key}"
+
+
+class SharedRecord(BaseModel):
+    """One shared resource's entry: who uses it, who made it, what it is called in AWS or Databricks."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    key: str
+    resource_id: str = ""
+    created_by: str = ""
+    refs: tuple[str, ...] = Field(default_factory=tuple)
+    deleting: str = ""
+
+    @property
+    def shared_key(self) -> SharedKey:
+        return SharedKey(self.kind, self.key)  # type: ignore[arg-type]
+
+    def others(self, workspace_key: str) -> tuple[str, ...]:
+        """The workspaces besides `workspace_key` that use the resource."""
+        return tuple(r for r in self.refs if r != workspace_key)
+
+
+def _record(item: Mapping[str, Any]) -> SharedRecord:
+    return SharedRecord(
+        kind=str(item.get("kind", "")),
+        key=str(item.get("key", "")),
+        resource_id=str(item.get("resource_id", "") or ""),
+        created_by=str(item.get("created_by", "") or ""),
+        refs=tuple(sorted(str(r) for r in item.get("refs") or ())),
+        deleting=str(item.get("deleting", "") or ""),
+    )
+
+
+class LedgerClient:
+    """Reads and writes of the shared-resource entries (same table as the store)."""
+
+    def __init__(self, table: Any) -> None:
+        self._t = table
+
+    def _call(self, operation: str, fn: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(**kwargs)
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise
+            raise map_aws_error(exc, f"DynamoDB {operation}") from exc
+        except BotoCoreError as exc:
+            raise map_aws_error(exc, f"DynamoDB {operation}") from exc
+
+    def get(self, key: SharedKey) -> SharedRecord | None:
+        item = self._call("GetItem", self._t.get_item, Key={"pk": key.pk, "sk": "META"}).get("Item")
+        return _record(item) if item else None
+
+    def refer(self, workspace_key: str, keys: list[SharedKey]) -> dict[SharedKey, SharedRecord]:
+        """Add the workspace to each resource's references (idempotent); returns the entries as they are now.
+        A resource a decommission has claimed raises SharedResourceBusyError: it is being deleted."""
+        records: dict[SharedKey, SharedRecord] = {}
+        for key in sorted(set(keys)):
+            try:
+                item = self._call(
+                    "UpdateItem",
+                    self._t.update_item,
+                    Key={"pk": key.pk, "sk": "META"},
+                    UpdateExpression="ADD refs :ws SET kind = :kind, #key = :key",
+                    ConditionExpression=Attr("deleting").not_exists(),
+                    ExpressionAttributeNames={"#key": "key"},
+                    ExpressionAttributeValues={":ws": {workspace_key}, ":kind": key.kind, ":key": key.key},
+                    ReturnValues="ALL_NEW",
+                )["Attributes"]
+            except ClientError:
+                current = self.get(key)
+                raise SharedResourceBusyError(
+                    f"{key} is being deleted by {current.deleting if current else 'a decommission'}; it is "
+                    "made anew once the deletion finished"
+                ) from None
+            records[key] = _record(item)
+        return records
+
+    def record(self, key: SharedKey, resource_id: str, *, created_by: str | None = None) -> None:
+        """Write the resource's id (and, for a resource this run created, who created it)."""
+        update = "SET resource_id = :id"
+        values: dict[str, Any] = {":id": resource_id}
+        if created_by:
+            update += ", created_by = if_not_exists(created_by, :by)"
+            values[":by"] = created_by
+        try:
+            self._call(
+                "UpdateItem",
+                self._t.update_item,
+                Key={"pk": key.pk, "sk": "META"},
+                UpdateExpression=update,
+                # Never resurrect an entry a decommission removed meanwhile.
+                ConditionExpression=Attr("pk").exists(),
+                ExpressionAttributeValues=values,
+            )
+        except ClientError:
+            return
+
+    def release(self, workspace_key: str, keys: list[SharedKey]) -> dict[SharedKey, SharedRecord]:
+        """Remove the workspace from each resource's references; returns the entries as they are now."""
+        records: dict[SharedKey, SharedRecord] = {}
+        for key in sorted(set(keys)):
+            try:
+                item = self._call(
+                    "UpdateItem",
+                    self._t.update_item,
+                    Key={"pk": key.pk, "sk": "META"},
+                    UpdateExpression="DELETE refs :ws",
+                    ConditionExpression=Attr("pk").exists(),
+                    ExpressionAttributeValues={":ws": {workspace_key}},
+                    ReturnValues="ALL_NEW",
+                )["Attributes"]
+            except ClientError:
+                continue  # no entry: nothing refers to it
+            records[key] = _record(item)
+        return records
+
+    def claim(self, key: SharedKey, token: str) -> bool:
+        """Mark the resource as being deleted by `token`; False while any workspace still refers to it."""
+        try:
+            self._call(
+                "UpdateItem",
+                self._t.update_item,
+                Key={"pk": key.pk, "sk": "META"},
+                UpdateExpression="SET deleting = :token",
+                ConditionExpression=(
+                    Attr("pk").exists()
+                    & Attr("refs").not_exists()
+                    & (Attr("deleting").not_exists() | Attr("deleting").eq(token))
+                ),
+                ExpressionAttributeValues={":token": token},
+            )
+        except ClientError:
+            return False
+        return True
+
+    def forget(self, key: SharedKey, token: str) -> None:
+        """Remove the entry once the resource is gone (only by the decommission that claimed it)."""
+        try:
+            self._call(
+                "DeleteItem",
+                self._t.delete_item,
+                Key={"pk": key.pk, "sk": "META"},
+                ConditionExpression=Attr("deleting").eq(token),
+            )
+        except ClientError:
+            return
+
+    @contextmanager
+    def lock(self, key: SharedKey, holder: str, now: int) -> Iterator[None]:
+        """Hold the resource's create lock for the block: for creates whose API takes no idempotency handle.
+        Held by another live holder -> SharedResourceBusyError (the state machine retries the step)."""
+        try:
+            self._call(
+                "UpdateItem",
+                self._t.update_item,
+                Key={"pk": key.pk, "sk": "META"},
+                UpdateExpression="SET lock_holder = :holder, lock_expires = :expires, kind = :kind, #key = :key",
+                ConditionExpression=(
+                    Attr("lock_holder").not_exists()
+                    | Attr("lock_holder").eq(holder)
+                    | Attr("lock_expires").lt(now)
+                ),
+                ExpressionAttributeNames={"#key": "key"},
+                ExpressionAttributeValues={
+                    ":holder": holder,
+                    ":expires": now + LOCK_SECONDS,
+                    ":kind": key.kind,
+                    ":key": key.key,
+                },
+            )
+        except ClientError:
+            current = self._call("GetItem", self._t.get_item, Key={"pk": key.pk, "sk": "META"}).get("Item")
+            holder_now = (current or {}).get("lock_holder", "another execution")
+            raise SharedResourceBusyError(f"{key} is being created by {holder_now}; retrying") from None
+        try:
+            yield
+        finally:
+            # Taken over after expiry: the taker releases it.
+            with suppress(ClientError):
+                self._call(
+                    "UpdateItem",
+                    self._t.update_item,
+                    Key={"pk": key.pk, "sk": "META"},
+                    UpdateExpression="REMOVE lock_holder, lock_expires",
+                    ConditionExpression=Attr("lock_holder").eq(holder),
+                )
+
+    def list_shared(self) -> list[SharedRecord]:
+        """Every shared-resource entry (a scan: for status, plan and decommission, not for hot paths)."""
+        records: list[SharedRecord] = []
+        kwargs: dict[str, Any] = {
+            "FilterExpression": Attr("pk").begins_with("SHARED#") & Attr("sk").eq("META")
+        }
+        while True:
+            page = self._call("Scan", self._t.scan, **kwargs)
+            records += [_record(i) for i in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return sorted(records, key=lambda r: (r.kind, r.key))
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -1,0 +1,220 @@
+"""Rate limits AWS keeps per account and region, paced across every execution of the stack.
+
+EC2 refills its endpoint-mutation bucket (CreateVpcEndpoint, ModifyVpcEndpoint, DeleteVpcEndpoints) at 0.3
+per second with 4 saved up; Route 53 Resolver allows 5 requests per second. A token bucket inside one Lambda
+container keeps only that container under such a limit, and blind retry spends calls on refusals. So a
+call first reserves a slot on one schedule shared by the whole stack, kept in the table with the generic
+cell rate algorithm (GCRA): the entry holds the theoretical arrival time (TAT) of the next conforming call;
+reserving n calls moves it on by n intervals in one conditional UpdateItem, and the calls may start once
+they conform (TAT - (burst - 1) intervals).
+
+  PACE, <budget>#<region>     tat: epoch seconds
+
+A Resolver call waits for its slot inline when it is near (else AwsThrottledError, retried by the state
+machine). An EC2 endpoint mutation behind a long queue keeps its reservation as a ticket and returns it:
+the state machine waits in a Wait state (free) and comes back to use it, so a burst of workspaces forms
+one first-come-first-served queue at the rate AWS allows instead of a crowd of refused retries.
+
+Rates are in service seconds. On the local stack time is scaled (`time_scale`: 0.01 makes an emulated second
+last 10 ms): intervals are scaled to wall seconds, waits handed to the state machine are in service seconds
+(its Wait states are scaled alike).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+from boto3.dynamodb.conditions import Attr
+from botocore.exceptions import BotoCoreError, ClientError
+
+from dbx_privatelink.aws.errors import error_code, map_aws_error
+from dbx_privatelink.errors import AwsThrottledError
+
+# How far ahead a ticket may be reserved: past that the queue is not a queue but an outage.
+MAX_QUEUE_SECONDS = 3600.0
+# A ticket used this late is reserved again: its slot went by and others' slots follow it.
+TICKET_GRACE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class RateBudget:
+    """One rate AWS keeps per account and region: `rate` calls per second, `burst` saved up."""
+
+    name: str
+    rate: float
+    burst: int
+
+
+EC2_ENDPOINT_MUTATIONS = RateBudget("ec2-endpoint-mutations", rate=0.3, burst=4)
+ROUTE53_RESOLVER = RateBudget("route53resolver", rate=5.0, burst=5)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """`count` calls that conform from `start` (wall epoch seconds); `reserved` False: nothing was taken
+    (the queue was longer than the caller would wait) and `start` is when they could have started."""
+
+    start: float
+    count: int
+    reserved: bool = True
+
+
+class Limiter(Protocol):
+    """What an adapter needs of a rate limit: take a token for one call, waiting at most `max_wait_s`."""
+
+    def acquire(self, max_wait_s: float = 10.0, what: str = "", count: int = 1) -> float: ...
+
+
+def _decimal(value: float) -> Decimal:
+    return Decimal(f"{value:.6f}")
+
+
+class SharedPacer:
+    """The stack-wide schedule of one rate budget in one region (see the module docstring)."""
+
+    def __init__(
+        self,
+        table: Any,
+        budget: RateBudget,
+        region: str,
+        *,
+        time_scale: float = 1.0,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if time_scale <= 0:
+            raise ValueError("time_scale must be positive")
+        self._t = table
+        self.budget = budget
+        self.region = region
+        self.time_scale = time_scale
+        self._clock, self._sleep = clock, sleep
+        self._key = {"pk": "PACE", "sk": f"{budget.name}#{region}"}
+
+    @property
+    def interval(self) -> float:
+        """Wall seconds between two conforming calls."""
+        return self.time_scale / self.budget.rate
+
+    @property
+    def tolerance(self) -> float:
+        """How far the schedule may run ahead of now: the burst, in wall seconds."""
+        return (self.budget.burst - 1) * self.interval
+
+    def _update(self, **kwargs: Any) -> dict[str, Any] | None:
+        try:
+            attributes: dict[str, Any] = self._t.update_item(Key=self._key, ReturnValues="ALL_NEW", **kwargs)[
+                "Attributes"
+            ]
+            return attributes
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise map_aws_error(exc, "DynamoDB UpdateItem (pacing)") from exc
+        except BotoCoreError as exc:
+            raise map_aws_error(exc, "DynamoDB UpdateItem (pacing)") from exc
+
+    def reserve(self, count: int = 1, max_ahead_s: float | None = None) -> Reservation:
+        """Reserve `count` calls on the shared schedule, unless they would start more than `max_ahead_s` wall
+        seconds from now (then nothing is reserved and the reservation says when they could start)."""
+        if count < 1:
+            raise ValueError("reserve at least one call")
+        ahead = MAX_QUEUE_SECONDS * self.time_scale if max_ahead_s is None else max_ahead_s
+        cost = count * self.interval
+        lead = (count - 1) * self.interval - self.tolerance  # start = TAT before + lead
+        for _ in range(3):
+            now = self._clock()
+            # A queue is waiting (TAT ahead of now): join its end, if that is near enough.
+            queued = self._update(
+                UpdateExpression="SET tat = tat + :cost",
+                ConditionExpression=Attr("tat").gte(_decimal(now))
+                & Attr("tat").lte(_decimal(now + ahead - lead)),
+                ExpressionAttributeValues={":cost": _decimal(cost)},
+            )
+            if queued is not None:
+                before = float(queued["tat"]) - cost
+                return Reservation(start=max(now, before + lead), count=count)
+            # No queue (TAT behind now, or no entry yet): the schedule starts again from now.
+            fresh = self._update(
+                UpdateExpression="SET tat = :tat",
+                ConditionExpression=Attr("tat").not_exists() | Attr("tat").lt(_decimal(now)),
+                ExpressionAttributeValues={":tat": _decimal(now + cost)},
+            )
+            if fresh is not None:
+                return Reservation(start=max(now, now + lead), count=count)
+        # The queue is longer than the caller would wait (or the entry moved under us three times).
+        item = self._t.get_item(Key=self._key).get("Item") or {}
+        tat = float(item.get("tat", 0) or 0)
+        return Reservation(start=max(self._clock(), tat + lead), count=count, reserved=False)
+
+    def service_seconds(self, wall_seconds: float) -> float:
+        return wall_seconds / self.time_scale
+
+    def acquire(self, max_wait_s: float = 10.0, what: str = "", count: int = 1) -> float:
+        """Take the slots of `count` calls and sleep until they conform (at most `max_wait_s` service seconds);
+        past that AwsThrottledError with nothing taken, so the state machine backs off. Returns the wall
+        seconds waited."""
+        reservation = self.reserve(count, max_ahead_s=max_wait_s * self.time_scale)
+        wait = reservation.start - self._clock()
+        if not reservation.reserved:
+            raise AwsThrottledError(
+                f"{what or self.budget.name}: the stack's shared pace ({self.budget.rate:g} requests/s per "
+                f"account and region) has a queue of {self.service_seconds(wait):.0f}s, more than this call "
+                f"waits ({max_wait_s:g}s); the state machine retries the step later"
+            )
+        if wait > 0:
+            self._sleep(wait)
+        return max(wait, 0.0)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A reservation handed to the state machine: `count` calls that conform from `start` (wall epoch s)."""
+
+    start: float
+    count: int
+
+
+@dataclass(frozen=True)
+class PaceDecision:
+    """Go now (`wait_seconds` 0), or come back after `wait_seconds` (service seconds) with `ticket`."""
+
+    wait_seconds: int = 0
+    ticket: Ticket | None = None
+
+    @property
+    def go(self) -> bool:
+        return self.wait_seconds == 0
+
+
+def pace_mutations(
+    pacer: SharedPacer | None, count: int, ticket: Ticket | None, *, inline_wait_s: float = 2.0
+) -> PaceDecision:
+    """Decide whether `count` endpoint mutations may be made now: with a ticket that is due, or a fresh
+    reservation whose slot is at most `inline_wait_s` service seconds away (slept inline); otherwise the
+    reservation goes back to the state machine as a ticket. Without a pacer everything goes at once."""
+    if pacer is None or count <= 0:
+        return PaceDecision()
+    clock, sleep = pacer._clock, pacer._sleep
+    now = clock()
+    grace = TICKET_GRACE_SECONDS * pacer.time_scale
+    inline = inline_wait_s * pacer.time_scale
+    if ticket is not None and ticket.count >= count and ticket.start - inline <= now <= ticket.start + grace:
+        if ticket.start > now:
+            sleep(ticket.start - now)
+        return PaceDecision()
+    reservation = pacer.reserve(count)
+    wait = reservation.start - now
+    if wait <= inline:
+        if wait > 0:
+            sleep(wait)
+        return PaceDecision()
+    return PaceDecision(
+        wait_seconds=max(1, math.ceil(pacer.service_seconds(wait))),
+        ticket=Ticket(start=reservation.start, count=count),
+    )
