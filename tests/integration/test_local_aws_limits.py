@@ -23,9 +23,9 @@ REGION = "us-east-1"
 SERVICES = default_catalog().region(REGION)
 assert SERVICES is not None
 STS = f"com.amazonaws.{REGION}.sts"
-# 1 emulated second = 5 wall seconds: Resolver's 5 tokens per emulated second are one per wall second, so a
-# burst is refused for long enough to see it on a loaded machine, and one token comes back in a second.
-SCALE = TimeScale(5.0)
+# 1 emulated second = 10 wall seconds: Resolver's 5 tokens per emulated second are one per 2 wall seconds, so a
+# burst stays refused long enough to see it on a loaded machine, and one token comes back in 2 seconds.
+SCALE = TimeScale(10.0)
 RESOLVER_TOKEN_WALL_S = SCALE.scaled(1 / ROUTE53_RESOLVER.refill_per_second)
 
 
@@ -73,7 +73,7 @@ def _client(aws: LocalAws, service: str, key: str) -> Any:
 
 
 def _code(call: Callable[[], Any]) -> str:
-    """ "ok", or the error code the call was answered with."""
+    """The error code the call was answered with, or "ok"."""
     try:
         call()
     except ClientError as exc:
@@ -114,7 +114,7 @@ def test_resolver_limit_is_shared_by_every_client_and_refills_in_emulated_time(l
         if codes[-1] != "ok":
             break
 
-    # Then a burst of 5 went through (a 6th at most, had a token come back meanwhile), then ThrottlingException
+    # Then a burst of 5 went through (a 6th, had a token come back meanwhile), then ThrottlingException
     assert codes[-1] == "ThrottlingException"
     assert len(codes) - 1 in (5, 6), codes
     # And the second caller is refused too, for any action, reads included: the limit is the account's
@@ -158,7 +158,7 @@ def test_ec2_endpoint_bucket_is_the_accounts_and_spares_other_calls(limited: Loc
     def create(client: Any) -> str:
         return _code(lambda: client.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3"))
 
-    # When they create gateway endpoints, three and one, then one more each
+    # When they create gateway endpoints, three and one, then the first a fifth and the second deletes one
     codes = [create(first), create(first), create(first), create(second), create(first)]
     gone = _code(
         lambda: second.delete_vpc_endpoints(

@@ -348,10 +348,9 @@ class EndpointLifecycle:
         """ModifyVpcEndpoint: refuse what AWS refuses, let moto `apply` the rest, then apply private DNS.
         Under the lifecycle's lock, so two calls cannot both take the last group slot or one private name."""
         with self._lock:
+            # An unknown id is left to moto, which answers InvalidVpcEndpointId.NotFound.
             endpoint = self._endpoint(account_id, region, vpc_endpoint_id)
-            if (
-                endpoint is not None and add_groups
-            ):  # an unknown id: moto answers InvalidVpcEndpointId.NotFound
+            if endpoint is not None and add_groups:
                 current = list(endpoint.security_group_ids or [])
                 after = [g for g in [*current, *add_groups] if g not in remove_groups]
                 self.check_security_groups(after)
