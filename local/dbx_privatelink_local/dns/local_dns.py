@@ -49,6 +49,7 @@ from botocore.config import Config
 
 from dbx_privatelink.aws.dns_state import DnsStateClient
 from dbx_privatelink.dns.resolution import DnsState, ResolutionPath, UpstreamAnswer, explain, normalize
+from dbx_privatelink_local.aws.rate_limits import EMULATOR_ACCESS_KEY
 from dbx_privatelink_local.dns import moto_patches
 from dbx_privatelink_local.dns.corporate import CorporateZone
 from dbx_privatelink_local.dns.server import LOOPBACK, DnsServer, error_response
@@ -58,7 +59,8 @@ log = logging.getLogger(__name__)
 
 ANSWER_TTL = 5
 # Credentials moto accepts (the same as the local stack's).
-_LOCAL_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+# The emulated resolvers' reads are the emulator's, not a client's: AWS's rate limits do not count them.
+_LOCAL_KEYS = {"aws_access_key_id": EMULATOR_ACCESS_KEY, "aws_secret_access_key": "testing"}
 _BOTO = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=2, read_timeout=10)
 
 
@@ -115,7 +117,6 @@ class LocalDns:
             environment = getattr(stack, "environment", None)
             if corporate_ips is None and environment is not None:
                 corporate_ips = list(environment.corporate_dns_ips)
-            session = session or stack.boto_session()
         self.endpoint_url = endpoint_url
         self.region: str = region
         self.corporate_ips = tuple(corporate_ips if corporate_ips is not None else CORPORATE_DNS_IPS)
