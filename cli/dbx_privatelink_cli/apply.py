@@ -402,7 +402,10 @@ def run_fleet(args: argparse.Namespace, runtime: Runtime) -> int:
     # In JSON mode stdout carries only the result: progress goes to stderr.
     progress_stream = runtime.err if json_out else runtime.out
     if args.wait:
-        emit_lines(progress_stream, [f"applying {len(loaded)} specs with stack {stack.name}"])
+        count = len(loaded)
+        emit_lines(
+            progress_stream, [f"applying {count} spec{'s' if count != 1 else ''} with stack {stack.name}"]
+        )
     starts = start_fleet(runtime, stack, loaded, None if json_out and not args.wait else progress_stream)
     failed_to_start = sum(1 for r in starts if r["status"] == "NOT_STARTED")
     if not args.wait:

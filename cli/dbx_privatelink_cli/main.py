@@ -5,8 +5,8 @@ common.add_common_arguments for --stack/--region/--output) and sets `handler`, c
 handler(args, runtime) -> exit status. A handler that needs the deployed stack calls stack.stack_for(args,
 runtime) once it has validated its own input. Adding a subcommand is one line in SUBCOMMANDS.
 
-Exit status: 0 success, 1 the operation failed (or apply --wait ended not SUCCEEDED), 2 bad usage or an
-invalid spec (nothing was started), 130 interrupted.
+Exit status: 0 success, 1 the operation failed (or an execution apply --wait followed ended not SUCCEEDED),
+2 bad usage or an invalid spec (nothing was started), 130 interrupted.
 """
 
 from __future__ import annotations
