@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 
-def app_table(session: Any, name: str = "dbx-privatelink-test") -> str:
+def app_table(session: Any, name: str = "dbx-privatelink-test", endpoint_url: str | None = None) -> str:
     """Create the table as template.yaml defines it (pk, sk; on demand) and return its name."""
-    session.client("dynamodb").create_table(
+    session.client("dynamodb", endpoint_url=endpoint_url).create_table(
         TableName=name,
         AttributeDefinitions=[
             {"AttributeName": "pk", "AttributeType": "S"},

@@ -70,30 +70,54 @@ class Reconciler:
         self.stack.aws.cloudtrail.flush()
         return Counter(e["detail"]["eventName"] for e in self.stack.aws.cloudtrail.events())
 
-    def run(self, spec: dict[str, Any], *, timeout: float = 120.0) -> Run:
-        aws_before, dbx_before = self._aws_writes(), self._databricks_writes()
+    def _start(self, spec: dict[str, Any]) -> str:
         name = f"{spec.get('workspace_key', 'invalid')}-{next(self._names)}-{int(time.time() * 1000) % 10**8}"
         started = self.sfn.start_execution(stateMachineArn=self.arn, name=name[:80], input=json.dumps(spec))
+        return str(started["executionArn"])
+
+    def _finished(self, arns: list[str], timeout: float) -> dict[str, dict[str, Any]]:
         deadline = time.monotonic() + timeout
-        while True:
-            described = self.sfn.describe_execution(executionArn=started["executionArn"])
-            if described["status"] != "RUNNING":
-                break
-            assert time.monotonic() < deadline, f"execution {name} still RUNNING after {timeout}s"
+        done: dict[str, dict[str, Any]] = {}
+        while len(done) < len(arns):
+            for arn in arns:
+                if arn not in done:
+                    described = self.sfn.describe_execution(executionArn=arn)
+                    if described["status"] != "RUNNING":
+                        done[arn] = described
+            running = [a.rsplit(":", 1)[-1] for a in arns if a not in done]
+            assert not running or time.monotonic() < deadline, f"still RUNNING after {timeout}s: {running}"
             time.sleep(0.05)
-        history = self.sfn.get_execution_history(executionArn=started["executionArn"], maxResults=1000)[
-            "events"
-        ]
+        return done
+
+    def _run(self, arn: str, described: dict[str, Any], aws: Counter[str], dbx: Counter[str]) -> Run:
+        history = self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
         return Run(
-            arn=started["executionArn"],
+            arn=arn,
             status=described["status"],
             error=described.get("error"),
             cause=described.get("cause"),
             output=json.loads(described.get("output") or "{}"),
-            aws_mutations=self._aws_writes() - aws_before,
-            databricks_mutations=self._databricks_writes() - dbx_before,
+            aws_mutations=aws,
+            databricks_mutations=dbx,
             history=history,
         )
+
+    def run(self, spec: dict[str, Any], *, timeout: float = 120.0) -> Run:
+        aws_before, dbx_before = self._aws_writes(), self._databricks_writes()
+        arn = self._start(spec)
+        described = self._finished([arn], timeout)[arn]
+        return self._run(
+            arn, described, self._aws_writes() - aws_before, self._databricks_writes() - dbx_before
+        )
+
+    def run_all(self, specs: list[dict[str, Any]], *, timeout: float = 240.0) -> list[Run]:
+        """Start one execution per spec at the same moment and wait for all of them; each Run carries the
+        mutating calls of the whole batch (concurrent executions' calls cannot be told apart)."""
+        aws_before, dbx_before = self._aws_writes(), self._databricks_writes()
+        arns = [self._start(spec) for spec in specs]
+        done = self._finished(arns, timeout)
+        aws, dbx = self._aws_writes() - aws_before, self._databricks_writes() - dbx_before
+        return [self._run(arn, done[arn], aws, dbx) for arn in arns]
 
 
 @pytest.fixture(scope="package")

@@ -42,8 +42,8 @@ from dbx_privatelink.reconcile.dns import (
 )
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.wiring import Deps, Settings
-from tests.tables import app_table
 from dbx_privatelink_local.aws import resolver_patches
+from tests.tables import app_table
 
 REGION = "us-east-1"
 OWNER = "dbx-privatelink-test"

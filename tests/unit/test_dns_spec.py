@@ -109,11 +109,12 @@ def test_dot_rule_must_not_loop_through_the_dns_vpc() -> None:
         parse_spec(doc)
 
 
-def test_resolver_security_group_needs_cidrs_when_created() -> None:
+def test_custom_dns_needs_no_allowed_cidrs() -> None:
+    # The outbound endpoint takes no DNS in: its group lets DNS out to the corporate servers, so the
+    # networks behind it are not the group's business (and a fleet behind one DNS VPC never fills it).
     doc = _spec()
-    doc["dns"]["custom_dns"]["allowed_cidrs"] = []
-    with pytest.raises(SpecInvalidError, match="allowed_cidrs"):
-        parse_spec(doc)
+    del doc["dns"]["custom_dns"]["allowed_cidrs"]
+    assert parse_spec(doc).dns is not None
 
 
 @pytest.mark.parametrize(

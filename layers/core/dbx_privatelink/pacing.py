@@ -103,8 +103,9 @@ class SharedPacer:
 
     @property
     def tolerance(self) -> float:
-        """How far the schedule may run ahead of now: the burst, in wall seconds."""
-        return (self.budget.burst - 1) * self.interval
+        """How far the schedule may run ahead of now: the burst less one token, in wall seconds. The token
+        kept back absorbs jitter: a call sent late followed by one on time must not find AWS's bucket empty."""
+        return max(0, self.budget.burst - 2) * self.interval
 
     def _update(self, **kwargs: Any) -> dict[str, Any] | None:
         try:

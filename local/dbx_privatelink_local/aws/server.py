@@ -28,6 +28,7 @@ from werkzeug.serving import make_server
 
 from dbx_privatelink.catalog import Catalog, default_catalog
 from dbx_privatelink_local.aws import (
+    dynamodb_patches,
     ec2_patches,
     eventbridge,
     resolver_patches,
@@ -58,6 +59,7 @@ def install_patches() -> None:
         resolver_listing_patches.install()
         resolver_patches.install()
         route53_patches.install()
+        dynamodb_patches.install()
         security_group_patches.install()
 
 

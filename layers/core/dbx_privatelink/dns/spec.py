@@ -66,8 +66,11 @@ class CustomDns(_Model):
 
     dns_vpc_id: VpcId
     resolver_subnet_ids: ResolverSubnets
-    # Created when absent: TCP and UDP 53 from allowed_cidrs only.
+    # Created when absent (one per DNS VPC, shared by the workspaces behind it): no DNS in, DNS out to the
+    # corporate servers only.
     resolver_security_group_id: SecurityGroupId | None = None
+    # No longer used (an outbound endpoint takes no DNS in): accepted so stored specs stay valid, and
+    # preflight says to remove it.
     allowed_cidrs: list[ipaddress.IPv4Network] = Field(default_factory=list)
     corporate_dns_ips: Annotated[list[ipaddress.IPv4Address], Field(min_length=1)]
     # The data-plane VPC is always associated; add the front-end/transit VPC and others here.
@@ -91,11 +94,6 @@ class CustomDns(_Model):
             )
         if len(set(self.resolver_subnet_ids)) != len(self.resolver_subnet_ids):
             raise ValueError("resolver_subnet_ids: list each subnet once (one endpoint IP per subnet)")
-        if self.resolver_security_group_id is None and not self.allowed_cidrs:
-            raise ValueError(
-                "allowed_cidrs: needed to create the resolver security group (TCP and UDP 53 from them only); "
-                "or name an existing resolver_security_group_id"
-            )
         return self
 
 

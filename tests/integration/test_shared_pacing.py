@@ -1,0 +1,218 @@
+"""The ledger of shared resources and the stack-wide pace, against moto's DynamoDB: references, claims and
+locks; the GCRA schedule's slots; and Route 53 Resolver calls from two "containers" (two clients with
+limiters of their own) kept under the account-wide limit only when they share the pace in the table."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from dbx_privatelink.aws.resolver import ResolverClient, TokenBucket
+from dbx_privatelink.errors import AwsThrottledError, SharedResourceBusyError
+from dbx_privatelink.ledger import LedgerClient, SharedKey
+from dbx_privatelink.pacing import (
+    EC2_ENDPOINT_MUTATIONS,
+    ROUTE53_RESOLVER,
+    RateBudget,
+    SharedPacer,
+    Ticket,
+    pace_mutations,
+)
+from dbx_privatelink_local.aws import LocalAws, LocalAwsSettings, dynamodb_patches
+from dbx_privatelink_local.timescale import TimeScale
+from tests.tables import app_table
+
+REGION = "us-east-1"
+STS = SharedKey("vpc-endpoint", "vpc-0123456789abcdef0|com.amazonaws.us-east-1.sts")
+
+
+class Clock:
+    """Time that moves only when told to (sleeping moves it)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(var, "testing")
+    dynamodb_patches.install()  # DynamoDB's per-item atomicity, which moto lacks under threads
+    with mock_aws():
+        session = boto3.session.Session(region_name=REGION)
+        yield session.resource("dynamodb").Table(app_table(session))
+
+
+# --- the ledger ------------------------------------------------------------------------------------------
+
+
+def test_references_from_concurrent_runs_all_land(table: Any) -> None:
+    ledger = LedgerClient(table)
+    workspaces = [f"ws-{n}" for n in range(8)]
+    threads = [threading.Thread(target=ledger.refer, args=(w, [STS])) for w in workspaces]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    record = ledger.get(STS)
+    assert record is not None and set(record.refs) == set(workspaces)
+    assert record.others("ws-0") == tuple(sorted(workspaces[1:]))
+
+
+def test_a_claim_waits_for_the_last_reference_and_then_refuses_new_ones(table: Any) -> None:
+    ledger = LedgerClient(table)
+    ledger.refer("ws-a", [STS])
+    ledger.refer("ws-b", [STS])
+    ledger.record(STS, "vpce-0a", created_by="ws-a")
+    # While any workspace refers to it, a decommission cannot claim it
+    ledger.release("ws-a", [STS])
+    assert not ledger.claim(STS, "destroy-a")
+    # The last one to leave lets the claim through; a run that wants it now waits (retryable)
+    remaining = ledger.release("ws-b", [STS])
+    assert remaining[STS].refs == () and remaining[STS].resource_id == "vpce-0a"
+    assert ledger.claim(STS, "destroy-b")
+    with pytest.raises(SharedResourceBusyError, match="being deleted by destroy-b"):
+        ledger.refer("ws-c", [STS])
+    # Only the claimant forgets the entry; then the resource can be made anew
+    ledger.forget(STS, "destroy-a")
+    assert ledger.get(STS) is not None
+    ledger.forget(STS, "destroy-b")
+    assert ledger.get(STS) is None
+    assert set(ledger.refer("ws-c", [STS])[STS].refs) == {"ws-c"}
+
+
+def test_a_create_lock_is_held_once_and_expires(table: Any) -> None:
+    ledger = LedgerClient(table)
+    with ledger.lock(STS, "exec-1", now=100):
+        with (
+            pytest.raises(SharedResourceBusyError, match="being created by exec-1"),
+            ledger.lock(STS, "exec-2", now=100),
+        ):
+            pass
+        # A holder that died is taken over once the lock expired
+        with ledger.lock(STS, "exec-3", now=100 + 10_000):
+            pass
+    with ledger.lock(STS, "exec-2", now=200):
+        pass
+
+
+# --- the pace --------------------------------------------------------------------------------------------
+
+
+def test_the_schedule_allows_the_burst_then_spaces_calls_at_the_rate(table: Any) -> None:
+    clock = Clock()
+    pacer = SharedPacer(table, EC2_ENDPOINT_MUTATIONS, REGION, clock=clock, sleep=clock.sleep)
+    starts = [pacer.reserve().start - clock.now for _ in range(6)]
+    interval = 1 / 0.3
+    # EC2's bucket holds 4: three go at once (one token stays back for jitter), then one per interval
+    assert starts[:3] == [0, 0, 0]
+    assert starts[3:] == pytest.approx([interval, 2 * interval, 3 * interval])
+    # Once the schedule fell behind now, the bucket is full again
+    clock.now += 100
+    assert pacer.reserve().start == clock.now
+
+
+def test_two_containers_share_one_schedule(table: Any) -> None:
+    clock = Clock()
+    a = SharedPacer(table, ROUTE53_RESOLVER, REGION, clock=clock, sleep=clock.sleep)
+    b = SharedPacer(table, ROUTE53_RESOLVER, REGION, clock=clock, sleep=clock.sleep)
+    starts = sorted(p.reserve().start - clock.now for p in (a, b) * 5)
+    # Ten calls from two containers: a burst of four (the bucket's five less one kept back), then one
+    # every 0.2 s, never two in one slot
+    assert starts == pytest.approx([0, 0, 0, 0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2], abs=1e-6)
+
+
+def test_a_queue_longer_than_the_wait_reserves_nothing(table: Any) -> None:
+    clock = Clock()
+    pacer = SharedPacer(table, RateBudget("slow", rate=1.0, burst=1), REGION, clock=clock, sleep=clock.sleep)
+    for _ in range(10):
+        pacer.reserve()
+    refused = pacer.reserve(max_ahead_s=3.0)
+    assert not refused.reserved and refused.start - clock.now == pytest.approx(10.0)
+    with pytest.raises(AwsThrottledError, match="queue of 10s"):
+        pacer.acquire(max_wait_s=3.0, what="ListResolverRules")
+    # nothing was taken: the next reservation is the eleventh slot
+    assert pacer.reserve().start - clock.now == pytest.approx(10.0)
+
+
+def test_a_long_queue_hands_a_ticket_to_the_state_machine_which_it_uses_later(table: Any) -> None:
+    clock = Clock()
+    pacer = SharedPacer(table, EC2_ENDPOINT_MUTATIONS, REGION, clock=clock, sleep=clock.sleep)
+    for _ in range(8):
+        pacer.reserve()
+    decision = pace_mutations(pacer, 2, None)
+    # Two calls behind eight (three at once, then one per 3.3 s): both conform at the seventh interval
+    # (23.3 s), so the state machine waits 24 s in a Wait state; nothing slept inline
+    assert not decision.go and decision.ticket is not None and decision.wait_seconds == 24
+    assert clock.slept == []
+    # Back after the Wait: the ticket is due, used without reserving again
+    clock.now += decision.wait_seconds
+    assert pace_mutations(pacer, 2, decision.ticket).go
+    assert pacer.reserve().start - clock.now == pytest.approx(8 * (1 / 0.3) - 24, abs=0.01)
+    # A ticket long gone stale is not honoured: a new reservation is made
+    stale = Ticket(start=clock.now - 1000, count=1)
+    assert not pace_mutations(pacer, 1, stale).go
+
+
+def test_resolver_calls_of_two_containers_stay_under_the_account_limit_only_when_paced_together() -> None:
+    # Given the local stack's Route 53 Resolver limit (5 requests per emulated second, account-wide) at a
+    # time factor of 0.5 (10 per wall second), and two containers each making 20 calls at once
+    scale = TimeScale(0.5)
+    with LocalAws(LocalAwsSettings(aws_rate_limits=True, cloudtrail_delay=3600), time_scale=scale) as aws:
+        session = boto3.session.Session(
+            region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
+        name = app_table(session, endpoint_url=aws.endpoint_url)
+        table = session.resource("dynamodb", endpoint_url=aws.endpoint_url).Table(name)
+
+        def client(limiter: Any) -> ResolverClient:
+            return ResolverClient(
+                session.client("route53resolver", endpoint_url=aws.endpoint_url),
+                session.client("ec2", endpoint_url=aws.endpoint_url),
+                limiter=limiter,
+                max_wait_s=60.0,
+            )
+
+        def burst(clients: list[ResolverClient]) -> list[Exception]:
+            errors: list[Exception] = []
+
+            def calls(c: ResolverClient) -> None:
+                for _ in range(20):
+                    try:
+                        c.list_rules()
+                    except Exception as exc:  # counted, not raised: the point is how many there are
+                        errors.append(exc)
+
+            threads = [threading.Thread(target=calls, args=(c,)) for c in clients]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=120)
+            return errors
+
+        # When each container keeps its own bucket at the account's rate, they exceed it together
+        own = [client(TokenBucket(5.0 / scale.factor, 5.0)) for _ in range(2)]
+        throttled = burst(own)
+        assert aws.rate_limits.refused().get("route53resolver:ListResolverRules", 0) > 0
+        assert all(isinstance(e, AwsThrottledError) for e in throttled)
+        aws.rate_limits.reset()
+        # When both take their slots from the stack's one schedule in the table, nothing is refused
+        shared = [
+            client(SharedPacer(table, ROUTE53_RESOLVER, REGION, time_scale=scale.factor)) for _ in range(2)
+        ]
+        assert burst(shared) == []
+        assert aws.rate_limits.refused() == {}
+        assert aws.rate_limits.allowed()["route53resolver:ListResolverRules"] == 40
