@@ -7,8 +7,11 @@
    about 5 minutes on AWS, scaled), detection (event -> the reconcile execution started: the detector maps,
    records and starts), and the reconcile run (start -> SUCCEEDED). Measured with the CloudTrail delay, and
    again with the event flushed at once (what the application itself adds).
-2. The API calls one scan of one workspace costs (AWS by operation, Databricks Account API by operation),
-   counted around scan_workspace() run in this process against the stack.
+2. The API calls the scan of one workspace costs (AWS by operation, Databricks Account API by operation):
+   scan_and_respond(), what one item of the scan's Map runs, called in this process against the stack
+   (its reads, its follow-up of a failed repair, its SCANNED marker).
+3. One tick of the scan state machine over that one-workspace fleet, started as its schedule starts it:
+   states entered, Lambda invocations and wall time.
 Wall-clock seconds of this machine; the Lambda code runs in-process, so cold starts are not included.
 """
 
@@ -22,7 +25,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +37,8 @@ for _path in (REPO_ROOT, REPO_ROOT / "layers" / "core", REPO_ROOT / "local", REP
 import boto3  # noqa: E402
 import yaml  # noqa: E402
 
-from dbx_privatelink.drift.scan import scan_workspace  # noqa: E402
+from dbx_privatelink.drift.fleet import scan_and_respond  # noqa: E402
+from dbx_privatelink.drift.models import ScanDriftOutput, ScanWorkspaceInput  # noqa: E402
 from dbx_privatelink.store import DriftStore  # noqa: E402
 from dbx_privatelink.wiring import Deps, Settings  # noqa: E402
 from dbx_privatelink_local.stack import LocalStack, LocalStackConfig  # noqa: E402
@@ -120,12 +124,42 @@ def scan_cost(stack: LocalStack, key: str) -> tuple[Counter[str], Counter[str], 
     deps.databricks(stack.info.account_id)  # the OAuth token and the secret read are once per cold start
     aws.clear()
     dbx_before = Counter(stack.emulator.calls_by_operation())
+    now = datetime.now(UTC)
+    item = ScanWorkspaceInput(
+        workspace_key=key,
+        index=0,
+        scan_id=f"bench-scan-{time.time_ns()}",
+        scan_time=now.isoformat(),
+        deadline=now + timedelta(minutes=10),
+        max_concurrency=1,
+    )
     began = time.monotonic()
-    result = scan_workspace(key, deps)
+    outcome = scan_and_respond(item, deps)
     took = time.monotonic() - began
-    assert not result.skipped and not result.findings, (result.skipped, result.findings)
+    assert outcome.outcome == "in sync", outcome
     dbx = Counter(stack.emulator.calls_by_operation()) - dbx_before
     return aws, dbx, took
+
+
+def one_tick(stack: LocalStack) -> tuple[ScanDriftOutput, int, int, float]:
+    """One execution of the scan state machine, with a Scheduled Event as its input: the tick's output,
+    states entered, Lambda invocations, wall seconds."""
+    assert stack.deployment is not None
+    sfn = stack.client("stepfunctions")
+    event = {"version": "0", "id": f"bench-{time.time_ns()}", "detail-type": "Scheduled Event", "detail": {}}
+    began = time.monotonic()
+    arn = sfn.start_execution(
+        stateMachineArn=stack.deployment.outputs["ScanStateMachineArn"], input=json.dumps(event)
+    )["executionArn"]
+    described = _wait(
+        lambda: (d := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and d, 120
+    )
+    took = time.monotonic() - began
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    entered = sum(1 for e in history if e["type"].endswith("StateEntered"))
+    invocations = sum(1 for e in history if e["type"] == "LambdaFunctionScheduled")
+    return ScanDriftOutput.model_validate_json(described["output"]), entered, invocations, took
 
 
 def main() -> int:
@@ -141,7 +175,7 @@ def main() -> int:
         assert stack.deployment is not None
         sfn, events = stack.client("stepfunctions"), stack.client("events")
         # The scan would race the event for the same change: measure the event path alone.
-        scan_rule = next(r["Name"] for r in events.list_rules()["Rules"] if "ScanDrift" in r["Name"])
+        scan_rule = next(r["Name"] for r in events.list_rules()["Rules"] if "ScanStateMachine" in r["Name"])
         events.disable_rule(Name=scan_rule)
         spec = yaml.safe_load(Path(stack.info.sample_spec).read_text())
         machine = stack.deployment.outputs["ReconcileStateMachineArn"]
@@ -180,10 +214,17 @@ def main() -> int:
             ]
         aws, dbx, took = scan_cost(stack, key)
         lines += [
-            f"one scan of one workspace: {sum(aws.values())} AWS calls, {sum(dbx.values())} Databricks calls, "
+            f"the scan of one workspace: {sum(aws.values())} AWS calls, {sum(dbx.values())} Databricks calls, "
             f"{took:.2f} s",
             "  AWS:        " + ", ".join(f"{op} {n}" for op, n in sorted(aws.items())),
             "  Databricks: " + ", ".join(f"{op} {n}" for op, n in sorted(dbx.items())),
+        ]
+        ticks = [one_tick(stack) for _ in range(args.repeats)]
+        output, entered, invocations, _ = ticks[-1]
+        assert [w.workspace_key for w in output.reached] == [key], output
+        lines += [
+            f"one scan tick of a one-workspace fleet: {entered} states entered, {invocations} Lambda invocations, "
+            f"{statistics.median(t[3] for t in ticks):.2f} s",
         ]
         print("\n".join(lines))
     return 0

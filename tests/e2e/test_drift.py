@@ -177,12 +177,15 @@ def drift(stack: LocalStack) -> Drift:
 @pytest.fixture(scope="module", autouse=True)
 def scheduled_scan_off(stack: LocalStack, drift: Drift) -> Iterator[Callable[[bool], None]]:
     """The schedule stays off unless a test turns it on, so each test knows which path saw a drift first
-    (tests that need a scan fire it themselves, through the same rule target)."""
+    (tests that need a scan fire it themselves, through the same rule target). Off means no tick runs
+    either: a tick is an execution that outlives the schedule's last firing by the time it takes."""
     events = stack.client("events")
     name = drift.rule("ScanStateMachine").name
 
     def switch(on: bool) -> None:
         (events.enable_rule if on else events.disable_rule)(Name=name)
+        if not on:
+            drift.scans_idle()
 
     switch(False)
     yield switch
