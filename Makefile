@@ -15,12 +15,13 @@ export PYTHONDONTWRITEBYTECODE := 1
 # No telemetry from SAM CLI: the machines reach no endpoint but the package registries.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help env demo test lint format typecheck validate statelint build pytest unit integration e2e bench local-up clean
+.PHONY: help env demo test lint format typecheck validate statelint build pytest unit integration e2e bench bench-fleet local-up clean
 
 help:
 	@echo "make demo   - bring up the local stack and reconcile the sample workspace"
 	@echo "make test   - lint, type-check, validate and build the template, run every test"
 	@echo "make bench  - benchmarks on the local stack (figures in bench/RESULTS.md)"
+	@echo "make bench-fleet - 10, 25 and 50 workspaces at once with AWS's rate limits on (bench/RESULTS.md)"
 
 $(VENV)/.installed: pyproject.toml requirements/dev.lock
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found on PATH nor through pyenv (PYENV_VERSION=3.13.0)"; exit 1; }
@@ -79,6 +80,9 @@ e2e: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python bench/run.py
+
+bench-fleet: $(VENV)/.installed
+	$(VENV)/bin/python bench/fleet.py
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

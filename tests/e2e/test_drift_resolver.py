@@ -385,56 +385,51 @@ def test_a_resolver_group_rule_modified_by_hand_is_restored(
     dns_workspace: tuple[dict[str, Any], dict[str, Any]],
     data_plane: DataPlane,
 ) -> None:
-    """ModifySecurityGroupRules on the outbound endpoint's group: the DNS rule for the data plane's CIDR is
-    moved to port 54. The group is indexed with the workspace's resources (the DNS result names it), so the
-    event reaches the detector; the reconcile authorizes TCP 53 again and revokes what is not DNS.
-    DeleteSecurityGroup of this group is not tested: AWS refuses to delete a group that network interfaces
-    (here the endpoint's) use (DependencyViolation), so the failed call changes nothing and is ignored."""
+    """ModifySecurityGroupRules on the outbound endpoint's group: the rule letting DNS out to a corporate
+    server is moved to port 54. The group is indexed with the workspace's resources (the DNS result names
+    it), so the event reaches the detector; the reconcile authorizes TCP 53 out again and revokes what is
+    not DNS to the servers. DeleteSecurityGroup of this group is not tested: AWS refuses to delete a group
+    that network interfaces (here the endpoint's) use (DependencyViolation), so the failed call changes
+    nothing and is ignored."""
     spec, dns = dns_workspace
     key = spec["workspace_key"]
     group_id = dns["outbound_endpoint"]["security_group_id"]
     assert group_id, dns
+    server = f"{spec['dns']['custom_dns']['corporate_dns_ips'][0]}/32"
     ec2 = stack.client("ec2")
 
-    def tcp53() -> list[dict[str, Any]]:
-        rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group_id]}])[
+    def rules(port: int) -> list[dict[str, Any]]:
+        found = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group_id]}])[
             "SecurityGroupRules"
         ]
         return [
             r
-            for r in rules
-            if not r["IsEgress"]
+            for r in found
+            if r["IsEgress"]
             and r["IpProtocol"] == "tcp"
-            and r.get("CidrIpv4") == data_plane.cidr
-            and r["FromPort"] == r["ToPort"] == 53
+            and r.get("CidrIpv4") == server
+            and r["FromPort"] == port
         ]
 
-    [rule] = tcp53()
-    # Given the resolver group admitting TCP 53 from the data plane; when a human moves that rule to port 54
+    [rule] = rules(53)
+    # Given the resolver group letting TCP 53 out to a corporate server; when a human moves it to port 54
     stack.aws.cloudtrail.pause()
     ec2.modify_security_group_rules(
         GroupId=group_id,
         SecurityGroupRules=[
             {
                 "SecurityGroupRuleId": rule["SecurityGroupRuleId"],
-                "SecurityGroupRule": {
-                    "IpProtocol": "tcp",
-                    "FromPort": 54,
-                    "ToPort": 54,
-                    "CidrIpv4": data_plane.cidr,
-                },
+                "SecurityGroupRule": {"IpProtocol": "tcp", "FromPort": 54, "ToPort": 54, "CidrIpv4": server},
             }
         ],
     )
-    assert not tcp53()
+    assert not rules(53)
     drift.deliver()
-    # Then it is recorded against the workspace, and a reconcile admits TCP 53 again and drops port 54
+    # Then it is recorded against the workspace, and a reconcile lets TCP 53 out again and drops port 54
     record = _record(drift, key, "ModifySecurityGroupRules")
     assert group_id in record.resource_ids
     _repaired(stack, drift, key)
-    assert tcp53()
-    ingress = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]["IpPermissions"]
-    assert not [p for p in ingress if p.get("FromPort") == 54], ingress
+    assert rules(53) and not rules(54)
 
 
 # --- private hosted zones ----------------------------------------------------------------------------

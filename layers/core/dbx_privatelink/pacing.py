@@ -56,12 +56,14 @@ ROUTE53_RESOLVER = RateBudget("route53resolver", rate=5.0, burst=5)
 
 @dataclass(frozen=True)
 class Reservation:
-    """`count` calls that conform from `start` (wall epoch seconds); `reserved` False: nothing was taken
-    (the queue was longer than the caller would wait) and `start` is when they could have started."""
+    """`count` calls that all conform from `start` (wall epoch seconds), the i-th from `slots[i]`;
+    `reserved` False: nothing was taken (the queue was longer than the caller would wait) and `start` is
+    when they could have started."""
 
     start: float
     count: int
     reserved: bool = True
+    slots: tuple[float, ...] = ()
 
 
 class Limiter(Protocol):
@@ -138,8 +140,7 @@ class SharedPacer:
                 ExpressionAttributeValues={":cost": _decimal(cost)},
             )
             if queued is not None:
-                before = float(queued["tat"]) - cost
-                return Reservation(start=max(now, before + lead), count=count)
+                return self._reservation(float(queued["tat"]) - cost, now, count)
             # No queue (TAT behind now, or no entry yet): the schedule starts again from now.
             fresh = self._update(
                 UpdateExpression="SET tat = :tat",
@@ -147,19 +148,44 @@ class SharedPacer:
                 ExpressionAttributeValues={":tat": _decimal(now + cost)},
             )
             if fresh is not None:
-                return Reservation(start=max(now, now + lead), count=count)
+                return self._reservation(now, now, count)
         # The queue is longer than the caller would wait (or the entry moved under us three times).
         item = self._t.get_item(Key=self._key).get("Item") or {}
         tat = float(item.get("tat", 0) or 0)
         return Reservation(start=max(self._clock(), tat + lead), count=count, reserved=False)
 
+    def _reservation(self, before: float, now: float, count: int) -> Reservation:
+        """The slots of `count` calls reserved behind a schedule that stood at `before`: each call one
+        interval after the one before, none before now (the burst lets the first few go at once)."""
+        slots = tuple(max(now, before - self.tolerance + i * self.interval) for i in range(count))
+        return Reservation(start=slots[-1], count=count, slots=slots)
+
+    def reserve_slots(self, count: int, max_wait_s: float, what: str = "") -> list[float]:
+        """Reserve `count` calls that all conform within `max_wait_s` service seconds and return their
+        slots (wall epoch seconds) to spend one by one; past that AwsThrottledError with nothing taken."""
+        reservation = self.reserve(count, max_ahead_s=max_wait_s * self.time_scale)
+        if not reservation.reserved:
+            raise AwsThrottledError(
+                f"{what or self.budget.name}: the stack's shared pace ({self.budget.rate:g} requests/s per "
+                f"account and region) has a queue of "
+                f"{self.service_seconds(reservation.start - self._clock()):.0f}s, more than this step waits "
+                f"({max_wait_s:g}s); the state machine retries the step later"
+            )
+        return list(reservation.slots)
+
+    def wait_until(self, slot: float) -> None:
+        """Sleep until a reserved slot (wall epoch seconds)."""
+        wait = slot - self._clock()
+        if wait > 0:
+            self._sleep(wait)
+
     def service_seconds(self, wall_seconds: float) -> float:
         return wall_seconds / self.time_scale
 
     def acquire(self, max_wait_s: float = 10.0, what: str = "", count: int = 1) -> float:
-        """Take the slots of `count` calls and sleep until they conform (at most `max_wait_s` service seconds);
-        past that AwsThrottledError with nothing taken, so the state machine backs off. Returns the wall
-        seconds waited."""
+        """Take the slots of `count` calls made at once and sleep until they all conform (at most
+        `max_wait_s` service seconds); past that AwsThrottledError with nothing taken, so the state machine
+        backs off. Returns the wall seconds waited."""
         reservation = self.reserve(count, max_ahead_s=max_wait_s * self.time_scale)
         wait = reservation.start - self._clock()
         if not reservation.reserved:

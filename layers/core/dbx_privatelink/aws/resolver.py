@@ -281,26 +281,29 @@ class ResolverClient:
         self._ec2 = ec2
         self._limiter = limiter
         self._max_wait_s = max_wait_s
-        self._prepaid = 0
-        self._prepaid_lock = threading.Lock()
+        self._slots: list[float] = []
+        self._slots_lock = threading.Lock()
 
     def reserve_calls(self, count: int, max_wait_s: float) -> None:
-        """Take the slots of a step's expected `count` Resolver calls at once (one wait behind the stack's
-        queue, not one per call); calls past them take their own slots."""
-        if count <= 0:
+        """Reserve the slots of a step's expected `count` Resolver calls on the stack's shared pace at once
+        (one place in its queue, not one per call); each call then waits for its own slot, one interval
+        after the one before, and calls past them take slots of their own. A limiter of this process alone
+        (the CLI's bucket) has no shared queue to stand in: its calls take their tokens one by one."""
+        reserve = getattr(self._limiter, "reserve_slots", None)
+        if count <= 0 or reserve is None:
             return
-        self._limiter.acquire(max_wait_s, "Route 53 Resolver calls of this step", count=count)
-        with self._prepaid_lock:
-            self._prepaid += count
+        slots = reserve(count, max_wait_s, "Route 53 Resolver calls of this step")
+        with self._slots_lock:
+            self._slots = sorted([*self._slots, *slots])
 
     @contextmanager
     def _call(self, operation: str) -> Iterator[None]:
-        with self._prepaid_lock:
-            prepaid = self._prepaid > 0
-            if prepaid:
-                self._prepaid -= 1
-        if not prepaid:
+        with self._slots_lock:
+            slot = self._slots.pop(0) if self._slots else None
+        if slot is None:
             self._limiter.acquire(self._max_wait_s, operation)
+        else:
+            self._limiter.wait_until(slot)  # type: ignore[attr-defined]
         try:
             yield
         except (ClientError, BotoCoreError, ResponseParserError) as exc:

@@ -1,0 +1,376 @@
+"""`make bench-fleet`: N workspaces started at once on the local stack with AWS's rate limits on.
+
+    .venv/bin/python bench/fleet.py [--sizes 10 25 50] [--time-scale 0.5] [--pacing shared off] [--no-write]
+
+For each N, a fresh local stack (nothing shared exists yet) with EC2's endpoint-mutation bucket (4, 0.3/s)
+and Route 53 Resolver's 5 requests/s enforced account-wide; N workspaces with custom DNS through ONE new
+DNS VPC; every fifth workspace joins the VPC of the one before it (on subnets and a group of its own).
+All N executions are started at once and followed to the end, then all N are applied again. Reported per
+N: executions SUCCEEDED / FAILED, duplicate resources of every kind (must be 0), the time from the first
+start to the last end in emulated seconds against the rate-limit bound, calls the limits refused, Lambda
+invocations and state transitions per workspace, and the mutating calls of the second apply (must be 0).
+
+The rate-limit bound: what AWS's rates alone impose on the calls the fleet needed (the calls each limit let
+through), after the bucket's burst:
+    bound = max((EC2 endpoint mutations - 4) / 0.3, (Route 53 Resolver calls - 5) / 5)   emulated seconds.
+Performance is measured here and written to bench/RESULTS.md (the "Fleet" section), never asserted in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import ipaddress
+import json
+import os
+import platform
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+for _path in (REPO_ROOT, REPO_ROOT / "layers" / "core", REPO_ROOT / "local"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from bench.report import count_transitions, markdown_table, scheduled_lambdas, text_table  # noqa: E402
+from bench.run import full_history  # noqa: E402
+from dbx_privatelink.aws.resolver import normalize_domain  # noqa: E402
+from dbx_privatelink.pacing import EC2_ENDPOINT_MUTATIONS, ROUTE53_RESOLVER  # noqa: E402
+from dbx_privatelink_local.aws import LocalAwsSettings  # noqa: E402
+from dbx_privatelink_local.seed import DataPlane, create_data_plane, workspace_security_group  # noqa: E402
+from dbx_privatelink_local.stack import LocalStack, LocalStackConfig  # noqa: E402
+
+RESULTS = REPO_ROOT / "bench" / "RESULTS.md"
+SECTION = "## Fleet"
+SHARE_EVERY = 5  # every fifth workspace joins the VPC of the one before it
+POLL_S = 0.5
+
+
+@dataclass
+class FleetFigures:
+    size: int
+    pacing: str
+    vpcs: int
+    succeeded: int = 0
+    failed: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    duplicates: dict[str, int] = field(default_factory=dict)
+    emulated_s: float = 0.0
+    wall_s: float = 0.0
+    ec2_mutations: int = 0
+    resolver_calls: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+    lambdas: int = 0
+    transitions: int = 0
+    second_mutations: int = 0
+    second_succeeded: int = 0
+
+    @property
+    def bound_s(self) -> float:
+        ec2 = max(0, self.ec2_mutations - EC2_ENDPOINT_MUTATIONS.burst) / EC2_ENDPOINT_MUTATIONS.rate
+        resolver = max(0, self.resolver_calls - ROUTE53_RESOLVER.burst) / ROUTE53_RESOLVER.rate
+        return max(ec2, resolver)
+
+    @property
+    def ratio(self) -> float:
+        return self.emulated_s / self.bound_s if self.bound_s else 0.0
+
+
+def _dns_vpc(ec2: Any, azs: list[str]) -> tuple[str, list[str]]:
+    """A new DNS VPC with two resolver subnets in two AZs: nothing of Route 53 Resolver in it yet."""
+    vpc = ec2.create_vpc(CidrBlock="10.99.0.0/24")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsSupport={"Value": True})
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.99.0.{i * 128}/25", AvailabilityZone=azs[i])["Subnet"][
+            "SubnetId"
+        ]
+        for i in range(2)
+    ]
+    return vpc, subnets
+
+
+def fleet_specs(stack: LocalStack, size: int) -> tuple[list[dict[str, Any]], int]:
+    """N specs: custom DNS through one new DNS VPC; every fifth workspace in the VPC of the one before."""
+    assert stack.environment is not None
+    ec2 = stack.client("ec2")
+    azs = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
+    dns_vpc, dns_subnets = _dns_vpc(ec2, azs)
+    specs: list[dict[str, Any]] = []
+    plane: DataPlane | None = None
+    vpcs = 0
+    for n in range(size):
+        key = f"fleet-{n:03d}"
+        spec = copy.deepcopy(stack.environment.sample_spec(key, custom_dns=True))
+        spec["dns"]["custom_dns"].update(dns_vpc_id=dns_vpc, resolver_subnet_ids=dns_subnets)
+        spec["dns"]["custom_dns"].pop("allowed_cidrs", None)
+        spec["network"].pop("standby", None)
+        joins = n % SHARE_EVERY == SHARE_EVERY - 1 and plane is not None
+        if not joins:
+            plane = create_data_plane(ec2, f"10.{100 + n // 64}.{n % 64 * 4}.0/22", key, azs)
+            vpcs += 1
+            subnets, group = plane.workspace_subnet_ids, plane.workspace_sg_id
+        else:
+            assert plane is not None
+            free = list(
+                next(ipaddress.ip_network(plane.cidr).subnets(prefixlen_diff=2)).subnets(new_prefix=25)
+            )
+            subnets = [
+                ec2.create_subnet(VpcId=plane.vpc_id, CidrBlock=str(free[i]), AvailabilityZone=azs[i])[
+                    "Subnet"
+                ]["SubnetId"]
+                for i in range(2)
+            ]
+            group = workspace_security_group(ec2, plane.vpc_id, f"{key}-sg")
+        spec["network"].update(
+            vpc_id=plane.vpc_id,
+            workspace_subnet_ids=subnets,
+            workspace_security_group_ids=[group],
+            endpoint_subnet_ids=[plane.endpoint_subnet_id],
+            endpoint_security_group_id=plane.endpoint_sg_id,
+        )
+        specs.append(spec)
+    return specs, vpcs
+
+
+def duplicates(stack: LocalStack) -> dict[str, int]:
+    """Resources of each kind that exist more than once where one must exist (extra copies counted)."""
+    ec2, r53r = stack.client("ec2"), stack.client("route53resolver")
+
+    def extra(counter: Counter[Any]) -> int:
+        return sum(n - 1 for n in counter.values() if n > 1)
+
+    endpoints = [
+        e
+        for e in ec2.describe_vpc_endpoints()["VpcEndpoints"]
+        if e["State"].lower() not in ("deleted", "deleting")
+    ]
+    resolver_endpoints = r53r.list_resolver_endpoints(MaxResults=100)["ResolverEndpoints"]
+    rules = [
+        r for r in r53r.list_resolver_rules(MaxResults=100)["ResolverRules"] if r.get("OwnerId", "").isdigit()
+    ]
+    associations = r53r.list_resolver_rule_associations(MaxResults=100)["ResolverRuleAssociations"]
+    groups = [
+        g
+        for g in ec2.describe_security_groups()["SecurityGroups"]
+        if g["GroupName"].startswith("dbx-privatelink-")
+    ]
+    backend = stack.emulator.backend
+    return {
+        "VPC endpoints (per VPC and service)": extra(
+            Counter((e["VpcId"], e["ServiceName"]) for e in endpoints)
+        ),
+        "registrations (per AWS endpoint)": extra(
+            Counter(r.aws_vpc_endpoint_id for r in backend.endpoints.values())
+        ),
+        "Resolver endpoints (per VPC and direction)": extra(
+            Counter((e["HostVPCId"], e["Direction"]) for e in resolver_endpoints)
+        ),
+        "Resolver groups (per VPC and name)": extra(Counter((g["VpcId"], g["GroupName"]) for g in groups)),
+        "Resolver rules (per domain and type)": extra(
+            Counter((normalize_domain(r["DomainName"]), r["RuleType"]) for r in rules)
+        ),
+        "rule associations (per rule and VPC)": extra(
+            Counter((a["ResolverRuleId"], a["VPCId"]) for a in associations)
+        ),
+        "networks, PAS, workspaces (per name)": extra(
+            Counter(n.network_name for n in backend.networks.values())
+            + Counter(p.private_access_settings_name for p in backend.private_access.values())
+            + Counter(w.workspace_name for w in backend.workspaces.values())
+        ),
+    }
+
+
+def _mutations(stack: LocalStack) -> int:
+    stack.aws.cloudtrail.flush()
+    aws = len(stack.aws.cloudtrail.events())
+    dbx = sum(
+        n
+        for op, n in stack.emulator.calls_by_operation().items()
+        if op.split(" ", 1)[0] in {"POST", "PUT", "PATCH", "DELETE"} and "/oidc/" not in op
+    )
+    return aws + dbx
+
+
+def run_all(
+    stack: LocalStack, specs: list[dict[str, Any]], label: str, timeout_s: float
+) -> list[dict[str, Any]]:
+    """Start one execution per spec at once, follow them to the end; the described executions."""
+    assert stack.deployment is not None
+    sfn = stack.client("stepfunctions")
+    arn = stack.deployment.outputs["ReconcileStateMachineArn"]
+    started = [
+        sfn.start_execution(stateMachineArn=arn, name=f"{s['workspace_key']}-{label}", input=json.dumps(s))[
+            "executionArn"
+        ]
+        for s in specs
+    ]
+    done: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout_s
+    while len(done) < len(started) and time.monotonic() < deadline:
+        for execution in started:
+            if execution not in done:
+                described = sfn.describe_execution(executionArn=execution)
+                if described["status"] != "RUNNING":
+                    done[execution] = described
+        time.sleep(POLL_S)
+    return [done.get(e) or sfn.describe_execution(executionArn=e) for e in started]
+
+
+def measure(size: int, time_scale: float, pacing: str) -> FleetFigures:
+    config = LocalStackConfig(
+        time_scale=time_scale,
+        aws=LocalAwsSettings(aws_rate_limits=True),
+        # A daily scan: no drift scan during the runs; the rate pacing as asked.
+        parameters={"ScanRateMinutes": "1440", "RatePacing": pacing, "LogLevel": "ERROR"},
+    )
+    with LocalStack(config) as stack:
+        specs, vpcs = fleet_specs(stack, size)
+        figures = FleetFigures(size=size, pacing=pacing, vpcs=vpcs)
+        stack.aws.rate_limits.reset()
+        # Generous: a queue of EC2 endpoint mutations at 0.3/s for the whole fleet, twice over, then some.
+        timeout = (size * 8 / 0.3 * 2 + 1200) * time_scale
+        t0 = time.monotonic()
+        first = run_all(stack, specs, "first", timeout)
+        figures.wall_s = time.monotonic() - t0
+        ends = [d["stopDate"].timestamp() for d in first if d.get("stopDate")]
+        starts = [d["startDate"].timestamp() for d in first]
+        figures.emulated_s = (max(ends) - min(starts)) / time_scale if ends else 0.0
+        for d in first:
+            if d["status"] == "SUCCEEDED":
+                figures.succeeded += 1
+            else:
+                figures.failed += 1
+                figures.failures[str(d.get("error") or d["status"])] += 1
+        allowed = stack.aws.rate_limits.allowed()
+        figures.refused = stack.aws.rate_limits.refused()
+        figures.ec2_mutations = sum(n for k, n in allowed.items() if k.startswith("ec2:"))
+        figures.resolver_calls = sum(n for k, n in allowed.items() if k.startswith("route53resolver:"))
+        sfn = stack.client("stepfunctions")
+        for d in first:
+            history = full_history(sfn, d["executionArn"])
+            figures.transitions += count_transitions(history)
+            figures.lambdas += sum(scheduled_lambdas(history).values())
+        figures.duplicates = duplicates(stack)
+        before = _mutations(stack)
+        second = run_all(stack, specs, "second", timeout)
+        figures.second_succeeded = sum(1 for d in second if d["status"] == "SUCCEEDED")
+        figures.second_mutations = _mutations(stack) - before
+        return figures
+
+
+def _rows(results: list[FleetFigures]) -> list[list[str]]:
+    rows = []
+    for f in results:
+        refused = sum(f.refused.values())
+        rows.append(
+            [
+                f"{f.size} ({f.vpcs} VPCs)",
+                f.pacing,
+                f"{f.succeeded} / {f.failed}"
+                + (f" ({', '.join(f'{k} {n}' for k, n in f.failures.items())})" if f.failures else ""),
+                str(sum(f.duplicates.values())),
+                f"{f.emulated_s:.0f}",
+                f"{f.bound_s:.0f}",
+                f"{f.ratio:.2f}x",
+                f"{f.ec2_mutations} / {f.resolver_calls}",
+                f"{refused} ({refused / f.size:.1f})",
+                f"{f.lambdas / f.size:.1f}",
+                f"{f.transitions / f.size:.1f}",
+                f"{f.second_succeeded} / {f.second_mutations}",
+            ]
+        )
+    return rows
+
+
+HEADERS = [
+    "workspaces",
+    "pacing",
+    "SUCCEEDED / FAILED",
+    "duplicates",
+    "time (emulated s)",
+    "rate-limit bound (s)",
+    "time / bound",
+    "EC2 mutations / Resolver calls",
+    "refused (per workspace)",
+    "Lambda invocations per workspace",
+    "state transitions per workspace",
+    "2nd apply: SUCCEEDED / mutating calls",
+]
+
+
+def render(results: list[FleetFigures], time_scale: float, markdown: bool) -> str:
+    machine = f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}"
+    when = datetime.now(UTC).strftime("%Y-%m-%d")
+    rows = _rows(results)
+    table = markdown_table(HEADERS, rows) if markdown else text_table(HEADERS, rows)
+    dup_kinds = sorted({k for f in results for k in f.duplicates})
+    dup_rows = [[k] + [str(f.duplicates.get(k, 0)) for f in results] for k in dup_kinds]
+    dup_headers = ["duplicates by kind"] + [f"N={f.size} {f.pacing}" for f in results]
+    dups = markdown_table(dup_headers, dup_rows) if markdown else text_table(dup_headers, dup_rows)
+    refused_rows = [
+        [f"N={f.size} {f.pacing}", ", ".join(f"{k} {n}" for k, n in sorted(f.refused.items())) or "none"]
+        for f in results
+    ]
+    refused = (markdown_table if markdown else text_table)(["refused calls by operation", ""], refused_rows)
+    lines = [
+        SECTION,
+        "",
+        f"`make bench-fleet` on {when} ({machine}), local stack at time scale {time_scale:g} with AWS's rate limits "
+        "on (EC2 endpoint mutations: bucket 4, 0.3/s; Route 53 Resolver: 5/s; account-wide). Custom DNS through one "
+        f"new DNS VPC; every {SHARE_EVERY}th workspace joins the VPC of the one before it. All N started at once. "
+        "Rate-limit bound = max((EC2 endpoint mutations - 4) / 0.3, (Resolver calls - 5) / 5) over the calls the "
+        "limits let through; emulated seconds = wall seconds / time scale.",
+        "",
+        table,
+        "",
+        dups,
+        "",
+        refused,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_results(text: str) -> None:
+    current = RESULTS.read_text() if RESULTS.exists() else ""
+    if SECTION in current:
+        head, _, rest = current.partition(SECTION)
+        tail = rest.split("\n## ", 1)
+        current = head.rstrip() + "\n\n" + text + ("\n## " + tail[1] if len(tail) > 1 else "")
+    else:
+        current = current.rstrip() + "\n\n" + text
+    RESULTS.write_text(current.rstrip() + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 25, 50])
+    parser.add_argument("--time-scale", type=float, default=0.5)
+    parser.add_argument("--pacing", nargs="+", default=["shared"], choices=["shared", "off"])
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+    results = []
+    for pacing in args.pacing:
+        for size in args.sizes:
+            print(
+                f"bench-fleet: N={size}, pacing {pacing}, time scale {args.time_scale:g} ...",
+                file=sys.stderr,
+                flush=True,
+            )
+            figures = measure(size, args.time_scale, pacing)
+            results.append(figures)
+            print(render([figures], args.time_scale, markdown=False), file=sys.stderr, flush=True)
+    print(render(results, args.time_scale, markdown=False))
+    if not args.no_write:
+        write_results(render(results, args.time_scale, markdown=True))
+    return 0 if all(f.failed == 0 and not any(f.duplicates.values()) for f in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
