@@ -35,6 +35,7 @@ from dbx_privatelink.models import (
 from dbx_privatelink.reconcile.dns import (
     check_resolver_endpoints,
     check_rule_associations,
+    dns_problems,
     ensure_resolver_endpoints,
     ensure_resolver_rules,
     ensure_rule_associations,
@@ -512,3 +513,56 @@ def test_verification_is_skipped_with_the_reason_when_the_resolver_is_out_of_rea
     result = verify_dns(inp, in_dns_vpc)
     assert result.status == "skipped"
     assert world.dns_vpc in result.reason and world.data_plane_vpc in result.reason
+
+
+def test_preflight_names_the_resolver_endpoint_quota_before_any_change(world: World) -> None:
+    # Given a region that has its four Route 53 Resolver endpoints (none of them this spec's)
+    ec2 = world.session.client("ec2", region_name=REGION)
+    group = ec2.create_security_group(VpcId=world.peered_vpc, GroupName="other", Description="other")[
+        "GroupId"
+    ]
+    for n in range(4):
+        world.r53r.create_resolver_endpoint(
+            CreatorRequestId=f"other-{n}",
+            Name=f"other-{n}",
+            Direction="OUTBOUND",
+            SecurityGroupIds=[group],
+            IpAddresses=[{"SubnetId": s} for s in world.peered_subnets],
+        )
+    world.calls.clear()
+    # When a spec needs a new outbound endpoint in the DNS VPC, then preflight names the quota, the
+    # numbers and the fix, and makes no mutating call
+    problems = dns_problems(_spec(world).spec, world.deps)
+    assert any("endpoints per AWS Region" in p and "has 4" in p and "Service Quotas" in p for p in problems)
+    assert world.mutations() == []
+
+
+def test_preflight_names_the_rules_quota_of_a_shared_inbound_group(world: World) -> None:
+    inbound = {
+        "vpc_id": world.peered_vpc,
+        "subnet_ids": world.peered_subnets,
+        "allowed_cidrs": ["10.0.0.0/22"],
+        "domains": ["acme.cloud.databricks.com"],
+    }
+    step = _spec(world, inbound=inbound)
+    ensure_resolver_endpoints(step, world.deps)
+    assert dns_problems(step.spec, world.deps) == []
+    # Given the shared inbound group already admits 30 workspaces' networks (60 rules: TCP and UDP each)
+    [group] = world.session.client("ec2", region_name=REGION).describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": ["dbx-privatelink-resolver-inbound-*"]}]
+    )["SecurityGroups"]
+    others = [f"172.16.{n * 2}.0/24" for n in range(29)]  # not adjacent: they cannot be merged
+    world.session.client("ec2", region_name=REGION).authorize_security_group_ingress(
+        GroupId=group["GroupId"],
+        IpPermissions=[
+            {"IpProtocol": p, "FromPort": 53, "ToPort": 53, "IpRanges": [{"CidrIp": c} for c in others]}
+            for p in ("tcp", "udp")
+        ],
+    )
+    # When a 31st workspace's spec brings one more network, then preflight names the quota (62 > 60)
+    more = _spec(world, inbound={**inbound, "allowed_cidrs": ["192.168.0.0/24"]})
+    [problem] = dns_problems(more.spec, world.deps)
+    assert "would hold 62 rules" in problem and "quota" in problem and "60" in problem
+    # and networks adjacent to one already there merge into one rule instead
+    merged = _spec(world, inbound={**inbound, "allowed_cidrs": ["10.0.0.0/23", "10.0.2.0/23"]})
+    assert dns_problems(merged.spec, world.deps) == []
