@@ -6,7 +6,7 @@ from typing import Any
 
 from dbx_privatelink.aws.ec2 import SecurityGroupInfo, SgRule, VpcInfo
 from dbx_privatelink.catalog import default_catalog, port_ranges
-from dbx_privatelink.drift.prerequisites import prerequisite_repairs
+from dbx_privatelink.drift.prerequisites import RESTORED_RULE_DESCRIPTION, prerequisite_repairs
 from dbx_privatelink.spec import WorkspaceSpec, parse_spec
 
 WS_SG, EP_SG, VPC = "sg-0a1b2c3d4e5f60711", "sg-0a1b2c3d4e5f60712", "vpc-0a1b2c3d4e5f60718"
@@ -78,13 +78,13 @@ def test_revoked_rules_and_attributes_are_restored_from_the_requirements() -> No
         "IpProtocol": "udp",
         "FromPort": 0,
         "ToPort": 65535,
-        "UserIdGroupPairs": [{"GroupId": WS_SG}],
+        "UserIdGroupPairs": [{"GroupId": WS_SG, "Description": RESTORED_RULE_DESCRIPTION}],
     }
     assert repairs[2].permission == {
         "IpProtocol": "tcp",
         "FromPort": first_lo,
         "ToPort": first_hi,
-        "IpRanges": [{"CidrIp": "10.0.0.0/22"}],
+        "IpRanges": [{"CidrIp": "10.0.0.0/22", "Description": RESTORED_RULE_DESCRIPTION}],
     }
 
 
@@ -111,7 +111,9 @@ def test_the_standby_group_is_repaired_like_the_primary_one() -> None:
     # Then the repair restores it (preflight checks the standby set too)
     [repair] = prerequisite_repairs(_spec(standby=True), VPC_OK, [ws, broken, ep], CATALOG)
     assert (repair.target, repair.direction) == (STANDBY_SG, "ingress")
-    assert repair.permission["UserIdGroupPairs"] == [{"GroupId": STANDBY_SG}]
+    assert repair.permission["UserIdGroupPairs"] == [
+        {"GroupId": STANDBY_SG, "Description": RESTORED_RULE_DESCRIPTION}
+    ]
 
 
 def test_an_endpoint_group_that_admits_only_the_primary_group_is_opened_to_the_vpc() -> None:
@@ -124,4 +126,7 @@ def test_an_endpoint_group_that_admits_only_the_primary_group_is_opened_to_the_v
     assert prerequisite_repairs(_spec(), VPC_OK, groups, CATALOG) == []
     repairs = prerequisite_repairs(_spec(standby=True), VPC_OK, groups, CATALOG)
     assert [r.target for r in repairs] == [EP_SG] * len(port_ranges(CATALOG.endpoint_sg_ingress_tcp_ports))
-    assert all(r.permission["IpRanges"] == [{"CidrIp": "10.0.0.0/22"}] for r in repairs)
+    assert all(
+        r.permission["IpRanges"] == [{"CidrIp": "10.0.0.0/22", "Description": RESTORED_RULE_DESCRIPTION}]
+        for r in repairs
+    )

@@ -55,6 +55,11 @@ class DnsNotAnsweredError(RetryableError):
     """A name got no answer from inside the VPC (timeout, SERVFAIL): asked again over a bounded window."""
 
 
+class ResourceInUseError(RetryableError):
+    """A delete was refused because something still uses the resource for now (Databricks INVALID_STATE or
+    409, EC2 DependencyViolation, a Resolver resource in transition): tried again, never taken as done."""
+
+
 # --- terminal ----------------------------------------------------------------------------------------
 
 
@@ -160,8 +165,25 @@ class ZoneChangeNotInSyncTimeoutError(PollTimeoutError):
     """A private hosted zone association did not reach INSYNC within the polling bound."""
 
 
+class LeaseNotFreedTimeoutError(PollTimeoutError):
+    """A decommission waited past its bound for the execution holding the workspace's lease to end."""
+
+
+class WorkspaceNotDeletedTimeoutError(PollTimeoutError):
+    """A deleted Databricks workspace was still readable past the polling bound."""
+
+
+class ResourcesStillInUseTimeoutError(PollTimeoutError):
+    """Deletes kept being refused as in use (INVALID_STATE, 409, DependencyViolation) past the bound."""
+
+
 class DnsVerificationError(TerminalError):
     """A name did not resolve, from inside the VPC, to the address it must."""
+
+
+class DecommissionRefusedError(TerminalError):
+    """A decommission would delete what the application did not make (a retrofitted workspace): nothing
+    was deleted; the message names the flag or the mode that allows it."""
 
 
 def error_classes() -> dict[str, type[DbxPrivateLinkError]]:

@@ -200,6 +200,21 @@ class LedgerClient:
             return False
         return True
 
+    def unclaim(self, key: SharedKey, token: str) -> bool:
+        """Give a claim back (a decommission that failed, or kept the resource after all): references may be
+        added again. False when `token` does not hold the claim."""
+        try:
+            self._call(
+                "UpdateItem",
+                self._t.update_item,
+                Key={"pk": key.pk, "sk": "META"},
+                UpdateExpression="REMOVE deleting",
+                ConditionExpression=Attr("deleting").eq(token),
+            )
+        except ClientError:
+            return False
+        return True
+
     def forget(self, key: SharedKey, token: str) -> None:
         """Remove the entry once the resource is gone (only by the decommission that claimed it)."""
         try:

@@ -2,7 +2,8 @@
 from resource ids to the workspaces that use them.
 
 Items (pk, sk):
-  WS#<key>, DESIRED          the spec, its hash and generation
+  WS#<key>, DESIRED          the spec, its hash and generation; `decommission` marks a workspace being or
+                             having been decommissioned (the spec stays as history)
   WS#<key>, LEASE            holder (execution name = fencing token), holder ARN, expiry, dirty flag
   WS#<key>, OBSERVED         every resource id with its state, health, last run, last error
   WS#<key>, RUN#<ts>#<name>  one item per execution: outcome, timings, error
@@ -12,9 +13,10 @@ Items (pk, sk):
 from __future__ import annotations
 
 import json
+import time
 from contextlib import suppress
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import BotoCoreError, ClientError
@@ -30,11 +32,37 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+DecommissionState = Literal["decommissioning", "decommissioned", "failed"]
+DecommissionMode = Literal["detach", "delete"]
+
+
+class DecommissionMarker(BaseModel):
+    """A decommission of the workspace, started or done: drift leaves such a workspace alone (events start
+    nothing, the scan skips it), `status` shows it, and an apply of its spec manages it again."""
+
+    model_config = ConfigDict(frozen=True)
+    state: DecommissionState
+    mode: DecommissionMode
+    execution_name: str = ""
+    execution_arn: str = ""
+    started_at: str = ""
+    ended_at: str = ""
+    # An in-progress marker past this (the lease's lifetime) belongs to a decommission that died.
+    expires_at: int = 0
+    error: str | None = None
+    cause: str | None = None
+
+    def clearable(self, now: float) -> bool:
+        """Whether an apply of the spec may take the workspace back: not while a decommission runs."""
+        return self.state != "decommissioning" or self.expires_at < now
+
+
 class Desired(BaseModel):
     model_config = ConfigDict(frozen=True)
     spec: dict[str, Any]
     spec_hash: str
     generation: int
+    decommission: DecommissionMarker | None = None
 
 
 class Lease(BaseModel):
@@ -67,6 +95,16 @@ def _ws(key: str) -> str:
     return f"WS#{key}"
 
 
+def _desired(item: dict[str, Any]) -> Desired:
+    marker = item.get("decommission")
+    return Desired(
+        spec=json.loads(item["spec"]),
+        spec_hash=item["spec_hash"],
+        generation=int(item["generation"]),
+        decommission=DecommissionMarker.model_validate_json(marker) if marker else None,
+    )
+
+
 class StoreClient:
     """All reads and writes of the application's table."""
 
@@ -91,38 +129,112 @@ class StoreClient:
         )
         if not item:
             return None
-        return Desired(
-            spec=json.loads(item["spec"]), spec_hash=item["spec_hash"], generation=int(item["generation"])
-        )
+        return _desired(item)
 
     def put_desired(self, spec: WorkspaceSpec) -> Desired:
-        """Store the spec; the generation goes up by one when (and only when) the spec changed."""
+        """Store the spec; the generation goes up by one when (and only when) the spec changed. Storing the
+        spec of a decommissioned workspace (an apply) manages it again: the marker goes, unless a
+        decommission is running (then the marker stays and the lease decides)."""
         for _ in range(5):
             current = self.get_desired(spec.workspace_key)
+            marker = current.decommission if current else None
+            kept = marker if marker is not None and not marker.clearable(time.time()) else None
             if current and current.spec_hash == spec.spec_hash():
-                return current
+                if marker is None or kept is not None:
+                    return current
+                if self._clear_decommission(spec.workspace_key, current):
+                    return current.model_copy(update={"decommission": None})
+                continue
             generation = (current.generation if current else 0) + 1
             condition = Attr("generation").eq(current.generation) if current else Attr("pk").not_exists()
+            item: dict[str, Any] = {
+                "pk": _ws(spec.workspace_key),
+                "sk": "DESIRED",
+                "spec": spec.canonical_json(),
+                "spec_hash": spec.spec_hash(),
+                "generation": generation,
+                "updated_at": now_iso(),
+            }
+            if kept is not None:
+                item["decommission"] = kept.model_dump_json()
             try:
-                self._call(
-                    "PutItem",
-                    self._t.put_item,
-                    Item={
-                        "pk": _ws(spec.workspace_key),
-                        "sk": "DESIRED",
-                        "spec": spec.canonical_json(),
-                        "spec_hash": spec.spec_hash(),
-                        "generation": generation,
-                        "updated_at": now_iso(),
-                    },
-                    ConditionExpression=condition,
-                )
+                self._call("PutItem", self._t.put_item, Item=item, ConditionExpression=condition)
             except ClientError:
                 continue  # another writer moved the generation: read again
             return Desired(
-                spec=spec.model_dump(mode="json"), spec_hash=spec.spec_hash(), generation=generation
+                spec=spec.model_dump(mode="json"),
+                spec_hash=spec.spec_hash(),
+                generation=generation,
+                decommission=kept,
             )
         raise RuntimeError(f"desired spec of {spec.workspace_key} kept changing under this write")
+
+    def _clear_decommission(self, workspace_key: str, seen: Desired) -> bool:
+        """Remove the marker `seen` carries; False when the item changed since it was read."""
+        assert seen.decommission is not None
+        try:
+            self._call(
+                "UpdateItem",
+                self._t.update_item,
+                Key={"pk": _ws(workspace_key), "sk": "DESIRED"},
+                UpdateExpression="REMOVE decommission",
+                ConditionExpression=Attr("generation").eq(seen.generation)
+                & Attr("decommission").eq(seen.decommission.model_dump_json()),
+            )
+        except ClientError:
+            return False
+        return True
+
+    # --- decommission ---
+
+    def set_decommission(self, workspace_key: str, marker: DecommissionMarker) -> bool:
+        """Mark the workspace (its desired spec stays as history); False when it has no desired spec."""
+        try:
+            self._call(
+                "UpdateItem",
+                self._t.update_item,
+                Key={"pk": _ws(workspace_key), "sk": "DESIRED"},
+                UpdateExpression="SET decommission = :m",
+                ConditionExpression=Attr("pk").exists(),
+                ExpressionAttributeValues={":m": marker.model_dump_json()},
+            )
+        except ClientError:
+            return False
+        return True
+
+    def list_desired(self) -> dict[str, Desired]:
+        """Every workspace's desired spec and marker, by key (one paginated Scan: for decommission, not for
+        hot paths)."""
+        found: dict[str, Desired] = {}
+        kwargs: dict[str, Any] = {
+            "FilterExpression": Attr("pk").begins_with("WS#") & Attr("sk").eq("DESIRED")
+        }
+        while True:
+            page = self._call("Scan", self._t.scan, **kwargs)
+            for item in page.get("Items", []):
+                found[str(item["pk"]).removeprefix("WS#")] = _desired(item)
+            if "LastEvaluatedKey" not in page:
+                return found
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def unindex_workspace(self, workspace_key: str) -> int:
+        """Forget which resources the workspace uses (drift events about them then map to no workspace);
+        the entries of other workspaces that share a resource stay. Returns how many were removed."""
+        keys: list[dict[str, str]] = []
+        kwargs: dict[str, Any] = {
+            "FilterExpression": Attr("pk").begins_with("RES#") & Attr("sk").eq(_ws(workspace_key)),
+            "ProjectionExpression": "pk, sk",
+        }
+        while True:
+            page = self._call("Scan", self._t.scan, **kwargs)
+            keys += [{"pk": str(i["pk"]), "sk": str(i["sk"])} for i in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        with self._t.batch_writer() as batch:
+            for key in keys:
+                batch.delete_item(Key=key)
+        return len(keys)
 
     # --- lease ---
 
@@ -304,7 +416,8 @@ class DriftRecord(BaseModel):
     after: dict[str, Any] | None = None
     findings: list[str] = Field(default_factory=list)
     mode: str = ""  # the effective drift mode: remediate | notify | off
-    outcome: str = ""  # remediation_started | coalesced | notified | paused | rate_limited | skipped
+    # remediation_started | coalesced | notified | paused | rate_limited | skipped | decommissioned
+    outcome: str = ""
     actions: list[str] = Field(default_factory=list)
     execution_name: str | None = None
     execution_arn: str | None = None
@@ -466,20 +579,21 @@ class DriftStore(StoreClient):
         return str(item["scanned_at"]) if item else None
 
     def list_scan_candidates(self) -> list[ScanCandidate]:
-        """Every workspace with a desired spec, with its SCANNED time and lease expiry: one paginated Scan,
-        not a read per workspace, so the plan costs the same whatever the fleet's size."""
+        """Every workspace with a desired spec and no decommission, with its SCANNED time and lease expiry:
+        one paginated Scan, not a read per workspace, so the plan costs the same whatever the fleet's size."""
         desired: set[str] = set()
         scanned: dict[str, str] = {}
         leases: dict[str, int] = {}
         kwargs: dict[str, Any] = {
             "FilterExpression": Attr("pk").begins_with("WS#")
             & Attr("sk").is_in(["DESIRED", "SCANNED", "LEASE"]),
-            "ProjectionExpression": "#pk, #sk, #scanned_at, #expires_at",
+            "ProjectionExpression": "#pk, #sk, #scanned_at, #expires_at, #decommission",
             "ExpressionAttributeNames": {
                 "#pk": "pk",
                 "#sk": "sk",
                 "#scanned_at": "scanned_at",
                 "#expires_at": "expires_at",
+                "#decommission": "decommission",
             },
         }
         while True:
@@ -487,7 +601,9 @@ class DriftStore(StoreClient):
             for item in page.get("Items", []):
                 key = str(item["pk"]).removeprefix("WS#")
                 if item["sk"] == "DESIRED":
-                    desired.add(key)
+                    # A decommissioned workspace (or one being decommissioned) is not the scan's to repair.
+                    if not item.get("decommission"):
+                        desired.add(key)
                 elif item["sk"] == "SCANNED":
                     scanned[key] = str(item.get("scanned_at", ""))
                 else:

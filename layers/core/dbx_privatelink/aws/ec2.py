@@ -285,3 +285,59 @@ class Ec2Client:
                 ]
             )["RouteTables"]
         return raw[0]["RouteTableId"] if raw else None
+
+    # --- decommission ------------------------------------------------------------------------------
+
+    def delete_endpoints(self, endpoint_ids: list[str]) -> dict[str, str]:
+        """Delete the endpoints in one DeleteVpcEndpoints call (one token of EC2's endpoint bucket).
+        AWS answers per endpoint in `Unsuccessful` rather than failing the call: those come back as
+        {id: "Code: message"}; an id AWS no longer knows is not a failure (it is gone)."""
+        if not endpoint_ids:
+            return {}
+        with _mapped("DeleteVpcEndpoints"):
+            raw = self._ec2.delete_vpc_endpoints(VpcEndpointIds=endpoint_ids)
+        failed: dict[str, str] = {}
+        for item in raw.get("Unsuccessful", []):
+            error = item.get("Error", {})
+            code = str(error.get("Code", ""))
+            if code in ("InvalidVpcEndpoint.NotFound", "InvalidVpcEndpointId.NotFound"):
+                continue
+            failed[str(item.get("ResourceId", ""))] = f"{code}: {error.get('Message', '')}"
+        return failed
+
+    def group_permissions(self, group_id: str) -> dict[str, list[dict[str, Any]]] | None:
+        """The group's raw permissions by direction ("ingress", "egress"), descriptions included; None when
+        the group does not exist."""
+        with _mapped("DescribeSecurityGroups"):
+            raw = self._ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": [group_id]}])[
+                "SecurityGroups"
+            ]
+        raw = [g for g in raw if g.get("GroupId") == group_id]
+        if not raw:
+            return None
+        return {"ingress": raw[0].get("IpPermissions", []), "egress": raw[0].get("IpPermissionsEgress", [])}
+
+    def revoke_permissions(self, group_id: str, direction: str, permissions: list[dict[str, Any]]) -> None:
+        """Remove exactly these permissions; one already gone is not an error (EC2 refuses the whole call
+        then, so they are revoked one at a time after such a refusal)."""
+        if not permissions:
+            return
+        call = (
+            self._ec2.revoke_security_group_ingress
+            if direction == "ingress"
+            else self._ec2.revoke_security_group_egress
+        )
+        operation = "RevokeSecurityGroup" + direction.capitalize()
+        try:
+            call(GroupId=group_id, IpPermissions=permissions)
+        except ClientError as exc:
+            code = error_code(exc)
+            if code == "InvalidGroup.NotFound":
+                return
+            if code != "InvalidPermission.NotFound":
+                raise map_aws_error(exc, operation) from exc
+            if len(permissions) > 1:
+                for permission in permissions:
+                    self.revoke_permissions(group_id, direction, [permission])
+        except (BotoCoreError, ResponseParserError) as exc:
+            raise map_aws_error(exc, operation) from exc

@@ -719,3 +719,61 @@ class ResolverClient:
             for d in raw
             if d["ServiceName"] in service_names
         }
+
+    # --- decommission ----------------------------------------------------------------------------------
+
+    def disassociate(self, rule_id: str, vpc_id: str) -> RuleAssociationInfo | None:
+        """Disassociate the rule from the VPC (the association goes DELETING, then away); None when there is
+        no such association any more."""
+        try:
+            with self._call("DisassociateResolverRule"):
+                raw = self._r53r.disassociate_resolver_rule(ResolverRuleId=rule_id, VPCId=vpc_id)[
+                    "ResolverRuleAssociation"
+                ]
+        except errors.AwsRequestError as exc:
+            if "ResourceNotFoundException" in str(exc):
+                return None
+            raise
+        return _association(raw)
+
+    def delete_rule(self, rule_id: str) -> bool:
+        """Delete the rule; False when it does not exist. Still associated: ResolverBusyError (AWS answers
+        ResourceInUseException until every association is gone) or ResourceInUseError."""
+        try:
+            with self._call("DeleteResolverRule"):
+                self._r53r.delete_resolver_rule(ResolverRuleId=rule_id)
+        except errors.AwsRequestError as exc:
+            if "ResourceNotFoundException" in str(exc):
+                return False
+            if "InvalidRequestException" in str(exc) and "associat" in str(exc).lower():
+                raise errors.ResourceInUseError(str(exc)) from exc
+            raise
+        return True
+
+    def delete_endpoint(self, endpoint_id: str) -> ResolverEndpointInfo | None:
+        """Delete the endpoint (it goes DELETING, then away); None when it does not exist. Rules that still
+        forward through it: ResourceInUseError (AWS refuses until they are deleted)."""
+        try:
+            with self._call("DeleteResolverEndpoint"):
+                raw = self._r53r.delete_resolver_endpoint(ResolverEndpointId=endpoint_id)["ResolverEndpoint"]
+        except errors.AwsRequestError as exc:
+            if "ResourceNotFoundException" in str(exc):
+                return None
+            if "InvalidRequestException" in str(exc) and "rule" in str(exc).lower():
+                raise errors.ResourceInUseError(str(exc)) from exc
+            raise
+        return _endpoint(raw)
+
+    def delete_security_group(self, group_id: str) -> bool:
+        """Delete one of the application's resolver groups; False when it does not exist. An interface still
+        uses it (the endpoint's ENIs go some time after the endpoint): ResourceInUseError."""
+        try:
+            with self._ec2_call("DeleteSecurityGroup"):
+                self._ec2.delete_security_group(GroupId=group_id)
+        except errors.AwsRequestError as exc:
+            if "InvalidGroup.NotFound" in str(exc):
+                return False
+            if "DependencyViolation" in str(exc):
+                raise errors.ResourceInUseError(f"DeleteSecurityGroup {group_id}: {exc}") from exc
+            raise
+        return True

@@ -81,6 +81,11 @@ def detect_drift(event: CloudTrailEvent, deps: Deps) -> DetectDriftOutput:
     now = int(deps.clock())
     outcomes: list[WorkspaceOutcome] = []
     for key, ids in sorted(using.items()):
+        desired = store.get_desired(key)
+        if desired is not None and desired.decommission is not None:
+            # Decommissioned (its resources deleted or detached) or being decommissioned: nothing starts.
+            outcomes.append(WorkspaceOutcome(workspace_key=key, outcome="decommissioned"))
+            continue
         if not store.claim_drift_event(key, event.id, now):
             outcomes.append(WorkspaceOutcome(workspace_key=key, outcome="duplicate"))
             continue

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -96,6 +96,29 @@ class ScanWorkspaceInput(BaseModel):
         return self.index < self.max_concurrency
 
 
+class Orphan(BaseModel):
+    """A Databricks object this application made that nothing uses any more (decommission/orphans.py)."""
+
+    kind: Literal["registration", "network"]
+    id: str
+    name: str
+    reason: str
+    action: Literal["deleted", "found", "in use"] = "found"
+
+
+class OrphanReport(BaseModel):
+    orphans: list[Orphan] = Field(default_factory=list)
+    skipped: str = ""
+
+
+class ScanOrphansInput(BaseModel):
+    """ScanOrphans's input in the scan state machine: nothing to do when the tick itself is skipped."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    scan_id: str = ""
+    skipped: str = ""
+
+
 class ScanDriftOutput(BaseModel):
     """The scan state machine's output: one tick of the fleet scan, one outcome per planned workspace."""
 
@@ -110,6 +133,8 @@ class ScanDriftOutput(BaseModel):
     deferred: int = 0
     skipped: str = ""
     workspaces: list[WorkspaceOutcome] = Field(default_factory=list)
+    # Databricks objects the application made that nothing uses: removed (or, paused, only reported).
+    orphans: OrphanReport = Field(default_factory=OrphanReport)
 
     @property
     def reached(self) -> list[WorkspaceOutcome]:

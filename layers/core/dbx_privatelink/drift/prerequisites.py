@@ -20,6 +20,10 @@ from dbx_privatelink.reconcile.preflight import (
 )
 from dbx_privatelink.spec import WorkspaceSet, WorkspaceSpec
 
+# Every rule a drift repair adds to a customer's group carries this description: a decommission in delete
+# mode finds exactly those (and no rule the customer made) and takes them away with the workspace.
+RESTORED_RULE_DESCRIPTION = "dbx-privatelink: restored by drift repair"
+
 
 @dataclass(frozen=True)
 class Repair:
@@ -38,12 +42,17 @@ def _self_rule(group_id: str, protocol: str) -> dict[str, Any]:
         "IpProtocol": protocol,
         "FromPort": 0,
         "ToPort": 65535,
-        "UserIdGroupPairs": [{"GroupId": group_id}],
+        "UserIdGroupPairs": [{"GroupId": group_id, "Description": RESTORED_RULE_DESCRIPTION}],
     }
 
 
 def _tcp(lo: int, hi: int, cidr: str) -> dict[str, Any]:
-    return {"IpProtocol": "tcp", "FromPort": lo, "ToPort": hi, "IpRanges": [{"CidrIp": cidr}]}
+    return {
+        "IpProtocol": "tcp",
+        "FromPort": lo,
+        "ToPort": hi,
+        "IpRanges": [{"CidrIp": cidr, "Description": RESTORED_RULE_DESCRIPTION}],
+    }
 
 
 def workspace_group_repairs(sg: SecurityGroupInfo, catalog: Catalog) -> list[Repair]:

@@ -115,6 +115,12 @@ def respond(
     if desired is None:
         record.outcome = "skipped"
         return record
+    if desired.decommission is not None:
+        # Decommissioned, or being decommissioned: nothing is repaired, recorded or notified (a drift run
+        # would put back what the decommission takes down; the lease alone holds only while it runs).
+        record.outcome = "decommissioned"
+        record.mode = "off"
+        return record
     override = store.get_drift_override(key)
     spec_mode = str((desired.spec.get("drift") or {}).get("mode", "remediate"))
     record.mode = override.mode if override else spec_mode

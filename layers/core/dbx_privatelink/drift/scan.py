@@ -205,6 +205,10 @@ def scan_workspace(key: str, deps: Deps) -> ScanResult:
     if desired is None:
         result.skipped = "no desired spec"
         return result
+    if desired.decommission is not None:
+        # The plan leaves decommissioned workspaces out; one decommissioned after the plan is left alone too.
+        result.skipped = f"decommission {desired.decommission.state} ({desired.decommission.mode})"
+        return result
     result.skipped = _skip_reason(store, key, observed, deps.clock())
     if result.skipped or observed is None:
         return result

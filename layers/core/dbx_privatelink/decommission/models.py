@@ -1,0 +1,183 @@
+"""Inputs and outputs of the decommission state machine's steps (statemachine/decommission_workspace.asl.json).
+
+Each step returns only its own result and the ASL places it; the steps after BeginDecommission share one
+context (which workspace, how, in which account and region, and the ledger's claim token).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# The drift scan reports orphans too: they are defined with its models and re-exported here.
+from dbx_privatelink.drift.models import Orphan as Orphan
+from dbx_privatelink.drift.models import OrphanReport as OrphanReport
+from dbx_privatelink.ledger import SharedKind
+from dbx_privatelink.models import PacingState, PollState, StepError, StepModel
+from dbx_privatelink.store import DecommissionMode
+
+Decision = Literal["delete", "keep", "gone"]
+PlanStatus = Literal["ready", "not_managed", "already_decommissioned", "refused"]
+BeginOutcome = Literal["proceed", "wait", "not_managed", "already_decommissioned"]
+
+
+class DecommissionRequest(BaseModel):
+    """The execution input. Unknown fields are refused: a misspelt `mode` must not fall back to detach."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    workspace_key: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{2,39}$")]
+    mode: DecommissionMode = "detach"
+    # A retrofitted workspace (databricks.workspace.existing_workspace_id) existed before this application:
+    # delete mode deletes it only when asked to by name.
+    delete_existing_workspace: bool = False
+
+
+class DecommissionContext(StepModel):
+    """What every step after BeginDecommission needs, as BeginDecommission found it."""
+
+    workspace_key: str
+    mode: DecommissionMode
+    region: str
+    account_id: str
+    token: str  # the ledger's claim token: one per workspace, so a re-run takes over its own claims
+    spec: dict[str, Any]
+    delete_existing_workspace: bool = False
+
+
+class BeginDecommissionInput(StepModel):
+    request: DecommissionRequest
+    execution_name: str
+    execution_arn: str = ""
+    poll: PollState = Field(default_factory=lambda: PollState(wait_seconds=15))
+
+
+class BeginDecommissionOutput(StepModel):
+    """proceed: the lease is ours; wait: another execution holds it (come back after poll.wait_seconds);
+    not_managed / already_decommissioned: nothing to do, and nothing was changed."""
+
+    outcome: BeginOutcome
+    reason: str = ""
+    context: DecommissionContext | None = None
+    poll: PollState = Field(default_factory=PollState)
+
+
+class PlanItem(StepModel):
+    """One resource and what the decommission does with it, and why."""
+
+    kind: str  # "workspace", "network", "vpc endpoint", "resolver rule" ... (see plan.KIND_ORDER)
+    name: str = ""  # the role, the natural key or the name the resource is known by
+    ids: list[str] = Field(default_factory=list)
+    action: Decision
+    reason: str = ""
+    used_by: list[str] = Field(default_factory=list)  # other workspaces that still use it
+    # Shared resources: the ledger entry (SHARED#<kind>#<key>) and whether the application made it, so that
+    # the last workspace out deletes it (decided again when the references are released).
+    shared_key: str = ""
+    eligible: bool = False
+
+
+class DecommissionPlan(StepModel):
+    """Every resource of the workspace in dependency order, with delete / keep / gone and the reason."""
+
+    workspace_key: str
+    mode: DecommissionMode
+    status: PlanStatus = "ready"
+    reason: str = ""
+    items: list[PlanItem] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    def ids_to_delete(self, kind: str) -> list[str]:
+        return [i for item in self.items if item.kind == kind and item.action == "delete" for i in item.ids]
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for item in self.items:
+            counts[item.action] = counts.get(item.action, 0) + 1
+        return counts
+
+
+class StepContext(StepModel):
+    context: DecommissionContext
+    execution_name: str = ""
+
+
+class PlanDecommissionInput(StepContext):
+    pass
+
+
+class SharedResource(StepModel):
+    """A shared resource this decommission claimed in the ledger (it deletes it, then forgets the entry)."""
+
+    kind: SharedKind
+    key: str
+    ids: list[str] = Field(default_factory=list)
+
+
+class ReleaseSharedInput(StepContext):
+    plan: DecommissionPlan
+
+
+class ReleaseSharedOutput(StepModel):
+    claimed: list[SharedResource] = Field(default_factory=list)
+    kept: list[PlanItem] = Field(default_factory=list)
+
+
+class DeletionInput(StepContext):
+    """A deleting step of a Wait -> Delete -> Choice loop: it deletes what is left and says whether
+    anything is still on its way out (or refused as still in use, which is waited for, never taken as done)."""
+
+    plan: DecommissionPlan | None = None
+    claimed: list[SharedResource] = Field(default_factory=list)
+    poll: PollState = Field(default_factory=PollState)
+    pacing: PacingState = Field(default_factory=PacingState)
+
+
+class DeletionProgress(StepModel):
+    poll: PollState
+    pacing: PacingState = Field(default_factory=PacingState)  # wait_seconds > 0: nothing done yet
+    kept: list[PlanItem] = Field(default_factory=list)  # decided on the way: kept, and why
+
+
+class DecommissionRun(StepModel):
+    """The execution's state as FinishDecommission and RecordDecommissionFailure read it."""
+
+    request: dict[str, Any] | None = None
+    begin: BeginDecommissionOutput | None = None
+    plan: DecommissionPlan | None = None
+    release: ReleaseSharedOutput | None = None
+    progress: dict[str, DeletionProgress] = Field(default_factory=dict)
+    shared_progress: dict[str, dict[str, DeletionProgress]] = Field(default_factory=dict)
+    restored_rules: DeletionProgress | None = None
+    orphans: OrphanReport | None = None
+
+
+class FinishDecommissionInput(StepContext):
+    execution_arn: str = ""
+    started_at: str = ""
+    run: DecommissionRun
+
+
+class DecommissionSummary(StepModel):
+    """The execution's output, and what the store keeps of the decommission."""
+
+    workspace_key: str
+    mode: DecommissionMode
+    deleted: list[PlanItem] = Field(default_factory=list)
+    kept: list[PlanItem] = Field(default_factory=list)
+    gone: list[PlanItem] = Field(default_factory=list)
+    orphans: list[Orphan] = Field(default_factory=list)
+
+
+class RecordDecommissionFailureInput(StepModel):
+    execution_name: str
+    execution_arn: str = ""
+    started_at: str = ""
+    request: dict[str, Any]
+    error: StepError
+    run: DecommissionRun = Field(default_factory=DecommissionRun)
+
+
+class RecordDecommissionFailureOutput(StepModel):
+    error: str
+    cause: str
