@@ -56,6 +56,23 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, output: bool = True
         parser.add_argument("--output", choices=("text", "json"), default="text", help="output format")
 
 
+def add_mode_arguments(parser: argparse.ArgumentParser) -> None:
+    """--mode and --delete-existing-workspace, spelled the same for destroy and plan --destroy."""
+    parser.add_argument(
+        "--mode",
+        choices=("detach", "delete"),
+        default="detach",
+        help="detach (default): stop managing the workspace, delete nothing; delete: the workspace and "
+        "everything the application made for it that no other workspace uses",
+    )
+    parser.add_argument(
+        "--delete-existing-workspace",
+        action="store_true",
+        help="with --mode delete: also delete a workspace that existed before the application "
+        "(databricks.workspace.existing_workspace_id)",
+    )
+
+
 def stack_name(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> str:
     env = os.environ if env is None else env
     return str(getattr(args, "stack", None) or env.get(STACK_ENV) or DEFAULT_STACK)
@@ -70,6 +87,8 @@ class Runtime:
     out: Any = sys.stdout
     err: Any = sys.stderr
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    # Where a command asks for confirmation (destroy); a terminal, or it refuses to ask.
+    stdin: Any = field(default_factory=lambda: sys.stdin)
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
 

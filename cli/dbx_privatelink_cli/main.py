@@ -5,8 +5,8 @@ common.add_common_arguments for --stack/--region/--output) and sets `handler`, c
 handler(args, runtime) -> exit status. A handler that needs the deployed stack calls stack.stack_for(args,
 runtime) once it has validated its own input. Adding a subcommand is one line in SUBCOMMANDS.
 
-Exit status: 0 success, 1 the operation failed (or an execution apply --wait followed ended not SUCCEEDED),
-2 bad usage or an invalid spec (nothing was started), 130 interrupted.
+Exit status: 0 success, 1 the operation failed (or an execution apply --wait or destroy --wait followed
+ended not SUCCEEDED), 2 bad usage or an invalid spec (nothing was started), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, NoCredentialsError
 
-from dbx_privatelink_cli import apply, demo, dns, drift, forwarders, local, plan, status
+from dbx_privatelink_cli import apply, demo, destroy, dns, drift, forwarders, local, plan, status
 from dbx_privatelink_cli.common import EXIT_FAILED, EXIT_USAGE, CliError, Runtime
 from dbx_privatelink_cli.output import emit_json
 
-SUBCOMMANDS: tuple[ModuleType, ...] = (apply, plan, status, drift, forwarders, dns, demo, local)
+SUBCOMMANDS: tuple[ModuleType, ...] = (apply, plan, status, destroy, drift, forwarders, dns, demo, local)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,6 +52,7 @@ def main(
     env: Mapping[str, str] | None = None,
     out: Any = None,
     err: Any = None,
+    stdin: Any = None,
 ) -> int:
     """Run one command; returns the exit status. The keyword arguments let tests supply the world."""
     out = out or sys.stdout
@@ -69,6 +70,7 @@ def main(
             out=out,
             err=err,
             env=env,
+            stdin=stdin or sys.stdin,
         )
         return int(args.handler(args, runtime))
     except CliError as exc:

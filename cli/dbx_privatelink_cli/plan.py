@@ -35,9 +35,11 @@ from dbx_privatelink.wiring import Deps
 from dbx_privatelink_cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_USAGE,
     CliError,
     Runtime,
     add_common_arguments,
+    add_mode_arguments,
     databricks_access,
     load_spec,
 )
@@ -55,12 +57,19 @@ class MutatingCallError(RuntimeError):
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "plan",
-        help="show what apply would create, change or adopt (read-only)",
-        description="Run the preflight checks and compare SPEC with what exists on AWS and in Databricks. "
-        "Makes no change. Exit status 0 when apply could proceed, 1 when preflight or Databricks found a "
-        "problem.",
+        help="show what apply would create, change or adopt, or destroy would delete and keep (read-only)",
+        description="Run the preflight checks and compare SPEC with what exists on AWS and in Databricks; or, "
+        "with --destroy WORKSPACE, show what destroy would delete and keep, and why. Makes no change. Exit "
+        "status 0 when apply (or destroy) could proceed, 1 when preflight or Databricks found a problem (or "
+        "destroy would be refused).",
     )
-    parser.add_argument("spec", metavar="SPEC", help="workspace spec file (YAML or JSON; - reads stdin)")
+    parser.add_argument(
+        "spec", metavar="SPEC", nargs="?", help="workspace spec file (YAML or JSON; - reads stdin)"
+    )
+    parser.add_argument(
+        "--destroy", metavar="WORKSPACE", default=None, help="plan the decommission of WORKSPACE instead"
+    )
+    add_mode_arguments(parser)
     add_common_arguments(parser)
     parser.set_defaults(handler=run)
 
@@ -480,6 +489,14 @@ def render_text(report: PlanReport) -> list[str]:
 
 
 def run(args: argparse.Namespace, runtime: Runtime) -> int:
+    if (args.spec is None) == (args.destroy is None):
+        raise CliError(
+            "plan takes a SPEC, or --destroy WORKSPACE (not both)", exit_code=EXIT_USAGE, name="UsageError"
+        )
+    if args.destroy is not None:
+        from dbx_privatelink_cli.destroy import run_plan
+
+        return run_plan(args, runtime)
     spec = load_spec(args.spec)
     with read_only(runtime.session):
         try:

@@ -175,7 +175,68 @@ def _failure(r: dict[str, Any]) -> str:
     return f"recorded {r['error']}"
 
 
+# --- the decommission state machine's steps ---
+
+
+def _begin(r: dict[str, Any]) -> str:
+    if r.get("outcome") == "proceed":
+        return "marked for decommission, lease taken"
+    return str(r.get("reason") or r.get("outcome") or "")
+
+
+def _plan(r: dict[str, Any]) -> str:
+    counts: dict[str, int] = {}
+    for item in r.get("items", []):
+        counts[item["action"]] = counts.get(item["action"], 0) + 1
+    return ", ".join(f"{n} {action}" for action, n in sorted(counts.items())) or "nothing planned"
+
+
+def _release(r: dict[str, Any]) -> str:
+    kept = [f"{k['kind']} for {', '.join(k.get('used_by') or []) or 'others'}" for k in r.get("kept", [])]
+    return f"claimed {len(r.get('claimed', []))}" + (f"; kept {'; '.join(kept)}" if kept else "")
+
+
+def _deletion(r: dict[str, Any]) -> str:
+    pacing = r.get("pacing") or {}
+    if pacing.get("wait_seconds"):
+        return f"waiting {pacing['wait_seconds']}s for a slot on the shared pace of EC2 endpoint mutations"
+    poll = r.get("poll") or {}
+    detail = first_line(str(poll.get("detail") or ""), 200)
+    text = detail if poll.get("ready") else f"not yet (next try in {poll.get('wait_seconds')}s): {detail}"
+    kept = r.get("kept") or []
+    return text + (f"; kept {len(kept)}" if kept else "")
+
+
+def _orphans(r: dict[str, Any]) -> str:
+    found = r.get("orphans", [])
+    return (
+        f"{len(found)} orphan(s): " + ", ".join(f"{o['kind']} {o['name']} {o['action']}" for o in found)
+        if found
+        else "none"
+    )
+
+
+def _finish(r: dict[str, Any]) -> str:
+    return f"{len(r.get('deleted', []))} deleted, {len(r.get('kept', []))} kept, {len(r.get('gone', []))} already gone"
+
+
 _SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "BeginDecommission": _begin,
+    "PlanDecommission": _plan,
+    "DeleteWorkspace": _deletion,
+    "CheckWorkspaceGone": _deletion,
+    "DeleteDatabricksObjects": _deletion,
+    "ReleaseSharedResources": _release,
+    "DeleteRegistrations": _deletion,
+    "DeleteEndpoints": _deletion,
+    "DeleteRuleAssociations": _deletion,
+    "DeleteResolverRules": _deletion,
+    "DeleteResolverEndpoints": _deletion,
+    "DeleteResolverSecurityGroups": _deletion,
+    "RevokeRestoredRules": _deletion,
+    "SweepOrphans": _orphans,
+    "FinishDecommission": _finish,
+    "RecordDecommissionFailure": _failure,
     "AcquireLease": _lease,
     "Preflight": _preflight,
     "EnsureEndpoint": _endpoint,

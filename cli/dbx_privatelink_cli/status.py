@@ -2,7 +2,8 @@
 
 Health: HEALTHY (the last run succeeded and every live read agrees), FAILED (the last run failed: its error
 is shown), DEGRADED (the last run succeeded but something live is off: an endpoint gone or not available,
-private DNS off, a registration or the workspace not in its good state), UNKNOWN (never reconciled).
+private DNS off, a registration or the workspace not in its good state), UNKNOWN (never reconciled),
+DECOMMISSIONED (destroyed or detached: its records are history, nothing is read live; exit status 0).
 
 `dbx-privatelink status` without WORKSPACE lists every workspace of the stack from the store alone: health
 as the last run recorded it (RUNNING while an execution holds the lease), the last run, the drift mode. No
@@ -42,8 +43,8 @@ def register(subparsers: Any) -> None:
         help="show a workspace's last run, resources and health (without WORKSPACE: every workspace)",
         description="Read the workspace's recorded state and check it live (EC2, and Databricks when "
         "credentials are available). Without WORKSPACE, list every workspace of the stack with its health "
-        "as recorded (no live checks), last run and drift mode. Exit status 0 when HEALTHY (every "
-        "workspace HEALTHY, or none), 1 otherwise.",
+        "as recorded (no live checks), last run and drift mode. Exit status 0 when HEALTHY or DECOMMISSIONED "
+        "(every workspace, or none), 1 otherwise.",
     )
     parser.add_argument(
         "workspace", metavar="WORKSPACE", nargs="?", help="the spec's workspace_key (default: list all)"
@@ -88,6 +89,7 @@ class WorkspaceStatus:
     runs: list[dict[str, Any]] = field(default_factory=list)
     live_notes: list[str] = field(default_factory=list)
     drift: dict[str, Any] | None = None
+    decommission: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,7 +106,23 @@ class WorkspaceStatus:
             "runs": self.runs,
             "notes": self.live_notes,
             "drift": self.drift,
+            "decommission": self.decommission,
         }
+
+
+# A decommissioned workspace is not unhealthy: its health says so, and status exits 0 for it.
+SETTLED_HEALTH = frozenset({"HEALTHY", "DECOMMISSIONED"})
+
+
+def decommission_text(state: str, mode: str, at: str) -> str:
+    """One line on a workspace's decommission, for both forms of status."""
+    when = f" at {at}" if at else ""
+    if state == "decommissioned":
+        what = "deleted" if mode == "delete" else "detached: still running, no longer managed"
+        return f"decommissioned ({what}){when}; an apply of its spec manages it again"
+    if state == "decommissioning":
+        return f"being decommissioned ({mode}) since {at or 'now'}"
+    return f"decommission ({mode}) failed{when}: run destroy again to finish it"
 
 
 def _recorded_resources(resources: dict[str, Any]) -> list[ResourceStatus]:
@@ -211,6 +229,13 @@ def collect(runtime: Runtime, stack_name: str, table_name: str, key: str, stack:
     except DbxPrivateLinkError as exc:
         result.live_notes.append(f"drift state not read: {exc}")
 
+    marker = desired.decommission if desired else None
+    if marker is not None and marker.state != "failed":
+        # Decommissioned (or being decommissioned): its records are history, nothing live to compare.
+        result.health = "DECOMMISSIONED" if marker.state == "decommissioned" else "DECOMMISSIONING"
+        result.reasons = [decommission_text(marker.state, marker.mode, marker.ended_at or marker.started_at)]
+        result.decommission = observed.get("decommission") or {"mode": marker.mode, "state": marker.state}
+        return result
     try:
         _check_endpoints(Ec2Client(runtime.client("ec2")), result.resources)
     except DbxPrivateLinkError as exc:
@@ -267,6 +292,17 @@ def render_text(s: WorkspaceStatus) -> list[str]:
             f"Reconciling now: {s.lease['holder']}"
             + (" (another change is queued)" if s.lease["dirty"] else "")
         )
+    if s.decommission and s.health in ("DECOMMISSIONED", "DECOMMISSIONING"):
+        d = s.decommission
+        for section in ("deleted", "kept"):
+            if d.get(section):
+                lines += ["", f"Decommission: {section}"]
+                lines += table(
+                    [
+                        [i["kind"], i.get("name") or "-", ", ".join(i.get("ids") or []), i.get("reason", "")]
+                        for i in d[section]
+                    ]
+                )
     if s.drift:
         d = s.drift
         why = f" (forced: {d['override']['reason']})" if d["override"] else ""
@@ -311,7 +347,7 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
         emit_json(runtime.out, result.to_json())
     else:
         emit_lines(runtime.out, render_text(result))
-    return EXIT_OK if result.health == "HEALTHY" else EXIT_FAILED
+    return EXIT_OK if result.health in SETTLED_HEALTH else EXIT_FAILED
 
 
 # --- every workspace, from the store -------------------------------------------------------------------
@@ -344,7 +380,7 @@ class WorkspaceSummary:
         }
 
 
-RECORDED_HEALTH = frozenset({"HEALTHY", "FAILED", "DEGRADED"})
+RECORDED_HEALTH = frozenset({"HEALTHY", "FAILED", "DEGRADED", "DECOMMISSIONED"})
 
 
 def _holder_status(sfn: Any, lease: Lease) -> str:
@@ -372,6 +408,11 @@ def summarize(
     s.last_error = observed.get("last_error")
     recorded = observed.get("health")
     s.health = recorded if recorded in RECORDED_HEALTH else "UNKNOWN"
+    marker = desired.decommission if desired else None
+    if marker is not None:
+        s.reasons.append(decommission_text(marker.state, marker.mode, marker.ended_at or marker.started_at))
+        if marker.state == "decommissioned":
+            s.health = "DECOMMISSIONED"
     if s.health == "FAILED":
         error = s.last_error or {}
         s.reasons.append(
@@ -384,10 +425,15 @@ def summarize(
         if holder == "RUNNING":
             s.health = "RUNNING"
             s.running = {"execution": lease.holder, "execution_arn": lease.holder_arn or None}
-            s.reasons.insert(0, f"reconciling now: {lease.holder}")
+            doing = (
+                "decommissioning"
+                if marker is not None and marker.execution_name == lease.holder
+                else "reconciling"
+            )
+            s.reasons.insert(0, f"{doing} now: {lease.holder}")
         else:
             s.reasons.append(f"the lease is held by {lease.holder}, which is {holder}")
-    if s.desired_generation and s.applied_generation != s.desired_generation:
+    if s.desired_generation and s.applied_generation != s.desired_generation and marker is None:
         s.reasons.append(
             f"generation {s.desired_generation} is not applied yet "
             f"(applied: {s.applied_generation or 'none'})"
@@ -441,7 +487,7 @@ def render_list(stack_name: str, region: str, rows: list[WorkspaceSummary], paus
             ]
         )
     lines += table(cells)
-    if any(r.health != "HEALTHY" for r in rows):
+    if any(r.health not in SETTLED_HEALTH for r in rows):
         lines.append("")
         lines.append(
             "dbx-privatelink status WORKSPACE checks one workspace live and shows its resources and runs."
@@ -471,4 +517,4 @@ def run_list(args: argparse.Namespace, runtime: Runtime, stack: Any) -> int:
         )
     else:
         emit_lines(runtime.out, render_list(stack.name, runtime.region, rows, pause))
-    return EXIT_OK if all(row.health == "HEALTHY" for row in rows) else EXIT_FAILED
+    return EXIT_OK if all(row.health in SETTLED_HEALTH for row in rows) else EXIT_FAILED

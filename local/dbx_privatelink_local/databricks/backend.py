@@ -13,14 +13,16 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from dbx_privatelink.catalog import Catalog
 from dbx_privatelink_local.aws_view import AwsView
 from dbx_privatelink_local.databricks.clock import Cancellable, Clock, Scheduler
 from dbx_privatelink_local.databricks.config import EmulatorConfig
 from dbx_privatelink_local.databricks.errors import (
+    ApiError,
     already_exists,
+    in_use,
     invalid,
     invalid_state,
     malformed,
@@ -180,6 +182,9 @@ class AccountBackend:
         # AWS accounts Databricks enabled for PrivateLink (the walkthrough's "PrivateLink の有効化" step);
         # None: every account. An endpoint from an account not enabled is rejected by the endpoint service.
         self.privatelink_enabled_accounts: set[str] | None = None
+        # How an in-use delete is refused: INVALID_STATE with its message (the documented answer), or
+        # "bare-409" (HTTP 409 with an empty body, as Databricks sometimes answers).
+        self.in_use_refusal: Literal["INVALID_STATE", "bare-409"] = "INVALID_STATE"
         self._clear()
 
     def _clear(self) -> None:
@@ -199,6 +204,7 @@ class AccountBackend:
                 timer.cancel()
             self._timers.clear()
             self.privatelink_enabled_accounts = None
+            self.in_use_refusal = "INVALID_STATE"
             self._clear()
 
     # --- time -------------------------------------------------------------------------------
@@ -378,12 +384,12 @@ class AccountBackend:
             reg = self._endpoint(vpc_endpoint_id)
             for net in self.networks.values():
                 if vpc_endpoint_id in net.endpoint_ids():
-                    raise invalid_state(
+                    raise self._in_use(
                         f"Unable to delete, VPC endpoint is being used by network {net.network_id}"
                     )
             for pas in self.private_access.values():
                 if vpc_endpoint_id in pas.allowed_vpc_endpoint_ids:
-                    raise invalid_state(
+                    raise self._in_use(
                         "Unable to delete, VPC endpoint is being used by private access settings "
                         f"{pas.private_access_settings_id}"
                     )
@@ -555,10 +561,13 @@ class AccountBackend:
 
     # --- workspaces ---------------------------------------------------------------------------
 
+    def _in_use(self, message: str) -> ApiError:
+        return in_use(message, as_bare_409=self.in_use_refusal == "bare-409")
+
     def _refuse_if_used_by_workspace(self, attribute: str, value: str, kind: str) -> None:
         for ws in self.workspaces.values():
             if getattr(ws, attribute) == value:
-                raise invalid_state(
+                raise self._in_use(
                     f"Unable to delete, {kind} is being used by active workspace {ws.workspace_id}"
                 )
 

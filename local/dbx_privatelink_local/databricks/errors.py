@@ -24,15 +24,25 @@ STATUS_OF: dict[str, int] = {
 class ApiError(Exception):
     """An Account API error: `error_code` decides the HTTP status, `message` is what clients show."""
 
-    def __init__(self, error_code: str, message: str, details: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        error_code: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        *,
+        bare_status: int | None = None,
+    ) -> None:
         super().__init__(f"{error_code}: {message}")
         self.error_code = error_code
         self.message = message
         self.details = details or []
+        # Answered as this status with an empty body (no error_code for the client to read), as Databricks
+        # sometimes answers an in-use delete: 409 and nothing else.
+        self.bare_status = bare_status
 
     @property
     def status(self) -> int:
-        return STATUS_OF.get(self.error_code, 500)
+        return self.bare_status or STATUS_OF.get(self.error_code, 500)
 
     def body(self) -> dict[str, Any]:
         return {"error_code": self.error_code, "message": self.message, "details": self.details}
@@ -48,6 +58,12 @@ def malformed(message: str) -> ApiError:
 
 def invalid_state(message: str) -> ApiError:
     return ApiError("INVALID_STATE", message)
+
+
+def in_use(message: str, *, as_bare_409: bool = False) -> ApiError:
+    """A delete refused because something still uses the object: INVALID_STATE with the message, or (as
+    seen in the wild) HTTP 409 with an empty body."""
+    return ApiError("INVALID_STATE", message, bare_status=409 if as_bare_409 else None)
 
 
 def not_found(message: str) -> ApiError:

@@ -83,6 +83,8 @@ def _json_response(status: int, body: Any, headers: dict[str, str] | None = None
 
 
 def _api_error(err: ApiError, headers: dict[str, str] | None = None) -> Response:
+    if err.bare_status is not None:
+        return Response(b"", status=err.bare_status, headers=headers)
     return _json_response(err.status, err.body(), headers)
 
 
