@@ -66,7 +66,7 @@ def run_explain(args: argparse.Namespace, runtime: Runtime) -> int:
         runtime.client("ec2"), runtime.client("route53"), runtime.client("route53resolver"), runtime.region
     )
     try:
-        state = reader.read()
+        state = reader.read([vpc_id])
     except DbxPrivateLinkError as exc:
         raise CliError(str(exc), name=type(exc).__name__) from None
     vpc = state.vpc(vpc_id)

@@ -25,7 +25,9 @@ _cidrs = (f"10.{100 + n // 64}.{n % 64 * 4}.0/22" for n in itertools.count())
 # Package scope: the stack is gone before other packages start stacks or moto servers of their own.
 @pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
-    with LocalStack(LocalStackConfig(time_scale=0.01)) as s:
+    # The tests make Resolver endpoints in many VPCs of one region, as an account with a raised quota would.
+    parameters = {"ScanRateMinutes": "10", "ResolverEndpointsQuota": "100"}
+    with LocalStack(LocalStackConfig(time_scale=0.01, parameters=parameters)) as s:
         yield s
 
 

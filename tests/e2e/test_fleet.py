@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from dbx_privatelink.aws.ec2 import Ec2Client
 from dbx_privatelink.aws.resolver import normalize_domain
 from dbx_privatelink.ledger import LedgerClient, SharedKey
+from dbx_privatelink.reconcile.preflight import allows_endpoint_ingress
 from dbx_privatelink.reconcile.shared import endpoint_key
 from dbx_privatelink_local.aws.rate_limits import AwsRateLimits
 from dbx_privatelink_local.seed import DataPlane, workspace_security_group
@@ -115,6 +117,9 @@ def test_workspaces_in_one_vpc_applied_at_once_share_one_endpoint_per_service(
     for e in endpoints:
         if e["VpcEndpointType"] == "Interface":
             assert {g["GroupId"] for g in e["Groups"]} == {data_plane.endpoint_sg_id}
+    [endpoint_group] = Ec2Client(stack.client("ec2")).get_security_groups([data_plane.endpoint_sg_id])
+    for spec in specs:
+        assert allows_endpoint_ingress(endpoint_group, 443, spec["network"]["workspace_security_group_ids"])
     # and each run saw the same endpoints; the ledger knows every workspace that uses them
     ids = {tuple(sorted(e["id"] for e in r.output["summary"]["endpoints"].values())) for r in runs}
     assert len(ids) == 1
@@ -161,13 +166,13 @@ def test_workspaces_behind_a_fresh_dns_vpc_converge_on_one_resolver_setup(
         e for e in r53r.list_resolver_endpoints()["ResolverEndpoints"] if e["HostVPCId"] == dns_vpc[0]
     ]
     assert len(outbound) == 1
-    rules = [
-        r
-        for r in r53r.list_resolver_rules()["ResolverRules"]
-        if r.get("ResolverEndpointId") == outbound[0]["Id"] or r["RuleType"] == "SYSTEM"
-    ]
-    ours_rules = [r for r in rules if r.get("OwnerId", "").isdigit()]
-    assert Counter(normalize_domain(r["DomainName"]) for r in ours_rules) == {".": 1, "amazonaws.com": 1}
+
+    def scope(rule: dict[str, Any]) -> str | None:
+        tags = r53r.list_tags_for_resource(ResourceArn=rule["Arn"])["Tags"]
+        return next((t["Value"] for t in tags if t["Key"] == "dbx-privatelink:scope"), None)
+
+    rules = [r for r in r53r.list_resolver_rules()["ResolverRules"] if scope(r) == dns_vpc[0]]
+    assert Counter(normalize_domain(r["DomainName"]) for r in rules) == {".": 1, "amazonaws.com": 1}
     ec2 = stack.client("ec2")
     groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [dns_vpc[0]]}])[
         "SecurityGroups"

@@ -37,8 +37,10 @@ from dbx_privatelink.errors import AwsThrottledError
 
 # How far ahead a ticket may be reserved: past that the queue is not a queue but an outage.
 MAX_QUEUE_SECONDS = 3600.0
-# A ticket used this late is reserved again: its slot went by and others' slots follow it.
-TICKET_GRACE_SECONDS = 30.0
+# A ticket used late still spends its own slot (AWS's bucket refilled meanwhile; at worst one call meets the
+# next ones and is retried): going to the back of the queue again would cost a whole queue's wait. Only a
+# ticket so old that its execution was clearly held up elsewhere is reserved again.
+TICKET_GRACE_SECONDS = 600.0
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ class Settings(BaseModel):
     # "off": each container keeps its own Resolver bucket and refusals are retried (the benchmark compares).
     rate_pacing: str = "shared"
     resolver_requests_per_second: float = ROUTE53_RESOLVER.rate
+    resolver_endpoints_quota: int = 4  # Route 53 Resolver endpoints per region (a raised quota: more)
     # Emulated time on the local stack (0.01: an emulated second lasts 10 ms); 1 everywhere else.
     time_scale: float = 1.0
 
@@ -101,6 +102,7 @@ class Settings(BaseModel):
                 env.get("RESOLVER_REQUESTS_PER_SECOND") or ROUTE53_RESOLVER.rate
             ),
             time_scale=float(env.get("DBX_PRIVATELINK_TIME_SCALE") or 1.0),
+            resolver_endpoints_quota=int(env.get("RESOLVER_ENDPOINTS_QUOTA") or 4),
         )
 
 

@@ -124,7 +124,11 @@ class LocalDns:
         self.upstream_timeout = upstream_timeout
         session = session or boto3.session.Session(region_name=region, **_LOCAL_KEYS)
         self._reader = DnsStateClient.from_session(session, region, endpoint_url=endpoint_url, config=_BOTO)
-        self._cache = _StateCache(self._reader.read, cache_ttl)
+        self._cache_ttl = cache_ttl
+        # What every resolver needs to exist and be addressed (VPCs, Resolver endpoints), and per VPC what a
+        # query from it can reach: a fleet's region holds many VPCs, each answered from a read of its own.
+        self._cache = _StateCache(lambda: self._reader.read([]), cache_ttl)
+        self._vpc_caches: dict[str, _StateCache] = {}
         self._lock = threading.RLock()
         self._vpc_servers: dict[str, DnsServer] = {}
         self._corporate_servers: dict[str, DnsServer] = {}
@@ -173,6 +177,20 @@ class LocalDns:
     def invalidate(self) -> None:
         """Forget the cached state: the next query reads the emulated AWS again."""
         self._cache.invalidate()
+        with self._lock:
+            caches = list(self._vpc_caches.values())
+        for cache in caches:
+            cache.invalidate()
+
+    def _state_of(self, vpc_id: str) -> DnsState:
+        """What resolution from `vpc_id` can reach, cached per VPC."""
+        with self._lock:
+            cache = self._vpc_caches.get(vpc_id)
+            if cache is None:
+                cache = self._vpc_caches[vpc_id] = _StateCache(
+                    lambda: self._reader.read([vpc_id]), self._cache_ttl
+                )
+        return cache.get()
 
     # --- addresses ---
 
@@ -225,7 +243,7 @@ class LocalDns:
 
     def explain(self, vpc_id: str, name: str) -> ResolutionPath:
         """The path a query takes from `vpc_id`, with forwarded queries really asked of the stand-ins."""
-        return explain(self._cache.get(), vpc_id, name, upstream=self._ask)
+        return explain(self._state_of(vpc_id), vpc_id, name, upstream=self._ask)
 
     def _answer_as(self, vpc_id: str) -> Callable[[dns.message.Message], dns.message.Message]:
         def answer(query: dns.message.Message) -> dns.message.Message:
@@ -326,5 +344,32 @@ def attach_local_dns(stack: Any, **options: Any) -> LocalDns:
     """Start a LocalDns for a started LocalStack (its endpoint, region and seeded corporate servers), told
     of every mutating call the stack's AWS answers: a change AWS reports done is what it answers with."""
     local_dns = LocalDns(stack, **options).start()
-    stack.aws.middleware.mutation_listeners.append(lambda _call: local_dns.invalidate())
+
+    def invalidate(call: Any) -> None:
+        if changes_dns(call.service, call.action):
+            local_dns.invalidate()
+
+    stack.aws.middleware.mutation_listeners.append(invalidate)
     return local_dns
+
+
+# EC2 calls that change what a VPC's resolver answers: VPCs and their CIDRs, interface endpoints and their
+# private DNS. Security groups, subnets, tags ... do not (and a fleet makes many of them).
+_EC2_DNS_ACTIONS = frozenset(
+    {
+        "CreateVpc",
+        "DeleteVpc",
+        "AssociateVpcCidrBlock",
+        "DisassociateVpcCidrBlock",
+        "ModifyVpcAttribute",
+        "CreateVpcEndpoint",
+        "ModifyVpcEndpoint",
+        "DeleteVpcEndpoints",
+    }
+)
+
+
+def changes_dns(service: str, action: str) -> bool:
+    """Whether a successful mutating call can change an answer: every Route 53 and Route 53 Resolver
+    change, and the EC2 ones that touch VPCs and interface endpoints."""
+    return service in ("route53", "route53resolver") or (service == "ec2" and action in _EC2_DNS_ACTIONS)

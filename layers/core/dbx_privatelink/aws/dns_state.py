@@ -12,7 +12,7 @@ private DNS is on, and the service names it before that; taking both keeps the a
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -74,17 +74,25 @@ class DnsStateClient:
             region,
         )
 
-    def read(self) -> DnsState:
-        """The whole region's state, read now."""
+    def read(self, vpc_ids: Sequence[str] | None = None) -> DnsState:
+        """The region's state, read now; with `vpc_ids`, only what resolution from those VPCs can reach:
+        their zones, endpoints and rule associations and those of the VPCs holding Resolver endpoints (a
+        query forwarded to an inbound endpoint resolves there). A fleet's region holds many VPCs: reading
+        every VPC's zones to answer for one would cost a call per VPC."""
         vpcs = self.vpcs()
+        resolver_endpoints = self.resolver_endpoints()
+        if vpc_ids is None:
+            scope = [v.vpc_id for v in vpcs]
+        else:
+            scope = sorted({*vpc_ids, *(e.vpc_id for e in resolver_endpoints)})
         return DnsState(
             region=self.region,
             vpcs=tuple(vpcs),
-            zones=tuple(self.private_zones([v.vpc_id for v in vpcs])),
-            endpoints=tuple(self.endpoints()),
+            zones=tuple(self.private_zones(scope)),
+            endpoints=tuple(self.endpoints(None if vpc_ids is None else scope)),
             rules=tuple(self.rules()),
-            associations=tuple(self.associations()),
-            resolver_endpoints=tuple(self.resolver_endpoints()),
+            associations=tuple(a for a in self.associations() if vpc_ids is None or a.vpc_id in scope),
+            resolver_endpoints=tuple(resolver_endpoints),
         )
 
     # --- EC2 ---
@@ -102,13 +110,17 @@ class DnsStateClient:
             found.append(Vpc(vpc_id=vpc["VpcId"], cidr_blocks=tuple(cidrs)))
         return sorted(found, key=lambda v: v.vpc_id)
 
-    def endpoints(self) -> list[EndpointDns]:
-        """Interface endpoints with their DNS names and network interface IPs."""
+    def endpoints(self, vpc_ids: Sequence[str] | None = None) -> list[EndpointDns]:
+        """Interface endpoints (of `vpc_ids`, or all) with their DNS names and network interface IPs."""
+        if vpc_ids is not None and not vpc_ids:
+            return []
+        filters = [{"Name": "vpc-id", "Values": list(vpc_ids)}] if vpc_ids is not None else []
         with _mapped("DescribeVpcEndpoints"):
             raw = [
                 e
-                for e in _pages(self._ec2, "describe_vpc_endpoints", "VpcEndpoints")
+                for e in _pages(self._ec2, "describe_vpc_endpoints", "VpcEndpoints", Filters=filters)
                 if e.get("VpcEndpointType", "Interface") == "Interface"
+                and (vpc_ids is None or e.get("VpcId") in vpc_ids)
             ]
         eni_ips = self._eni_ips([i for e in raw for i in e.get("NetworkInterfaceIds", [])])
         service_names = self._service_private_names(

@@ -250,12 +250,14 @@ def dns_problems(spec: WorkspaceSpec, deps: Deps) -> list[str]:
             for e in existing
         )
     ]
-    if new and len(existing) + len(new) > RESOLVER_ENDPOINTS_PER_REGION:
+    quota = deps.settings.resolver_endpoints_quota
+    if new and len(existing) + len(new) > quota:
         problems.append(
             f"dns: this spec needs {len(new)} new Route 53 Resolver endpoint(s) ({', '.join(w.label for w in new)}) "
-            f"and {spec.region} has {len(existing)}: the quota 'endpoints per AWS Region' is "
-            f"{RESOLVER_ENDPOINTS_PER_REGION} by default; raise it in Service Quotas, or point the spec at a VPC "
-            "whose endpoint this application already made (workspaces share them)"
+            f"and {spec.region} has {len(existing)}: the quota 'endpoints per AWS Region' is {quota} "
+            f"({RESOLVER_ENDPOINTS_PER_REGION} by default); raise it in Service Quotas (and the stack's "
+            "ResolverEndpointsQuota parameter), or point the spec at a VPC whose endpoint this application "
+            "already made (workspaces share them)"
         )
     for w in wanted:
         if w.security_group_id or w.vpc_id not in vpcs or w.direction != "INBOUND":
@@ -937,7 +939,7 @@ def _explainer(deps: Deps, region: str, vpc_id: str) -> Callable[[str], str]:
     """How each name resolves in the VPC, from the explain logic over the region's live DNS state; when the
     state cannot be read, the Resolver rule associated with the VPC that matches the name."""
     try:
-        state = deps.dns_state(region).read()
+        state = deps.dns_state(region).read([vpc_id])
     except DbxPrivateLinkError:
         resolver = deps.resolver(region)
         return lambda name: answering_rule(resolver, vpc_id, name)
