@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import BotoCoreError, ClientError
@@ -74,6 +74,15 @@ class Limiter(Protocol):
     def acquire(self, max_wait_s: float = 10.0, what: str = "", count: int = 1) -> float: ...
 
 
+@runtime_checkable
+class SlotLimiter(Limiter, Protocol):
+    """A limit with a queue shared beyond this process: a step can reserve its calls' slots at once."""
+
+    def reserve_slots(self, count: int, max_wait_s: float, what: str = "") -> list[float]: ...
+
+    def wait_until(self, slot: float) -> None: ...
+
+
 def _decimal(value: float) -> Decimal:
     return Decimal(f"{value:.6f}")
 
@@ -97,7 +106,7 @@ class SharedPacer:
         self.budget = budget
         self.region = region
         self.time_scale = time_scale
-        self._clock, self._sleep = clock, sleep
+        self.clock, self.sleep = clock, sleep
         self._key = {"pk": "PACE", "sk": f"{budget.name}#{region}"}
 
     @property
@@ -133,7 +142,7 @@ class SharedPacer:
         cost = count * self.interval
         lead = (count - 1) * self.interval - self.tolerance  # start = TAT before + lead
         for _ in range(3):
-            now = self._clock()
+            now = self.clock()
             # A queue is waiting (TAT ahead of now): join its end, if that is near enough.
             queued = self._update(
                 UpdateExpression="SET tat = tat + :cost",
@@ -154,7 +163,7 @@ class SharedPacer:
         # The queue is longer than the caller would wait (or the entry moved under us three times).
         item = self._t.get_item(Key=self._key).get("Item") or {}
         tat = float(item.get("tat", 0) or 0)
-        return Reservation(start=max(self._clock(), tat + lead), count=count, reserved=False)
+        return Reservation(start=max(self.clock(), tat + lead), count=count, reserved=False)
 
     def _reservation(self, before: float, now: float, count: int) -> Reservation:
         """The slots of `count` calls reserved behind a schedule that stood at `before`: each call one
@@ -170,16 +179,16 @@ class SharedPacer:
             raise AwsThrottledError(
                 f"{what or self.budget.name}: the stack's shared pace ({self.budget.rate:g} requests/s per "
                 f"account and region) has a queue of "
-                f"{self.service_seconds(reservation.start - self._clock()):.0f}s, more than this step waits "
+                f"{self.service_seconds(reservation.start - self.clock()):.0f}s, more than this step waits "
                 f"({max_wait_s:g}s); the state machine retries the step later"
             )
         return list(reservation.slots)
 
     def wait_until(self, slot: float) -> None:
         """Sleep until a reserved slot (wall epoch seconds)."""
-        wait = slot - self._clock()
+        wait = slot - self.clock()
         if wait > 0:
-            self._sleep(wait)
+            self.sleep(wait)
 
     def service_seconds(self, wall_seconds: float) -> float:
         return wall_seconds / self.time_scale
@@ -189,7 +198,7 @@ class SharedPacer:
         `max_wait_s` service seconds); past that AwsThrottledError with nothing taken, so the state machine
         backs off. Returns the wall seconds waited."""
         reservation = self.reserve(count, max_ahead_s=max_wait_s * self.time_scale)
-        wait = reservation.start - self._clock()
+        wait = reservation.start - self.clock()
         if not reservation.reserved:
             raise AwsThrottledError(
                 f"{what or self.budget.name}: the stack's shared pace ({self.budget.rate:g} requests/s per "
@@ -197,7 +206,7 @@ class SharedPacer:
                 f"waits ({max_wait_s:g}s); the state machine retries the step later"
             )
         if wait > 0:
-            self._sleep(wait)
+            self.sleep(wait)
         return max(wait, 0.0)
 
 
@@ -229,20 +238,17 @@ def pace_mutations(
     reservation goes back to the state machine as a ticket. Without a pacer everything goes at once."""
     if pacer is None or count <= 0:
         return PaceDecision()
-    clock, sleep = pacer._clock, pacer._sleep
-    now = clock()
+    now = pacer.clock()
     grace = TICKET_GRACE_SECONDS * pacer.time_scale
     inline = inline_wait_s * pacer.time_scale
     if ticket is not None and ticket.count >= count and ticket.start - inline <= now <= ticket.start + grace:
-        if ticket.start > now:
-            sleep(ticket.start - now)
+        pacer.wait_until(ticket.start)
         return PaceDecision()
     reservation = pacer.reserve(count)
-    wait = reservation.start - now
-    if wait <= inline:
-        if wait > 0:
-            sleep(wait)
+    if reservation.start - now <= inline:
+        pacer.wait_until(reservation.start)
         return PaceDecision()
+    wait = reservation.start - now
     return PaceDecision(
         wait_seconds=max(1, math.ceil(pacer.service_seconds(wait))),
         ticket=Ticket(start=reservation.start, count=count),

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dbx_privatelink import errors
 from dbx_privatelink.aws.errors import error_code, map_aws_error
-from dbx_privatelink.pacing import Limiter
+from dbx_privatelink.pacing import Limiter, SlotLimiter
 
 RESOLVER_REQUESTS_PER_SECOND = 5.0
 # The quota each Create/Associate call can run into: LimitExceededException names none of them clearly.
@@ -289,10 +289,9 @@ class ResolverClient:
         (one place in its queue, not one per call); each call then waits for its own slot, one interval
         after the one before, and calls past them take slots of their own. A limiter of this process alone
         (the CLI's bucket) has no shared queue to stand in: its calls take their tokens one by one."""
-        reserve = getattr(self._limiter, "reserve_slots", None)
-        if count <= 0 or reserve is None:
+        if count <= 0 or not isinstance(self._limiter, SlotLimiter):
             return
-        slots = reserve(count, max_wait_s, "Route 53 Resolver calls of this step")
+        slots = self._limiter.reserve_slots(count, max_wait_s, "Route 53 Resolver calls of this step")
         with self._slots_lock:
             self._slots = sorted([*self._slots, *slots])
 
@@ -302,8 +301,8 @@ class ResolverClient:
             slot = self._slots.pop(0) if self._slots else None
         if slot is None:
             self._limiter.acquire(self._max_wait_s, operation)
-        else:
-            self._limiter.wait_until(slot)  # type: ignore[attr-defined]
+        elif isinstance(self._limiter, SlotLimiter):  # only such a limiter hands out slots
+            self._limiter.wait_until(slot)
         try:
             yield
         except (ClientError, BotoCoreError, ResponseParserError) as exc:
