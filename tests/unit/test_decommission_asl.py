@@ -35,8 +35,7 @@ def _tasks_along(states: dict[str, Any], start: str) -> list[str]:
 
 
 def test_delete_mode_takes_things_down_in_dependency_order() -> None:
-    assert _tasks_along(STATES, "PlanDecommission") == [
-        "PlanDecommission",
+    assert _tasks_along(STATES, "DeleteWorkspace") == [
         "DeleteWorkspace",
         "CheckWorkspaceGone",
         "DeleteDatabricksObjects",
@@ -53,9 +52,11 @@ def test_delete_mode_takes_things_down_in_dependency_order() -> None:
     ]
 
 
-def test_detach_goes_from_the_lease_to_the_record_and_deletes_nothing() -> None:
+def test_both_modes_plan_and_detach_goes_from_the_plan_to_the_record_deleting_nothing() -> None:
+    assert [c["Next"] for c in STATES["Begun"]["Choices"]][0] == "PlanDecommission"
+    assert STATES["PlanDecommission"]["Next"] == "ModeChosen"
     assert STATES["ModeChosen"]["Default"] == "FinishDecommission"
-    assert [c["Next"] for c in STATES["ModeChosen"]["Choices"]] == ["PlanDecommission"]
+    assert [c["Next"] for c in STATES["ModeChosen"]["Choices"]] == ["DeleteWorkspace"]
 
 
 def test_nothing_to_decommission_ends_after_the_first_step() -> None:
