@@ -30,6 +30,9 @@ from dbx_privatelink.wiring import Deps
 
 NETWORK_NAME = re.compile(r"^(?P<key>[a-z][a-z0-9-]{2,39})-network-[0-9a-f]{8}$")
 ENDPOINT_GONE = ("deleted", "deleting")
+# Orphans removed and listed per sweep: the list travels in the execution's state (256 KB) and each one is an
+# Account API call within one invocation's time; the rest are found again by the next sweep.
+MAX_ORPHANS_PER_SWEEP = 25
 
 
 def find_orphans(
@@ -136,7 +139,10 @@ def sweep_orphans(inp: DeletionInput, deps: Deps) -> OrphanReport:
     client = deps.databricks(ctx.account_id)
     managed = set(deps.store.list_desired())
     orphans = find_orphans(client, deps.ec2(ctx.region), ctx.region, managed, _busy(deps, inp.execution_name))
-    return OrphanReport(orphans=remove_orphans(client, orphans))
+    return OrphanReport(
+        orphans=remove_orphans(client, orphans[:MAX_ORPHANS_PER_SWEEP]),
+        deferred=max(0, len(orphans) - MAX_ORPHANS_PER_SWEEP),
+    )
 
 
 def scan_orphans(inp: ScanOrphansInput, deps: Deps) -> OrphanReport:
@@ -157,5 +163,7 @@ def scan_orphans(inp: ScanOrphansInput, deps: Deps) -> OrphanReport:
     for account in sorted(accounts):
         client = deps.databricks(account)
         found = find_orphans(client, deps.ec2(region), region, set(desired), _busy(deps, ""))
-        report.orphans += found if paused else remove_orphans(client, found)
+        room = max(0, MAX_ORPHANS_PER_SWEEP - len(report.orphans))
+        report.deferred += max(0, len(found) - room)
+        report.orphans += found[:room] if paused else remove_orphans(client, found[:room])
     return report

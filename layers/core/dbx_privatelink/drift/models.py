@@ -109,6 +109,7 @@ class Orphan(BaseModel):
 class OrphanReport(BaseModel):
     orphans: list[Orphan] = Field(default_factory=list)
     skipped: str = ""
+    deferred: int = 0  # found past the per-run cap: left to the next sweep
 
 
 class ScanOrphansInput(BaseModel):
