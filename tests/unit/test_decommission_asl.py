@@ -53,7 +53,8 @@ def test_delete_mode_takes_things_down_in_dependency_order() -> None:
 
 
 def test_both_modes_plan_and_detach_goes_from_the_plan_to_the_record_deleting_nothing() -> None:
-    assert [c["Next"] for c in STATES["Begun"]["Choices"]][0] == "PlanDecommission"
+    proceed = next(c for c in STATES["Begun"]["Choices"] if c["StringEquals"] == "proceed")
+    assert proceed["Next"] == "PlanDecommission"
     assert STATES["PlanDecommission"]["Next"] == "ModeChosen"
     assert STATES["ModeChosen"]["Default"] == "FinishDecommission"
     assert [c["Next"] for c in STATES["ModeChosen"]["Choices"]] == ["DeleteWorkspace"]
