@@ -197,6 +197,7 @@ def test_every_network_named_for_the_workspace_goes_unless_another_workspace_use
         _network("n2", "acme-network-4e5f6a7b"),  # the standby set's, or a leftover
         _network("n3", "acme-network-8c9d0e1f", 99),  # moved under another workspace by hand
         _network("n4", "beta-network-0a1b2c3d"),  # another workspace's
+        _network("n5", "acme-network-0a1b2c3d-network-4e5f6a7b"),  # workspace "acme-network-0a1b2c3d"'s
     ]
     items = decide_networks("acme", "delete", networks, "n1", 42)
     assert [(i.ids, i.action) for i in items] == [(["n1"], "delete"), (["n2"], "delete"), (["n3"], "keep")]

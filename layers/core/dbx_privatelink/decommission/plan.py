@@ -14,6 +14,7 @@ nor a resource another managed workspace still uses (the ledger's references, an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,9 +79,10 @@ def claim_token(workspace_key: str) -> str:
     return f"decommission:{workspace_key}"
 
 
-def network_prefix(workspace_key: str) -> str:
-    """The names the reconcile gives the workspace's networks (reconcile/databricks_objects.py)."""
-    return f"{workspace_key}-network-"
+def is_network_of(workspace_key: str, network_name: str) -> bool:
+    """Whether the reconcile named this network for the workspace: `<key>-network-<8 hex digits>`
+    (reconcile/databricks_objects.py); a key that merely starts like it is another workspace's."""
+    return re.fullmatch(rf"{re.escape(workspace_key)}-network-[0-9a-f]{{8}}", network_name) is not None
 
 
 def pas_name(workspace_key: str) -> str:
@@ -218,9 +220,7 @@ def decide_networks(
     """The workspace's networks (the recorded one, and every network named for it: both workspace sets,
     leftovers of interrupted runs): deleted once no other workspace uses them."""
     mine = [
-        n
-        for n in networks
-        if n.network_id == recorded_id or n.network_name.startswith(network_prefix(workspace_key))
+        n for n in networks if n.network_id == recorded_id or is_network_of(workspace_key, n.network_name)
     ]
     items: list[PlanItem] = []
     for n in sorted(mine, key=lambda n: n.network_name):
