@@ -69,6 +69,9 @@ class FleetFigures:
     transitions: int = 0
     second_mutations: int = 0
     second_succeeded: int = 0
+    second_failures: Counter[str] = field(default_factory=Counter)
+    ec2_drained_s: float = 0.0  # the last EC2 endpoint mutation, emulated seconds after the first start
+    median_end_s: float = 0.0  # half the executions had ended by then
 
     @property
     def bound_s(self) -> float:
@@ -238,9 +241,18 @@ def measure(size: int, time_scale: float, pacing: str) -> FleetFigures:
         t0 = time.monotonic()
         first = run_all(stack, specs, "first", timeout)
         figures.wall_s = time.monotonic() - t0
-        ends = [d["stopDate"].timestamp() for d in first if d.get("stopDate")]
+        ends = sorted(d["stopDate"].timestamp() for d in first if d.get("stopDate"))
         starts = [d["startDate"].timestamp() for d in first]
-        figures.emulated_s = (max(ends) - min(starts)) / time_scale if ends else 0.0
+        t_first = min(starts)
+        figures.emulated_s = (ends[-1] - t_first) / time_scale if ends else 0.0
+        figures.median_end_s = (ends[len(ends) // 2] - t_first) / time_scale if ends else 0.0
+        stack.aws.cloudtrail.flush()
+        mutations = [
+            datetime.fromisoformat(e["detail"]["eventTime"].replace("Z", "+00:00")).timestamp()
+            for e in stack.aws.cloudtrail.events()
+            if e["detail"]["eventName"] in ("CreateVpcEndpoint", "ModifyVpcEndpoint")
+        ]
+        figures.ec2_drained_s = (max(mutations) - t_first) / time_scale if mutations else 0.0
         for d in first:
             if d["status"] == "SUCCEEDED":
                 figures.succeeded += 1
@@ -260,6 +272,11 @@ def measure(size: int, time_scale: float, pacing: str) -> FleetFigures:
         before = _mutations(stack)
         second = run_all(stack, specs, "second", timeout)
         figures.second_succeeded = sum(1 for d in second if d["status"] == "SUCCEEDED")
+        figures.second_failures = Counter(
+            f"{d.get('error') or d['status']}: {str(d.get('cause') or '')[:160]}"
+            for d in second
+            if d["status"] != "SUCCEEDED"
+        )
         figures.second_mutations = _mutations(stack) - before
         return figures
 
@@ -275,7 +292,7 @@ def _rows(results: list[FleetFigures]) -> list[list[str]]:
                 f"{f.succeeded} / {f.failed}"
                 + (f" ({', '.join(f'{k} {n}' for k, n in f.failures.items())})" if f.failures else ""),
                 str(sum(f.duplicates.values())),
-                f"{f.emulated_s:.0f}",
+                f"{f.emulated_s:.0f} (half by {f.median_end_s:.0f}, EC2 queue drained at {f.ec2_drained_s:.0f})",
                 f"{f.bound_s:.0f}",
                 f"{f.ratio:.2f}x",
                 f"{f.ec2_mutations} / {f.resolver_calls}",
@@ -313,6 +330,16 @@ def render(results: list[FleetFigures], time_scale: float, markdown: bool) -> st
     dup_rows = [[k] + [str(f.duplicates.get(k, 0)) for f in results] for k in dup_kinds]
     dup_headers = ["duplicates by kind"] + [f"N={f.size} {f.pacing}" for f in results]
     dups = markdown_table(dup_headers, dup_rows) if markdown else text_table(dup_headers, dup_rows)
+    failure_rows = [
+        [f"N={f.size} {f.pacing}", k, str(n)] for f in results for k, n in sorted(f.second_failures.items())
+    ]
+    failures = (
+        (markdown_table if markdown else text_table)(
+            ["2nd apply", "did not succeed", "executions"], failure_rows
+        )
+        if failure_rows
+        else ""
+    )
     refused_rows = [
         [f"N={f.size} {f.pacing}", ", ".join(f"{k} {n}" for k, n in sorted(f.refused.items())) or "none"]
         for f in results
@@ -333,6 +360,7 @@ def render(results: list[FleetFigures], time_scale: float, markdown: bool) -> st
         "",
         refused,
         "",
+        failures,
     ]
     return "\n".join(lines)
 

@@ -140,7 +140,9 @@ class Deps:
         if self.settings.rate_pacing != "shared" or not self.settings.table_name:
             return None
         if budget.name == ROUTE53_RESOLVER.name:
-            budget = RateBudget(budget.name, self.settings.resolver_requests_per_second, budget.burst)
+            budget = RateBudget(
+                budget.name, self.settings.resolver_requests_per_second, budget.burst, budget.utilization
+            )
         with self._lock:
             key = (budget.name, region)
             if key not in self._pacers:
