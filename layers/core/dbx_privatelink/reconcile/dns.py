@@ -723,7 +723,7 @@ def ensure_resolver_rules(inp: EnsureResolverRulesInput, deps: Deps) -> EnsureRe
             # The rule is shared by every workspace behind the scope VPC: created under the ledger's lock.
             key = SharedKey("resolver-rule", rule_key(w.scope_vpc_id, w.domain, w.rule_type))
             with deps.ledger.lock(key, _lock_holder(inp), int(deps.clock())):
-                fresh = resolver.list_rules(domain=w.domain)
+                fresh = resolver.list_rules()  # every rule: moto reads a "." rule back as ".."
                 found = _find_rule(resolver, w, fresh, owner, token) or _create_rule(
                     resolver, w, owner, token, name
                 )

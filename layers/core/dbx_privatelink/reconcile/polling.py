@@ -25,9 +25,11 @@ class PollPolicy:
         return sum(self.wait_for(a) for a in range(self.max_attempts))
 
 
-ENDPOINTS_CREATED = PollPolicy(first_wait_s=5, max_wait_s=30, max_attempts=40)  # ~18 min
-ENDPOINTS_AVAILABLE = PollPolicy(first_wait_s=10, max_wait_s=60, max_attempts=40)  # ~35 min
-WORKSPACE_RUNNING = PollPolicy(first_wait_s=15, max_wait_s=60, max_attempts=45)  # ~40 min
+# Capped low: a state seen late holds up everything after it (a fleet behind one queue finishes with its
+# last workspace's tail), and a poll is one cheap read. The bounds keep the old budgets.
+ENDPOINTS_CREATED = PollPolicy(first_wait_s=5, max_wait_s=15, max_attempts=80)  # ~20 min
+ENDPOINTS_AVAILABLE = PollPolicy(first_wait_s=5, max_wait_s=15, max_attempts=150)  # ~37 min
+WORKSPACE_RUNNING = PollPolicy(first_wait_s=10, max_wait_s=20, max_attempts=130)  # ~43 min
 RESOLVER_OPERATIONAL = PollPolicy(first_wait_s=5, max_wait_s=30, max_attempts=40)
 ZONE_CHANGE_INSYNC = PollPolicy(first_wait_s=10, max_wait_s=30, max_attempts=30)  # Route 53: ~60 s
 
