@@ -648,43 +648,30 @@ class ResolverClient:
         return permissions
 
     def authorize(self, group_id: str, rules: list[GroupRule]) -> None:
-        """Add the rules. A rule that exists already (another execution added it meanwhile) is not an
-        error: EC2 refuses the whole call then, so the rules are added one at a time."""
-        for direction in ("ingress", "egress"):
-            wanted = [r for r in rules if r.direction == direction]
-            if not wanted:
-                continue
-            method = getattr(self._ec2, f"authorize_security_group_{direction}")
-            operation = f"AuthorizeSecurityGroup{direction.capitalize()}"
-            try:
-                with self._ec2_call(operation):
-                    method(GroupId=group_id, IpPermissions=self._permissions(wanted))
-            except errors.AwsRequestError as exc:
-                if "InvalidPermission.Duplicate" not in str(exc) or len(wanted) == 1:
-                    if "InvalidPermission.Duplicate" in str(exc):
-                        continue
-                    raise
-                for rule in wanted:
-                    self.authorize(group_id, [rule])
+        """Add the rules; one another execution added meanwhile is not an error."""
+        self._change_rules("authorize", group_id, rules, "InvalidPermission.Duplicate")
 
     def revoke(self, group_id: str, rules: list[GroupRule]) -> None:
         """Remove the rules; one another execution removed meanwhile is not an error."""
+        self._change_rules("revoke", group_id, rules, "InvalidPermission.NotFound")
+
+    def _change_rules(self, verb: str, group_id: str, rules: list[GroupRule], done_already: str) -> None:
+        """EC2 refuses the whole call when one rule was added (or removed) already: `done_already`. Then the
+        rules go one at a time, and a single rule refused that way is already as wanted."""
         for direction in ("ingress", "egress"):
             wanted = [r for r in rules if r.direction == direction]
             if not wanted:
                 continue
-            method = getattr(self._ec2, f"revoke_security_group_{direction}")
-            operation = f"RevokeSecurityGroup{direction.capitalize()}"
+            method = getattr(self._ec2, f"{verb}_security_group_{direction}")
             try:
-                with self._ec2_call(operation):
+                with self._ec2_call(f"{verb.capitalize()}SecurityGroup{direction.capitalize()}"):
                     method(GroupId=group_id, IpPermissions=self._permissions(wanted))
             except errors.AwsRequestError as exc:
-                if "InvalidPermission.NotFound" not in str(exc) or len(wanted) == 1:
-                    if "InvalidPermission.NotFound" in str(exc):
-                        continue
+                if done_already not in str(exc):
                     raise
-                for rule in wanted:
-                    self.revoke(group_id, [rule])
+                if len(wanted) > 1:
+                    for rule in wanted:
+                        self._change_rules(verb, group_id, [rule], done_already)
 
     def vpc_endpoint_ips(self, vpc_endpoint_ids: list[str]) -> dict[str, list[str]]:
         """The private IPs of each VPC endpoint's network interfaces (what its private DNS name answers)."""
