@@ -168,6 +168,25 @@ def test_a_long_queue_hands_a_ticket_to_the_state_machine_which_it_uses_later(ta
     assert not pace_mutations(pacer, 1, stale).go
 
 
+def test_deferrable_mutations_fill_gaps_and_never_queue_ahead_of_the_critical_ones(table: Any) -> None:
+    clock = Clock()
+    pacer = SharedPacer(table, EC2_ENDPOINT_MUTATIONS, REGION, clock=clock, sleep=clock.sleep)
+    # Given a queue of Databricks endpoint creates (the critical path) far longer than two intervals
+    for _ in range(10):
+        pacer.reserve()
+    queue = pacer.reserve(max_ahead_s=0.0).start - clock.now
+    # When an AWS service endpoint's create asks, then it takes no slot and comes back about when the queue
+    # would have drained, with no ticket
+    deferred = pace_mutations(pacer, 1, None, deferrable=True)
+    assert not deferred.go and deferred.ticket is None
+    assert queue <= deferred.wait_seconds <= queue * 1.25 + 1
+    # and a critical mutation asking after it still gets the next slot, not one behind it
+    assert pace_mutations(pacer, 1, None).ticket.start - clock.now == pytest.approx(queue, abs=0.01)  # type: ignore[union-attr]
+    # When the queue has drained, the deferrable one goes at once
+    clock.now += deferred.wait_seconds + 10
+    assert pace_mutations(pacer, 1, None, deferrable=True).go
+
+
 def test_resolver_calls_of_two_containers_stay_under_the_account_limit_only_when_paced_together() -> None:
     # Given the local stack's Route 53 Resolver limit (5 requests per emulated second, account-wide) at a
     # time factor of 0.5 (10 per wall second), and two containers each making 20 calls at once

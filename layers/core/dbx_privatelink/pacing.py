@@ -23,6 +23,7 @@ last 10 ms): intervals are scaled to wall seconds, waits handed to the state mac
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ from dbx_privatelink.errors import AwsThrottledError
 
 # How far ahead a ticket may be reserved: past that the queue is not a queue but an outage.
 MAX_QUEUE_SECONDS = 3600.0
+# A deferrable mutation takes a slot only while the queue ahead of it is shorter than this (two EC2
+# endpoint-mutation intervals), and looks again at most this long after it stood back.
+DEFERRABLE_QUEUE_SECONDS = 7.0
+DEFERRABLE_RECHECK_SECONDS = 300.0
 # A ticket used late still spends its own slot (AWS's bucket refilled meanwhile; at worst one call meets the
 # next ones and is retried): going to the back of the queue again would cost a whole queue's wait. Only a
 # ticket so old that its execution was clearly held up elsewhere is reserved again.
@@ -236,11 +241,21 @@ class PaceDecision:
 
 
 def pace_mutations(
-    pacer: SharedPacer | None, count: int, ticket: Ticket | None, *, inline_wait_s: float = 2.0
+    pacer: SharedPacer | None,
+    count: int,
+    ticket: Ticket | None,
+    *,
+    inline_wait_s: float = 2.0,
+    deferrable: bool = False,
 ) -> PaceDecision:
     """Decide whether `count` endpoint mutations may be made now: with a ticket that is due, or a fresh
     reservation whose slot is at most `inline_wait_s` service seconds away (slept inline); otherwise the
-    reservation goes back to the state machine as a ticket. Without a pacer everything goes at once."""
+    reservation goes back to the state machine as a ticket. Without a pacer everything goes at once.
+
+    `deferrable` mutations (nothing on a workspace's critical path waits for them: the AWS service
+    endpoints) only fill the schedule's gaps: while a queue longer than DEFERRABLE_QUEUE_SECONDS stands,
+    they reserve nothing and come back when it would have drained, so the mutations the Databricks side
+    waits for (its endpoints, their private DNS) are never queued behind them."""
     if pacer is None or count <= 0:
         return PaceDecision()
     now = pacer.clock()
@@ -249,11 +264,17 @@ def pace_mutations(
     if ticket is not None and ticket.count >= count and ticket.start - inline <= now <= ticket.start + grace:
         pacer.wait_until(ticket.start)
         return PaceDecision()
-    reservation = pacer.reserve(count)
-    if reservation.start - now <= inline:
+    ahead = DEFERRABLE_QUEUE_SECONDS * pacer.time_scale if deferrable else None
+    reservation = pacer.reserve(count, max_ahead_s=ahead)
+    wait = reservation.start - now
+    if not reservation.reserved:
+        # Back when today's queue would have drained (a little spread, so the deferred do not all return
+        # at once), at most DEFERRABLE_RECHECK_SECONDS later: the queue may drain sooner than it looks.
+        back = min(DEFERRABLE_RECHECK_SECONDS, pacer.service_seconds(wait) * random.uniform(1.0, 1.25))
+        return PaceDecision(wait_seconds=max(1, math.ceil(back)))
+    if wait <= inline:
         pacer.wait_until(reservation.start)
         return PaceDecision()
-    wait = reservation.start - now
     return PaceDecision(
         wait_seconds=max(1, math.ceil(pacer.service_seconds(wait))),
         ticket=Ticket(start=reservation.start, count=count),

@@ -119,7 +119,7 @@ def ensure_endpoint(inp: EnsureEndpointInput, deps: Deps) -> EnsureEndpointOutpu
     ours, incarnation = _ours(ec2, plan, owner)
     action: Action = "found"
     if not ours:
-        decision = pace_mutations(pacer, 1, _ticket(inp.pacing))
+        decision = pace_mutations(pacer, 1, _ticket(inp.pacing), deferrable=not plan.is_databricks)
         if not decision.go:
             return EnsureEndpointOutput(pacing=_wait(decision))
         try:
@@ -161,7 +161,7 @@ def ensure_endpoint(inp: EnsureEndpointInput, deps: Deps) -> EnsureEndpointOutpu
     # Drift repair (ModifyVpcEndpoint RemoveSecurityGroupIds); another workspace's endpoint group added.
     missing = sorted(set(plan.security_group_ids) - set(found.security_group_ids))
     if missing and plan.endpoint_type == "Interface":
-        decision = pace_mutations(pacer, 1, _ticket(inp.pacing))
+        decision = pace_mutations(pacer, 1, _ticket(inp.pacing), deferrable=not plan.is_databricks)
         if not decision.go:
             return EnsureEndpointOutput(pacing=_wait(decision))
         ec2.add_security_groups(found.vpc_endpoint_id, missing)
