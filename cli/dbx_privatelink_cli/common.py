@@ -190,4 +190,8 @@ def databricks_access(
             return DatabricksAccess(None, f"cannot read the Databricks secret: {exc}")
         client_id, client_secret = principal.client_id, principal.client_secret.get_secret_value()
         source = f"secret {secret_id}"
-    return DatabricksAccess(DatabricksAccountClient(host, account_id, client_id, client_secret), source)
+    try:
+        client = DatabricksAccountClient(host, account_id, client_id, client_secret)
+    except ValueError as exc:  # an http host that is not loopback: nothing was sent
+        return DatabricksAccess(None, f"DATABRICKS_HOST: {exc}")
+    return DatabricksAccess(client, source)

@@ -154,3 +154,21 @@ def test_no_region_is_a_usage_error() -> None:
     code = cli_main.main(["status", "acme"], session=_SessionWithoutRegion(), env={}, out=out, err=err)
     assert code == 2
     assert "--region" in err.getvalue()
+
+
+def test_the_cli_refuses_a_cleartext_databricks_host_before_any_call() -> None:
+    from dbx_privatelink_cli.common import Runtime, databricks_access
+
+    class NoAws:
+        def client(self, service: str, **_: object) -> object:
+            raise AssertionError(f"no AWS call expected, got a {service} client")
+
+    env = {
+        "DATABRICKS_HOST": "http://accounts.cloud.databricks.com",
+        "DATABRICKS_CLIENT_ID": "sp",
+        "DATABRICKS_CLIENT_SECRET": "secret",
+    }
+    access = databricks_access(
+        Runtime(session=NoAws(), env=env), "0f5e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b", host=None, secret_id=None
+    )
+    assert access.client is None and "DATABRICKS_HOST" in access.source and "https" in access.source

@@ -805,6 +805,26 @@ def test_host_without_scheme_means_https_and_bad_hosts_are_refused() -> None:
         DatabricksAccountClient("ftp://example.com", ACCOUNT, CLIENT_ID, SECRET)
 
 
+@pytest.mark.parametrize(
+    "host", ["http://accounts.cloud.databricks.com", "http://10.0.0.5:8443", "http://[::2]"]
+)
+def test_an_http_host_that_is_not_loopback_is_refused_before_any_request(host: str) -> None:
+    # Given a session that records every request it would send
+    fake = FakeDatabricks()
+    session = requests.Session()
+    session.mount("http://", fake)
+    session.mount("https://", fake)
+    # When the client is made for a cleartext host, then it is refused, naming https, and nothing was sent
+    with pytest.raises(ValueError, match="cleartext; use https"):
+        DatabricksAccountClient(host, ACCOUNT, CLIENT_ID, SECRET, session=session).list_networks()
+    assert fake.sent == []
+
+
+@pytest.mark.parametrize("host", ["http://127.0.0.1:8443", "http://localhost:9000", "http://[::1]:80"])
+def test_http_to_a_loopback_emulator_is_accepted(host: str) -> None:
+    assert DatabricksAccountClient(host, ACCOUNT, CLIENT_ID, SECRET).account_id == ACCOUNT
+
+
 # --- models --------------------------------------------------------------------------------------------
 
 

@@ -30,6 +30,8 @@ TAG_SCOPED = {
     "ec2:CreateSecurityGroup": "aws:RequestTag/",
     "ec2:AuthorizeSecurityGroupIngress": "aws:ResourceTag/",
     "ec2:RevokeSecurityGroupIngress": "aws:ResourceTag/",
+    "ec2:AuthorizeSecurityGroupEgress": "aws:ResourceTag/",
+    "ec2:RevokeSecurityGroupEgress": "aws:ResourceTag/",
 }
 
 
@@ -205,3 +207,13 @@ def test_the_schedule_starts_the_scan_state_machine_with_a_role_that_may_only_st
     assert statements == [
         {"Action": "states:StartExecution", "Effect": "Allow", "Resource": {"Ref": "ScanStateMachine"}}
     ]
+
+
+def test_the_databricks_host_parameter_takes_https_or_a_loopback_emulator_only() -> None:
+    template = TEMPLATE
+    pattern = re.compile(template["Parameters"]["DatabricksHost"]["AllowedPattern"])
+    assert pattern.match(template["Parameters"]["DatabricksHost"]["Default"])
+    for good in ("https://accounts.cloud.databricks.com", "http://127.0.0.1:8443", "http://localhost:9000/"):
+        assert pattern.match(good), good
+    for bad in ("http://accounts.cloud.databricks.com", "http://10.0.0.5", "ftp://example.com"):
+        assert not pattern.match(bad), bad

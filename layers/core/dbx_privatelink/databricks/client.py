@@ -20,6 +20,7 @@ Retry policy (decided here, relied on by the state machine):
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import random
 import time
@@ -676,13 +677,30 @@ class DatabricksAccountClient:
 # --- module helpers ------------------------------------------------------------------------------------
 
 
+def _loopback(hostname: str) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
 def _normalise_host(host: str) -> str:
+    """The Account API's base URL: https, or http to a loopback address only (the local emulator). The
+    OAuth token request carries the client secret and every call the bearer token: over http to any other
+    host they would cross the network in cleartext, so such a host is refused before any request."""
     host = host.strip().rstrip("/")
     if "://" not in host:
         host = f"https://{host}"
     parts = urlsplit(host)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("host must be an http(s) URL such as https://accounts.cloud.databricks.com")
+        raise ValueError("host must be an https URL such as https://accounts.cloud.databricks.com")
+    if parts.scheme == "http" and not _loopback(parts.hostname or ""):
+        raise ValueError(
+            f"host {host} is http: the client secret and tokens would cross the network in cleartext; use "
+            "https (http is accepted for a loopback address only, such as the local emulator)"
+        )
     return host
 
 
