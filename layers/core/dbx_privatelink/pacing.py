@@ -8,7 +8,8 @@ cell rate algorithm (GCRA): the entry holds the theoretical arrival time (TAT) o
 reserving n calls moves it on by n intervals in one conditional UpdateItem, and the calls may start once
 they conform (TAT - (burst - 1) intervals).
 
-  PACE, <budget>#<region>     tat: epoch seconds
+  PACE, <budget>#<region>     tat: epoch seconds; tat_high: where the last critical (not deferrable) call
+                              stands
 
 A Resolver call waits for its slot inline when it is near (else AwsThrottledError, retried by the state
 machine). An EC2 endpoint mutation behind a long queue keeps its reservation as a ticket and returns it:
@@ -38,10 +39,10 @@ from dbx_privatelink.errors import AwsThrottledError
 
 # How far ahead a ticket may be reserved: past that the queue is not a queue but an outage.
 MAX_QUEUE_SECONDS = 3600.0
-# A deferrable mutation takes a slot only while the queue ahead of it is shorter than this (two EC2
-# endpoint-mutation intervals), and looks again at most this long after it stood back.
+# A deferrable mutation takes a slot only while the critical calls queued end at most this far ahead (two
+# EC2 endpoint-mutation intervals), and looks again at most this long after it stood back.
 DEFERRABLE_QUEUE_SECONDS = 7.0
-DEFERRABLE_RECHECK_SECONDS = 300.0
+DEFERRABLE_RECHECK_SECONDS = 600.0
 # A ticket used late still spends its own slot (AWS's bucket refilled meanwhile; at worst one call meets the
 # next ones and is retried): going to the back of the queue again would cost a whole queue's wait. Only a
 # ticket so old that its execution was clearly held up elsewhere is reserved again.
@@ -143,9 +144,16 @@ class SharedPacer:
         except BotoCoreError as exc:
             raise map_aws_error(exc, "DynamoDB UpdateItem (pacing)") from exc
 
-    def reserve(self, count: int = 1, max_ahead_s: float | None = None) -> Reservation:
+    def reserve(
+        self, count: int = 1, max_ahead_s: float | None = None, *, deferrable: bool = False
+    ) -> Reservation:
         """Reserve `count` calls on the shared schedule, unless they would start more than `max_ahead_s` wall
-        seconds from now (then nothing is reserved and the reservation says when they could start)."""
+        seconds from now (then nothing is reserved and the reservation says when they could start).
+
+        The entry also keeps where the last call that is not deferrable stands (`tat_high`). A `deferrable`
+        reservation is taken only while that is at most DEFERRABLE_QUEUE_SECONDS ahead: it joins the queue's
+        end behind every critical call already waiting and never stands in front of one; refused, it says
+        when the critical calls will have gone (`start`)."""
         if count < 1:
             raise ValueError("reserve at least one call")
         ahead = MAX_QUEUE_SECONDS * self.time_scale if max_ahead_s is None else max_ahead_s
@@ -153,18 +161,21 @@ class SharedPacer:
         lead = (count - 1) * self.interval - self.tolerance  # start = TAT before + lead
         for _ in range(3):
             now = self.clock()
+            within = Attr("tat").lte(_decimal(now + ahead - lead))
+            if deferrable:
+                horizon = _decimal(now + DEFERRABLE_QUEUE_SECONDS * self.time_scale)
+                within = within & (Attr("tat_high").not_exists() | Attr("tat_high").lte(horizon))
             # A queue is waiting (TAT ahead of now): join its end, if that is near enough.
             queued = self._update(
-                UpdateExpression="SET tat = tat + :cost",
-                ConditionExpression=Attr("tat").gte(_decimal(now))
-                & Attr("tat").lte(_decimal(now + ahead - lead)),
+                UpdateExpression="SET tat = tat + :cost" + ("" if deferrable else ", tat_high = tat + :cost"),
+                ConditionExpression=Attr("tat").gte(_decimal(now)) & within,
                 ExpressionAttributeValues={":cost": _decimal(cost)},
             )
             if queued is not None:
                 return self._reservation(float(queued["tat"]) - cost, now, count)
             # No queue (TAT behind now, or no entry yet): the schedule starts again from now.
             fresh = self._update(
-                UpdateExpression="SET tat = :tat",
+                UpdateExpression="SET tat = :tat" + ("" if deferrable else ", tat_high = :tat"),
                 ConditionExpression=Attr("tat").not_exists() | Attr("tat").lt(_decimal(now)),
                 ExpressionAttributeValues={":tat": _decimal(now + cost)},
             )
@@ -172,7 +183,7 @@ class SharedPacer:
                 return self._reservation(now, now, count)
         # The queue is longer than the caller would wait (or the entry moved under us three times).
         item = self._t.get_item(Key=self._key).get("Item") or {}
-        tat = float(item.get("tat", 0) or 0)
+        tat = float(item.get("tat_high" if deferrable else "tat", 0) or 0)
         return Reservation(start=max(self.clock(), tat + lead), count=count, reserved=False)
 
     def _reservation(self, before: float, now: float, count: int) -> Reservation:
@@ -253,9 +264,11 @@ def pace_mutations(
     reservation goes back to the state machine as a ticket. Without a pacer everything goes at once.
 
     `deferrable` mutations (nothing on a workspace's critical path waits for them: the AWS service
-    endpoints) only fill the schedule's gaps: while a queue longer than DEFERRABLE_QUEUE_SECONDS stands,
-    they reserve nothing and come back when it would have drained, so the mutations the Databricks side
-    waits for (its endpoints, their private DNS) are never queued behind them."""
+    endpoints) wait for the critical ones: while critical calls are queued more than
+    DEFERRABLE_QUEUE_SECONDS ahead they reserve nothing and come back about when those will have gone; then
+    they join the queue's end with a ticket like any other call. So the mutations the Databricks side waits
+    for (its endpoints, their private DNS) are not queued behind deferrable ones that asked before them
+    (one that asks after deferrable ones joined the queue still joins its end)."""
     if pacer is None or count <= 0:
         return PaceDecision()
     now = pacer.clock()
@@ -264,13 +277,12 @@ def pace_mutations(
     if ticket is not None and ticket.count >= count and ticket.start - inline <= now <= ticket.start + grace:
         pacer.wait_until(ticket.start)
         return PaceDecision()
-    ahead = DEFERRABLE_QUEUE_SECONDS * pacer.time_scale if deferrable else None
-    reservation = pacer.reserve(count, max_ahead_s=ahead)
+    reservation = pacer.reserve(count, deferrable=deferrable)
     wait = reservation.start - now
     if not reservation.reserved:
-        # Back when today's queue would have drained (a little spread, so the deferred do not all return
-        # at once), at most DEFERRABLE_RECHECK_SECONDS later: the queue may drain sooner than it looks.
-        back = min(DEFERRABLE_RECHECK_SECONDS, pacer.service_seconds(wait) * random.uniform(1.0, 1.25))
+        # Back a little before the critical calls ahead will have gone (so the schedule has no gap), at
+        # most DEFERRABLE_RECHECK_SECONDS later: the queue may drain sooner than it looks.
+        back = min(DEFERRABLE_RECHECK_SECONDS, pacer.service_seconds(wait) * random.uniform(0.85, 1.0))
         return PaceDecision(wait_seconds=max(1, math.ceil(back)))
     if wait <= inline:
         pacer.wait_until(reservation.start)
