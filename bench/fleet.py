@@ -1,6 +1,6 @@
 """`make bench-fleet`: N workspaces started at once on the local stack with AWS's rate limits on.
 
-    .venv/bin/python bench/fleet.py [--sizes 10 25 50] [--time-scale 0.5] [--pacing shared off] [--no-write]
+    .venv/bin/python bench/fleet.py [--sizes 10 25 50] [--time-scale 0.5] [--pacing shared off] [--off-sizes 10 25] [--no-write]
 
 For each N, a fresh local stack (nothing shared exists yet) with EC2's endpoint-mutation bucket (4, 0.3/s)
 and Route 53 Resolver's 5 requests/s enforced account-wide; N workspaces with custom DNS through ONE new
@@ -380,12 +380,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 25, 50])
     parser.add_argument("--time-scale", type=float, default=0.5)
-    parser.add_argument("--pacing", nargs="+", default=["shared"], choices=["shared", "off"])
+    parser.add_argument("--pacing", nargs="+", default=["shared", "off"], choices=["shared", "off"])
+    parser.add_argument(
+        "--off-sizes",
+        type=int,
+        nargs="+",
+        default=[10, 25],
+        help="the sizes run with --pacing off too (the comparison; 50 without pacing mostly measures retries)",
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     results = []
     for pacing in args.pacing:
-        for size in args.sizes:
+        for size in args.sizes if pacing == "shared" else [n for n in args.sizes if n in args.off_sizes]:
             print(
                 f"bench-fleet: N={size}, pacing {pacing}, time scale {args.time_scale:g} ...",
                 file=sys.stderr,
