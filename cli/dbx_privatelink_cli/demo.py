@@ -286,6 +286,7 @@ def apply_once(
     aws_before, dbx_before = aws_mutations(stack), databricks_mutations(stack)
     args = argparse.Namespace(
         spec=info.sample_spec,
+        specs=[info.sample_spec],
         stack=info.stack_name,
         region=info.region,
         output="text",

@@ -146,6 +146,11 @@ def standby_plane(stack: LocalStack, request: pytest.FixtureRequest) -> DataPlan
     return _new_data_plane(stack, request, standby=True)
 
 
+def listed(client: Any, operation: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every item of a paginated list call: one stack serves the whole session, so a list outgrows a page."""
+    return [item for page in client.get_paginator(operation).paginate(**kwargs) for item in page[key]]
+
+
 def free_subnets(plane: DataPlane, prefix: int) -> list[str]:
     """CIDRs of size `prefix` in the data plane's first quarter, which a plane without a standby set
     leaves free (create_data_plane puts the workspace and endpoint subnets in the other three)."""

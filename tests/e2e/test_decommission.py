@@ -25,7 +25,7 @@ from dbx_privatelink_local.stack import LocalStack
 
 from . import test_drift as _drift
 from . import test_fleet as _fleet
-from .conftest import MUTATING_HTTP, Reconciler, _new_data_plane, free_subnets, spec_for
+from .conftest import MUTATING_HTTP, Reconciler, _new_data_plane, free_subnets, listed, spec_for
 from .test_drift import Drift, _human_turns_private_dns_off, wait_for
 from .test_fleet import _behind, _ledger, _neighbour
 
@@ -87,11 +87,11 @@ def _owned(stack: LocalStack, vpc_ids: set[str]) -> dict[str, list[str]]:
         if e["State"].lower() != "deleted"
     ]
     resolver_endpoints = [
-        e for e in r53r.list_resolver_endpoints()["ResolverEndpoints"] if e["HostVPCId"] in vpc_ids
+        e for e in listed(r53r, "list_resolver_endpoints", "ResolverEndpoints") if e["HostVPCId"] in vpc_ids
     ]
     rules = [
         r["Id"]
-        for r in r53r.list_resolver_rules()["ResolverRules"]
+        for r in listed(r53r, "list_resolver_rules", "ResolverRules")
         if r.get("OwnerId", "").isdigit()
         and any(
             t["Key"] == "dbx-privatelink:scope" and t["Value"] in vpc_ids
@@ -100,7 +100,7 @@ def _owned(stack: LocalStack, vpc_ids: set[str]) -> dict[str, list[str]]:
     ]
     associations = [
         a["Id"]
-        for a in r53r.list_resolver_rule_associations()["ResolverRuleAssociations"]
+        for a in listed(r53r, "list_resolver_rule_associations", "ResolverRuleAssociations")
         if a["VPCId"] in vpc_ids and a["ResolverRuleId"].startswith("rslvr-rr-")
     ]
     groups = [

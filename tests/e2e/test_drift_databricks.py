@@ -238,7 +238,7 @@ def test_deleted_workspace_endpoint_is_recreated_once_and_the_run_names_the_spec
     [event] = [
         e
         for e in stack.aws.cloudtrail.events("DeleteVpcEndpoints")
-        if e["detail"]["userIdentity"]["type"] == "IAMUser"
+        if e["detail"]["userIdentity"]["type"] == "IAMUser" and old_endpoint in json.dumps(e["detail"])
     ]
     drift.redeliver(event)
     # Then the drift record says the repair failed and what to change, and a notification says so

@@ -21,7 +21,7 @@ from dbx_privatelink.store import DriftRecord, StoreClient
 from dbx_privatelink_local.seed import CORPORATE_CHECK, DataPlane
 from dbx_privatelink_local.stack import LocalStack
 
-from .conftest import Reconciler, spec_for
+from .conftest import Reconciler, listed, spec_for
 from .test_custom_dns import RESOLVER_WRITES, _custom_dns, private_zone
 from .test_drift import Drift, _app_role_events, drift, scheduled_scan_off, wait_for
 
@@ -105,10 +105,23 @@ def _repaired(stack: LocalStack, drift: Drift, key: str) -> list[dict[str, Any]]
 
 
 def _dot_rule(stack: LocalStack) -> dict[str, Any]:
+    """The "." rule of the seeded DNS VPC (other tests of the session make their own DNS VPCs)."""
     env = stack.environment
     assert env is not None
-    rules = stack.client("route53resolver").list_resolver_rules()["ResolverRules"]
-    [dot] = [r for r in rules if r["DomainName"].rstrip(".") == "" and r["RuleType"] == "FORWARD"]
+    r53r = stack.client("route53resolver")
+    outbound = {
+        e["Id"]
+        for e in listed(r53r, "list_resolver_endpoints", "ResolverEndpoints")
+        if e["HostVPCId"] == env.dns_vpc_id and e["Direction"] == "OUTBOUND"
+    }
+    rules = listed(r53r, "list_resolver_rules", "ResolverRules")
+    [dot] = [
+        r
+        for r in rules
+        if r["DomainName"].rstrip(".") == ""
+        and r["RuleType"] == "FORWARD"
+        and r.get("ResolverEndpointId") in outbound
+    ]
     return dot
 
 
@@ -239,7 +252,7 @@ def test_the_outbound_endpoint_deleted_by_hand_is_created_again_with_its_rules(
     assert rule["Id"] != old_rule and rule["ResolverEndpointId"] == new_endpoint
     assert sorted(t["Ip"] for t in rule["TargetIps"]) == sorted(env.corporate_dns_ips)
     assert _associated(stack, rule["Id"], data_plane.vpc_id)
-    endpoints = r53r.list_resolver_endpoints()["ResolverEndpoints"]
+    endpoints = listed(r53r, "list_resolver_endpoints", "ResolverEndpoints")
     assert old_endpoint not in {e["Id"] for e in endpoints}
 
 

@@ -31,7 +31,7 @@ from dbx_privatelink_local.databricks.memory_aws import InMemoryAwsView
 
 REGION = "us-east-1"
 ACCOUNT = "0d5a0ac4-7a1e-4c0e-9f7e-000000000002"
-HOST = "http://databricks.test"
+HOST = "https://databricks.test"
 KEY = "blue-green"
 CONFIG = EmulatorConfig(
     endpoint_accept_delay_s=1, workspace_provision_delay_s=10, workspace_update_delay_s=10

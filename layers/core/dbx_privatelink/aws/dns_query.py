@@ -56,6 +56,7 @@ def parse_address_map(text: str) -> dict[tuple[str, int], tuple[str, int]]:
     return parsed
 
 
+REDIRECTED_TIMEOUT_S = 5.0
 # Statuses that say nothing about the name, only that no answer came (yet): worth asking again.
 UNANSWERED = frozenset({"TIMEOUT", "UNREACHABLE", "SERVFAIL"})
 
@@ -87,7 +88,11 @@ class DnsQueryClient:
 
     @classmethod
     def from_env_value(cls, text: str, timeout_s: float = 2.0) -> DnsQueryClient:
-        return cls(parse_address_map(text), timeout_s)
+        """The client DNS_ADDRESS_MAP asks for. Redirected to the local stack's resolvers, a try waits longer:
+        they answer from reads of the emulated API, which take seconds on a busy machine where a VPC's
+        resolver takes milliseconds."""
+        address_map = parse_address_map(text)
+        return cls(address_map, max(timeout_s, REDIRECTED_TIMEOUT_S) if address_map else timeout_s)
 
     def redirected(self) -> bool:
         return bool(self.address_map)

@@ -76,15 +76,16 @@ class DnsStateClient:
 
     def read(self, vpc_ids: Sequence[str] | None = None) -> DnsState:
         """The region's state, read now; with `vpc_ids`, only what resolution from those VPCs can reach:
-        their zones, endpoints and rule associations and those of the VPCs holding Resolver endpoints (a
-        query forwarded to an inbound endpoint resolves there). A fleet's region holds many VPCs: reading
+        their zones, endpoints and rule associations and those of the VPCs holding inbound Resolver endpoints
+        (a query forwarded to an inbound endpoint resolves there). A fleet's region holds many VPCs: reading
         every VPC's zones to answer for one would cost a call per VPC."""
         vpcs = self.vpcs()
         resolver_endpoints = self.resolver_endpoints()
         if vpc_ids is None:
             scope = [v.vpc_id for v in vpcs]
         else:
-            scope = sorted({*vpc_ids, *(e.vpc_id for e in resolver_endpoints)})
+            inbound = {e.vpc_id for e in resolver_endpoints if e.direction == "INBOUND"}
+            scope = sorted({*vpc_ids, *inbound})
         return DnsState(
             region=self.region,
             vpcs=tuple(vpcs),
@@ -279,13 +280,17 @@ class DnsStateClient:
             raw = _pages(self._resolver, "list_resolver_endpoints", "ResolverEndpoints")
         found = []
         for e in raw:
-            with _mapped("ListResolverEndpointIpAddresses"):
-                ips = _pages(
-                    self._resolver,
-                    "list_resolver_endpoint_ip_addresses",
-                    "IpAddresses",
-                    ResolverEndpointId=e["Id"],
-                )
+            ips: list[dict[str, Any]] = []
+            # Resolution needs an inbound endpoint's IPs (a rule's targets may be them); an outbound
+            # endpoint's only send: a fleet's region holds many, and they would cost a call each.
+            if e["Direction"] == "INBOUND":
+                with _mapped("ListResolverEndpointIpAddresses"):
+                    ips = _pages(
+                        self._resolver,
+                        "list_resolver_endpoint_ip_addresses",
+                        "IpAddresses",
+                        ResolverEndpointId=e["Id"],
+                    )
             found.append(
                 ResolverEndpoint(
                     endpoint_id=e["Id"],
