@@ -6,11 +6,23 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import boto3
+from moto import mock_aws
+
 from dbx_privatelink.aws.ec2 import EndpointInfo
 from dbx_privatelink.databricks.models import Network, PrivateAccessSettings, VpcEndpoint, Workspace
-from dbx_privatelink.decommission.orphans import MAX_ORPHANS_PER_SWEEP, find_orphans, remove_orphans
-from dbx_privatelink.drift.models import Orphan, OrphanReport
-from dbx_privatelink.errors import DatabricksRequestError
+from dbx_privatelink.decommission.orphans import (
+    MAX_ORPHANS_PER_SWEEP,
+    find_orphans,
+    remove_orphans,
+    scan_orphans,
+)
+from dbx_privatelink.drift.models import Orphan, OrphanReport, ScanOrphansInput
+from dbx_privatelink.errors import DatabricksAuthError, DatabricksRequestError
+from dbx_privatelink.spec import parse_spec
+from dbx_privatelink.store import DriftStore
+from dbx_privatelink.wiring import Deps, Settings
+from tests.tables import app_table
 
 REGION = "us-east-1"
 
@@ -159,3 +171,57 @@ def test_a_sweep_at_its_cap_stays_small_in_the_executions_state() -> None:
     orphan = Orphan(kind="registration", id="x" * 36, name="n" * 100, reason="r" * 700, action="in use")
     report = OrphanReport(orphans=[orphan] * MAX_ORPHANS_PER_SWEEP, deferred=10_000)
     assert len(json.dumps(report.model_dump(mode="json")).encode()) < 32 * 1024
+
+
+class RefusingAccount(FakeAccount):
+    """An account whose service principal Databricks refuses (a spec for an account it does not belong to)."""
+
+    def list_networks(self) -> list[Network]:
+        raise DatabricksAuthError("OAuth token request failed with 401 invalid_client")
+
+
+def test_an_account_that_refuses_the_scan_is_reported_and_the_others_are_swept() -> None:
+    # Given two workspaces in two Databricks accounts, the first of which refuses the service principal,
+    # and an orphaned network in the second
+    healthy, refusing = "0f5e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b", "11111111-2222-4333-8444-555555555555"
+    accounts = {
+        refusing: RefusingAccount(),
+        healthy: FakeAccount(networks=[_network("net-1", "ws-b-network-0123abcd")]),
+    }
+    with mock_aws():
+        session = boto3.Session(region_name=REGION)
+        store = DriftStore(session.resource("dynamodb").Table(app_table(session)))
+        for key, account in (("ws-a", refusing), ("ws-b", healthy)):
+            store.put_desired(parse_spec(_spec(key, account)))
+        deps = Deps(settings=Settings(region=REGION, owner_tag="dbx-privatelink", table_name="t"))
+        deps.__dict__.update(
+            drift_store=store, store=store, databricks=accounts.__getitem__, ec2=lambda _region: FakeEc2({})
+        )
+        # When the scan sweeps orphans
+        report = scan_orphans(ScanOrphansInput(scan_id="tick-1"), deps)
+    # Then the second account's orphan is removed and the first is named with its error, not the sweep's end
+    assert [(o.id, o.action) for o in report.orphans] == [("net-1", "deleted")]
+    assert accounts[healthy].deleted == ["net-1"]
+    assert (
+        len(report.failed) == 1 and refusing in report.failed[0] and "DatabricksAuthError" in report.failed[0]
+    )
+
+
+def _spec(key: str, account: str) -> dict[str, object]:
+    return {
+        "workspace_key": key,
+        "region": REGION,
+        "databricks": {
+            "account_id": account,
+            "credentials_id": "cred-1",
+            "storage_configuration_id": "storage-1",
+            "workspace": {"name": key},
+        },
+        "network": {
+            "vpc_id": "vpc-0a1b2c3d4e5f60718",
+            "workspace_subnet_ids": ["subnet-0a1b2c3d4e5f60711", "subnet-0a1b2c3d4e5f60712"],
+            "workspace_security_group_ids": ["sg-0a1b2c3d4e5f60711"],
+            "endpoint_subnet_ids": ["subnet-0a1b2c3d4e5f60713"],
+            "endpoint_security_group_id": "sg-0a1b2c3d4e5f60712",
+        },
+    }

@@ -24,7 +24,12 @@ from dbx_privatelink.decommission.databricks_objects import refused_as_in_use
 from dbx_privatelink.decommission.locate import REGISTRATION_PREFIX
 from dbx_privatelink.decommission.models import DeletionInput, Orphan, OrphanReport
 from dbx_privatelink.drift.models import ScanOrphansInput
-from dbx_privatelink.errors import DatabricksNotFoundError, DatabricksRequestError
+from dbx_privatelink.errors import (
+    DatabricksNotFoundError,
+    DatabricksRequestError,
+    DbxPrivateLinkError,
+    RetryableError,
+)
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.wiring import Deps
 
@@ -147,7 +152,8 @@ def sweep_orphans(inp: DeletionInput, deps: Deps) -> OrphanReport:
 
 def scan_orphans(inp: ScanOrphansInput, deps: Deps) -> OrphanReport:
     """The drift scan's sweep, once per tick for every Databricks account of the stack's specs: removed,
-    or only reported while remediation is paused."""
+    or only reported while remediation is paused. An account that cannot be swept (its service principal
+    refused, say) is reported and the others are still swept; a retryable error retries the whole step."""
     if inp.skipped:
         return OrphanReport(skipped=inp.skipped)
     desired = deps.drift_store.list_desired()
@@ -161,9 +167,14 @@ def scan_orphans(inp: ScanOrphansInput, deps: Deps) -> OrphanReport:
     region = deps.settings.region
     report = OrphanReport(skipped="remediation is paused: orphans reported, not removed" if paused else "")
     for account in sorted(accounts):
-        client = deps.databricks(account)
-        found = find_orphans(client, deps.ec2(region), region, set(desired), _busy(deps, ""))
-        room = max(0, MAX_ORPHANS_PER_SWEEP - len(report.orphans))
-        report.deferred += max(0, len(found) - room)
-        report.orphans += found[:room] if paused else remove_orphans(client, found[:room])
+        try:
+            client = deps.databricks(account)
+            found = find_orphans(client, deps.ec2(region), region, set(desired), _busy(deps, ""))
+            room = max(0, MAX_ORPHANS_PER_SWEEP - len(report.orphans))
+            report.deferred += max(0, len(found) - room)
+            report.orphans += found[:room] if paused else remove_orphans(client, found[:room])
+        except RetryableError:
+            raise
+        except DbxPrivateLinkError as exc:
+            report.failed.append(f"account {account}: {type(exc).__name__}: {exc}")
     return report

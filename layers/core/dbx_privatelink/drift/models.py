@@ -110,6 +110,7 @@ class OrphanReport(BaseModel):
     orphans: list[Orphan] = Field(default_factory=list)
     skipped: str = ""
     deferred: int = 0  # found past the per-run cap: left to the next sweep
+    failed: list[str] = Field(default_factory=list)  # accounts not swept this time, each with its error
 
 
 class ScanOrphansInput(BaseModel):
