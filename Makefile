@@ -66,8 +66,10 @@ statelint: $(VENV)/.installed
 build: $(SAM_VENV)/.installed
 	PATH="$(PY313_BIN):$$PATH" $(SAM) build --template template.yaml --parallel --cached
 
+# Two workers, a test file each at a time (an e2e worker keeps one local stack for the files it runs).
+PYTEST_WORKERS ?= 2
 pytest: $(VENV)/.installed
-	$(VENV)/bin/pytest -q tests
+	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) --dist loadfile tests
 
 unit: $(VENV)/.installed
 	$(VENV)/bin/pytest -q tests/unit
@@ -76,7 +78,7 @@ integration: $(VENV)/.installed
 	$(VENV)/bin/pytest -q tests/integration
 
 e2e: $(VENV)/.installed
-	$(VENV)/bin/pytest -q tests/e2e
+	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) --dist loadfile tests/e2e
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python bench/run.py
