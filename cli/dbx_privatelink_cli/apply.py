@@ -37,6 +37,7 @@ from dbx_privatelink_cli.progress import (
     duration,
     follow_execution,
 )
+from dbx_privatelink_cli.resources import dns_rows
 from dbx_privatelink_cli.specs import LoadedSpec, is_single_file, load_all
 from dbx_privatelink_cli.stack import StackInfo, stack_for
 
@@ -221,6 +222,7 @@ def resource_rows(resources: dict[str, Any]) -> list[list[str]]:
                 str(ws.get("action", "")),
             ]
         )
+    rows += [[r.kind, r.name, r.resource_id, r.state, r.action] for r in dns_rows(resources.get("dns"))]
     return rows
 
 

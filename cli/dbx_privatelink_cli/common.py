@@ -118,6 +118,21 @@ class Runtime:
         return self.session.resource(service, region_name=region, config=BOTO_CONFIG)
 
 
+class RegionalSession:
+    """The runtime's session with its region and client settings, in the shape the domain's Deps uses."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def client(self, service: str, region_name: str | None = None, config: Any = None) -> Any:
+        region = region_name or self._runtime.region
+        return self._runtime.session.client(service, region_name=region, config=config or BOTO_CONFIG)
+
+    def resource(self, service: str, region_name: str | None = None, config: Any = None) -> Any:
+        region = region_name or self._runtime.region
+        return self._runtime.session.resource(service, region_name=region, config=config or BOTO_CONFIG)
+
+
 def load_spec_document(path: str, stdin: Any = None) -> Any:
     """The spec file's content: JSON for *.json, YAML otherwise ("-" reads standard input)."""
     try:

@@ -27,11 +27,11 @@ from dbx_privatelink.reconcile.record import human_cause
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.wiring import Deps
 from dbx_privatelink_cli.common import (
-    BOTO_CONFIG,
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
     CliError,
+    RegionalSession,
     Runtime,
     add_common_arguments,
     add_mode_arguments,
@@ -80,28 +80,13 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-class _RegionalSession:
-    """The runtime's session with its region and client settings, in the shape the domain's Deps uses."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
-
-    def client(self, service: str, region_name: str | None = None, config: Any = None) -> Any:
-        region = region_name or self._runtime.region
-        return self._runtime.session.client(service, region_name=region, config=config or BOTO_CONFIG)
-
-    def resource(self, service: str, region_name: str | None = None, config: Any = None) -> Any:
-        region = region_name or self._runtime.region
-        return self._runtime.session.resource(service, region_name=region, config=config or BOTO_CONFIG)
-
-
 def build_plan(
     runtime: Runtime, stack: StackInfo, key: str, mode: str, *, delete_existing: bool = False
 ) -> DecommissionPlan:
     """The decommission's plan, as the state machine's PlanDecommission step would make it (read-only:
     Route 53 Resolver reads are paced by this process alone, never through the table)."""
     settings = stack.settings(runtime.region).model_copy(update={"rate_pacing": "off"})
-    deps = Deps(settings=settings, session=_RegionalSession(runtime))
+    deps = Deps(settings=settings, session=RegionalSession(runtime))
     desired = deps.store.get_desired(key)
     client = None
     note = ""

@@ -1,9 +1,11 @@
 """`dbx-privatelink status WORKSPACE`: the last run, every resource with its recorded and live state, health.
 
 Health: HEALTHY (the last run succeeded and every live read agrees), FAILED (the last run failed: its error
-is shown), DEGRADED (the last run succeeded but something live is off: an endpoint gone or not available,
-private DNS off, a registration or the workspace not in its good state), UNKNOWN (never reconciled),
+is shown), DEGRADED (the last run succeeded but something live is off), UNKNOWN (never reconciled),
 DECOMMISSIONED (destroyed or detached: its records are history, nothing is read live; exit status 0).
+What is "off" is decided by the drift scan's own checks (drift/scan.py observe_workspace), so status and
+the scan never disagree: endpoints, the VPC and groups preflight requires, the DNS half (Resolver endpoints,
+rules and their targets, associations, private hosted zones, the last verification) and Databricks.
 
 `dbx-privatelink status` without WORKSPACE lists every workspace of the stack from the store alone: health
 as the last run recorded it (RUNNING while an execution holds the lease), the last run, the drift mode. No
@@ -20,20 +22,23 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dbx_privatelink.aws.ec2 import Ec2Client
-from dbx_privatelink.errors import DatabricksNotFoundError, DbxPrivateLinkError
-from dbx_privatelink.models import DATABRICKS_ROLES
+from dbx_privatelink.drift.scan import observe_workspace
+from dbx_privatelink.errors import DbxPrivateLinkError, SpecInvalidError
+from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import DriftStore, Lease, PauseState, StoreClient
+from dbx_privatelink.wiring import Deps
 from dbx_privatelink_cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     CliError,
+    RegionalSession,
     Runtime,
     add_common_arguments,
     databricks_access,
 )
 from dbx_privatelink_cli.drift import drift_summary
 from dbx_privatelink_cli.output import emit_json, emit_lines, first_line, table
+from dbx_privatelink_cli.resources import dns_rows, verification_lines
 from dbx_privatelink_cli.stack import stack_for
 
 
@@ -41,8 +46,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "status",
         help="show a workspace's last run, resources and health (without WORKSPACE: every workspace)",
-        description="Read the workspace's recorded state and check it live (EC2, and Databricks when "
-        "credentials are available). Without WORKSPACE, list every workspace of the stack with its health "
+        description="Read the workspace's recorded state and check it live with the drift scan's checks "
+        "(EC2, Route 53 Resolver and Route 53, and Databricks when credentials are available). Without WORKSPACE, list every workspace of the stack with its health "
         "as recorded (no live checks), last run and drift mode. Exit status 0 when HEALTHY or DECOMMISSIONED "
         "(every workspace, or none), 1 otherwise.",
     )
@@ -90,6 +95,7 @@ class WorkspaceStatus:
     live_notes: list[str] = field(default_factory=list)
     drift: dict[str, Any] | None = None
     decommission: dict[str, Any] | None = None
+    dns: dict[str, Any] | None = None  # the recorded DNS result, for its verification
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -103,6 +109,7 @@ class WorkspaceStatus:
             "last_error": self.last_error,
             "lease": self.lease,
             "resources": [r.to_json() for r in self.resources],
+            "dns_verification": (self.dns or {}).get("verification"),
             "runs": self.runs,
             "notes": self.live_notes,
             "drift": self.drift,
@@ -149,50 +156,46 @@ def _recorded_resources(resources: dict[str, Any]) -> list[ResourceStatus]:
                 str(ws.get("status", "")),
             )
         )
+    rows += [ResourceStatus(r.kind, r.name, r.resource_id, r.state) for r in dns_rows(resources.get("dns"))]
     return rows
 
 
-def _check_endpoints(ec2: Ec2Client, rows: list[ResourceStatus]) -> None:
-    endpoints = [r for r in rows if r.kind == "vpc endpoint" and r.resource_id]
-    live = ec2.get_endpoints([r.resource_id for r in endpoints])
-    for row in endpoints:
-        info = live.get(row.resource_id)
-        if info is None:
-            row.live, row.problem = "not found", f"{row.name} endpoint {row.resource_id} does not exist"
+def _live_deps(runtime: Runtime, stack: Any) -> Deps:
+    """The domain's adapters for the drift scan's checks. Read-only: Route 53 Resolver reads are paced by
+    this process alone, never through the table."""
+    settings = stack.settings(runtime.region).model_copy(update={"rate_pacing": "off"})
+    return Deps(settings=settings, session=RegionalSession(runtime))
+
+
+def _check_live(
+    runtime: Runtime, stack: Any, desired: Any, observed: dict[str, Any], result: WorkspaceStatus
+) -> list[str]:
+    """Read the workspace live with the drift scan's checks (one judgement of what is wrong for both) and
+    put each observation on its resource's row; returns every finding."""
+    spec = parse_spec(desired.spec)
+    account_id = spec.databricks.account_id
+    access = databricks_access(
+        runtime, account_id, host=stack.databricks_host, secret_id=stack.databricks_secret_arn
+    )
+    client = access.client
+    if client is None:
+        result.live_notes.append(f"Databricks not checked live: {access.source}")
+    observations = observe_workspace(
+        spec, observed, _live_deps(runtime, stack), (lambda: client) if client is not None else None
+    )
+    rows = {(r.kind, r.resource_id): r for r in result.resources}
+    findings: list[str] = []
+    for o in observations:
+        if o.kind == "unchecked":
+            result.live_notes.append(f"not all checked live: {o.finding.removeprefix('could not check: ')}")
             continue
-        row.live = info.state + (", private DNS on" if info.private_dns_enabled else ", private DNS off")
-        if info.state.lower() != "available":
-            row.problem = f"{row.name} endpoint {row.resource_id} is {info.state}"
-        elif row.name in DATABRICKS_ROLES and not info.private_dns_enabled:
-            row.problem = f"{row.name} endpoint {row.resource_id} has private DNS off"
-
-
-def _check_databricks(client: Any, rows: list[ResourceStatus]) -> None:
-    for row in rows:
-        try:
-            if row.kind == "registration":
-                state = str(client.get_vpc_endpoint(row.resource_id).state or "")
-                row.live = state
-                if state.lower() != "available":
-                    row.problem = f"{row.name} registration {row.resource_id} is {state}"
-            elif row.kind == "private access settings":
-                client.get_private_access_settings(row.resource_id)
-                row.live = "exists"
-            elif row.kind == "network":
-                network = client.get_network(row.resource_id)
-                row.live = str(network.vpc_status or "exists")
-                if network.error_messages:
-                    row.problem = "network: " + "; ".join(m.error_message for m in network.error_messages)
-            elif row.kind == "workspace":
-                workspace = client.get_workspace(int(row.resource_id))
-                status = str(workspace.workspace_status or "")
-                row.live = status
-                if status != "RUNNING":
-                    row.problem = (
-                        f"workspace is {status}: {workspace.workspace_status_message or 'no message'}"
-                    )
-        except DatabricksNotFoundError:
-            row.live, row.problem = "not found", f"{row.kind} {row.resource_id} does not exist in Databricks"
+        row = rows.get((o.kind, o.resource_id))
+        if row is not None:
+            row.live = o.live
+            row.problem = row.problem or o.finding
+        if o.finding and o.finding not in findings:
+            findings.append(o.finding)
+    return findings
 
 
 def collect(runtime: Runtime, stack_name: str, table_name: str, key: str, stack: Any) -> WorkspaceStatus:
@@ -221,6 +224,8 @@ def collect(runtime: Runtime, stack_name: str, table_name: str, key: str, stack:
     if lease is not None and lease.expires_at > time.time():
         result.lease = {"holder": lease.holder, "holder_arn": lease.holder_arn, "dirty": lease.dirty}
     result.resources = _recorded_resources(observed.get("resources") or {})
+    dns = (observed.get("resources") or {}).get("dns")
+    result.dns = dns if isinstance(dns, dict) else None
     spec_mode = str(((desired.spec if desired else {}).get("drift") or {}).get("mode", "remediate"))
     try:
         result.drift = drift_summary(
@@ -236,32 +241,21 @@ def collect(runtime: Runtime, stack_name: str, table_name: str, key: str, stack:
         result.reasons = [decommission_text(marker.state, marker.mode, marker.ended_at or marker.started_at)]
         result.decommission = observed.get("decommission") or {"mode": marker.mode, "state": marker.state}
         return result
-    try:
-        _check_endpoints(Ec2Client(runtime.client("ec2")), result.resources)
-    except DbxPrivateLinkError as exc:
-        result.live_notes.append(f"endpoints not checked live: {exc}")
-    account_id = ((desired.spec if desired else {}).get("databricks") or {}).get("account_id")
-    if account_id:
-        access = databricks_access(
-            runtime, account_id, host=stack.databricks_host, secret_id=stack.databricks_secret_arn
-        )
-        if access.client is None:
-            result.live_notes.append(f"Databricks not checked live: {access.source}")
-        else:
-            try:
-                _check_databricks(access.client, result.resources)
-            except DbxPrivateLinkError as exc:
-                result.live_notes.append(
-                    f"Databricks not checked live: {type(exc).__name__}: {first_line(str(exc))}"
-                )
-
+    problems: list[str] = []
+    if desired is not None:
+        try:
+            problems = _check_live(runtime, stack, desired, observed, result)
+        except SpecInvalidError as exc:
+            result.live_notes.append(
+                f"not checked live: the stored spec is not valid: {first_line(str(exc))}"
+            )
     recorded = observed.get("health")
-    problems = [r.problem for r in result.resources if r.problem]
     if recorded == "FAILED":
         result.health = "FAILED"
         error = result.last_error or {}
         result.reasons = [
-            f"last run failed: {error.get('error', '?')}: {first_line(str(error.get('cause', '')))}"
+            f"last run failed: {error.get('error', '?')}: {first_line(str(error.get('cause', '')))}",
+            *problems,
         ]
     elif recorded == "HEALTHY":
         result.health = "DEGRADED" if problems else "HEALTHY"
@@ -320,6 +314,8 @@ def render_text(s: WorkspaceStatus) -> list[str]:
             for r in s.resources
         ]
         lines += table(rows)
+    if s.dns and s.health not in ("DECOMMISSIONED", "DECOMMISSIONING"):
+        lines += ["", *verification_lines(s.dns)]
     lines += [f"note: {n}" for n in s.live_notes]
     if s.runs:
         lines += ["", "Recent runs"]

@@ -12,12 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dbx_privatelink.aws.resolver import ResolverClient
 from dbx_privatelink.databricks.client import DatabricksAccountClient
 from dbx_privatelink.errors import DatabricksNotFoundError, DbxPrivateLinkError, PreflightFailedError
-from dbx_privatelink.models import DATABRICKS_ROLES, Registration
+from dbx_privatelink.models import (
+    DATABRICKS_ROLES,
+    Registration,
+    ResolverEndpointsResult,
+    ResolverEndpointState,
+)
 from dbx_privatelink.reconcile.databricks_objects import desired_private_access_settings, workspace_of
+from dbx_privatelink.reconcile.dns import WantedRule, rule_drift, wanted_rules_now
 from dbx_privatelink.reconcile.preflight import assess
-from dbx_privatelink.reconcile.zones import missing_associations
+from dbx_privatelink.reconcile.zones import association_states
 from dbx_privatelink.spec import WorkspaceSpec, parse_spec
 from dbx_privatelink.store import StoreClient
 from dbx_privatelink.wiring import Deps
@@ -42,24 +49,51 @@ def _skip_reason(store: StoreClient, key: str, observed: dict[str, Any] | None, 
     return ""
 
 
-def check_endpoints(spec: WorkspaceSpec, resources: dict[str, Any], deps: Deps) -> list[str]:
+@dataclass(frozen=True)
+class Observation:
+    """One resource of a workspace as read now: its kind and id (as the recorded state names it), its live
+    state in a few words, and what is wrong with it ("" when nothing is). The scan reports the findings;
+    `dbx-privatelink status` shows every observation, so both judge a workspace by the same reads."""
+
+    kind: str
+    resource_id: str
+    live: str
+    finding: str = ""
+
+
+def findings_of(observations: list[Observation]) -> list[str]:
+    return [o.finding for o in observations if o.finding]
+
+
+def observe_endpoints(spec: WorkspaceSpec, resources: dict[str, Any], deps: Deps) -> list[Observation]:
     """Every recorded endpoint exists and is available; the Databricks ones have private DNS on."""
     recorded = {role: str(e.get("id", "")) for role, e in (resources.get("endpoints") or {}).items()}
     live = deps.ec2(spec.region).get_endpoints(sorted(i for i in recorded.values() if i))
-    findings: list[str] = []
+    found: list[Observation] = []
     for role, endpoint_id in sorted(recorded.items()):
         info = live.get(endpoint_id)
-        if info is None or info.gone:
-            state = "does not exist" if info is None else f"is {info.state}"
-            findings.append(f"{role} endpoint {endpoint_id} {state}")
+        if info is None:
+            found.append(
+                Observation(
+                    "vpc endpoint", endpoint_id, "not found", f"{role} endpoint {endpoint_id} does not exist"
+                )
+            )
             continue
-        if info.state.lower() in TRANSITIONAL_ENDPOINT_STATES:
-            continue
-        if info.state.lower() != "available":
-            findings.append(f"{role} endpoint {endpoint_id} is {info.state}")
-        elif role in DATABRICKS_ROLES and not info.private_dns_enabled:
-            findings.append(f"{role} endpoint {endpoint_id} has private DNS off")
-    return findings
+        state = info.state + (", private DNS on" if info.private_dns_enabled else ", private DNS off")
+        finding = ""
+        if info.gone or (
+            info.state.lower() not in TRANSITIONAL_ENDPOINT_STATES and info.state.lower() != "available"
+        ):
+            finding = f"{role} endpoint {endpoint_id} is {info.state}"
+        elif info.state.lower() == "available" and role in DATABRICKS_ROLES and not info.private_dns_enabled:
+            finding = f"{role} endpoint {endpoint_id} has private DNS off"
+        found.append(Observation("vpc endpoint", endpoint_id, state, finding))
+    return found
+
+
+def check_endpoints(spec: WorkspaceSpec, resources: dict[str, Any], deps: Deps) -> list[str]:
+    """Every recorded endpoint exists and is available; the Databricks ones have private DNS on."""
+    return findings_of(observe_endpoints(spec, resources, deps))
 
 
 def check_prerequisites(spec: WorkspaceSpec, deps: Deps) -> list[str]:
@@ -70,55 +104,179 @@ def check_prerequisites(spec: WorkspaceSpec, deps: Deps) -> list[str]:
         return [str(exc)]
 
 
-def check_dns(spec: WorkspaceSpec, resources: dict[str, Any], deps: Deps) -> list[str]:
-    """The resolver endpoints are OPERATIONAL, the rules exist, each rule is associated with its VPCs, and
-    each private hosted zone of dns.private_zones with its VPCs."""
-    dns = resources.get("dns")
-    if spec.dns is None or not isinstance(dns, dict):
-        return []
-    resolver = deps.resolver(spec.region)
-    findings: list[str] = missing_associations(spec, deps)
+def _recorded_endpoints(dns: dict[str, Any]) -> ResolverEndpointsResult | None:
+    """The Resolver endpoints the last run left, in the shape the rules are derived from."""
+    try:
+        states = [ResolverEndpointState.model_validate(e) for e in dns.get("resolver_endpoints") or []]
+    except ValueError:
+        return None
+    return ResolverEndpointsResult(
+        outbound=next((e for e in states if e.role == "outbound"), None),
+        inbound=next((e for e in states if e.role == "inbound"), None),
+        peered=[e for e in states if e.role == "peered-outbound"],
+    )
+
+
+def _observe_resolver_endpoints(dns: dict[str, Any], resolver: ResolverClient) -> list[Observation]:
     endpoint_ids = [
         str(part["resolver_endpoint_id"])
         for part in [dns.get("outbound_endpoint"), dns.get("inbound"), *(dns.get("peered") or [])]
         if isinstance(part, dict) and part.get("resolver_endpoint_id")
     ]
-    for endpoint_id in endpoint_ids:
+    found: list[Observation] = []
+    for endpoint_id in dict.fromkeys(endpoint_ids):
         endpoint = resolver.get_endpoint(endpoint_id)
         if endpoint is None:
-            findings.append(f"resolver endpoint {endpoint_id} does not exist")
-        elif endpoint.status not in ("OPERATIONAL", "UPDATING", "CREATING"):
-            findings.append(
-                f"resolver endpoint {endpoint_id} is {endpoint.status}: {endpoint.status_message}"
+            found.append(
+                Observation(
+                    "resolver endpoint",
+                    endpoint_id,
+                    "not found",
+                    f"resolver endpoint {endpoint_id} does not exist",
+                )
             )
+            continue
+        live, finding = f"{endpoint.status}, {'+'.join(endpoint.protocols)}", ""
+        if endpoint.status not in ("OPERATIONAL", "UPDATING", "CREATING"):
+            finding = f"resolver endpoint {endpoint_id} is {endpoint.status}: {endpoint.status_message}"
         elif not endpoint.speaks_do53:
-            findings.append(
+            finding = (
                 f"resolver endpoint {endpoint_id} has protocols {', '.join(endpoint.protocols)}: without Do53 "
                 "it neither forwards to nor answers DNS on port 53"
             )
+        found.append(Observation("resolver endpoint", endpoint_id, live, finding))
+    return found
+
+
+def _wanted_rules(spec: WorkspaceSpec, dns: dict[str, Any], deps: Deps) -> dict[str, WantedRule]:
+    """The rules the spec asks for, as EnsureResolverRules derives them, by the recorded rule's id."""
+    endpoints = _recorded_endpoints(dns)
+    if endpoints is None:
+        return {}
+    if endpoints.inbound is not None:
+        # Rules to the inbound endpoint follow its IPs as they are now (as EnsureResolverRules does).
+        ips = sorted(
+            ip.ip for ip in deps.resolver(spec.region).endpoint_ips(endpoints.inbound.resolver_endpoint_id)
+        )
+        endpoints = endpoints.model_copy(
+            update={"inbound": endpoints.inbound.model_copy(update={"ips": ips})}
+        )
+    wanted = {
+        (w.role, w.domain, w.rule_type, w.scope_vpc_id): w for w in wanted_rules_now(spec, endpoints, deps)
+    }
+    by_id: dict[str, WantedRule] = {}
+    for rule in dns.get("rules") or []:
+        if isinstance(rule, dict) and rule.get("resolver_rule_id"):
+            key = tuple(str(rule.get(k)) for k in ("role", "domain", "rule_type", "scope_vpc_id"))
+            if key in wanted:
+                by_id[str(rule["resolver_rule_id"])] = wanted[key]
+    return by_id
+
+
+def _observe_rules(spec: WorkspaceSpec, dns: dict[str, Any], deps: Deps) -> list[Observation]:
+    resolver = deps.resolver(spec.region)
     rule_ids = [dns.get("forward_rule_id"), *(dns.get("aws_rule_ids") or [])]
     rule_ids += [r for p in dns.get("peered") or [] if isinstance(p, dict) for r in p.get("rule_ids") or []]
-    for rule_id in [str(r) for r in rule_ids if r]:
+    wanted = _wanted_rules(spec, dns, deps) if rule_ids else {}
+    found: list[Observation] = []
+    for rule_id in dict.fromkeys(str(r) for r in rule_ids if r):
         rule = resolver.get_rule(rule_id)
         if rule is None:
-            findings.append(f"resolver rule {rule_id} does not exist")
-        elif rule.status not in ("COMPLETE", "UPDATING", "CREATING"):
-            findings.append(f"resolver rule {rule_id} is {rule.status}: {rule.status_message}")
-    wanted: dict[str, set[str]] = {}
-    for association in dns.get("associations") or []:
-        if (
-            isinstance(association, dict)
-            and association.get("vpc_id")
-            and association.get("resolver_rule_id")
-        ):
-            wanted.setdefault(str(association["vpc_id"]), set()).add(str(association["resolver_rule_id"]))
-    for vpc_id, rules in sorted(wanted.items()):
-        live = {
-            a.resolver_rule_id for a in resolver.list_associations(vpc_id=vpc_id) if a.status != "DELETING"
+            found.append(
+                Observation("resolver rule", rule_id, "not found", f"resolver rule {rule_id} does not exist")
+            )
+            continue
+        targets = ", ".join(f"{t.ip}:{t.port}" for t in rule.target_ips)
+        live, finding = rule.status + (f", to {targets}" if targets else ""), ""
+        if rule.status not in ("COMPLETE", "UPDATING", "CREATING"):
+            finding = f"resolver rule {rule_id} is {rule.status}: {rule.status_message}"
+        elif rule_id in wanted and (drift := rule_drift(wanted[rule_id], rule)):
+            finding = f"resolver rule {rule_id} ({rule.domain}) {drift}"
+        found.append(Observation("resolver rule", rule_id, live, finding))
+    return found
+
+
+def _observe_associations(
+    spec: WorkspaceSpec, dns: dict[str, Any], resolver: ResolverClient
+) -> list[Observation]:
+    recorded = [
+        a
+        for a in dns.get("associations") or []
+        if isinstance(a, dict) and a.get("vpc_id") and a.get("resolver_rule_id")
+    ]
+    live: dict[str, dict[str, str]] = {}  # VPC -> rule -> association status
+    for vpc_id in sorted({str(a["vpc_id"]) for a in recorded}):
+        live[vpc_id] = {
+            x.resolver_rule_id: x.status
+            for x in resolver.list_associations(vpc_id=vpc_id)
+            if x.status != "DELETING"
         }
-        for rule_id in sorted(rules - live):
-            findings.append(f"resolver rule {rule_id} is no longer associated with {vpc_id}")
-    return findings
+    found: list[Observation] = []
+    for a in recorded:
+        vpc_id, rule_id = str(a["vpc_id"]), str(a["resolver_rule_id"])
+        association_id = str(a.get("resolver_rule_association_id") or f"{rule_id}|{vpc_id}")
+        status = live[vpc_id].get(rule_id)
+        if status is None:
+            domain = f" ({a['domain']})" if a.get("domain") else ""
+            found.append(
+                Observation(
+                    "rule association",
+                    association_id,
+                    "not associated",
+                    f"resolver rule {rule_id}{domain} is no longer associated with {vpc_id}",
+                )
+            )
+        else:
+            found.append(Observation("rule association", association_id, status))
+    return found
+
+
+def _observe_verification(dns: dict[str, Any]) -> list[Observation]:
+    """The last run's DNS verification: each name and what it resolved to."""
+    verification = dns.get("verification")
+    if not isinstance(verification, dict):
+        return []
+    if verification.get("status") != "verified":
+        return [
+            Observation("dns verification", "", f"skipped: {verification.get('reason') or 'no reason given'}")
+        ]
+    found: list[Observation] = []
+    for name in verification.get("names") or []:
+        answers = ", ".join(name.get("answers") or []) or str(name.get("status", "?"))
+        finding = ""
+        if not name.get("ok"):
+            expected = ", ".join(name.get("expected") or []) or "any address"
+            finding = f"DNS verification: {name.get('name')} resolved to {answers}; expected {expected}"
+        found.append(Observation("dns verification", str(name.get("name", "")), answers, finding))
+    return found
+
+
+def observe_dns(spec: WorkspaceSpec, resources: dict[str, Any], deps: Deps) -> list[Observation]:
+    """The resolver endpoints are OPERATIONAL and speak Do53, the rules exist and forward where the spec
+    says (as EnsureResolverRules decides), each rule is associated with its VPCs, each private hosted zone
+    of dns.private_zones with its VPCs, and the last verification's names resolved as expected."""
+    dns = resources.get("dns")
+    if spec.dns is None or not isinstance(dns, dict):
+        return []
+    resolver = deps.resolver(spec.region)
+    found = [
+        Observation(
+            "zone association",
+            f"{zone_id}|{vpc_id}",
+            "associated" if associated else "not associated",
+            finding,
+        )
+        for zone_id, vpc_id, associated, finding in association_states(spec, deps)
+    ]
+    found += _observe_resolver_endpoints(dns, resolver)
+    found += _observe_rules(spec, dns, deps)
+    found += _observe_associations(spec, dns, resolver)
+    return found + _observe_verification(dns)
+
+
+def check_dns(spec: WorkspaceSpec, resources: dict[str, Any], deps: Deps) -> list[str]:
+    """observe_dns's findings."""
+    return list(dict.fromkeys(findings_of(observe_dns(spec, resources, deps))))
 
 
 def _registrations(resources: dict[str, Any]) -> list[Registration]:
@@ -134,22 +292,31 @@ def _registrations(resources: dict[str, Any]) -> list[Registration]:
     ]
 
 
-def check_databricks(
+def observe_databricks(
     spec: WorkspaceSpec, observed: dict[str, Any], client: DatabricksAccountClient
-) -> list[str]:
+) -> list[Observation]:
     """Registrations available, private access settings as desired, network VALID, workspace RUNNING and
     attached to the recorded network and private access settings."""
     resources = observed.get("resources") or {}
-    findings: list[str] = []
+    found: list[Observation] = []
     regs = _registrations(resources)
     for reg in regs:
         try:
             state = str(client.get_vpc_endpoint(reg.vpc_endpoint_id).state or "")
         except DatabricksNotFoundError:
-            findings.append(f"{reg.role} registration {reg.vpc_endpoint_id} does not exist in Databricks")
+            found.append(
+                Observation(
+                    "registration",
+                    reg.vpc_endpoint_id,
+                    "not found",
+                    f"{reg.role} registration {reg.vpc_endpoint_id} does not exist in Databricks",
+                )
+            )
             continue
+        finding = ""
         if state.lower() not in ("available", *TRANSITIONAL_ENDPOINT_STATES):
-            findings.append(f"{reg.role} registration {reg.vpc_endpoint_id} is {state}")
+            finding = f"{reg.role} registration {reg.vpc_endpoint_id} is {state}"
+        found.append(Observation("registration", reg.vpc_endpoint_id, state, finding))
     pas_id = observed.get("private_access_settings_id")
     if pas_id:
         try:
@@ -160,41 +327,106 @@ def check_databricks(
                 "private_access_level": pas.private_access_level,
                 "allowed_vpc_endpoint_ids": sorted(pas.allowed_vpc_endpoint_ids),
             }
-            for key, value in live.items():
-                if value != desired[key]:
-                    findings.append(
-                        f"private access settings {pas_id}: {key} is {value}, desired {desired[key]}"
-                    )
+            wrong = [
+                f"private access settings {pas_id}: {key} is {value}, desired {desired[key]}"
+                for key, value in live.items()
+                if value != desired[key]
+            ]
+            words = (
+                f"{pas.private_access_level}, public access {'on' if pas.public_access_enabled else 'off'}"
+            )
+            found += [Observation("private access settings", str(pas_id), words, f) for f in wrong or [""]]
         except DatabricksNotFoundError:
-            findings.append(f"private access settings {pas_id} do not exist in Databricks")
+            found.append(
+                Observation(
+                    "private access settings",
+                    str(pas_id),
+                    "not found",
+                    f"private access settings {pas_id} do not exist in Databricks",
+                )
+            )
     network_id = observed.get("network_id")
     if network_id:
         try:
             network = client.get_network(str(network_id))
+            finding = ""
             if network.vpc_status != "VALID" or network.error_messages:
                 errors = "; ".join(m.error_message for m in network.error_messages) or "no error message"
-                findings.append(f"network {network_id} is {network.vpc_status}: {errors}")
+                finding = f"network {network_id} is {network.vpc_status}: {errors}"
+            found.append(Observation("network", str(network_id), str(network.vpc_status or ""), finding))
         except DatabricksNotFoundError:
-            findings.append(f"network {network_id} does not exist in Databricks")
+            found.append(
+                Observation(
+                    "network",
+                    str(network_id),
+                    "not found",
+                    f"network {network_id} does not exist in Databricks",
+                )
+            )
     workspace = workspace_of(client, spec, observed)
     if workspace is None:
-        findings.append("the workspace does not exist in Databricks")
-        return findings
+        workspace_id = str(observed.get("workspace_id") or "")
+        found.append(
+            Observation("workspace", workspace_id, "not found", "the workspace does not exist in Databricks")
+        )
+        return found
     status = str(workspace.workspace_status or "")
+    wrong = []
     if status not in ("RUNNING", *TRANSITIONAL_WORKSPACE_STATES):
-        findings.append(
+        wrong.append(
             f"workspace {workspace.workspace_id} is {status}: {workspace.workspace_status_message or ''}".strip()
         )
     if network_id and workspace.network_id != network_id:
-        findings.append(
+        wrong.append(
             f"workspace {workspace.workspace_id} uses network {workspace.network_id}, not {network_id}"
         )
     if pas_id and workspace.private_access_settings_id != pas_id:
-        findings.append(
+        wrong.append(
             f"workspace {workspace.workspace_id} uses private access settings "
             f"{workspace.private_access_settings_id}, not {pas_id}"
         )
-    return findings
+    found += [
+        Observation("workspace", str(workspace.workspace_id), status, finding) for finding in wrong or [""]
+    ]
+    return found
+
+
+def check_databricks(
+    spec: WorkspaceSpec, observed: dict[str, Any], client: DatabricksAccountClient
+) -> list[str]:
+    """observe_databricks's findings."""
+    return findings_of(observe_databricks(spec, observed, client))
+
+
+def observe_workspace(
+    spec: WorkspaceSpec,
+    observed: dict[str, Any],
+    deps: Deps,
+    databricks: Callable[[], DatabricksAccountClient] | None,
+) -> list[Observation]:
+    """Every check of one workspace, on both sides (read-only). A check that cannot read leaves an
+    observation of kind "unchecked" ("could not check: ..."): one side unreachable must not hide the
+    other side's drift. Without `databricks`, the Databricks side is not read."""
+    resources = observed.get("resources") or {}
+    checks: list[Callable[[], list[Observation]]] = [
+        lambda: observe_endpoints(spec, resources, deps),
+        lambda: [Observation("prerequisites", "", "", p) for p in check_prerequisites(spec, deps)],
+        lambda: observe_dns(spec, resources, deps),
+    ]
+    if databricks is not None:
+        connect = databricks
+        checks.append(lambda: observe_databricks(spec, observed, connect()))
+    found: list[Observation] = []
+    for check in checks:
+        try:
+            found += check()
+        except DbxPrivateLinkError as exc:
+            found.append(
+                Observation(
+                    "unchecked", "", "", f"could not check: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+                )
+            )
+    return found
 
 
 def scan_workspace(key: str, deps: Deps) -> ScanResult:
@@ -213,18 +445,10 @@ def scan_workspace(key: str, deps: Deps) -> ScanResult:
     if result.skipped or observed is None:
         return result
     spec = parse_spec(desired.spec)
-    resources = observed.get("resources") or {}
-    checks: tuple[Callable[[], list[str]], ...] = (
-        lambda: check_endpoints(spec, resources, deps),
-        lambda: check_prerequisites(spec, deps),
-        lambda: check_dns(spec, resources, deps),
-        lambda: check_databricks(spec, observed, deps.databricks(spec.databricks.account_id)),
+    observations = observe_workspace(
+        spec, observed, deps, lambda: deps.databricks(spec.databricks.account_id)
     )
-    for check in checks:
-        try:
-            result.findings += check()
-        except DbxPrivateLinkError as exc:  # one side unreachable must not hide the other side's drift
-            result.findings.append(f"could not check: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+    result.findings = list(dict.fromkeys(findings_of(observations)))
     # A failed read is not drift on its own: remediate only what was seen to be wrong.
     if result.findings and all(f.startswith("could not check") for f in result.findings):
         result.skipped = "; ".join(result.findings)

@@ -624,6 +624,36 @@ def _targets_of(rule: ResolverRuleInfo) -> set[tuple[str, int]]:
     return {(t.ip, t.port) for t in rule.target_ips}
 
 
+def _targets_text(targets: set[tuple[str, int]]) -> str:
+    return ", ".join(f"{ip}:{port}" for ip, port in sorted(targets)) or "nothing"
+
+
+def rule_drift(w: WantedRule, info: ResolverRuleInfo) -> str:
+    """How a live rule differs from the wanted one in what EnsureResolverRules repairs (a FORWARD rule's
+    targets and endpoint), in words; "" when it does not. The reconcile and the drift scan both ask this."""
+    if w.rule_type != "FORWARD":
+        return ""
+    wanted = {(t.ip, t.port) for t in w.targets}
+    if _targets_of(info) != wanted:
+        return f"forwards to {_targets_text(_targets_of(info))}, not {_targets_text(wanted)}"
+    if info.resolver_endpoint_id != w.endpoint_id:
+        return f"forwards through {info.resolver_endpoint_id or 'no endpoint'}, not {w.endpoint_id}"
+    return ""
+
+
+def wanted_rules_now(spec: WorkspaceSpec, endpoints: ResolverEndpointsResult, deps: Deps) -> list[WantedRule]:
+    """wanted_rules with the DNS VPC's resolver address read live when the spec forwards AWS names to it
+    (`endpoints.inbound.ips` must be the inbound endpoint's live IPs)."""
+    custom = spec.dns.custom_dns if spec.dns else None
+    resolver_ip = None
+    if custom and custom.aws_names == "forward-to-dns-vpc-resolver":
+        vpc = deps.ec2(spec.region).get_vpc(custom.dns_vpc_id)
+        if vpc is None:
+            raise PreflightFailedError(f"dns.custom_dns: VPC {custom.dns_vpc_id} does not exist")
+        resolver_ip = vpc.resolver_ip
+    return wanted_rules(spec, endpoints, resolver_ip)
+
+
 def _rule_state(w: WantedRule, info: ResolverRuleInfo, action: Action) -> ResolverRuleState:
     return ResolverRuleState.model_validate(
         {
@@ -705,14 +735,7 @@ def ensure_resolver_rules(inp: EnsureResolverRulesInput, deps: Deps) -> EnsureRe
         raise EventualConsistencyError(
             f"inbound endpoint {endpoints.inbound.resolver_endpoint_id} lists no IP address yet"
         )
-    custom = spec.dns.custom_dns if spec.dns else None
-    resolver_ip = None
-    if custom and custom.aws_names == "forward-to-dns-vpc-resolver":
-        vpc = deps.ec2(spec.region).get_vpc(custom.dns_vpc_id)
-        if vpc is None:
-            raise PreflightFailedError(f"dns.custom_dns: VPC {custom.dns_vpc_id} does not exist")
-        resolver_ip = vpc.resolver_ip
-    wanted = wanted_rules(spec, endpoints, resolver_ip)
+    wanted = wanted_rules_now(spec, endpoints, deps)
     existing = resolver.list_rules() if wanted else []
     states: list[ResolverRuleState] = []
     for w in wanted:
@@ -728,11 +751,7 @@ def ensure_resolver_rules(inp: EnsureResolverRulesInput, deps: Deps) -> EnsureRe
                     resolver, w, owner, token, name
                 )
         info, action = found
-        drifted = w.rule_type == "FORWARD" and (
-            _targets_of(info) != {(t.ip, t.port) for t in w.targets}
-            or info.resolver_endpoint_id != w.endpoint_id
-        )
-        if drifted and w.endpoint_id:
+        if rule_drift(w, info) and w.endpoint_id:
             # Drift repair: someone changed the targets, or the inbound endpoint's IPs moved.
             info = resolver.update_rule(
                 info.resolver_rule_id,

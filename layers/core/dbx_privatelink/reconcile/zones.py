@@ -56,19 +56,37 @@ def zone_problems(spec: WorkspaceSpec, deps: Deps) -> list[str]:
     return problems
 
 
+def association_states(spec: WorkspaceSpec, deps: Deps) -> list[tuple[str, str, bool, str]]:
+    """(zone id, VPC id, associated, what is wrong or "") for each (zone, VPC) of dns.private_zones."""
+    states: list[tuple[str, str, bool, str]] = []
+    for _, wanted, zone in _zones(spec, deps):
+        for vpc_id in wanted.vpc_ids:
+            if zone is None:
+                states.append(
+                    (
+                        wanted.hosted_zone_id,
+                        vpc_id,
+                        False,
+                        f"private hosted zone {wanted.hosted_zone_id} does not exist",
+                    )
+                )
+            elif not zone.associated(vpc_id, spec.region):
+                states.append(
+                    (
+                        zone.zone_id,
+                        vpc_id,
+                        False,
+                        f"private hosted zone {zone.zone_id} ({zone.name}) is not associated with {vpc_id}",
+                    )
+                )
+            else:
+                states.append((zone.zone_id, vpc_id, True, ""))
+    return states
+
+
 def missing_associations(spec: WorkspaceSpec, deps: Deps) -> list[str]:
     """Drift: each (zone, VPC) of dns.private_zones that is not associated, in words."""
-    findings: list[str] = []
-    for _, wanted, zone in _zones(spec, deps):
-        if zone is None:
-            findings.append(f"private hosted zone {wanted.hosted_zone_id} does not exist")
-            continue
-        findings += [
-            f"private hosted zone {zone.zone_id} ({zone.name}) is not associated with {vpc_id}"
-            for vpc_id in wanted.vpc_ids
-            if not zone.associated(vpc_id, spec.region)
-        ]
-    return findings
+    return list(dict.fromkeys(finding for *_, finding in association_states(spec, deps) if finding))
 
 
 def ensure_zone_associations(inp: EnsureZoneAssociationsInput, deps: Deps) -> DnsResult:
