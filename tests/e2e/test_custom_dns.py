@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import json
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from dbx_privatelink.aws.dns_state import DnsStateClient
 from dbx_privatelink.catalog import default_catalog
 from dbx_privatelink.dns.resolution import explain
+from dbx_privatelink_cli.main import main as cli
 from dbx_privatelink_local.seed import DataPlane
 from dbx_privatelink_local.stack import LocalStack
 
@@ -134,6 +136,55 @@ def test_custom_dns_resolver_setup_as_the_walkthrough_leaves_it(
     assert not again.aws_mutations, again.aws_mutations
     assert again.output["summary"]["dns"]["forward_rule_id"] == dns["forward_rule_id"]
     assert {a["action"] for a in again.output["summary"]["dns"]["associations"]} == {"found"}
+
+
+def _status(stack: LocalStack, monkeypatch: pytest.MonkeyPatch, key: str) -> tuple[int, dict[str, Any], str]:
+    """`dbx-privatelink status KEY` against the local stack: exit status, its JSON and its text."""
+    env = stack.client_environment()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)  # boto3 reads AWS_ENDPOINT_URL from the process environment
+    outputs = []
+    for output in ("json", "text"):
+        out, err = io.StringIO(), io.StringIO()
+        code = cli(["status", key, "--output", output], env=env, out=out, err=err)
+        assert code in (0, 1), err.getvalue()
+        outputs.append((code, out.getvalue()))
+    (code, as_json), (text_code, text) = outputs
+    assert text_code == code
+    return code, json.loads(as_json), text
+
+
+def test_status_checks_the_dns_half_and_names_a_disassociated_dot_rule(
+    stack: LocalStack, reconciler: Reconciler, data_plane: DataPlane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the sample workspace with custom DNS, reconciled, with drift off (nothing repairs behind us)
+    spec = spec_for(stack, data_plane, "status-dns-ws")
+    spec["dns"] = _custom_dns(stack, data_plane)
+    spec["drift"] = {"mode": "off"}
+    run = reconciler.run(spec)
+    assert run.status == "SUCCEEDED", run.cause
+    dns = run.output["summary"]["dns"]
+    # When status is asked for
+    code, status, text = _status(stack, monkeypatch, "status-dns-ws")
+    # Then it is HEALTHY (both sides read live) and lists the Resolver endpoint, rules and associations
+    assert (code, status["health"], status["reasons"]) == (0, "HEALTHY", []), status
+    kinds = {(r["kind"], r["id"]): r for r in status["resources"]}
+    endpoint = kinds[("resolver endpoint", dns["outbound_endpoint"]["resolver_endpoint_id"])]
+    assert endpoint["live_state"] == "OPERATIONAL, Do53"
+    assert kinds[("resolver rule", dns["forward_rule_id"])]["live_state"].startswith("COMPLETE, to ")
+    associations = [r for r in status["resources"] if r["kind"] == "rule association"]
+    assert len(associations) == 2 and {r["live_state"] for r in associations} == {"COMPLETE"}
+    assert "resolver rule" in text and "rule association" in text
+
+    # When someone disassociates the "." rule from the data-plane VPC (corporate names fall to public DNS)
+    stack.client("route53resolver").disassociate_resolver_rule(
+        ResolverRuleId=dns["forward_rule_id"], VPCId=data_plane.vpc_id
+    )
+    code, status, text = _status(stack, monkeypatch, "status-dns-ws")
+    # Then status exits 1, DEGRADED, naming the rule and the VPC
+    finding = f"resolver rule {dns['forward_rule_id']} (.) is no longer associated with {data_plane.vpc_id}"
+    assert (code, status["health"], status["reasons"]) == (1, "DEGRADED", [finding]), status
+    assert "Health: DEGRADED" in text and finding in text
 
 
 def test_inbound_pattern_makes_the_data_plane_names_resolvable_from_the_peered_vpc(
