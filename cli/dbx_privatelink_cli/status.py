@@ -47,8 +47,9 @@ def register(subparsers: Any) -> None:
         "status",
         help="show a workspace's last run, resources and health (without WORKSPACE: every workspace)",
         description="Read the workspace's recorded state and check it live with the drift scan's checks "
-        "(EC2, Route 53 Resolver and Route 53, and Databricks when credentials are available). Without WORKSPACE, list every workspace of the stack with its health "
-        "as recorded (no live checks), last run and drift mode. Exit status 0 when HEALTHY or DECOMMISSIONED "
+        "(EC2, Route 53 Resolver and Route 53, and Databricks when credentials are available). Without "
+        "WORKSPACE, list every workspace of the stack with its health as recorded (no live checks), last run "
+        "and drift mode. Exit status 0 when HEALTHY or DECOMMISSIONED "
         "(every workspace, or none), 1 otherwise.",
     )
     parser.add_argument(
@@ -254,8 +255,7 @@ def collect(runtime: Runtime, stack_name: str, table_name: str, key: str, stack:
         result.health = "FAILED"
         error = result.last_error or {}
         result.reasons = [
-            f"last run failed: {error.get('error', '?')}: {first_line(str(error.get('cause', '')))}",
-            *problems,
+            f"last run failed: {error.get('error', '?')}: {first_line(str(error.get('cause', '')))}"
         ]
     elif recorded == "HEALTHY":
         result.health = "DEGRADED" if problems else "HEALTHY"
