@@ -13,8 +13,10 @@ from integration.test_cli_plan import _endpoint_service
 from integration.test_cli_stack import REGION, aws, deploy_stack, run_cli  # noqa: F401 (aws is a fixture)
 from moto.route53resolver.models import route53resolver_backends
 
+from dbx_privatelink.drift.scan import check_dns
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import RunRecord, StoreClient
+from dbx_privatelink.wiring import Deps, Settings
 from dbx_privatelink_local.databricks.emulator import DatabricksEmulator
 from dbx_privatelink_local.databricks.memory_aws import InMemoryAwsView
 from dbx_privatelink_local.seed import SeededEnvironment, seed_environment
@@ -354,3 +356,21 @@ def test_rule_targets_changed_by_hand_are_degraded(world: World) -> None:
         f"resolver rule {dns['forward_rule_id']} (.) forwards to 203.0.113.53:53, not 10.10.0.53:53, 10.10.0.54:53"
         in out
     )
+
+
+def test_the_drift_scan_finds_what_status_names(world: World) -> None:
+    # Given a custom DNS setup whose "." rule now forwards elsewhere and is disassociated from the VPC
+    dns = _custom_dns(world)
+    spec = _spec(world, custom_dns=True)
+    _record_success(world, {"sts": _endpoint(world, private_dns=True)}, dns=dns, spec=spec)
+    backend = route53resolver_backends["123456789012"][REGION]
+    backend.resolver_rules[dns["forward_rule_id"]].target_ips = [{"Ip": "203.0.113.53", "Port": 53}]
+    world.client("route53resolver").disassociate_resolver_rule(
+        ResolverRuleId=dns["forward_rule_id"], VPCId=world.env.vpc_id
+    )
+    # When status reports and the drift scan's DNS check compares
+    _code, out, _err = run_cli(["status", KEY, "--output", "json"], world.session)
+    deps = Deps(settings=Settings(region=REGION, owner_tag="dbx-privatelink"), session=world.session)
+    scan = check_dns(parse_spec(spec), {"dns": dns}, deps)
+    # Then both name the same two findings
+    assert json.loads(out)["reasons"] == scan and len(scan) == 2
