@@ -15,10 +15,12 @@ from moto import mock_aws
 from moto.route53resolver.models import route53resolver_backends
 from moto.route53resolver.responses import Route53ResolverResponse
 
+from dbx_privatelink.aws.dns_query import DnsAnswer
 from dbx_privatelink.aws.resolver import ResolverClient, TokenBucket
 from dbx_privatelink.errors import (
     AwsRequestError,
     AwsThrottledError,
+    DnsNotAnsweredError,
     PreflightFailedError,
     QuotaExceededError,
     SpecInvalidError,
@@ -33,6 +35,8 @@ from dbx_privatelink.models import (
     VerifyDnsInput,
 )
 from dbx_privatelink.reconcile.dns import (
+    VERIFY_ATTEMPTS,
+    VERIFY_MARGIN_S,
     check_resolver_endpoints,
     check_rule_associations,
     dns_problems,
@@ -566,3 +570,45 @@ def test_preflight_names_the_rules_quota_of_a_shared_inbound_group(world: World)
     # and networks adjacent to one already there merge into one rule instead
     merged = _spec(world, inbound={**inbound, "allowed_cidrs": ["10.0.0.0/23", "10.0.2.0/23"]})
     assert dns_problems(merged.spec, world.deps) == []
+
+
+class _SlowDnsQueries:
+    """A resolver that does not answer in time: each name's tries spend `cost_s` of the invocation."""
+
+    timeout_s = 2.0
+
+    def __init__(self, remaining_s: float, cost_s: float) -> None:
+        self.remaining_s, self.cost_s = remaining_s, cost_s
+        self.asked: list[str] = []
+
+    def redirected(self) -> bool:
+        return True
+
+    def remaining(self) -> float:
+        return self.remaining_s
+
+    def resolve(self, server: str, name: str, port: int = 53, *, attempts: int = 1) -> DnsAnswer:
+        self.asked.append(name)
+        self.remaining_s -= self.cost_s
+        return DnsAnswer(name, server, "TIMEOUT", detail=f"no answer within {self.timeout_s:g}s")
+
+
+def test_names_left_when_the_invocations_time_runs_out_are_not_asked_and_asked_again_later(
+    world: World,
+) -> None:
+    # Given a verification of three names, and an invocation with time for one name's tries only
+    names = ["git.corp.example.internal", "wiki.corp.example.internal", "ci.corp.example.internal"]
+    step = _spec(world, verify=[{"name": n} for n in names])
+    inp = VerifyDnsInput(spec=step.spec, private_dns_name="nvirginia.privatelink.cloud.databricks.com")
+    per_name = VERIFY_ATTEMPTS * _SlowDnsQueries.timeout_s
+    slow = _SlowDnsQueries(remaining_s=per_name + VERIFY_MARGIN_S + 1.0, cost_s=per_name)
+    world.deps.__dict__.update(dns_query=slow, remaining_time_s=slow.remaining)
+    # When it runs
+    with pytest.raises(DnsNotAnsweredError) as raised:
+        verify_dns(inp, world.deps)
+    # Then only the first name was asked before the Lambda's timeout came near; the others are named as not
+    # asked, in an error the state machine retries (never a timed-out invocation)
+    assert len(slow.asked) == 1
+    message = str(raised.value)
+    assert f"{slow.asked[0]} resolved to TIMEOUT" in message
+    assert sorted(n for n in names if f"{n} was not asked" in message) == sorted(set(names) - set(slow.asked))

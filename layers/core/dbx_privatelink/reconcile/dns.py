@@ -81,6 +81,8 @@ WAITING_ENDPOINT_STATUSES = {"CREATING", "UPDATING", "AUTO_RECOVERING"}
 _INCARNATIONS = 10  # a CreatorRequestId stays spent after its resource is deleted by hand
 MAX_RULES_PER_SECURITY_GROUP = 60  # inbound (and, separately, outbound) rules per group: VPC quota, default
 VERIFY_ATTEMPTS = 3  # tries per name within one VerifyDns invocation (the state machine retries it too)
+VERIFY_MARGIN_S = 5.0  # wall seconds kept back from the Lambda's timeout after the last name's tries
+NOT_ASKED = "NOT ASKED"  # the invocation's time ran out before this name's turn
 
 
 def relay_private_dns_name(region: str) -> str:
@@ -1021,8 +1023,14 @@ def verify_dns(inp: VerifyDnsInput, deps: Deps) -> VerifyDnsOutput:
     if vpc is None:
         raise PreflightFailedError(f"network.vpc_id: VPC {spec.network.vpc_id} does not exist")
     server = vpc.resolver_ip
+    # One name may take every try's timeout: a name that could not finish before the Lambda's timeout is
+    # not asked (reported unanswered, so the state machine asks again) rather than the step killed midway.
+    per_name_s = VERIFY_ATTEMPTS * deps.dns_query.timeout_s + VERIFY_MARGIN_S
     results: list[NameVerification] = []
     for name, expected in _expectations(inp, deps):
+        if deps.remaining_time_s() < per_name_s:
+            results.append(NameVerification(name=name, expected=expected, status=NOT_ASKED, ok=False))
+            continue
         answer = deps.dns_query.resolve(server, name, attempts=VERIFY_ATTEMPTS)
         ok = (
             answer.status == "NOERROR"
@@ -1036,15 +1044,26 @@ def verify_dns(inp: VerifyDnsInput, deps: Deps) -> VerifyDnsOutput:
         )
     failed = [r for r in results if not r.ok]
     if failed:
-        explained = _explainer(deps, spec.region, spec.network.vpc_id)
+        explained = (
+            _explainer(deps, spec.region, spec.network.vpc_id)
+            if deps.remaining_time_s() >= VERIFY_MARGIN_S
+            else lambda _name: "(not explained: the step's time ran out)"
+        )
         lines = []
         for r in failed:
+            if r.status == NOT_ASKED:
+                lines.append(f"{r.name} was not asked: this invocation's time ran out before its turn")
+                continue
             got = ", ".join(r.answers) if r.answers and r.status == "NOERROR" else r.status
             wanted = ", ".join(r.expected) if r.expected else "any address"
             lines.append(f"{r.name} resolved to {got}; expected {wanted}; answered by {explained(r.name)}")
         # No answer at all (timeouts, SERVFAIL) says nothing about the names yet: the state machine asks
         # again over a bounded window. A wrong answer, NXDOMAIN or no address is an answer: terminal.
-        error = DnsNotAnsweredError if all(r.status in UNANSWERED for r in failed) else DnsVerificationError
+        error = (
+            DnsNotAnsweredError
+            if all(r.status in UNANSWERED or r.status == NOT_ASKED for r in failed)
+            else DnsVerificationError
+        )
         raise error(
             f"DNS verification from inside {spec.network.vpc_id} (resolver {server}:53) failed:\n- "
             + "\n- ".join(lines)
