@@ -18,6 +18,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 RESOLVER_ENDPOINTS_PER_REGION = 4
 MAX_TARGET_IPS_PER_RULE = 6
 MIN_ENDPOINT_IPS, MAX_ENDPOINT_IPS = 2, 6
+# The widest network an allowed_cidrs entry may be without dns.allow_wide_cidrs: wider ones (0.0.0.0/0 most of
+# all) open DNS to far more than the networks that query it.
+WIDEST_ALLOWED_PREFIX = 16
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
@@ -161,6 +164,8 @@ class DnsSection(_Model):
     verify: list[NameCheck] = Field(default_factory=list)
     # Forwarding targets must be private unless this is set (a public resolver on purpose).
     allow_public_targets: bool = False
+    # allowed_cidrs entries wider than /16 (0.0.0.0/0 among them) are refused unless this is set.
+    allow_wide_cidrs: bool = False
 
     @model_validator(mode="after")
     def _targets_and_quotas(self) -> DnsSection:
@@ -179,6 +184,8 @@ class DnsSection(_Model):
                         f"custom_dns.corporate_dns_ips: {problem}; use the corporate servers' private "
                         "addresses, or set dns.allow_public_targets: true"
                     )
+        if not self.allow_wide_cidrs:
+            self._refuse_wide_cidrs()
         endpoints = (1 if self.custom_dns else 0) + (1 + len(self.inbound.peered_vpcs) if self.inbound else 0)
         if endpoints > RESOLVER_ENDPOINTS_PER_REGION:
             raise ValueError(
@@ -187,3 +194,24 @@ class DnsSection(_Model):
                 "outbound endpoint"
             )
         return self
+
+    def _refuse_wide_cidrs(self) -> None:
+        lists = [
+            ("custom_dns", self.custom_dns.allowed_cidrs if self.custom_dns else []),
+            ("inbound", self.inbound.allowed_cidrs if self.inbound else []),
+        ]
+        for section, networks in lists:
+            wide = [str(n) for n in networks if n.prefixlen < WIDEST_ALLOWED_PREFIX]
+            if not wide:
+                continue
+            what = (
+                "is no longer used (an outbound endpoint takes no DNS in): remove it, or list"
+                if section == "custom_dns"
+                else "admits DNS (TCP and UDP 53) to the inbound endpoint from these networks: list"
+            )
+            raise ValueError(
+                f"{section}.allowed_cidrs: {', '.join(wide)} "
+                f"{'is' if len(wide) == 1 else 'are'} wider than /{WIDEST_ALLOWED_PREFIX}; the field {what} "
+                f"only the networks that query, each /{WIDEST_ALLOWED_PREFIX} or narrower, or set "
+                "dns.allow_wide_cidrs: true to allow them on purpose"
+            )

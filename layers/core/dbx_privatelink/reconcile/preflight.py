@@ -328,16 +328,14 @@ def assess(spec: WorkspaceSpec, deps: Deps, *, zones: bool = True, dns: bool = T
     `zones=False` leaves out dns.private_zones and `dns=False` the Resolver checks (the drift scan reads
     those once, in check_dns)."""
     problems: list[str] = []
+    # The catalog first: "deploy the stack in <region>" is no advice for a region Databricks does not serve.
+    services = deps.catalog.region(spec.region)
+    if services is None:
+        raise PreflightFailedError(deps.catalog.region_problem(spec.region) or spec.region)
     if spec.region != deps.settings.region:
         raise PreflightFailedError(
             f"region: the spec is for {spec.region} but this stack runs in {deps.settings.region}; "
             f"deploy the stack in {spec.region} and start the execution there"
-        )
-    services = deps.catalog.region(spec.region)
-    if services is None:
-        raise PreflightFailedError(
-            f"region: Databricks offers no PrivateLink endpoint services in {spec.region} in this deployment's "
-            "catalog; choose a supported region or add it with the EndpointServicesJson parameter"
         )
     ec2 = deps.ec2(spec.region)
     offered = ec2.known_services([services.workspace_service, services.relay_service])
