@@ -155,3 +155,40 @@ def test_private_zones_alone_make_a_dns_section() -> None:
         and spec.dns.custom_dns is None
         and spec.dns.private_zones[0].vpc_ids == [doc["network"]["vpc_id"]]
     )
+
+
+@pytest.mark.parametrize(
+    ("section", "cidrs", "named"),
+    [
+        ("custom_dns", ["0.0.0.0/0"], "0.0.0.0/0"),
+        ("custom_dns", ["10.0.0.0/22", "10.0.0.0/8"], "10.0.0.0/8"),
+        ("inbound", ["0.0.0.0/0"], "0.0.0.0/0"),
+        ("inbound", ["172.16.0.0/12"], "172.16.0.0/12"),
+    ],
+)
+def test_allowed_cidrs_wider_than_a_slash_16_are_refused(section: str, cidrs: list[str], named: str) -> None:
+    # Given allowed_cidrs with the whole internet, or a network wider than /16, and no opt-in
+    doc = _spec()
+    doc["dns"][section]["allowed_cidrs"] = cidrs
+    # When the spec is validated
+    with pytest.raises(SpecInvalidError) as info:
+        parse_spec(doc)
+    # Then the field, the network and both fixes are named
+    message = str(info.value)
+    assert f"dns: {section}.allowed_cidrs: {named} is wider than /16" in message, message
+    assert "/16 or narrower" in message and "dns.allow_wide_cidrs: true" in message, message
+
+
+def test_a_slash_16_is_narrow_enough_and_wider_ones_need_the_opt_in() -> None:
+    # Given a /16 in both lists
+    doc = _spec()
+    doc["dns"]["custom_dns"]["allowed_cidrs"] = ["10.0.0.0/16"]
+    doc["dns"]["inbound"]["allowed_cidrs"] = ["192.168.0.0/16"]
+    # Then the spec is valid
+    assert parse_spec(doc).dns is not None
+    # Given 0.0.0.0/0 allowed on purpose
+    doc["dns"]["inbound"]["allowed_cidrs"] = ["0.0.0.0/0"]
+    doc["dns"]["allow_wide_cidrs"] = True
+    # Then it is accepted as written
+    spec = parse_spec(doc)
+    assert spec.dns and spec.dns.inbound and [str(n) for n in spec.dns.inbound.allowed_cidrs] == ["0.0.0.0/0"]
