@@ -183,7 +183,10 @@ def test_the_published_schema_is_the_models() -> None:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_editors_accept_the_examples_and_flag_a_typo(path: Path) -> None:
-    # Given the published schema, as an editor reads it
+    # Given the published schema, as an editor finds it from the example's first line
+    modeline = path.read_text().splitlines()[0]
+    assert modeline.startswith("# yaml-language-server: $schema=")
+    assert (path.parent / modeline.split("=", 1)[1]).resolve() == SCHEMA_FILE
     validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
     document = yaml.safe_load(path.read_text())
     # Then every example is valid, and a misspelt field and a malformed id are flagged where they are
