@@ -5,33 +5,18 @@ EndpointServicesJson is one it supports."""
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import yaml
 from integration.test_cli_apply import machine, succeeding_machine
-from integration.test_cli_stack import REGION, deploy_stack, run_cli
-from moto import mock_aws
+from integration.test_cli_stack import REGION, aws, deploy_stack, run_cli  # noqa: F401 (aws is a fixture)
 
 from dbx_privatelink.catalog import default_catalog
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "us-east-1.yaml"
 SUPPORTED = ", ".join(sorted(default_catalog().regions))
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "DATABRICKS_HOST"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": False}}):
-        yield boto3.session.Session(region_name=REGION)
 
 
 def _spec(directory: Path, key: str, region: str) -> Path:
@@ -49,7 +34,9 @@ def _executions(session: Any, arn: str) -> list[Any]:
 
 @pytest.mark.parametrize("command", ["apply", "plan"])
 def test_a_spec_for_an_unsupported_region_exits_2_listing_the_supported_ones(
-    aws: Any, tmp_path: Path, command: str
+    aws: Any,  # noqa: F811
+    tmp_path: Path,
+    command: str,
 ) -> None:
     # Given the stack, with the shipped catalog only, and a spec for af-south-1
     arn = machine(aws, succeeding_machine())
@@ -64,7 +51,7 @@ def test_a_spec_for_an_unsupported_region_exits_2_listing_the_supported_ones(
     assert f"choose one of {SUPPORTED}" in err
 
 
-def test_one_unsupported_region_in_a_fleet_starts_nothing(aws: Any, tmp_path: Path) -> None:
+def test_one_unsupported_region_in_a_fleet_starts_nothing(aws: Any, tmp_path: Path) -> None:  # noqa: F811
     # Given a directory with a spec for us-east-1 and one for af-south-1
     arn = machine(aws, succeeding_machine())
     deploy_stack(aws, state_machine_arn=arn)
@@ -79,7 +66,7 @@ def test_one_unsupported_region_in_a_fleet_starts_nothing(aws: Any, tmp_path: Pa
     assert f"{cape_town}: region: " in err and "virginia" not in err
 
 
-def test_a_region_the_stack_adds_to_its_catalog_is_applied(aws: Any, tmp_path: Path) -> None:
+def test_a_region_the_stack_adds_to_its_catalog_is_applied(aws: Any, tmp_path: Path) -> None:  # noqa: F811
     # Given a stack whose EndpointServicesJson adds af-south-1
     arn = machine(aws, succeeding_machine())
     services = default_catalog().regions["us-east-1"].model_dump()
