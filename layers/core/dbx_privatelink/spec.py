@@ -273,9 +273,11 @@ class WorkspaceSpec(_Model):
 
 # Step Functions caps an execution's input and the data of every state at 256 KiB (UTF-8). A run's state holds
 # the spec up to three times (the input, the lease's copy, the spec a re-run takes) beside the steps' results,
-# so a spec keeps to a quarter of the cap: a larger one would fail mid-run with States.DataLimitExceeded.
+# so a spec takes at most 40 KiB (120 KiB for its copies); the results keep the rest, the DNS verification of
+# at most dns.spec.MAX_VERIFY_NAMES names (reported twice) the largest of them. A larger spec would fail
+# mid-run with States.DataLimitExceeded.
 STATE_DATA_LIMIT_BYTES = 256 * 1024
-MAX_SPEC_BYTES = STATE_DATA_LIMIT_BYTES // 4
+MAX_SPEC_BYTES = 40 * 1024
 
 
 def _json_size(value: Any) -> int:

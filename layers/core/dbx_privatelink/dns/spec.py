@@ -12,7 +12,7 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # Route 53 Resolver quotas (per account and region, defaults): named when a spec would exceed them.
 RESOLVER_ENDPOINTS_PER_REGION = 4
@@ -21,6 +21,10 @@ MIN_ENDPOINT_IPS, MAX_ENDPOINT_IPS = 2, 6
 # The widest network an allowed_cidrs entry may be without dns.allow_wide_cidrs: wider ones (0.0.0.0/0 most of
 # all) open DNS to far more than the networks that query it.
 WIDEST_ALLOWED_PREFIX = 16
+# dns.verify: every name is resolved and its answers reported twice in the run's state (VerifyDns's result and
+# the run's summary), which Step Functions caps at 256 KiB beside the spec's own copies (spec.MAX_SPEC_BYTES).
+MAX_VERIFY_NAMES = 50
+MAX_EXPECTED_IPS = 8
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
@@ -135,7 +139,7 @@ class NameCheck(_Model):
     """A name that must resolve from inside the data-plane VPC, optionally to given addresses."""
 
     name: DomainName
-    expect_ips: list[ipaddress.IPv4Address] = Field(default_factory=list)
+    expect_ips: list[ipaddress.IPv4Address] = Field(default_factory=list, max_length=MAX_EXPECTED_IPS)
 
 
 HostedZoneId = Annotated[str, Field(pattern=r"^Z[A-Z0-9]{1,32}$")]
@@ -166,6 +170,16 @@ class DnsSection(_Model):
     allow_public_targets: bool = False
     # allowed_cidrs entries wider than /16 (0.0.0.0/0 among them) are refused unless this is set.
     allow_wide_cidrs: bool = False
+
+    @field_validator("verify")
+    @classmethod
+    def _few_names(cls, value: list[NameCheck]) -> list[NameCheck]:
+        if len(value) > MAX_VERIFY_NAMES:
+            raise ValueError(
+                f"{len(value)} names; at most {MAX_VERIFY_NAMES}: each is resolved and its answers reported in "
+                "the run's state, which Step Functions caps at 256 KiB: keep the names that prove resolution works"
+            )
+        return value
 
     @model_validator(mode="after")
     def _targets_and_quotas(self) -> DnsSection:
