@@ -149,8 +149,7 @@ def test_schema_to_an_unwritable_place_exits_2(tmp_path: Path) -> None:
 
 
 def test_the_published_schema_is_the_models() -> None:
-    # Regenerate with: dbx-privatelink schema --output schema/workspace-spec.schema.json
-    assert SCHEMA_FILE.read_text() == schema_text()
+    assert SCHEMA_FILE.read_text() == schema_text(), "the model changed: run `make schema`"
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
