@@ -21,7 +21,7 @@ from botocore.config import Config
 from dbx_privatelink.aws.secrets import SecretsClient
 from dbx_privatelink.databricks.client import DatabricksAccountClient
 from dbx_privatelink.errors import DbxPrivateLinkError, SpecInvalidError
-from dbx_privatelink.spec import WorkspaceSpec, input_size_problem, parse_spec
+from dbx_privatelink.spec import WorkspaceSpec, input_problems, parse_spec
 from dbx_privatelink_cli.documents import DuplicateKeyError, parse_document
 
 DEFAULT_STACK = "dbx-privatelink"
@@ -169,10 +169,12 @@ def load_spec(path: str, stdin: Any = None) -> WorkspaceSpec:
         spec = parse_spec(document)
     except SpecInvalidError as exc:
         raise CliError(f"{path}: {exc}", exit_code=EXIT_USAGE, name="SpecInvalidError") from None
-    too_large = input_size_problem(spec)
-    if too_large:
+    problems = input_problems(spec)
+    if problems:
         raise CliError(
-            f"{path}: Invalid workspace spec:\n- {too_large}", exit_code=EXIT_USAGE, name="SpecInvalidError"
+            f"{path}: Invalid workspace spec:\n- " + "\n- ".join(problems),
+            exit_code=EXIT_USAGE,
+            name="SpecInvalidError",
         )
     return spec
 

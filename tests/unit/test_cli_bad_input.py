@@ -124,7 +124,7 @@ def test_allowed_cidrs_of_the_whole_internet_exit_2(
     # When it is applied
     err = _refused(["apply", str(path)])
     # Then the field and the opt-in are named
-    assert f"dns: {section}.allowed_cidrs: 0.0.0.0/0 is wider than /16" in err, err
+    assert f"- dns.{section}.allowed_cidrs: 0.0.0.0/0 is wider than /16" in err, err
     assert "dns.allow_wide_cidrs: true" in err
 
 

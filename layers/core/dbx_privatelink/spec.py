@@ -299,8 +299,7 @@ def largest_field(document: dict[str, Any]) -> tuple[str, int]:
     return path, size
 
 
-def input_size_problem(spec: WorkspaceSpec) -> str | None:
-    """Why the spec is too large to be an execution's input, naming the field that makes it large, or None."""
+def _size_problem(spec: WorkspaceSpec) -> str | None:
     size = len(spec.execution_input().encode("utf-8"))
     if size <= MAX_SPEC_BYTES:
         return None
@@ -318,6 +317,14 @@ def input_size_problem(spec: WorkspaceSpec) -> str | None:
     )
 
 
+def input_problems(spec: WorkspaceSpec) -> list[str]:
+    """What a spec that enters (apply, a run's preflight) is refused for beyond its model, each naming the field
+    and the fix: too large for a run, allowed_cidrs wider than /16, dns.verify over its caps. The model alone
+    still reads a spec an earlier version stored with them (status, drift, destroy go on working)."""
+    problems = [p for p in [_size_problem(spec)] if p]
+    return problems + (spec.dns.input_problems() if spec.dns else [])
+
+
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
@@ -326,7 +333,8 @@ def spec_json_schema() -> dict[str, Any]:
     return {
         "$schema": SCHEMA_DIALECT,
         "$comment": "Generated from dbx_privatelink.spec.WorkspaceSpec by `dbx-privatelink schema`: do not edit. "
-        "Cross-field rules (distinct subnets, the DNS VPC apart, ...) are checked by the CLI and preflight.",
+        "Rules across fields and limits (distinct subnets, the DNS VPC apart, the spec's size, networks wider "
+        "than /16 ...) are the CLI's and preflight's.",
         **WorkspaceSpec.model_json_schema(),
     }
 

@@ -12,17 +12,18 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 # Route 53 Resolver quotas (per account and region, defaults): named when a spec would exceed them.
 RESOLVER_ENDPOINTS_PER_REGION = 4
 MAX_TARGET_IPS_PER_RULE = 6
 MIN_ENDPOINT_IPS, MAX_ENDPOINT_IPS = 2, 6
-# The widest network an allowed_cidrs entry may be without dns.allow_wide_cidrs: wider ones (0.0.0.0/0 most of
-# all) open DNS to far more than the networks that query it.
+# Rules for a spec that enters (DnsSection.input_problems), not for one an earlier version stored: the widest
+# network an allowed_cidrs entry may be without dns.allow_wide_cidrs (wider ones, 0.0.0.0/0 most of all, open
+# DNS to far more than the networks that query it), and the caps of dns.verify, whose names are resolved and
+# reported twice in the run's state (VerifyDns's result and the run's summary), which Step Functions caps at
+# 256 KiB beside the spec's own copies (spec.MAX_SPEC_BYTES).
 WIDEST_ALLOWED_PREFIX = 16
-# dns.verify: every name is resolved and its answers reported twice in the run's state (VerifyDns's result and
-# the run's summary), which Step Functions caps at 256 KiB beside the spec's own copies (spec.MAX_SPEC_BYTES).
 MAX_VERIFY_NAMES = 50
 MAX_EXPECTED_IPS = 8
 
@@ -139,7 +140,7 @@ class NameCheck(_Model):
     """A name that must resolve from inside the data-plane VPC, optionally to given addresses."""
 
     name: DomainName
-    expect_ips: list[ipaddress.IPv4Address] = Field(default_factory=list, max_length=MAX_EXPECTED_IPS)
+    expect_ips: list[ipaddress.IPv4Address] = Field(default_factory=list)
 
 
 HostedZoneId = Annotated[str, Field(pattern=r"^Z[A-Z0-9]{1,32}$")]
@@ -171,16 +172,6 @@ class DnsSection(_Model):
     # allowed_cidrs entries wider than /16 (0.0.0.0/0 among them) are refused unless this is set.
     allow_wide_cidrs: bool = False
 
-    @field_validator("verify")
-    @classmethod
-    def _few_names(cls, value: list[NameCheck]) -> list[NameCheck]:
-        if len(value) > MAX_VERIFY_NAMES:
-            raise ValueError(
-                f"{len(value)} names; at most {MAX_VERIFY_NAMES}: each is resolved and its answers reported in "
-                "the run's state, which Step Functions caps at 256 KiB: keep the names that prove resolution works"
-            )
-        return value
-
     @model_validator(mode="after")
     def _targets_and_quotas(self) -> DnsSection:
         zone_ids = [z.hosted_zone_id for z in self.private_zones]
@@ -198,8 +189,6 @@ class DnsSection(_Model):
                         f"custom_dns.corporate_dns_ips: {problem}; use the corporate servers' private "
                         "addresses, or set dns.allow_public_targets: true"
                     )
-        if not self.allow_wide_cidrs:
-            self._refuse_wide_cidrs()
         endpoints = (1 if self.custom_dns else 0) + (1 + len(self.inbound.peered_vpcs) if self.inbound else 0)
         if endpoints > RESOLVER_ENDPOINTS_PER_REGION:
             raise ValueError(
@@ -209,23 +198,37 @@ class DnsSection(_Model):
             )
         return self
 
-    def _refuse_wide_cidrs(self) -> None:
+    def input_problems(self) -> list[str]:
+        """What a new spec's dns section is refused for beyond the model (a stored one is still read): networks
+        wider than /16 in allowed_cidrs without allow_wide_cidrs, and dns.verify over its caps."""
+        problems = []
         lists = [
             ("custom_dns", self.custom_dns.allowed_cidrs if self.custom_dns else []),
             ("inbound", self.inbound.allowed_cidrs if self.inbound else []),
         ]
-        for section, networks in lists:
+        for section, networks in lists if not self.allow_wide_cidrs else []:
             wide = [str(n) for n in networks if n.prefixlen < WIDEST_ALLOWED_PREFIX]
-            if not wide:
-                continue
-            what = (
-                "is no longer used (an outbound endpoint takes no DNS in): remove it, or list"
-                if section == "custom_dns"
-                else "admits DNS (TCP and UDP 53) to the inbound endpoint from these networks: list"
+            if wide:
+                what = (
+                    "is no longer used (an outbound endpoint takes no DNS in): remove it, or list"
+                    if section == "custom_dns"
+                    else "admits DNS (TCP and UDP 53) to the inbound endpoint from these networks: list"
+                )
+                problems.append(
+                    f"dns.{section}.allowed_cidrs: {', '.join(wide)} {'is' if len(wide) == 1 else 'are'} wider "
+                    f"than /{WIDEST_ALLOWED_PREFIX}; the field {what} only the networks that query, each "
+                    f"/{WIDEST_ALLOWED_PREFIX} or narrower, or set dns.allow_wide_cidrs: true to allow them on purpose"
+                )
+        why = "its answers are reported in the run's state, which Step Functions caps at 256 KiB"
+        if len(self.verify) > MAX_VERIFY_NAMES:
+            problems.append(
+                f"dns.verify: {len(self.verify)} names; at most {MAX_VERIFY_NAMES} (each is resolved and {why}): "
+                "keep the names that prove resolution works"
             )
-            raise ValueError(
-                f"{section}.allowed_cidrs: {', '.join(wide)} "
-                f"{'is' if len(wide) == 1 else 'are'} wider than /{WIDEST_ALLOWED_PREFIX}; the field {what} "
-                f"only the networks that query, each /{WIDEST_ALLOWED_PREFIX} or narrower, or set "
-                "dns.allow_wide_cidrs: true to allow them on purpose"
-            )
+        for index, check in enumerate(self.verify):
+            if len(check.expect_ips) > MAX_EXPECTED_IPS:
+                problems.append(
+                    f"dns.verify[{index}].expect_ips: {len(check.expect_ips)} addresses; at most "
+                    f"{MAX_EXPECTED_IPS} ({why}): list the addresses the name must resolve to"
+                )
+        return problems

@@ -12,7 +12,7 @@ from dbx_privatelink.errors import PreflightFailedError
 from dbx_privatelink.models import EndpointPlan, PreflightOutput, SharedRef, SpecStep
 from dbx_privatelink.reconcile.shared import shared_keys
 from dbx_privatelink.reconcile.zones import zone_problems
-from dbx_privatelink.spec import MAX_GROUPS_PER_INTERFACE, WorkspaceSet, WorkspaceSpec
+from dbx_privatelink.spec import MAX_GROUPS_PER_INTERFACE, WorkspaceSet, WorkspaceSpec, input_problems
 from dbx_privatelink.wiring import Deps
 
 OWNER_TAG_KEY = "dbx-privatelink:owner"
@@ -308,10 +308,12 @@ def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
     before any step finds or creates one."""
     spec = inp.spec
     found = assess(spec, deps)
-    if found.problems:
+    # What apply refuses locally, for a run started otherwise (plain StartExecution, a drift repair of a spec an
+    # earlier version stored).
+    problems = [*input_problems(spec), *found.problems]
+    if problems:
         raise PreflightFailedError(
-            f"Preflight found {len(found.problems)} problem(s); nothing was changed:\n- "
-            + "\n- ".join(found.problems)
+            f"Preflight found {len(problems)} problem(s); nothing was changed:\n- " + "\n- ".join(problems)
         )
     records = deps.ledger.refer(spec.workspace_key, shared_keys(spec, found.endpoints))
     return PreflightOutput(

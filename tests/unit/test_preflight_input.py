@@ -1,5 +1,6 @@
 """Preflight refuses a region Databricks offers no PrivateLink endpoint services in, naming the regions the
-deployment's catalog has, before any AWS call and before it would advise deploying the stack there."""
+deployment's catalog has, before any AWS call and before it would advise deploying the stack there; and what
+apply refuses locally, for a run started without the CLI."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from moto import mock_aws
 
 from dbx_privatelink.catalog import default_catalog
 from dbx_privatelink.errors import PreflightFailedError
@@ -71,3 +73,27 @@ def test_a_region_the_stack_adds_to_the_catalog_passes_the_region_check() -> Non
         preflight(_step("af-south-1"), deps)
     # Then the region is supported, and the only problem is where the stack runs
     assert "deploy the stack in af-south-1" in str(info.value)
+
+
+def test_a_run_started_without_the_cli_is_refused_for_what_apply_refuses() -> None:
+    # Given a spec whose inbound endpoint would admit DNS from 0.0.0.0/0, started without the CLI
+    document = copy.deepcopy(yaml.safe_load((ROOT / "examples" / "us-east-1.yaml").read_text()))
+    document["dns"] = {
+        "inbound": {
+            "vpc_id": document["network"]["vpc_id"],
+            "subnet_ids": document["network"]["workspace_subnet_ids"],
+            "allowed_cidrs": ["0.0.0.0/0"],
+            "domains": ["corp.example.com"],
+        }
+    }
+    with mock_aws():
+        deps = Deps(
+            settings=Settings(region=STACK_REGION, owner_tag="dbx-privatelink"), session=boto3.Session()
+        )
+        # When preflight runs (on an account without the spec's VPCs: their problems are listed too)
+        with pytest.raises(PreflightFailedError) as info:
+            preflight(SpecStep(spec=parse_spec(document), execution_name="e-1"), deps)
+    # Then the field and the fix are among the problems, and nothing was changed
+    message = str(info.value)
+    assert "nothing was changed" in message
+    assert "\n- dns.inbound.allowed_cidrs: 0.0.0.0/0 is wider than /16;" in message, message
