@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # No telemetry from SAM CLI: the machines reach no endpoint but the package registries.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help env demo test lint format typecheck validate statelint build pytest unit integration e2e bench bench-fleet local-up clean
+.PHONY: help env demo test lint format schema typecheck validate statelint build pytest unit integration e2e bench bench-fleet local-up clean
 
 help:
 	@echo "make demo   - bring up the local stack and reconcile the sample workspace"
@@ -52,6 +52,10 @@ lint: $(VENV)/.installed
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# The spec's JSON Schema for editors, generated from the model (a unit test fails until it is regenerated).
+schema: $(VENV)/.installed
+	$(VENV)/bin/dbx-privatelink schema --output schema/workspace-spec.schema.json
 
 typecheck: $(VENV)/.installed
 	cd layers/core && ../../$(VENV)/bin/mypy dbx_privatelink

@@ -38,7 +38,7 @@ from dbx_privatelink_cli.progress import (
     follow_execution,
 )
 from dbx_privatelink_cli.resources import dns_rows
-from dbx_privatelink_cli.specs import LoadedSpec, is_single_file, load_all
+from dbx_privatelink_cli.specs import LoadedSpec, is_single_file, load_all, refuse_unsupported_regions
 from dbx_privatelink_cli.stack import StackInfo, stack_for
 
 EXIT_INTERRUPTED = 130
@@ -120,7 +120,7 @@ def start(
     sfn = sfn or runtime.client("stepfunctions")
     try:
         started = sfn.start_execution(
-            stateMachineArn=stack.state_machine_arn, name=name, input=json.dumps(spec.model_dump(mode="json"))
+            stateMachineArn=stack.state_machine_arn, name=name, input=spec.execution_input()
         )
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
@@ -255,6 +255,7 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
 def run_single(args: argparse.Namespace, runtime: Runtime) -> int:
     spec = load_spec(args.spec)  # first: an invalid spec needs no AWS at all
     stack = stack_for(args, runtime)
+    refuse_unsupported_regions([LoadedSpec(args.spec, spec)], stack.catalog())
     started = start(runtime, stack, spec)
     if not args.wait:
         if args.output == "json":
@@ -400,6 +401,7 @@ def _still_running(started: dict[str, Any]) -> dict[str, Any]:
 def run_fleet(args: argparse.Namespace, runtime: Runtime) -> int:
     loaded = load_all(args.specs)  # first: one invalid spec and nothing starts, with no AWS call at all
     stack = stack_for(args, runtime)
+    refuse_unsupported_regions(loaded, stack.catalog())
     json_out = args.output == "json"
     # In JSON mode stdout carries only the result: progress goes to stderr.
     progress_stream = runtime.err if json_out else runtime.out

@@ -21,7 +21,8 @@ from botocore.config import Config
 from dbx_privatelink.aws.secrets import SecretsClient
 from dbx_privatelink.databricks.client import DatabricksAccountClient
 from dbx_privatelink.errors import DbxPrivateLinkError, SpecInvalidError
-from dbx_privatelink.spec import WorkspaceSpec, parse_spec
+from dbx_privatelink.spec import WorkspaceSpec, input_problems, parse_spec
+from dbx_privatelink_cli.documents import DuplicateKeyError, parse_document
 
 DEFAULT_STACK = "dbx-privatelink"
 STACK_ENV = "DBX_PRIVATELINK_STACK"
@@ -134,7 +135,8 @@ class RegionalSession:
 
 
 def load_spec_document(path: str, stdin: Any = None) -> Any:
-    """The spec file's content: JSON for *.json, YAML otherwise ("-" reads standard input)."""
+    """The spec file's content: JSON for *.json, YAML otherwise ("-" reads standard input); a key given twice
+    is refused."""
     try:
         text = (stdin or sys.stdin).read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -142,9 +144,9 @@ def load_spec_document(path: str, stdin: Any = None) -> Any:
             f"{path}: cannot read the spec file ({exc.strerror})", exit_code=EXIT_USAGE, name="UsageError"
         ) from None
     try:
-        if path.endswith(".json"):
-            return json.loads(text)
-        return yaml.safe_load(text)
+        return parse_document(text, is_json=path.endswith(".json"))
+    except DuplicateKeyError as exc:
+        raise CliError(f"{path}: {exc}", exit_code=EXIT_USAGE, name="SpecInvalidError") from None
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise CliError(
             f"{path}: not valid {'JSON' if path.endswith('.json') else 'YAML'}: {exc}",
@@ -164,9 +166,17 @@ def load_spec(path: str, stdin: Any = None) -> WorkspaceSpec:
             name="SpecInvalidError",
         )
     try:
-        return parse_spec(document)
+        spec = parse_spec(document)
     except SpecInvalidError as exc:
         raise CliError(f"{path}: {exc}", exit_code=EXIT_USAGE, name="SpecInvalidError") from None
+    problems = input_problems(spec)
+    if problems:
+        raise CliError(
+            f"{path}: Invalid workspace spec:\n- " + "\n- ".join(problems),
+            exit_code=EXIT_USAGE,
+            name="SpecInvalidError",
+        )
+    return spec
 
 
 @dataclass(frozen=True)

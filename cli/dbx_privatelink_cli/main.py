@@ -21,11 +21,22 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, NoCredentialsError
 
-from dbx_privatelink_cli import apply, demo, destroy, dns, drift, forwarders, local, plan, status
+from dbx_privatelink_cli import apply, demo, destroy, dns, drift, forwarders, local, plan, schema, status
 from dbx_privatelink_cli.common import EXIT_FAILED, EXIT_USAGE, CliError, Runtime
 from dbx_privatelink_cli.output import emit_json
 
-SUBCOMMANDS: tuple[ModuleType, ...] = (apply, plan, status, destroy, drift, forwarders, dns, demo, local)
+SUBCOMMANDS: tuple[ModuleType, ...] = (
+    apply,
+    plan,
+    status,
+    destroy,
+    drift,
+    forwarders,
+    dns,
+    demo,
+    local,
+    schema,
+)
 
 
 class _Parser(argparse.ArgumentParser):

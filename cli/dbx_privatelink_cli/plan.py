@@ -44,6 +44,7 @@ from dbx_privatelink_cli.common import (
     load_spec,
 )
 from dbx_privatelink_cli.output import emit_json, emit_lines, table
+from dbx_privatelink_cli.specs import LoadedSpec, refuse_unsupported_regions
 from dbx_privatelink_cli.stack import StackInfo, stack_for
 
 READ_PREFIXES = ("Describe", "Get", "List", "Query", "Scan", "BatchGet")
@@ -500,7 +501,9 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
     spec = load_spec(args.spec)
     with read_only(runtime.session):
         try:
-            report = build_plan(runtime, stack_for(args, runtime), spec)
+            stack = stack_for(args, runtime)
+            refuse_unsupported_regions([LoadedSpec(args.spec, spec)], stack.catalog())
+            report = build_plan(runtime, stack, spec)
         except MutatingCallError as exc:
             raise CliError(str(exc), name="MutatingCallError") from None
     if args.output == "json":

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dbx_privatelink.catalog import Catalog
 from dbx_privatelink.spec import WorkspaceSpec
 from dbx_privatelink_cli.common import EXIT_USAGE, CliError, load_spec
 
@@ -122,3 +123,14 @@ def load_all(args: list[str], stdin: Any = None) -> list[LoadedSpec]:
             name=names.pop() if len(names) == 1 else "SpecInvalidError",
         )
     return loaded
+
+
+def refuse_unsupported_regions(specs: list[LoadedSpec], catalog: Catalog) -> None:
+    """A usage error (exit 2) naming every spec whose region the stack's catalog has no Databricks endpoint
+    services for, and the regions it has: checked before any execution starts, since preflight would only
+    fail on it."""
+    problems = [
+        f"{item.path}: {problem}" for item in specs if (problem := catalog.region_problem(item.spec.region))
+    ]
+    if problems:
+        raise _usage("\n".join(problems), name="SpecInvalidError")

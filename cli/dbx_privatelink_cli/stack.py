@@ -8,6 +8,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from dbx_privatelink.catalog import Catalog, load_catalog
 from dbx_privatelink.wiring import Settings
 from dbx_privatelink_cli.common import EXIT_FAILED, CliError, Runtime, stack_name
 
@@ -34,6 +35,11 @@ class StackInfo:
     @property
     def databricks_secret_arn(self) -> str | None:
         return self.parameters.get("DatabricksSecretArn") or None
+
+    def catalog(self) -> Catalog:
+        """The Databricks endpoint services the stack's functions know: the shipped catalog and the stack's
+        EndpointServicesJson."""
+        return load_catalog(self.parameters.get("EndpointServicesJson") or None)
 
     def settings(self, region: str) -> Settings:
         """The settings the stack's functions run with, as far as the CLI needs them."""

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from dbx_privatelink.errors import SpecInvalidError
-from dbx_privatelink.spec import parse_spec
+from dbx_privatelink.spec import input_problems, parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -155,3 +155,42 @@ def test_private_zones_alone_make_a_dns_section() -> None:
         and spec.dns.custom_dns is None
         and spec.dns.private_zones[0].vpc_ids == [doc["network"]["vpc_id"]]
     )
+
+
+@pytest.mark.parametrize(
+    ("section", "cidrs", "named"),
+    [
+        ("custom_dns", ["0.0.0.0/0"], "0.0.0.0/0 is"),
+        ("custom_dns", ["10.0.0.0/22", "10.0.0.0/8"], "10.0.0.0/8 is"),
+        ("inbound", ["0.0.0.0/0", "172.16.0.0/12"], "0.0.0.0/0, 172.16.0.0/12 are"),
+    ],
+)
+def test_allowed_cidrs_wider_than_a_slash_16_are_refused_on_input(
+    section: str, cidrs: list[str], named: str
+) -> None:
+    # Given allowed_cidrs with the whole internet, or a network wider than /16, and no opt-in
+    doc = _spec()
+    doc["dns"][section]["allowed_cidrs"] = cidrs
+    # When a new spec is checked (a stored one is still read: status, drift and destroy go on working)
+    spec = parse_spec(doc)
+    problems = input_problems(spec)
+    # Then the field, the networks and both fixes are named
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"dns.{section}.allowed_cidrs: {named} wider than /16; "), problems
+    assert "/16 or narrower" in problems[0] and "dns.allow_wide_cidrs: true" in problems[0]
+
+
+def test_a_slash_16_is_narrow_enough_and_wider_ones_need_the_opt_in() -> None:
+    # Given a /16 in both lists
+    doc = _spec()
+    doc["dns"]["custom_dns"]["allowed_cidrs"] = ["10.0.0.0/16"]
+    doc["dns"]["inbound"]["allowed_cidrs"] = ["192.168.0.0/16"]
+    # Then the spec is refused for nothing
+    assert input_problems(parse_spec(doc)) == []
+    # Given 0.0.0.0/0 allowed on purpose
+    doc["dns"]["inbound"]["allowed_cidrs"] = ["0.0.0.0/0"]
+    doc["dns"]["allow_wide_cidrs"] = True
+    # Then it is accepted as written
+    spec = parse_spec(doc)
+    assert input_problems(spec) == []
+    assert spec.dns and spec.dns.inbound and [str(n) for n in spec.dns.inbound.allowed_cidrs] == ["0.0.0.0/0"]

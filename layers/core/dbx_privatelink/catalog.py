@@ -41,6 +41,16 @@ class Catalog(BaseModel):
     def region(self, name: str) -> RegionServices | None:
         return self.regions.get(name)
 
+    def region_problem(self, name: str) -> str | None:
+        """Why a spec for `name` cannot be reconciled with this catalog (naming the regions it can), or None."""
+        if name in self.regions:
+            return None
+        return (
+            f"region: Databricks offers no PrivateLink endpoint services in {name} that this deployment's catalog "
+            f"knows; choose one of {', '.join(sorted(self.regions))}, or add the region's services with the "
+            "stack's EndpointServicesJson parameter"
+        )
+
 
 def port_ranges(ports: tuple[PortSpec, ...]) -> list[tuple[int, int]]:
     """Normalise a port list of ints and [from, to] pairs into (from, to) ranges."""

@@ -258,6 +258,10 @@ class WorkspaceSpec(_Model):
             )
         return self
 
+    def execution_input(self) -> str:
+        """The spec as the input of its reconcile execution (what `apply` sends to StartExecution)."""
+        return json.dumps(self.model_dump(mode="json"))
+
     def canonical_json(self) -> str:
         """The spec as canonical JSON: equal specs give equal text (and so equal hashes)."""
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
@@ -265,6 +269,74 @@ class WorkspaceSpec(_Model):
     def spec_hash(self) -> str:
         """A short digest of the canonical spec; a change of spec changes it."""
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+
+# Step Functions caps an execution's input and the data of every state at 256 KiB (UTF-8). A run's state holds
+# the spec up to three times (the input, the lease's copy, the spec a re-run takes) beside the steps' results,
+# so a spec takes at most 40 KiB (120 KiB for its copies); the results keep the rest, the DNS verification of
+# at most dns.spec.MAX_VERIFY_NAMES names (reported twice) the largest of them. A larger spec would fail
+# mid-run with States.DataLimitExceeded.
+STATE_DATA_LIMIT_BYTES = 256 * 1024
+MAX_SPEC_BYTES = 40 * 1024
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value).encode("utf-8"))
+
+
+def largest_field(document: dict[str, Any]) -> tuple[str, int]:
+    """The field that makes a document large, with its size in bytes: from the biggest top-level field down,
+    as long as one part holds most of it (`dns.verify`, not one of its hundred names)."""
+    path, value, size = "", document, _json_size(document)
+    while isinstance(value, dict | list) and value:
+        parts = value.items() if isinstance(value, dict) else enumerate(value)
+        sized = [(key, part, _json_size(part)) for key, part in parts]
+        key, part, part_size = max(sized, key=lambda item: item[2])
+        if path and part_size * 2 <= size:
+            break
+        path = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else str(key)
+        value, size = part, part_size
+    return path, size
+
+
+def _size_problem(spec: WorkspaceSpec) -> str | None:
+    size = len(spec.execution_input().encode("utf-8"))
+    if size <= MAX_SPEC_BYTES:
+        return None
+    field, field_size = largest_field(spec.model_dump(mode="json"))
+    beyond = (
+        f", over Step Functions' execution input limit of {STATE_DATA_LIMIT_BYTES:,} bytes (256 KiB) itself"
+        if size > STATE_DATA_LIMIT_BYTES
+        else ""
+    )
+    return (
+        f"{field}: makes the spec too large: {size:,} bytes as execution input (UTF-8 JSON){beyond}, "
+        f"{field_size:,} of them in this field; a spec may take {MAX_SPEC_BYTES:,} bytes (a run's state holds it "
+        f"up to three times beside the steps' results, and Step Functions caps a state at "
+        f"{STATE_DATA_LIMIT_BYTES:,}): shorten {field}"
+    )
+
+
+def input_problems(spec: WorkspaceSpec) -> list[str]:
+    """What a spec that enters (apply, a run's preflight) is refused for beyond its model, each naming the field
+    and the fix: too large for a run, allowed_cidrs wider than /16, dns.verify over its caps. The model alone
+    still reads a spec an earlier version stored with them (status, drift, destroy go on working)."""
+    problems = [p for p in [_size_problem(spec)] if p]
+    return problems + (spec.dns.input_problems() if spec.dns else [])
+
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def spec_json_schema() -> dict[str, Any]:
+    """The spec's JSON Schema, generated from the model, for editors to check specs as they are typed."""
+    return {
+        "$schema": SCHEMA_DIALECT,
+        "$comment": "Generated from dbx_privatelink.spec.WorkspaceSpec by `dbx-privatelink schema`: do not edit. "
+        "Rules across fields and limits (distinct subnets, the DNS VPC apart, the spec's size, networks wider "
+        "than /16 ...) are the CLI's and preflight's.",
+        **WorkspaceSpec.model_json_schema(),
+    }
 
 
 def _hint_for(loc: tuple[str | int, ...]) -> str:

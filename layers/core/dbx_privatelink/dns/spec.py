@@ -18,6 +18,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 RESOLVER_ENDPOINTS_PER_REGION = 4
 MAX_TARGET_IPS_PER_RULE = 6
 MIN_ENDPOINT_IPS, MAX_ENDPOINT_IPS = 2, 6
+# Rules for a spec that enters (DnsSection.input_problems), not for one an earlier version stored: the widest
+# network an allowed_cidrs entry may be without dns.allow_wide_cidrs (wider ones, 0.0.0.0/0 most of all, open
+# DNS to far more than the networks that query it), and the caps of dns.verify, whose names are resolved and
+# reported twice in the run's state (VerifyDns's result and the run's summary), which Step Functions caps at
+# 256 KiB beside the spec's own copies (spec.MAX_SPEC_BYTES).
+WIDEST_ALLOWED_PREFIX = 16
+MAX_VERIFY_NAMES = 50
+MAX_EXPECTED_IPS = 8
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
@@ -161,6 +169,8 @@ class DnsSection(_Model):
     verify: list[NameCheck] = Field(default_factory=list)
     # Forwarding targets must be private unless this is set (a public resolver on purpose).
     allow_public_targets: bool = False
+    # allowed_cidrs entries wider than /16 (0.0.0.0/0 among them) are refused unless this is set.
+    allow_wide_cidrs: bool = False
 
     @model_validator(mode="after")
     def _targets_and_quotas(self) -> DnsSection:
@@ -187,3 +197,38 @@ class DnsSection(_Model):
                 "outbound endpoint"
             )
         return self
+
+    def input_problems(self) -> list[str]:
+        """What a new spec's dns section is refused for beyond the model (a stored one is still read): networks
+        wider than /16 in allowed_cidrs without allow_wide_cidrs, and dns.verify over its caps."""
+        problems = []
+        lists = [
+            ("custom_dns", self.custom_dns.allowed_cidrs if self.custom_dns else []),
+            ("inbound", self.inbound.allowed_cidrs if self.inbound else []),
+        ]
+        for section, networks in lists if not self.allow_wide_cidrs else []:
+            wide = [str(n) for n in networks if n.prefixlen < WIDEST_ALLOWED_PREFIX]
+            if wide:
+                what = (
+                    "is no longer used (an outbound endpoint takes no DNS in): remove it, or list"
+                    if section == "custom_dns"
+                    else "admits DNS (TCP and UDP 53) to the inbound endpoint from these networks: list"
+                )
+                problems.append(
+                    f"dns.{section}.allowed_cidrs: {', '.join(wide)} {'is' if len(wide) == 1 else 'are'} wider "
+                    f"than /{WIDEST_ALLOWED_PREFIX}; the field {what} only the networks that query, each "
+                    f"/{WIDEST_ALLOWED_PREFIX} or narrower, or set dns.allow_wide_cidrs: true to allow them on purpose"
+                )
+        why = "its answers are reported in the run's state, which Step Functions caps at 256 KiB"
+        if len(self.verify) > MAX_VERIFY_NAMES:
+            problems.append(
+                f"dns.verify: {len(self.verify)} names; at most {MAX_VERIFY_NAMES} (each is resolved and {why}): "
+                "keep the names that prove resolution works"
+            )
+        for index, check in enumerate(self.verify):
+            if len(check.expect_ips) > MAX_EXPECTED_IPS:
+                problems.append(
+                    f"dns.verify[{index}].expect_ips: {len(check.expect_ips)} addresses; at most "
+                    f"{MAX_EXPECTED_IPS} ({why}): list the addresses the name must resolve to"
+                )
+        return problems

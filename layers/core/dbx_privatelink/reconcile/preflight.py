@@ -12,7 +12,7 @@ from dbx_privatelink.errors import PreflightFailedError
 from dbx_privatelink.models import EndpointPlan, PreflightOutput, SharedRef, SpecStep
 from dbx_privatelink.reconcile.shared import shared_keys
 from dbx_privatelink.reconcile.zones import zone_problems
-from dbx_privatelink.spec import MAX_GROUPS_PER_INTERFACE, WorkspaceSet, WorkspaceSpec
+from dbx_privatelink.spec import MAX_GROUPS_PER_INTERFACE, WorkspaceSet, WorkspaceSpec, input_problems
 from dbx_privatelink.wiring import Deps
 
 OWNER_TAG_KEY = "dbx-privatelink:owner"
@@ -308,10 +308,12 @@ def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
     before any step finds or creates one."""
     spec = inp.spec
     found = assess(spec, deps)
-    if found.problems:
+    # What apply refuses locally, for a run started otherwise (plain StartExecution, a drift repair of a spec an
+    # earlier version stored).
+    problems = [*input_problems(spec), *found.problems]
+    if problems:
         raise PreflightFailedError(
-            f"Preflight found {len(found.problems)} problem(s); nothing was changed:\n- "
-            + "\n- ".join(found.problems)
+            f"Preflight found {len(problems)} problem(s); nothing was changed:\n- " + "\n- ".join(problems)
         )
     records = deps.ledger.refer(spec.workspace_key, shared_keys(spec, found.endpoints))
     return PreflightOutput(
@@ -328,16 +330,14 @@ def assess(spec: WorkspaceSpec, deps: Deps, *, zones: bool = True, dns: bool = T
     `zones=False` leaves out dns.private_zones and `dns=False` the Resolver checks (the drift scan reads
     those once, in check_dns)."""
     problems: list[str] = []
+    # The catalog first: "deploy the stack in <region>" is no advice for a region Databricks does not serve.
+    services = deps.catalog.region(spec.region)
+    if services is None:
+        raise PreflightFailedError(deps.catalog.region_problem(spec.region) or spec.region)
     if spec.region != deps.settings.region:
         raise PreflightFailedError(
             f"region: the spec is for {spec.region} but this stack runs in {deps.settings.region}; "
             f"deploy the stack in {spec.region} and start the execution there"
-        )
-    services = deps.catalog.region(spec.region)
-    if services is None:
-        raise PreflightFailedError(
-            f"region: Databricks offers no PrivateLink endpoint services in {spec.region} in this deployment's "
-            "catalog; choose a supported region or add it with the EndpointServicesJson parameter"
         )
     ec2 = deps.ec2(spec.region)
     offered = ec2.known_services([services.workspace_service, services.relay_service])
