@@ -200,6 +200,26 @@ def _mutations(stack: LocalStack) -> int:
     return aws + dbx
 
 
+def failure(sfn: Any, described: dict[str, Any]) -> str:
+    """Where and why an execution did not succeed: the last task state it entered, the error, the cause's
+    start (a timed-out Lambda's cause names only its request id, so the state is what tells)."""
+    error = str(described.get("error") or described["status"])
+    by_id = {e["id"]: e for e in full_history(sfn, described["executionArn"])}
+    where = "-"
+    for e in by_id.values():
+        details = e.get("lambdaFunctionFailedEventDetails") or e.get("lambdaFunctionTimedOutEventDetails")
+        if details and details.get("error") == error:
+            # the task state this Lambda belongs to: walk back to where it was entered
+            back: dict[str, Any] | None = e
+            while back is not None and back["type"] != "TaskStateEntered":
+                back = by_id.get(back.get("previousEventId", 0))
+            if back is not None:
+                where = back["stateEnteredEventDetails"]["name"]
+    cause = str(described.get("cause") or "")
+    cause = cause.split("Error:", 1)[-1].strip() if "Sandbox.Timedout" in error else cause
+    return f"{where}: {error}: {cause[:120]}"
+
+
 def run_all(
     stack: LocalStack, specs: list[dict[str, Any]], label: str, timeout_s: float
 ) -> list[dict[str, Any]]:
@@ -253,17 +273,25 @@ def measure(size: int, time_scale: float, pacing: str) -> FleetFigures:
             if e["detail"]["eventName"] in ("CreateVpcEndpoint", "ModifyVpcEndpoint")
         ]
         figures.ec2_drained_s = (max(mutations) - t_first) / time_scale if mutations else 0.0
+        # Where the EC2 schedule ran below AWS's rate (18 calls a minute at 0.3/s): calls per emulated minute.
+        per_minute = Counter(int((t - t_first) / time_scale // 60) for t in mutations)
+        print(
+            f"N={size} {pacing}: EC2 endpoint mutations per emulated minute: "
+            + " ".join(str(per_minute.get(m, 0)) for m in range(max(per_minute, default=-1) + 1)),
+            file=sys.stderr,
+            flush=True,
+        )
+        sfn = stack.client("stepfunctions")
         for d in first:
             if d["status"] == "SUCCEEDED":
                 figures.succeeded += 1
             else:
                 figures.failed += 1
-                figures.failures[str(d.get("error") or d["status"])] += 1
+                figures.failures[failure(sfn, d)] += 1
         allowed = stack.aws.rate_limits.allowed()
         figures.refused = stack.aws.rate_limits.refused()
         figures.ec2_mutations = sum(n for k, n in allowed.items() if k.startswith("ec2:"))
         figures.resolver_calls = sum(n for k, n in allowed.items() if k.startswith("route53resolver:"))
-        sfn = stack.client("stepfunctions")
         for d in first:
             history = full_history(sfn, d["executionArn"])
             figures.transitions += count_transitions(history)
@@ -272,11 +300,7 @@ def measure(size: int, time_scale: float, pacing: str) -> FleetFigures:
         before = _mutations(stack)
         second = run_all(stack, specs, "second", timeout)
         figures.second_succeeded = sum(1 for d in second if d["status"] == "SUCCEEDED")
-        figures.second_failures = Counter(
-            f"{d.get('error') or d['status']}: {str(d.get('cause') or '')[:160]}"
-            for d in second
-            if d["status"] != "SUCCEEDED"
-        )
+        figures.second_failures = Counter(failure(sfn, d) for d in second if d["status"] != "SUCCEEDED")
         figures.second_mutations = _mutations(stack) - before
         return figures
 
