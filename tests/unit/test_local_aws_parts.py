@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -134,3 +135,36 @@ def test_newer_ec2_apis_tag_each_list_item() -> None:
             },
         }
     }
+
+
+def test_the_local_dns_cache_makes_one_read_for_queries_that_arrive_together() -> None:
+    from dbx_privatelink.dns.resolution import DnsState
+    from dbx_privatelink_local.dns.local_dns import _StateCache
+
+    # Given a cache whose read of the emulated AWS is under way (held until released)
+    started, release, reads = threading.Event(), threading.Event(), []
+    state = DnsState(region="us-east-1")
+
+    def read() -> DnsState:
+        reads.append(1)
+        started.set()
+        assert release.wait(timeout=10)
+        return state
+
+    cache = _StateCache(read, ttl=30.0)
+    answers: list[DnsState] = []
+    first = threading.Thread(target=lambda: answers.append(cache.get()))
+    first.start()
+    assert started.wait(timeout=10)
+    # When four more queries arrive while it runs
+    others = [threading.Thread(target=lambda: answers.append(cache.get())) for _ in range(4)]
+    for t in others:
+        t.start()
+    release.set()
+    for t in [first, *others]:
+        t.join(timeout=10)
+    # Then all five have the state from the one read
+    assert len(answers) == 5 and all(a is state for a in answers) and len(reads) == 1
+    # and a change told to it makes the next query read again
+    cache.invalidate()
+    assert cache.get() is state and len(reads) == 2

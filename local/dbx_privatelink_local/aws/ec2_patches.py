@@ -164,6 +164,9 @@ class EndpointLifecycle:
         self._records: dict[tuple[str, str, str], _Record] = {}
         self._tokens: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._timers: set[threading.Timer] = set()
+        # Told when an endpoint changes state on its own (a timer, not a call): what its resolver answers may
+        # change with it (the local DNS forgets what it cached).
+        self.state_listeners: list[Callable[[], None]] = []
 
     # -- activation -------------------------------------------------------------------------------------
     def activate(self) -> None:
@@ -401,8 +404,11 @@ class EndpointLifecycle:
         def finish() -> None:
             with self._lock:
                 self._timers.discard(timer)
-                if record.generation == generation and endpoint.state == "pending":
+                moved = record.generation == generation and endpoint.state == "pending"
+                if moved:
                     endpoint.state = "available"
+            for listener in list(self.state_listeners) if moved else []:
+                listener()
 
         timer = self._time.timer(delay, finish)
         self._timers.add(timer)

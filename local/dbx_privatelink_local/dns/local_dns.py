@@ -9,8 +9,9 @@ on 127.0.0.1.
 Each VPC's server answers as that VPC's resolver (CIDR base + 2) would: `explain()` on the region's state
 read live from the emulated AWS through the same adapter that reads AWS (cached for `cache_ttl` seconds,
 0.5 by default; `invalidate()` forces a re-read, and the local stack invalidates on every successful
-mutating EC2, Route 53 or Route 53 Resolver call before answering it, so a change AWS reports done is
-what the resolvers answer with). Queries a rule forwards to an outside server go to that server's loopback stand-in through the
+mutating EC2, Route 53 or Route 53 Resolver call before answering it and whenever an endpoint's state moves
+on by itself, so a change AWS reports done is what the resolvers answer with; attached so, it keeps the
+state for 30 s). Queries a rule forwards to an outside server go to that server's loopback stand-in through the
 address map; an emulated private address is never dialled, and a target without a stand-in counts as a
 server that does not answer. Inbound endpoint IPs and other VPCs' resolver addresses are followed inside
 `explain()` (and appear in the address map, mapped to the VPC's server, for clients that dial them).
@@ -61,26 +62,45 @@ ANSWER_TTL = 5
 # Credentials moto accepts (the same as the local stack's).
 # The emulated resolvers' reads are the emulator's, not a client's: AWS's rate limits do not count them.
 _LOCAL_KEYS = {"aws_access_key_id": EMULATOR_ACCESS_KEY, "aws_secret_access_key": "testing"}
+# How long a query waits, at most, for another query's read of the state before looking again.
+READ_WAIT_S = 1.0
+# With every change told (calls and the endpoints' own state changes), the cache needs no short expiry.
+ATTACHED_CACHE_TTL_S = 30.0
 _BOTO = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=2, read_timeout=10)
 
 
 class _StateCache:
-    """The region's DNS state, re-read when older than `ttl` seconds."""
+    """The region's DNS state, re-read when older than `ttl` seconds. Queries that find it stale while a
+    read of the same generation is under way wait for that read instead of making their own: a fleet's
+    queries arrive together, and each read is several calls to the emulated AWS."""
 
     def __init__(self, read: Callable[[], DnsState], ttl: float) -> None:
         self._read = read
         self._ttl = ttl
         self._lock = threading.Lock()
+        self._read_done = threading.Condition(self._lock)
         self._state: DnsState | None = None
         self._at = 0.0
         self._generation = 0  # moved on by invalidate(): a read that began before it is not kept
+        self._reading: int | None = None  # the generation a read is under way for
 
     def get(self) -> DnsState:
         with self._lock:
-            if self._state is not None and time.monotonic() - self._at < self._ttl:
-                return self._state
-            generation = self._generation
-        state = self._read()  # outside the lock: invalidate() must never wait for a read of AWS
+            # Bounded: each wait ends with a read's end (a read fails with botocore's own timeouts).
+            while True:
+                if self._state is not None and time.monotonic() - self._at < self._ttl:
+                    return self._state
+                if self._reading != self._generation:
+                    break
+                self._read_done.wait(timeout=READ_WAIT_S)
+            generation = self._reading = self._generation
+        try:
+            state = self._read()  # outside the lock: invalidate() must never wait for a read of AWS
+        finally:
+            with self._lock:
+                if self._reading == generation:
+                    self._reading = None
+                self._read_done.notify_all()
         with self._lock:
             if generation == self._generation:
                 self._state, self._at = state, time.monotonic()
@@ -90,6 +110,7 @@ class _StateCache:
         with self._lock:
             self._generation += 1
             self._state = None
+            self._read_done.notify_all()
 
 
 class LocalDns:
@@ -343,6 +364,7 @@ def _response(query: dns.message.Message, path: ResolutionPath) -> dns.message.M
 def attach_local_dns(stack: Any, **options: Any) -> LocalDns:
     """Start a LocalDns for a started LocalStack (its endpoint, region and seeded corporate servers), told
     of every mutating call the stack's AWS answers: a change AWS reports done is what it answers with."""
+    options.setdefault("cache_ttl", ATTACHED_CACHE_TTL_S)
     local_dns = LocalDns(stack, **options).start()
 
     def invalidate(call: Any) -> None:
@@ -350,6 +372,7 @@ def attach_local_dns(stack: Any, **options: Any) -> LocalDns:
             local_dns.invalidate()
 
     stack.aws.middleware.mutation_listeners.append(invalidate)
+    stack.aws.endpoints.state_listeners.append(local_dns.invalidate)
     return local_dns
 
 
