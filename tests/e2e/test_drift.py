@@ -346,6 +346,44 @@ def test_revoked_security_group_rules_are_restored(
     assert outcomes in (["remediation_started"], ["coalesced", "remediation_started"]), outcomes
 
 
+def test_a_failed_apply_leaves_the_desired_spec_and_drift_repair_intact(
+    stack: LocalStack,
+    drift: Drift,
+    reconciler: Reconciler,
+    workspace: tuple[dict[str, Any], dict[str, Any]],
+    run_cli: Callable[[list[str]], tuple[int, str]],
+) -> None:
+    spec, summary = workspace
+    key, endpoint = spec["workspace_key"], summary["endpoints"]["workspace"]["id"]
+    good = drift.store.get_desired(key)
+    assert good is not None
+    # Given a healthy workspace, when a spec with a typo'd subnet id is applied
+    typo = copy.deepcopy(spec)
+    typo["network"]["workspace_subnet_ids"][0] = "subnet-0badc0ffee0badc0f"
+    run = reconciler.run(typo)
+    # Then the run fails in preflight, the desired spec is still the good one, the workspace still HEALTHY
+    assert run.status == "FAILED" and run.error == "PreflightFailedError", run.cause
+    assert drift.store.get_desired(key) == good
+    assert (drift.store.get_observed(key) or {})["health"] == "HEALTHY"
+    pending = drift.store.get_pending(key)
+    assert (
+        pending is not None
+        and pending.state == "rejected"
+        and "subnet-0badc0ffee0badc0f" in (pending.cause or "")
+    )
+    # And `status` shows the rejected spec and why
+    code, out = run_cli(["status", key])
+    assert code == 0, out
+    assert "Pending spec: rejected" in out and "subnet-0badc0ffee0badc0f" in out
+    # And when a human turns private DNS off, drift repair reconciles the good spec and puts it back
+    _human_turns_private_dns_off(stack, endpoint)
+    drift.deliver()
+    [record] = drift.record_with(key, "remediation_started")
+    assert record.execution_arn
+    drift.succeeded(record.execution_arn)
+    assert wait_for(lambda: _private_dns(stack, endpoint), 30, "private DNS on again")
+
+
 def test_vpc_dns_hostnames_turned_off_is_restored(
     stack: LocalStack, drift: Drift, workspace: tuple[dict[str, Any], dict[str, Any]], data_plane: DataPlane
 ) -> None:
