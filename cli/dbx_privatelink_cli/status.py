@@ -388,6 +388,7 @@ class WorkspaceSummary:
     last_error: dict[str, Any] | None = None
     running: dict[str, Any] | None = None
     drift: dict[str, Any] = field(default_factory=dict)
+    pending: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -395,6 +396,7 @@ class WorkspaceSummary:
             "health": self.health,
             "reasons": self.reasons,
             "generation": {"desired": self.desired_generation, "applied": self.applied_generation},
+            "pending": self.pending,
             "last_run": self.last_run,
             "last_error": self.last_error,
             "running": self.running,
@@ -419,8 +421,8 @@ def _holder_status(sfn: Any, lease: Lease) -> str:
 def summarize(
     store: DriftStore, sfn: Any, key: str, *, paused: bool, now: float | None = None
 ) -> WorkspaceSummary:
-    """A workspace's line, from its desired spec, observed state, lease and drift override: four reads,
-    plus a DescribeExecution when its lease is held."""
+    """A workspace's line, from its desired and pending specs, observed state, lease and drift override:
+    five reads, plus a DescribeExecution when its lease is held."""
     desired, observed = store.get_desired(key), store.get_observed(key) or {}
     lease, override = store.get_lease(key), store.get_drift_override(key)
     s = WorkspaceSummary(key)
@@ -459,6 +461,14 @@ def summarize(
         s.reasons.append(
             f"generation {s.desired_generation} is not applied yet "
             f"(applied: {s.applied_generation or 'none'})"
+        )
+    pending = store.get_pending(key)
+    if pending is not None:
+        s.pending = pending.model_dump(exclude={"spec"})
+        s.reasons.append(
+            f"spec rejected: {pending.error}: {first_line(str(pending.cause or ''))}"
+            if pending.state == "rejected"
+            else f"spec pending since {pending.received_at}"
         )
     spec_mode = str(((desired.spec if desired else {}).get("drift") or {}).get("mode", "remediate"))
     s.drift = {
@@ -521,7 +531,7 @@ def run_list(args: argparse.Namespace, runtime: Runtime, stack: Any) -> int:
     store = DriftStore(runtime.resource("dynamodb").Table(stack.table_name))
     sfn = runtime.client("stepfunctions")
     try:
-        keys = store.list_workspaces()
+        keys = store.list_workspaces(with_pending=True)
         pause = store.get_pause()
         rows = [summarize(store, sfn, key, paused=pause.paused) for key in keys]
     except DbxPrivateLinkError as exc:

@@ -506,13 +506,15 @@ class StoreClient:
         raw = self._call("Query", self._t.query, KeyConditionExpression=Key("pk").eq(f"RES#{resource_id}"))
         return sorted(i["workspace_key"] for i in raw.get("Items", []))
 
-    def list_workspaces(self) -> list[str]:
-        """Every workspace with a desired spec (a scan: the table holds few items per workspace)."""
-        keys: list[str] = []
-        kwargs: dict[str, Any] = {"FilterExpression": Attr("sk").eq("DESIRED"), "ProjectionExpression": "pk"}
+    def list_workspaces(self, *, with_pending: bool = False) -> list[str]:
+        """Every workspace with a desired spec, and with `with_pending` those whose only spec was rejected or
+        waits for its preflight (a scan: the table holds few items per workspace)."""
+        keys: set[str] = set()
+        kinds = ["DESIRED", "PENDING"] if with_pending else ["DESIRED"]
+        kwargs: dict[str, Any] = {"FilterExpression": Attr("sk").is_in(kinds), "ProjectionExpression": "pk"}
         while True:
             page = self._call("Scan", self._t.scan, **kwargs)
-            keys.extend(i["pk"].removeprefix("WS#") for i in page.get("Items", []))
+            keys.update(i["pk"].removeprefix("WS#") for i in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 return sorted(keys)
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
