@@ -440,7 +440,7 @@ def fleet_summary(results: list[dict[str, Any]], took: dict[str, str]) -> list[s
     rows = [["WORKSPACE", "GEN", "STATUS", "DURATION", "ERROR"]]
     for r in results:
         error = str(r.get("error") or "")
-        if r.get("handed_to_lease_holder"):
+        if r.get("handed_to_lease_holder") and not r.get("lease_holder"):
             error = "handed to the execution holding the lease"
         rows.append(
             [
@@ -511,8 +511,37 @@ def run_fleet(args: argparse.Namespace, runtime: Runtime) -> int:
         emit_lines(progress_stream, [""])
     view = FleetView(progress_stream, [m.key for m in members])
     timed_out: FollowTimeoutError | None = None
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    holders: dict[str, tuple[tuple[str, str], Member]] = {}
     try:
         follow_fleet(sfn, members, view, timeout_s=args.timeout, sleep=runtime.sleep)
+        # Runs that only marked a held lease: follow the holders, which reconcile those specs next.
+        for m in members:
+            holder = _lease_holder(m.described or {})
+            if holder is not None:
+                renderer = HistoryRenderer(verbose=args.verbose)
+                holders[m.key] = (holder, Member(m.key, holder[1], renderer, followed_at=time.monotonic()))
+        if holders:
+            emit_lines(
+                progress_stream,
+                [
+                    "",
+                    *[
+                        f"{k}: execution {h[0]} holds the lease; following it"
+                        for k, (h, _) in holders.items()
+                    ],
+                ],
+            )
+            left = None if deadline is None else max(0.001, deadline - time.monotonic())
+            followed = [hm for _, hm in holders.values()]
+            members += followed
+            follow_fleet(
+                sfn,
+                followed,
+                FleetView(progress_stream, [hm.key for hm in followed]),
+                timeout_s=left,
+                sleep=runtime.sleep,
+            )
     except FollowTimeoutError as exc:
         timed_out = exc
     except (ClientError, BotoCoreError) as exc:
@@ -530,10 +559,27 @@ def run_fleet(args: argparse.Namespace, runtime: Runtime) -> int:
         return EXIT_INTERRUPTED
 
     by_arn = {m.execution_arn: m for m in members}
+    specs = {item.spec.workspace_key: item.spec for item in loaded}
     results: list[dict[str, Any]] = []
     took: dict[str, str] = {}
     for r in starts:
         member = by_arn.get(r["execution_arn"] or "")
+        key = r["workspace_key"]
+        if member is not None and key in holders:
+            holder, member = holders[key]
+            if member.described is not None:
+                results.append(
+                    holder_outcome(
+                        runtime,
+                        stack,
+                        {k: v for k, v in r.items() if k != "status"},
+                        specs[key],
+                        member.described,
+                        holder,
+                    )
+                )
+                took[key] = _duration_of(member.described)
+                continue
         if member is None:
             results.append({**r, "handed_to_lease_holder": False, "resources": {}})
         elif member.described is None:

@@ -244,7 +244,7 @@ def handing_machine(holder_arn: str, spec_hash: str) -> dict[str, Any]:
     }
 
 
-def _reconciled(spec_hash: str) -> dict[str, Any]:
+def reconciled_ending(spec_hash: str) -> dict[str, Any]:
     return {
         "Type": "Pass",
         "Parameters": {
@@ -263,7 +263,7 @@ def _spec_hash() -> str:
 
 def test_apply_wait_under_a_held_lease_follows_the_holder_and_reports_its_outcome(aws: Any) -> None:
     # Given an execution holding the lease whose last pass reconciles the applied spec
-    holder = holder_execution(aws, _reconciled(_spec_hash()))
+    holder = holder_execution(aws, reconciled_ending(_spec_hash()))
     deploy_stack(aws, state_machine_arn=machine(aws, handing_machine(holder, _spec_hash())))
     # When the spec is applied with --wait
     code, out, err = run_cli(["apply", str(SPEC_PATH), "--wait", "--output", "json"], aws)
@@ -306,7 +306,7 @@ def test_apply_wait_under_a_held_lease_reports_the_holders_failure_on_this_spec(
 
 def test_apply_wait_under_a_held_lease_says_when_the_holder_did_not_reconcile_this_spec(aws: Any) -> None:
     # Given a holder that ends having reconciled another spec (it could not run again for this one)
-    holder = holder_execution(aws, _reconciled("another-spec-hash"))
+    holder = holder_execution(aws, reconciled_ending("another-spec-hash"))
     deploy_stack(aws, state_machine_arn=machine(aws, handing_machine(holder, _spec_hash())))
     # When the spec is applied with --wait
     code, out, _err = run_cli(["apply", str(SPEC_PATH), "--wait", "--output", "json"], aws)
