@@ -230,7 +230,10 @@ def _print_outcome(runtime: Runtime, result: dict[str, Any], took: str) -> None:
     lines = [""]
     head = f"{result['status']}: {result['workspace_key']} generation {result['generation']}"
     lines.append(head + (f" ({took})" if took else ""))
-    if result["handed_to_lease_holder"]:
+    holder = result.get("lease_holder")
+    if holder:
+        lines.append(f"  reconciled by {holder['execution_name']}, which held this workspace's lease")
+    elif result["handed_to_lease_holder"]:
         lines.append(
             "  another execution holds this workspace's lease; it will reconcile this spec once more"
         )
@@ -243,7 +246,71 @@ def _print_outcome(runtime: Runtime, result: dict[str, Any], took: str) -> None:
         lines.append("resources:" if result["status"] == "SUCCEEDED" else "resources (as last recorded):")
         lines += table(rows)
     lines.append(f"execution: {result['execution_arn']}")
+    if holder:
+        lines.append(f"lease holder: {holder['execution_arn']}")
     emit_lines(runtime.out, lines)
+
+
+def _follow(
+    sfn: Any, arn: str, stream: Any, verbose: bool, deadline: float | None, runtime: Runtime
+) -> dict[str, Any]:
+    """Render one execution's progress until it ends (or the wait's deadline passes)."""
+    left = None if deadline is None else max(0.001, deadline - time.monotonic())
+    return follow_execution(
+        sfn, arn, Display(stream), HistoryRenderer(verbose=verbose), timeout_s=left, sleep=runtime.sleep
+    )
+
+
+def _lease_holder(described: dict[str, Any]) -> tuple[str, str] | None:
+    """The (name, ARN) of the execution an ended run handed its spec to, when it did."""
+    output = json.loads(described["output"]) if described.get("output") else {}
+    if not isinstance(output, dict) or output.get("handed_to_lease_holder") is not True:
+        return None
+    arn = str(output.get("lease_holder_arn") or "")
+    return (str(output.get("lease_holder") or arn.rsplit(":", 1)[-1]), arn) if arn else None
+
+
+def holder_outcome(
+    runtime: Runtime,
+    stack: StackInfo,
+    started: dict[str, Any],
+    spec: WorkspaceSpec,
+    described: dict[str, Any],
+    holder: tuple[str, str],
+) -> dict[str, Any]:
+    """The result of an apply whose spec went to the lease holder: the holder's outcome when its last pass
+    reconciled this spec (or failed on it), else NOT_APPLIED with why."""
+    result = outcome(runtime, stack, started, described)
+    result["lease_holder"] = {"execution_name": holder[0], "execution_arn": holder[1]}
+    result["handed_to_lease_holder"] = True
+    output = json.loads(described["output"]) if described.get("output") else {}
+    ours = spec.spec_hash()
+    if result["status"] == "SUCCEEDED":
+        applied = isinstance(output, dict) and output.get("spec_hash") == ours
+    else:
+        # A failed holder failed on this spec when the spec became desired, or was rejected, in its run.
+        store = StoreClient(runtime.resource("dynamodb").Table(stack.table_name))
+        try:
+            desired, pending = store.get_desired(spec.workspace_key), store.get_pending(spec.workspace_key)
+        except DbxPrivateLinkError:
+            desired = pending = None
+        applied = (desired is not None and desired.spec_hash == ours) or (
+            pending is not None
+            and pending.spec_hash == ours
+            and pending.state == "rejected"
+            and pending.execution_name == holder[0]
+        )
+    result["spec_applied"] = applied
+    if not applied:
+        how = result["status"] + (f" with {result['error']}" if result["error"] else "")
+        result.update(
+            status="NOT_APPLIED",
+            error="SpecNotAppliedError",
+            cause=f"the lease holder {holder[0]} ended {how} without reconciling this spec; it is pending "
+            "(dbx-privatelink status shows it): apply it again"
+            + (f"\n{result['cause']}" if result["cause"] else ""),
+        )
+    return result
 
 
 def run(args: argparse.Namespace, runtime: Runtime) -> int:
@@ -271,23 +338,33 @@ def run_single(args: argparse.Namespace, runtime: Runtime) -> int:
         progress_stream,
         [f"applying {spec.workspace_key} generation {started['generation']}: {started['execution_name']}"],
     )
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    followed = started["execution_arn"]
     try:
-        described = follow_execution(
-            sfn,
-            started["execution_arn"],
-            Display(progress_stream),
-            HistoryRenderer(verbose=args.verbose),
-            timeout_s=args.timeout,
-            sleep=runtime.sleep,
-        )
+        described = _follow(sfn, followed, progress_stream, args.verbose, deadline, runtime)
+        holder = _lease_holder(described)
+        if holder is not None:
+            # This run only marked the lease: the holder reconciles this spec before it releases.
+            followed = holder[1]
+            emit_lines(
+                progress_stream,
+                [
+                    "",
+                    f"execution {holder[0]} holds the lease of {spec.workspace_key}; it reconciles this spec "
+                    "before it releases: following it",
+                ],
+            )
+            held = _follow(sfn, followed, progress_stream, args.verbose, deadline, runtime)
     except FollowTimeoutError as exc:
-        raise CliError(
-            f"{exc}; the execution goes on: {started['execution_arn']}", name="FollowTimeoutError"
-        ) from None
+        raise CliError(f"{exc}; the execution goes on: {followed}", name="FollowTimeoutError") from None
     except KeyboardInterrupt:
-        emit_lines(runtime.err, ["", f"stopped following; the execution goes on: {started['execution_arn']}"])
+        emit_lines(runtime.err, ["", f"stopped following; the execution goes on: {followed}"])
         return EXIT_INTERRUPTED
-    result = outcome(runtime, stack, started, described)
+    if holder is None:
+        result = outcome(runtime, stack, started, described)
+    else:
+        result = holder_outcome(runtime, stack, started, spec, held, holder)
+        described = held
     start_date, stop_date = described.get("startDate"), described.get("stopDate")
     took = duration((stop_date - start_date).total_seconds()) if start_date and stop_date else ""
     if args.output == "json":
@@ -363,7 +440,7 @@ def fleet_summary(results: list[dict[str, Any]], took: dict[str, str]) -> list[s
     rows = [["WORKSPACE", "GEN", "STATUS", "DURATION", "ERROR"]]
     for r in results:
         error = str(r.get("error") or "")
-        if r.get("handed_to_lease_holder"):
+        if r.get("handed_to_lease_holder") and not r.get("lease_holder"):
             error = "handed to the execution holding the lease"
         rows.append(
             [
@@ -434,8 +511,37 @@ def run_fleet(args: argparse.Namespace, runtime: Runtime) -> int:
         emit_lines(progress_stream, [""])
     view = FleetView(progress_stream, [m.key for m in members])
     timed_out: FollowTimeoutError | None = None
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    holders: dict[str, tuple[tuple[str, str], Member]] = {}
     try:
         follow_fleet(sfn, members, view, timeout_s=args.timeout, sleep=runtime.sleep)
+        # Runs that only marked a held lease: follow the holders, which reconcile those specs next.
+        for m in members:
+            holder = _lease_holder(m.described or {})
+            if holder is not None:
+                renderer = HistoryRenderer(verbose=args.verbose)
+                holders[m.key] = (holder, Member(m.key, holder[1], renderer, followed_at=time.monotonic()))
+        if holders:
+            emit_lines(
+                progress_stream,
+                [
+                    "",
+                    *[
+                        f"{k}: execution {h[0]} holds the lease; following it"
+                        for k, (h, _) in holders.items()
+                    ],
+                ],
+            )
+            left = None if deadline is None else max(0.001, deadline - time.monotonic())
+            followed = [hm for _, hm in holders.values()]
+            members += followed
+            follow_fleet(
+                sfn,
+                followed,
+                FleetView(progress_stream, [hm.key for hm in followed]),
+                timeout_s=left,
+                sleep=runtime.sleep,
+            )
     except FollowTimeoutError as exc:
         timed_out = exc
     except (ClientError, BotoCoreError) as exc:
@@ -453,10 +559,27 @@ def run_fleet(args: argparse.Namespace, runtime: Runtime) -> int:
         return EXIT_INTERRUPTED
 
     by_arn = {m.execution_arn: m for m in members}
+    specs = {item.spec.workspace_key: item.spec for item in loaded}
     results: list[dict[str, Any]] = []
     took: dict[str, str] = {}
     for r in starts:
         member = by_arn.get(r["execution_arn"] or "")
+        key = r["workspace_key"]
+        if member is not None and key in holders:
+            holder, member = holders[key]
+            if member.described is not None:
+                results.append(
+                    holder_outcome(
+                        runtime,
+                        stack,
+                        {k: v for k, v in r.items() if k != "status"},
+                        specs[key],
+                        member.described,
+                        holder,
+                    )
+                )
+                took[key] = _duration_of(member.described)
+                continue
         if member is None:
             results.append({**r, "handed_to_lease_holder": False, "resources": {}})
         elif member.described is None:

@@ -97,6 +97,8 @@ class WorkspaceStatus:
     drift: dict[str, Any] | None = None
     decommission: dict[str, Any] | None = None
     dns: dict[str, Any] | None = None  # the recorded DNS result, for its verification
+    # A spec applied but not desired: waiting for its preflight, or rejected (and why).
+    pending: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -106,6 +108,7 @@ class WorkspaceStatus:
             "health": self.health,
             "reasons": self.reasons,
             "generation": {"desired": self.desired_generation, "applied": self.applied_generation},
+            "pending": self.pending,
             "last_run": self.last_run,
             "last_error": self.last_error,
             "lease": self.lease,
@@ -131,6 +134,24 @@ def decommission_text(state: str, mode: str, at: str) -> str:
     if state == "decommissioning":
         return f"being decommissioned ({mode}) since {at or 'now'}"
     return f"decommission ({mode}) failed{when}: run destroy again to finish it"
+
+
+def pending_text(pending: dict[str, Any], desired_generation: int | None) -> list[str]:
+    """The spec applied but not desired: waiting for its preflight, or rejected with the reason."""
+    p = pending
+    if p["state"] != "rejected":
+        return [
+            f"Pending spec: waiting for its preflight (applied by {p['execution_name']} at {p['received_at']})"
+        ]
+    kept = (
+        f"the desired spec (generation {desired_generation}) stays in force"
+        if desired_generation
+        else "there is no desired spec yet"
+    )
+    lines = [f"Pending spec: rejected by {p['execution_name']} at {p['rejected_at']}: {p['error']}"]
+    lines += [f"  {line}" for line in str(p.get("cause") or "").splitlines()]
+    lines.append(f"  {kept}; apply a corrected spec")
+    return lines
 
 
 def _recorded_resources(resources: dict[str, Any]) -> list[ResourceStatus]:
@@ -205,6 +226,7 @@ def collect(runtime: Runtime, stack_name: str, table_name: str, key: str, stack:
     try:
         desired, observed = store.get_desired(key), store.get_observed(key)
         runs, lease = store.list_runs(key, limit=5), store.get_lease(key)
+        pending = store.get_pending(key)
     except DbxPrivateLinkError as exc:
         raise CliError(f"cannot read the store ({table_name}): {exc}", name=type(exc).__name__) from None
     if desired is None and observed is None and not runs:
@@ -218,6 +240,8 @@ def collect(runtime: Runtime, stack_name: str, table_name: str, key: str, stack:
     result.applied_generation = observed.get("generation")
     result.last_run = observed.get("last_run")
     result.last_error = observed.get("last_error")
+    if pending is not None:
+        result.pending = pending.model_dump(exclude={"spec"})
     result.runs = [
         r.model_dump(include={"ended_at", "outcome", "generation", "execution_name", "error", "cause"})
         for r in runs
@@ -281,6 +305,8 @@ def render_text(s: WorkspaceStatus) -> list[str]:
     if s.last_error and s.health == "FAILED":
         lines.append(f"Last error: {s.last_error.get('error', '?')} at {s.last_error.get('at', '?')}")
         lines += [f"  {line}" for line in str(s.last_error.get("cause", "")).splitlines()]
+    if s.pending:
+        lines += pending_text(s.pending, s.desired_generation)
     if s.lease:
         lines.append(
             f"Reconciling now: {s.lease['holder']}"
@@ -362,6 +388,7 @@ class WorkspaceSummary:
     last_error: dict[str, Any] | None = None
     running: dict[str, Any] | None = None
     drift: dict[str, Any] = field(default_factory=dict)
+    pending: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -369,6 +396,7 @@ class WorkspaceSummary:
             "health": self.health,
             "reasons": self.reasons,
             "generation": {"desired": self.desired_generation, "applied": self.applied_generation},
+            "pending": self.pending,
             "last_run": self.last_run,
             "last_error": self.last_error,
             "running": self.running,
@@ -393,8 +421,8 @@ def _holder_status(sfn: Any, lease: Lease) -> str:
 def summarize(
     store: DriftStore, sfn: Any, key: str, *, paused: bool, now: float | None = None
 ) -> WorkspaceSummary:
-    """A workspace's line, from its desired spec, observed state, lease and drift override: four reads,
-    plus a DescribeExecution when its lease is held."""
+    """A workspace's line, from its desired and pending specs, observed state, lease and drift override:
+    five reads, plus a DescribeExecution when its lease is held."""
     desired, observed = store.get_desired(key), store.get_observed(key) or {}
     lease, override = store.get_lease(key), store.get_drift_override(key)
     s = WorkspaceSummary(key)
@@ -433,6 +461,14 @@ def summarize(
         s.reasons.append(
             f"generation {s.desired_generation} is not applied yet "
             f"(applied: {s.applied_generation or 'none'})"
+        )
+    pending = store.get_pending(key)
+    if pending is not None:
+        s.pending = pending.model_dump(exclude={"spec"})
+        s.reasons.append(
+            f"spec rejected: {pending.error}: {first_line(str(pending.cause or ''))}"
+            if pending.state == "rejected"
+            else f"spec pending since {pending.received_at}"
         )
     spec_mode = str(((desired.spec if desired else {}).get("drift") or {}).get("mode", "remediate"))
     s.drift = {
@@ -495,7 +531,7 @@ def run_list(args: argparse.Namespace, runtime: Runtime, stack: Any) -> int:
     store = DriftStore(runtime.resource("dynamodb").Table(stack.table_name))
     sfn = runtime.client("stepfunctions")
     try:
-        keys = store.list_workspaces()
+        keys = store.list_workspaces(with_pending=True)
         pause = store.get_pause()
         rows = [summarize(store, sfn, key, paused=pause.paused) for key in keys]
     except DbxPrivateLinkError as exc:

@@ -346,6 +346,75 @@ def test_revoked_security_group_rules_are_restored(
     assert outcomes in (["remediation_started"], ["coalesced", "remediation_started"]), outcomes
 
 
+def test_a_failed_apply_leaves_the_desired_spec_and_drift_repair_intact(
+    stack: LocalStack,
+    drift: Drift,
+    reconciler: Reconciler,
+    workspace: tuple[dict[str, Any], dict[str, Any]],
+    run_cli: Callable[[list[str]], tuple[int, str]],
+) -> None:
+    spec, summary = workspace
+    key, endpoint = spec["workspace_key"], summary["endpoints"]["workspace"]["id"]
+    good = drift.store.get_desired(key)
+    assert good is not None
+    # Given a healthy workspace, when a spec with a typo'd subnet id is applied
+    typo = copy.deepcopy(spec)
+    typo["network"]["workspace_subnet_ids"][0] = "subnet-0badc0ffee0badc0f"
+    run = reconciler.run(typo)
+    # Then the run fails in preflight, the desired spec is still the good one, the workspace still HEALTHY
+    assert run.status == "FAILED" and run.error == "PreflightFailedError", run.cause
+    assert drift.store.get_desired(key) == good
+    assert (drift.store.get_observed(key) or {})["health"] == "HEALTHY"
+    pending = drift.store.get_pending(key)
+    assert (
+        pending is not None
+        and pending.state == "rejected"
+        and "subnet-0badc0ffee0badc0f" in (pending.cause or "")
+    )
+    # And `status` shows the rejected spec and why
+    code, out = run_cli(["status", key])
+    assert code == 0, out
+    assert "Pending spec: rejected" in out and "subnet-0badc0ffee0badc0f" in out
+    # And when a human turns private DNS off, drift repair reconciles the good spec and puts it back
+    _human_turns_private_dns_off(stack, endpoint)
+    drift.deliver()
+    [record] = drift.record_with(key, "remediation_started")
+    assert record.execution_arn
+    drift.succeeded(record.execution_arn)
+    assert wait_for(lambda: _private_dns(stack, endpoint), 30, "private DNS on again")
+
+
+def test_apply_wait_under_a_held_lease_follows_the_holder_through_the_new_spec(
+    stack: LocalStack,
+    drift: Drift,
+    reconciler: Reconciler,
+    workspace: tuple[dict[str, Any], dict[str, Any]],
+    run_cli: Callable[[list[str]], tuple[int, str]],
+    tmp_path: Any,
+) -> None:
+    spec, _summary = workspace
+    key = spec["workspace_key"]
+    # Given a reconcile of the workspace holding its lease (held up by one slow Databricks answer)
+    stack.emulator.add_fault("latency", method="GET", path="*", count=1, latency_s=5.0)
+    holder = reconciler._start(spec)
+    wait_for(
+        lambda: (lease := drift.store.get_lease(key)) is not None and lease.holder_arn == holder, 30, "lease"
+    )
+    # When a changed spec is applied with --wait meanwhile
+    changed = {**copy.deepcopy(spec), "drift": {"mode": "notify"}}
+    path = tmp_path / "changed.json"
+    path.write_text(json.dumps(changed))
+    code, out = run_cli(["apply", str(path), "--wait", "--output", "json"])
+    # Then the apply followed the holder, whose second pass reconciled the changed spec, and reports that
+    result = json.loads(out)
+    assert code == 0, result
+    assert result["handed_to_lease_holder"] is True and result["lease_holder"]["execution_arn"] == holder
+    assert result["status"] == "SUCCEEDED" and result["spec_applied"] is True
+    desired = drift.store.get_desired(key)
+    assert desired is not None and desired.spec["drift"]["mode"] == "notify"
+    assert drift.store.get_pending(key) is None
+
+
 def test_vpc_dns_hostnames_turned_off_is_restored(
     stack: LocalStack, drift: Drift, workspace: tuple[dict[str, Any], dict[str, Any]], data_plane: DataPlane
 ) -> None:

@@ -193,3 +193,126 @@ def test_apply_wait_json_on_failure(aws: Any) -> None:
     assert result["error"] == "PreflightFailedError"
     assert result["cause"].startswith("Preflight found 1 problem(s)")
     assert result["resources"] == {}
+
+
+# --- another execution holds the lease: apply --wait follows it -------------------------------------------
+
+HOLDER_MACHINE = "dbx-privatelink-reconcile-workspace-holder"
+
+
+def holder_execution(session: Any, ending: dict[str, Any]) -> str:
+    """An execution of the workspace that holds its lease (its own machine, so the stack's machine starts
+    only the apply's), ending in `ending`; returns its ARN."""
+    sfn = session.client("stepfunctions", region_name=REGION)
+    definition = {
+        "StartAt": "AcquireLease",
+        "States": {
+            "AcquireLease": {
+                "Type": "Pass",
+                "Result": {"acquired": True},
+                "ResultPath": "$.lease",
+                "Next": "End",
+            },
+            "End": ending,
+        },
+    }
+    arn = sfn.create_state_machine(name=HOLDER_MACHINE, definition=json.dumps(definition), roleArn=ROLE)
+    started = sfn.start_execution(stateMachineArn=arn["stateMachineArn"], name="acme-analytics-g1-holder")
+    return str(started["executionArn"])
+
+
+def handing_machine(holder_arn: str, spec_hash: str) -> dict[str, Any]:
+    """Ends like reconcile_workspace.asl.json's HandOverToLeaseHolder: the lease was held by `holder_arn`."""
+    return {
+        "StartAt": "HandOverToLeaseHolder",
+        "States": {
+            "HandOverToLeaseHolder": {
+                "Type": "Pass",
+                "Result": {
+                    "workspace_key": "acme-analytics",
+                    "generation": 2,
+                    "handed_to_lease_holder": True,
+                    "reason": "execution acme-analytics-g1-holder holds the lease",
+                    "spec_hash": spec_hash,
+                    "lease_holder": "acme-analytics-g1-holder",
+                    "lease_holder_arn": holder_arn,
+                },
+                "Next": "HandedToLeaseHolder",
+            },
+            "HandedToLeaseHolder": {"Type": "Succeed"},
+        },
+    }
+
+
+def reconciled_ending(spec_hash: str) -> dict[str, Any]:
+    return {
+        "Type": "Pass",
+        "Parameters": {
+            "workspace_key": "acme-analytics",
+            "generation": 2,
+            "spec_hash": spec_hash,
+            "summary": SUMMARY,
+        },
+        "End": True,
+    }
+
+
+def _spec_hash() -> str:
+    return parse_spec(yaml.safe_load(SPEC_PATH.read_text())).spec_hash()
+
+
+def test_apply_wait_under_a_held_lease_follows_the_holder_and_reports_its_outcome(aws: Any) -> None:
+    # Given an execution holding the lease whose last pass reconciles the applied spec
+    holder = holder_execution(aws, reconciled_ending(_spec_hash()))
+    deploy_stack(aws, state_machine_arn=machine(aws, handing_machine(holder, _spec_hash())))
+    # When the spec is applied with --wait
+    code, out, err = run_cli(["apply", str(SPEC_PATH), "--wait", "--output", "json"], aws)
+    # Then the apply says who holds the lease, follows it to its end and reports its outcome
+    assert code == 0, err
+    assert "execution acme-analytics-g1-holder holds the lease of acme-analytics" in err
+    result = json.loads(out)
+    assert result["status"] == "SUCCEEDED" and result["spec_applied"] is True
+    assert result["lease_holder"] == {"execution_name": "acme-analytics-g1-holder", "execution_arn": holder}
+    assert result["resources"]["workspace"]["workspace_id"] == 1234567890123456
+    assert result["generation"] == 2
+
+
+def test_apply_wait_under_a_held_lease_reports_the_holders_failure_on_this_spec(aws: Any) -> None:
+    # Given a holder whose pass for the applied spec fails in preflight (the store has the rejection)
+    holder = holder_execution(
+        aws, {"Type": "Fail", "Error": "PreflightFailedError", "Cause": "Preflight found 1 problem(s)"}
+    )
+    outputs = deploy_stack(aws, state_machine_arn=machine(aws, handing_machine(holder, _spec_hash())))
+    store = StoreClient(aws.resource("dynamodb", region_name=REGION).Table(outputs["TableName"]))
+    spec = parse_spec(yaml.safe_load(SPEC_PATH.read_text()))
+    store.put_pending(spec, "acme-analytics-g1-mine")
+    store.reject_pending(
+        spec.workspace_key, spec.spec_hash(), "PreflightFailedError", "Preflight found 1 problem(s)"
+    )
+    store._t.update_item(  # the holder's rerun rejected it
+        Key={"pk": "WS#acme-analytics", "sk": "PENDING"},
+        UpdateExpression="SET execution_name = :n",
+        ExpressionAttributeValues={":n": "acme-analytics-g1-holder"},
+    )
+    # When the spec is applied with --wait
+    code, out, _err = run_cli(["apply", str(SPEC_PATH), "--wait"], aws)
+    # Then the holder's failure is the apply's outcome (not SUCCEEDED), exit 1
+    assert code == 1
+    assert "following it" in out
+    assert "FAILED: acme-analytics" in out and "error: PreflightFailedError" in out
+    assert "reconciled by acme-analytics-g1-holder" in out
+    assert f"lease holder: {holder}" in out
+
+
+def test_apply_wait_under_a_held_lease_says_when_the_holder_did_not_reconcile_this_spec(aws: Any) -> None:
+    # Given a holder that ends having reconciled another spec (it could not run again for this one)
+    holder = holder_execution(aws, reconciled_ending("another-spec-hash"))
+    deploy_stack(aws, state_machine_arn=machine(aws, handing_machine(holder, _spec_hash())))
+    # When the spec is applied with --wait
+    code, out, _err = run_cli(["apply", str(SPEC_PATH), "--wait", "--output", "json"], aws)
+    # Then the apply does not claim success: the spec was not applied, and why
+    assert code == 1
+    result = json.loads(out)
+    assert result["status"] == "NOT_APPLIED" and result["spec_applied"] is False
+    assert result["error"] == "SpecNotAppliedError"
+    assert "acme-analytics-g1-holder ended SUCCEEDED without reconciling this spec" in result["cause"]

@@ -14,10 +14,17 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from integration.test_cli_apply import machine, succeeding_machine
+from integration.test_cli_apply import (
+    handing_machine,
+    holder_execution,
+    machine,
+    reconciled_ending,
+    succeeding_machine,
+)
 from integration.test_cli_stack import REGION, deploy_stack, run_cli
 from moto import mock_aws
 
+from dbx_privatelink.spec import parse_spec
 from dbx_privatelink_cli.apply import run
 from dbx_privatelink_cli.common import Runtime
 from dbx_privatelink_cli.main import build_parser
@@ -163,3 +170,36 @@ def test_ctrl_c_stops_following_and_names_the_executions_that_go_on(
     assert len(running) == 3 and {e["status"] for e in running} == {"RUNNING"}
     assert "stopped following; 3 execution(s) go on:" in err.getvalue()
     assert all(e["executionArn"] in err.getvalue() for e in running)
+
+
+def test_with_wait_a_spec_handed_to_the_lease_holder_is_followed_there(
+    executing: Any, tmp_path: Path
+) -> None:
+    # Given fleet-one's lease held by another execution, which will reconcile fleet-one's spec next
+    document = yaml.safe_load(EXAMPLE.read_text())
+    document["workspace_key"] = "fleet-one"
+    spec_hash = parse_spec(document).spec_hash()
+    holder = holder_execution(executing, reconciled_ending(spec_hash))
+    handing = handing_machine(holder, spec_hash)["States"]
+    fleet = succeeding_machine()
+    fleet["StartAt"] = "Held"
+    fleet["States"] |= {
+        "Held": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.workspace_key", "StringEquals": "fleet-one", "Next": "HandOverToLeaseHolder"}
+            ],
+            "Default": "AcquireLease",
+        },
+        **handing,
+    }
+    deploy_stack(executing, state_machine_arn=machine(executing, fleet))
+    # When the three specs are applied with --wait
+    code, out, err = run_cli(["apply", str(specs(tmp_path)), "--wait", "--output", "json"], executing)
+    # Then fleet-one's result is the holder's outcome, reached by following it; the others their own
+    assert code == 0, err
+    assert "fleet-one: execution acme-analytics-g1-holder holds the lease; following it" in err
+    results = {r["workspace_key"]: r for r in json.loads(out)}
+    assert results["fleet-one"]["lease_holder"]["execution_arn"] == holder
+    assert results["fleet-one"]["status"] == "SUCCEEDED" and results["fleet-one"]["spec_applied"] is True
+    assert all(results[k]["status"] == "SUCCEEDED" and "lease_holder" not in results[k] for k in KEYS[1:])

@@ -235,16 +235,15 @@ def test_a_directory_applied_with_wait_then_status_of_every_workspace(
     failed_row = summary.splitlines()[3].split()
     assert failed_row[:3] == ["dir-bravo", "2", "FAILED"] and failed_row[-1] == "PreflightFailedError"
     assert "dir-bravo: PreflightFailedError" in summary and "vpc-0123456789abcdef0" in summary
-    # ... and status lists it FAILED, exiting 1
+    # ... and status lists it HEALTHY on its last good spec, with the rejected spec and why
     code, out, _err = cli("status", "--output", "json")
-    assert code == 1
+    assert code == 0
     bravo = next(row for row in json.loads(out) if row["workspace_key"] == "dir-bravo")
-    assert bravo["health"] == "FAILED"
-    assert bravo["reasons"][0].startswith("last run failed: PreflightFailedError")
-    assert bravo["generation"] == {"desired": 2, "applied": 1}
+    assert bravo["health"] == "HEALTHY" and bravo["last_run"]["outcome"] == "FAILED"
+    assert bravo["reasons"][0].startswith("spec rejected: PreflightFailedError")
+    assert bravo["pending"]["state"] == "rejected" and bravo["pending"]["error"] == "PreflightFailedError"
+    assert bravo["generation"] == {"desired": 1, "applied": 1}
     code, out, _err = cli("status")
-    assert code == 1
-    assert next(line for line in out.splitlines() if line.split()[:1] == ["dir-bravo"]).split()[1:3] == [
-        "FAILED",
-        "FAILED",
-    ]
+    assert code == 0
+    row = next(line for line in out.splitlines() if line.split()[:1] == ["dir-bravo"])
+    assert row.split()[1:3] == ["HEALTHY", "FAILED"] and "spec rejected: PreflightFailedError" in row

@@ -150,7 +150,9 @@ def test_failed_degraded_unknown_and_running_exit_1_each_with_why(aws: Any) -> N
         "last_error",
         "running",
         "drift",
+        "pending",
     }
+    assert rows["w-healthy"]["pending"] is None
     # ... and the text form has the same, a line each, with the first reason as the note
     code, out, _err = run_cli(["status"], aws)
     assert code == 1

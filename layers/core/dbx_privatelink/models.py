@@ -103,7 +103,11 @@ class AcquireLeaseOutput(StepModel):
     generation: int
     fencing_token: str
     spec: dict[str, Any]
+    spec_hash: str = ""
     reason: str = ""
+    # When not acquired: the execution that holds the lease and will reconcile this spec before it releases.
+    holder: str = ""
+    holder_arn: str = ""
 
 
 # --- preflight ---

@@ -2,8 +2,11 @@
 from resource ids to the workspaces that use them.
 
 Items (pk, sk):
-  WS#<key>, DESIRED          the spec, its hash and generation; `decommission` marks a workspace being or
-                             having been decommissioned (the spec stays as history)
+  WS#<key>, DESIRED          the last-known-good spec (its preflight passed), its hash and generation;
+                             `decommission` marks a workspace being or having been decommissioned (the spec
+                             stays as history)
+  WS#<key>, PENDING          the newest spec received that is not the desired one (yet): waiting for its
+                             preflight, or rejected with the reason
   WS#<key>, LEASE            holder (execution name = fencing token), holder ARN, expiry, dirty flag
   WS#<key>, OBSERVED         every resource id with its state, health, last run, last error
   WS#<key>, RUN#<ts>#<name>  one item per execution: outcome, timings, error
@@ -23,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from dbx_privatelink.aws.errors import error_code, map_aws_error
+from dbx_privatelink.errors import LeaseLostError
 from dbx_privatelink.spec import WorkspaceSpec
 
 LEASE_TTL_SECONDS = 6 * 3600
@@ -63,6 +67,24 @@ class Desired(BaseModel):
     spec_hash: str
     generation: int
     decommission: DecommissionMarker | None = None
+
+
+PendingState = Literal["pending", "rejected"]
+
+
+class PendingSpec(BaseModel):
+    """A spec received but not the desired state: it becomes desired once its preflight passed; a run that
+    fails before then leaves it here, rejected with the reason, and the desired spec as it was."""
+
+    model_config = ConfigDict(frozen=True)
+    spec: dict[str, Any]
+    spec_hash: str
+    state: PendingState
+    execution_name: str = ""
+    received_at: str = ""
+    rejected_at: str = ""
+    error: str | None = None
+    cause: str | None = None
 
 
 class Lease(BaseModel):
@@ -115,7 +137,7 @@ class StoreClient:
         try:
             return fn(**kwargs)
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) in ("ConditionalCheckFailedException", "TransactionCanceledException"):
                 raise
             raise map_aws_error(exc, f"DynamoDB {operation}") from exc
         except BotoCoreError as exc:
@@ -131,10 +153,11 @@ class StoreClient:
             return None
         return _desired(item)
 
-    def put_desired(self, spec: WorkspaceSpec) -> Desired:
+    def put_desired(self, spec: WorkspaceSpec, *, holder: str | None = None) -> Desired:
         """Store the spec; the generation goes up by one when (and only when) the spec changed. Storing the
         spec of a decommissioned workspace (an apply) manages it again: the marker goes, unless a
-        decommission is running (then the marker stays and the lease decides)."""
+        decommission is running (then the marker stays and the lease decides). With `holder` the write is
+        fenced by the lease: LeaseLostError when that execution no longer holds it."""
         for _ in range(5):
             current = self.get_desired(spec.workspace_key)
             marker = current.decommission if current else None
@@ -142,11 +165,13 @@ class StoreClient:
             if current and current.spec_hash == spec.spec_hash():
                 if marker is None or kept is not None:
                     return current
-                if self._clear_decommission(spec.workspace_key, current):
-                    return current.model_copy(update={"decommission": None})
-                continue
-            generation = (current.generation if current else 0) + 1
-            condition = Attr("generation").eq(current.generation) if current else Attr("pk").not_exists()
+                if holder is None:
+                    if self._clear_decommission(spec.workspace_key, current):
+                        return current.model_copy(update={"decommission": None})
+                    continue
+            generation = (current.generation if current else 0) + (
+                0 if current and current.spec_hash == spec.spec_hash() else 1
+            )
             item: dict[str, Any] = {
                 "pk": _ws(spec.workspace_key),
                 "sk": "DESIRED",
@@ -157,9 +182,7 @@ class StoreClient:
             }
             if kept is not None:
                 item["decommission"] = kept.model_dump_json()
-            try:
-                self._call("PutItem", self._t.put_item, Item=item, ConditionExpression=condition)
-            except ClientError:
+            if not self._write_desired(item, current.generation if current else None, holder):
                 continue  # another writer moved the generation: read again
             return Desired(
                 spec=spec.model_dump(mode="json"),
@@ -168,6 +191,114 @@ class StoreClient:
                 decommission=kept,
             )
         raise RuntimeError(f"desired spec of {spec.workspace_key} kept changing under this write")
+
+    def _write_desired(self, item: dict[str, Any], seen_generation: int | None, holder: str | None) -> bool:
+        """Put the DESIRED item unless its generation moved since it was read (False); with `holder`, in one
+        transaction with a check that the execution holds the lease (LeaseLostError when not)."""
+        if holder is None:
+            condition = (
+                Attr("pk").not_exists() if seen_generation is None else Attr("generation").eq(seen_generation)
+            )
+            try:
+                self._call("PutItem", self._t.put_item, Item=item, ConditionExpression=condition)
+            except ClientError:
+                return False
+            return True
+        # The table resource's client takes Python values, as the table's own calls do.
+        put: dict[str, Any] = {"TableName": self._t.name, "Item": item}
+        if seen_generation is None:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "generation = :g"
+            put["ExpressionAttributeValues"] = {":g": seen_generation}
+        lease_check = {
+            "TableName": self._t.name,
+            "Key": {"pk": item["pk"], "sk": "LEASE"},
+            "ConditionExpression": "holder = :h",
+            "ExpressionAttributeValues": {":h": holder},
+        }
+        try:
+            self._call(
+                "TransactWriteItems",
+                self._t.meta.client.transact_write_items,
+                TransactItems=[{"ConditionCheck": lease_check}, {"Put": put}],
+            )
+        except ClientError:
+            lease = self.get_lease(str(item["pk"]).removeprefix("WS#"))
+            if lease is None or lease.holder != holder:
+                raise LeaseLostError(
+                    f"execution {holder} no longer holds the lease of {item['pk'].removeprefix('WS#')} "
+                    f"(now {lease.holder if lease else 'nobody'}): the spec was not made the desired one"
+                ) from None
+            return False
+        return True
+
+    # --- pending: a spec received, not (yet) the desired one ---
+
+    def put_pending(self, spec: WorkspaceSpec, execution_name: str) -> int:
+        """Keep the spec as pending (the newest one received wins) unless it is the desired spec already;
+        returns the generation it has or will have once desired."""
+        current = self.get_desired(spec.workspace_key)
+        if current and current.spec_hash == spec.spec_hash():
+            return current.generation
+        self._call(
+            "PutItem",
+            self._t.put_item,
+            Item={
+                "pk": _ws(spec.workspace_key),
+                "sk": "PENDING",
+                "spec": spec.canonical_json(),
+                "spec_hash": spec.spec_hash(),
+                "state": "pending",
+                "execution_name": execution_name,
+                "received_at": now_iso(),
+            },
+        )
+        return (current.generation if current else 0) + 1
+
+    def get_pending(self, workspace_key: str) -> PendingSpec | None:
+        item = self._call("GetItem", self._t.get_item, Key={"pk": _ws(workspace_key), "sk": "PENDING"}).get(
+            "Item"
+        )
+        if not item:
+            return None
+        return PendingSpec(
+            spec=json.loads(item["spec"]),
+            spec_hash=item["spec_hash"],
+            state=item["state"],
+            execution_name=item.get("execution_name", ""),
+            received_at=item.get("received_at", ""),
+            rejected_at=item.get("rejected_at", ""),
+            error=item.get("error"),
+            cause=item.get("cause"),
+        )
+
+    def reject_pending(self, workspace_key: str, spec_hash: str, error: str, cause: str) -> bool:
+        """Record why the pending spec failed before it became desired; False when the pending spec is
+        another one (a newer spec arrived meanwhile) or there is none."""
+        try:
+            self._call(
+                "UpdateItem",
+                self._t.update_item,
+                Key={"pk": _ws(workspace_key), "sk": "PENDING"},
+                UpdateExpression="SET #state = :r, rejected_at = :at, #error = :e, cause = :c",
+                ConditionExpression=Attr("spec_hash").eq(spec_hash),
+                ExpressionAttributeNames={"#state": "state", "#error": "error"},
+                ExpressionAttributeValues={":r": "rejected", ":at": now_iso(), ":e": error, ":c": cause},
+            )
+        except ClientError:
+            return False
+        return True
+
+    def clear_pending(self, workspace_key: str, spec_hash: str) -> None:
+        """Forget the pending spec once it became desired (a newer pending spec stays)."""
+        with suppress(ClientError):
+            self._call(
+                "DeleteItem",
+                self._t.delete_item,
+                Key={"pk": _ws(workspace_key), "sk": "PENDING"},
+                ConditionExpression=Attr("spec_hash").eq(spec_hash),
+            )
 
     def _clear_decommission(self, workspace_key: str, seen: Desired) -> bool:
         """Remove the marker `seen` carries; False when the item changed since it was read."""
@@ -375,13 +506,15 @@ class StoreClient:
         raw = self._call("Query", self._t.query, KeyConditionExpression=Key("pk").eq(f"RES#{resource_id}"))
         return sorted(i["workspace_key"] for i in raw.get("Items", []))
 
-    def list_workspaces(self) -> list[str]:
-        """Every workspace with a desired spec (a scan: the table holds few items per workspace)."""
-        keys: list[str] = []
-        kwargs: dict[str, Any] = {"FilterExpression": Attr("sk").eq("DESIRED"), "ProjectionExpression": "pk"}
+    def list_workspaces(self, *, with_pending: bool = False) -> list[str]:
+        """Every workspace with a desired spec, and with `with_pending` those whose only spec was rejected or
+        waits for its preflight (a scan: the table holds few items per workspace)."""
+        keys: set[str] = set()
+        kinds = ["DESIRED", "PENDING"] if with_pending else ["DESIRED"]
+        kwargs: dict[str, Any] = {"FilterExpression": Attr("sk").is_in(kinds), "ProjectionExpression": "pk"}
         while True:
             page = self._call("Scan", self._t.scan, **kwargs)
-            keys.extend(i["pk"].removeprefix("WS#") for i in page.get("Items", []))
+            keys.update(i["pk"].removeprefix("WS#") for i in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 return sorted(keys)
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -1,12 +1,16 @@
-"""Step 1: load the desired state and take the workspace's lease (fencing token = execution name)."""
+"""Step 1: keep the spec as pending and take the workspace's lease (fencing token = execution name)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from dbx_privatelink.errors import WorkspaceBusyError
 from dbx_privatelink.models import AcquireLeaseInput, AcquireLeaseOutput
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.wiring import Deps
+
+# Rounds of "take the lease, else mark its holder's lease dirty" before the step gives up (retried).
+MARK_ATTEMPTS = 5
 
 
 def _holder_running(deps: Deps, holder_arn: str) -> bool:
@@ -20,31 +24,35 @@ def _holder_running(deps: Deps, holder_arn: str) -> bool:
 
 
 def acquire_lease(inp: AcquireLeaseInput, deps: Deps) -> AcquireLeaseOutput:
-    """Validate and store the spec, then take the lease or mark the workspace dirty for its holder."""
+    """Validate the spec and keep it as pending (it becomes desired once its preflight passed), then take
+    the lease, or mark the workspace dirty so that its holder reconciles this spec before it releases."""
     spec = parse_spec(inp.spec)
-    desired = deps.store.put_desired(spec)
-    now = int(deps.clock())
-    attempt = deps.store.acquire_lease(spec.workspace_key, inp.execution_name, inp.execution_arn, now)
-    if not attempt.acquired and attempt.holder and not _holder_running(deps, attempt.holder.holder_arn):
-        attempt = deps.store.acquire_lease(
-            spec.workspace_key,
-            inp.execution_name,
-            inp.execution_arn,
-            now,
-            take_over_from=attempt.holder.holder,
-        )
+    key = spec.workspace_key
+    generation = deps.store.put_pending(spec, inp.execution_name)
     out: dict[str, Any] = {
-        "generation": desired.generation,
+        "generation": generation,
         "fencing_token": inp.execution_name,
         "spec": spec.model_dump(mode="json"),
+        "spec_hash": spec.spec_hash(),
     }
-    if attempt.acquired:
-        return AcquireLeaseOutput(acquired=True, **out)
-    holder = attempt.holder.holder if attempt.holder else "unknown"
-    deps.store.mark_dirty(spec.workspace_key, holder)
-    return AcquireLeaseOutput(
-        acquired=False,
-        reason=f"execution {holder} holds the lease; it will reconcile generation {desired.generation} "
-        "once more before it releases",
-        **out,
-    )
+    for _ in range(MARK_ATTEMPTS):
+        now = int(deps.clock())
+        attempt = deps.store.acquire_lease(key, inp.execution_name, inp.execution_arn, now)
+        if not attempt.acquired and attempt.holder and not _holder_running(deps, attempt.holder.holder_arn):
+            attempt = deps.store.acquire_lease(
+                key, inp.execution_name, inp.execution_arn, now, take_over_from=attempt.holder.holder
+            )
+        if attempt.acquired:
+            return AcquireLeaseOutput(acquired=True, **out)
+        holder = attempt.holder
+        # A holder that released between our attempt and the mark would never see it: try the lease again.
+        if holder is not None and deps.store.mark_dirty(key, holder.holder):
+            return AcquireLeaseOutput(
+                acquired=False,
+                reason=f"execution {holder.holder} holds the lease; it will reconcile generation {generation} "
+                "once more before it releases",
+                holder=holder.holder,
+                holder_arn=holder.holder_arn,
+                **out,
+            )
+    raise WorkspaceBusyError(f"the lease of {key} kept changing hands; try again")

@@ -304,8 +304,9 @@ class Assessment:
 
 def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
     """Check every requirement read-only and resolve the endpoint plan; PreflightFailedError lists failures.
-    Once every check passed, the workspace refers to the resources it shares with others (the ledger),
-    before any step finds or creates one."""
+    Once every check passed, the spec becomes the workspace's desired state (fenced by the lease: a failed
+    spec never replaces the last good one) and the workspace refers to the resources it shares with others
+    (the ledger), before any step finds or creates one."""
     spec = inp.spec
     found = assess(spec, deps)
     # What apply refuses locally, for a run started otherwise (plain StartExecution, a drift repair of a spec an
@@ -315,6 +316,8 @@ def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
         raise PreflightFailedError(
             f"Preflight found {len(problems)} problem(s); nothing was changed:\n- " + "\n- ".join(problems)
         )
+    deps.store.put_desired(spec, holder=inp.execution_name)
+    deps.store.clear_pending(spec.workspace_key, spec.spec_hash())
     records = deps.ledger.refer(spec.workspace_key, shared_keys(spec, found.endpoints))
     return PreflightOutput(
         endpoints=[p for p in found.endpoints if p.is_databricks],

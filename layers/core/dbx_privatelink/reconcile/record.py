@@ -131,13 +131,22 @@ def record_and_release(inp: RecordAndReleaseInput, deps: Deps) -> RecordAndRelea
         ),
     )
     rerun = deps.store.release_lease(key, inp.execution_name, allow_rerun=inp.rerun_count < MAX_RERUNS)
-    latest = deps.store.get_desired(key) if rerun else None
     return RecordAndReleaseOutput(
         rerun=rerun,
         rerun_count=inp.rerun_count + (1 if rerun else 0),
-        spec=latest.spec if latest else None,
+        spec=_newest_spec(key, deps) if rerun else None,
         summary=summary,
     )
+
+
+def _newest_spec(key: str, deps: Deps) -> dict[str, Any] | None:
+    """What the rerun reconciles: the spec waiting for its preflight, else the desired one (a drift repair
+    or the same spec applied again marked the lease)."""
+    pending = deps.store.get_pending(key)
+    if pending is not None and pending.state == "pending":
+        return pending.spec
+    desired = deps.store.get_desired(key)
+    return desired.spec if desired else None
 
 
 def human_cause(error: str, cause: str) -> str:
@@ -154,34 +163,51 @@ def human_cause(error: str, cause: str) -> str:
 
 
 def record_failure(inp: RecordFailureInput, deps: Deps) -> RecordFailureOutput:
-    """The one failure path: record the error on the workspace, release the lease, explain the cause."""
+    """The one failure path: record the error on the workspace, release the lease, explain the cause.
+
+    A run that failed before its spec became desired (invalid, or preflight failed) rejects that spec: the
+    reason goes on the pending spec, and a workspace with a desired spec keeps it and its health, so drift
+    repair goes on with the last good spec."""
     cause = human_cause(inp.error.Error, inp.error.Cause)
     key = inp.spec.get("workspace_key")
     if isinstance(key, str):
         try:
-            parse_spec(inp.spec)
-            valid = True
+            spec = parse_spec(inp.spec)
         except Exception:  # an invalid spec is the very failure being recorded
-            valid = False
-        if valid:
-            deps.store.update_observed(
-                key,
-                {
-                    "health": "FAILED",
-                    "last_error": {"error": inp.error.Error, "cause": cause, "at": now_iso()},
-                    "last_run": {"execution": inp.execution_name, "outcome": "FAILED", "ended_at": now_iso()},
-                },
-            )
-            deps.store.add_run(
-                key,
-                RunRecord(
-                    execution_name=inp.execution_name,
-                    execution_arn=inp.execution_arn,
-                    started_at=inp.started_at,
-                    outcome="FAILED",
-                    error=inp.error.Error,
-                    cause=cause,
-                ),
-            )
-            deps.store.release_lease(key, inp.execution_name, allow_rerun=False)
+            spec = None
+        if spec is not None:
+            _record_failed_run(inp, spec, cause, deps)
     return RecordFailureOutput(error=inp.error.Error, cause=cause[:32000])
+
+
+def _record_failed_run(inp: RecordFailureInput, spec: WorkspaceSpec, cause: str, deps: Deps) -> None:
+    key = spec.workspace_key
+    desired = deps.store.get_desired(key)
+    rejected = desired is None or desired.spec_hash != spec.spec_hash()
+    if rejected:
+        deps.store.reject_pending(key, spec.spec_hash(), inp.error.Error, cause)
+    last_run = {"execution": inp.execution_name, "outcome": "FAILED", "ended_at": now_iso()}
+    if rejected and desired is not None:
+        # Nothing of the rejected spec was applied: the workspace is as its desired spec left it.
+        deps.store.update_observed(key, {"last_run": {**last_run, "rejected_spec": spec.spec_hash()}})
+    else:
+        deps.store.update_observed(
+            key,
+            {
+                "health": "FAILED",
+                "last_error": {"error": inp.error.Error, "cause": cause, "at": now_iso()},
+                "last_run": last_run,
+            },
+        )
+    deps.store.add_run(
+        key,
+        RunRecord(
+            execution_name=inp.execution_name,
+            execution_arn=inp.execution_arn,
+            started_at=inp.started_at,
+            outcome="FAILED",
+            error=inp.error.Error,
+            cause=cause,
+        ),
+    )
+    deps.store.release_lease(key, inp.execution_name, allow_rerun=False)
