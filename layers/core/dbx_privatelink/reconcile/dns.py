@@ -262,6 +262,12 @@ def dns_problems(spec: WorkspaceSpec, deps: Deps) -> list[str]:
             "ResolverEndpointsQuota parameter), or point the spec at a VPC whose endpoint this application "
             "already made (workspaces share them)"
         )
+    if not problems:
+        # What a DNS step would stop at on the live state (a group of our name that is not ours, another
+        # rule of a domain associated with a VPC), decided as plan and the steps decide it.
+        from dbx_privatelink.reconcile.dns_plan import plan_dns  # it imports this module
+
+        problems += [i.detail for i in plan_dns(spec, deps, zones=False) if i.action == "error"]
     for w in wanted:
         if w.security_group_id or w.vpc_id not in vpcs or w.direction != "INBOUND":
             continue
