@@ -107,10 +107,20 @@ def test_plan_shows_both_sides_and_makes_only_read_calls(world: World, tmp_path:
     plan = json.loads(out)
     assert plan["preflight"] == {"passed": True, "problems": []}
     aws_plan = {i["name"]: i for i in plan["aws"]}
-    assert aws_plan["workspace"]["action"] == "keep"
+    # (kept, and changed: EnablePrivateDns turns its private DNS on once Databricks accepted it)
+    assert aws_plan["workspace"]["action"] == "change"
     assert aws_plan["workspace"]["id"] == workspace_endpoint
+    assert aws_plan["workspace"]["calls"] == ["ModifyVpcEndpoint"]
     assert "private DNS to turn on" in aws_plan["workspace"]["detail"]
     assert aws_plan["relay"]["action"] == "create"
+    assert aws_plan["relay"]["calls"] == ["CreateVpcEndpoint", "ModifyVpcEndpoint"]
+    assert plan["calls"]["aws"] == {"CreateVpcEndpoint": 4, "ModifyVpcEndpoint": 2}
+    assert plan["calls"]["databricks"] == {
+        "POST vpc-endpoints": 2,
+        "POST private-access-settings": 1,
+        "POST networks": 1,
+        "POST workspaces": 1,
+    }
     assert {aws_plan[r]["action"] for r in ("s3", "sts", "kinesis-streams")} == {"create"}
     databricks = {(i["kind"], i["name"]): i for i in plan["databricks"]["items"]}
     assert plan["databricks"]["error"] is None
