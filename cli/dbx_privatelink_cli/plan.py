@@ -31,7 +31,7 @@ from dbx_privatelink.reconcile.databricks_objects import (
     networks_in_use,
     workspace_of,
 )
-from dbx_privatelink.reconcile.dns_plan import PlannedChange, plan_dns
+from dbx_privatelink.reconcile.dns_plan import DNS_CALLS, PlannedChange, plan_dns
 from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY, assess
 from dbx_privatelink.spec import WorkspaceSpec
 from dbx_privatelink.store import StoreClient
@@ -53,6 +53,22 @@ from dbx_privatelink_cli.stack import StackInfo, stack_for
 
 READ_PREFIXES = ("Describe", "Get", "List", "Query", "Scan", "BatchGet")
 NEW = "(new)"
+# Every mutating call plan can list (a test holds the reconcile steps' writes to it).
+PLANNABLE_CALLS = frozenset(
+    {
+        "CreateVpcEndpoint",
+        "CreateTags",
+        "ModifyVpcEndpoint",
+        "POST vpc-endpoints",
+        "POST private-access-settings",
+        "PUT private-access-settings",
+        "POST networks",
+        "DELETE networks",
+        "POST workspaces",
+        "PATCH workspaces",
+        *DNS_CALLS,
+    }
+)
 
 
 class MutatingCallError(RuntimeError):

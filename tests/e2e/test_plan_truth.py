@@ -98,12 +98,13 @@ def test_plan_lists_exactly_the_mutating_calls_apply_makes(
     spec["dns"]["inbound"] = _inbound(stack, data_plane, "truth-added.example.internal")
     code, added_plan = _plan(run_cli, spec, tmp_path)
     added = reconciler.run(spec)
-    # Then the plan lists the inbound endpoint, the peered VPC's endpoint, rule and association: what apply made
+    # Then the plan lists the inbound endpoint, the peered VPC's rule and its association: what apply made
     assert code == 0 and added.status == "SUCCEEDED", added.cause
+    # (the peered VPC's endpoint may be there already, shared with earlier workspaces)
     created = {(i["kind"], i["name"].split(" ")[0]) for i in added_plan["dns"] if i["action"] == "create"}
-    assert {("resolver endpoint", "inbound"), ("resolver endpoint", "peered-outbound")} <= created, created
+    assert {("resolver endpoint", "inbound"), ("resolver rule", "inbound-forward")} <= created, created
     assert _planned(added_plan) == _made(added)
-    assert _made(added)[0]["CreateResolverEndpoint"] == 2
+    assert _made(added)[0]["CreateResolverEndpoint"] >= 1
 
 
 def test_resolver_subnets_in_one_az_are_refused_before_any_change(

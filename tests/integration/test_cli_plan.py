@@ -188,3 +188,31 @@ def test_the_read_only_guard_refuses_a_mutating_call(world: World) -> None:
         with pytest.raises(MutatingCallError, match="ec2:CreateVpc"):
             guarded.create_vpc(CidrBlock="10.99.0.0/16")
     assert not [v for v in ec2.describe_vpcs()["Vpcs"] if v["CidrBlock"] == "10.99.0.0/16"]
+
+
+def test_plan_lists_the_dns_branch_with_its_calls(world: World, tmp_path: Any) -> None:
+    # Given the sample spec with custom DNS (seed 000), nothing of it made yet
+    spec = world.env.sample_spec("acme-analytics", custom_dns=True)
+    path = tmp_path / "dns.json"
+    path.write_text(json.dumps(spec))
+    calls = AwsCalls(world.session)
+    # When the plan is shown, as text and as JSON
+    code, out, _err = run_cli(["plan", str(path)], world.session)
+    json_code, json_out, _ = run_cli(["plan", str(path), "--output", "json"], world.session)
+    # Then the DNS branch is listed in the order the steps reach it, each with the calls apply makes
+    assert code == json_code == 0, out
+    assert "DNS (Route 53 Resolver, private hosted zones)" in out
+    dns = {(i["kind"], i["name"].split(" ")[0]): i for i in json.loads(json_out)["dns"]}
+    assert dns[("resolver security group", "outbound")]["calls"] == [
+        "CreateSecurityGroup",
+        "AuthorizeSecurityGroupEgress",
+        "RevokeSecurityGroupEgress",
+    ]
+    assert dns[("resolver endpoint", "outbound")]["calls"] == ["CreateResolverEndpoint"]
+    assert dns[("resolver rule", "forward-all")]["calls"] == ["CreateResolverRule"]
+    assert dns[("resolver rule", "aws-names")]["calls"] == ["CreateResolverRule"]
+    associations = [i for i in json.loads(json_out)["dns"] if i["kind"] == "rule association"]
+    assert [i["action"] for i in associations] == ["create", "create"]
+    assert "Mutating AWS calls: 15 (" in out and "AssociateResolverRule x2" in out
+    # and nothing was written on the way
+    assert all(op.startswith(READS) for op in calls.operations()), calls.counts

@@ -31,6 +31,24 @@ from dbx_privatelink.spec import WorkspaceSpec
 from dbx_privatelink.wiring import Deps
 
 NEW = "(new)"
+# Every mutating call the DNS steps can make, as the decisions name them.
+DNS_CALLS = frozenset(
+    {
+        "CreateSecurityGroup",
+        "AuthorizeSecurityGroupIngress",
+        "AuthorizeSecurityGroupEgress",
+        "RevokeSecurityGroupIngress",
+        "RevokeSecurityGroupEgress",
+        "CreateResolverEndpoint",
+        "TagResource",
+        "AssociateResolverEndpointIpAddress",
+        "UpdateResolverEndpoint",
+        "CreateResolverRule",
+        "UpdateResolverRule",
+        "AssociateResolverRule",
+        "AssociateVPCWithHostedZone",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -223,7 +241,9 @@ def _associations(
                     "wait" if decision.busy else decision.action,
                     association.association_id if association else NEW,
                     association.status if association else "",
-                    decision.busy or decision.conflict or f"rule {rule.resolver_rule_id}",
+                    decision.busy
+                    or decision.conflict
+                    or ("of the new rule" if rule.resolver_rule_id == NEW else f"of {rule.resolver_rule_id}"),
                     tuple(decision.calls()),
                 )
             )
