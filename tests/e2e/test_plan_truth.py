@@ -125,6 +125,7 @@ def test_resolver_subnets_in_one_az_are_refused_before_any_change(
         "inbound": {
             "vpc_id": data_plane.vpc_id,
             "subnet_ids": subnets,
+            "allowed_cidrs": ["10.20.0.0/24"],
             "domains": ["one-az.example.internal"],
         },
     }
