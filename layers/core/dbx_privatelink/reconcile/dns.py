@@ -243,7 +243,9 @@ def dns_problems(spec: WorkspaceSpec, deps: Deps) -> list[str]:
         return []
     problems, vpcs = resolver_problems(deps, spec.region, wanted)
     resolver = deps.resolver(spec.region)
-    prepay_resolver_calls(deps, resolver, 1)
+    # The endpoint list, and the reads of the DNS steps' decisions (plan_dns below): endpoints, their tags and
+    # IPs, rules, their tags, associations per VPC.
+    prepay_resolver_calls(deps, resolver, 3 + 4 * len(wanted) + 2 * len(spec_rules(spec)))
     existing = [e for e in resolver.list_endpoints() if e.status not in GONE_ENDPOINT_STATUSES]
     new = [
         w
@@ -939,7 +941,20 @@ def decide_association(
     return AssociationDecision(None)
 
 
-def _inbound_ips_by_vpc(resolver: ResolverClient) -> dict[str, set[str]]:
+def inbound_clash(rule: ResolverRuleState, vpc: str, inbound_ips: dict[str, set[str]]) -> str:
+    """Why AWS would refuse to associate the rule with the VPC (it targets an inbound endpoint of that VPC),
+    or "" (plan and EnsureRuleAssociations decide it here)."""
+    clash = sorted(set(rule.target_ips) & inbound_ips.get(vpc, set()))
+    if not clash:
+        return ""
+    return (
+        f"rule {rule.resolver_rule_id} ({rule.domain}) targets {', '.join(clash)}, the IPs of an inbound "
+        f"endpoint in {vpc}: AWS refuses to associate it with that VPC ({INBOUND_TARGET_CODE}); "
+        "associate forwarding rules to an inbound endpoint only with other (peered) VPCs"
+    )
+
+
+def inbound_ips_by_vpc(resolver: ResolverClient) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for e in resolver.list_endpoints(direction="INBOUND"):
         found.setdefault(e.vpc_id, set()).update(
@@ -955,15 +970,11 @@ def ensure_rule_associations(inp: EnsureRuleAssociationsInput, deps: Deps) -> Dn
     pairs = [(rule, vpc) for rule in inp.rules for vpc in association_vpcs(spec, rule)]
     if pairs:
         prepay_resolver_calls(deps, resolver, 4 + len({vpc for _, vpc in pairs}) + len(pairs))
-    inbound_ips = _inbound_ips_by_vpc(resolver) if pairs else {}
+    inbound_ips = inbound_ips_by_vpc(resolver) if pairs else {}
     for rule, vpc in pairs:
-        clash = sorted(set(rule.target_ips) & inbound_ips.get(vpc, set()))
+        clash = inbound_clash(rule, vpc, inbound_ips)
         if clash:
-            raise SpecInvalidError(
-                f"rule {rule.resolver_rule_id} ({rule.domain}) targets {', '.join(clash)}, the IPs of an inbound "
-                f"endpoint in {vpc}: AWS refuses to associate it with that VPC ({INBOUND_TARGET_CODE}); "
-                "associate forwarding rules to an inbound endpoint only with other (peered) VPCs"
-            )
+            raise SpecInvalidError(clash)
     rules_by_id = {r.resolver_rule_id: r for r in resolver.list_rules()} if pairs else {}
     existing: dict[str, list[RuleAssociationInfo]] = {}
     states: list[RuleAssociationState] = []

@@ -20,6 +20,8 @@ from dbx_privatelink.reconcile.dns import (
     find_endpoint,
     find_rule,
     group_name,
+    inbound_clash,
+    inbound_ips_by_vpc,
     rule_drifted,
     rule_token,
     wanted_endpoints,
@@ -227,9 +229,18 @@ def _associations(
     resolver = deps.resolver(spec.region)
     rules_by_id = {r.resolver_rule_id: r for r in existing}
     by_vpc: dict[str, list[RuleAssociationInfo]] = {}
+    inbound_ips = inbound_ips_by_vpc(resolver) if rules else {}
     items: list[PlannedChange] = []
     for rule in rules:
         for vpc in association_vpcs(spec, rule):
+            clash = inbound_clash(rule, vpc, inbound_ips)
+            if clash:
+                items.append(
+                    PlannedChange(
+                        "rule association", f"{rule.role} {rule.domain} with {vpc}", "error", detail=clash
+                    )
+                )
+                continue
             if vpc not in by_vpc:
                 by_vpc[vpc] = resolver.list_associations(vpc_id=vpc)
             decision = decide_association(rule.resolver_rule_id, rule.domain, vpc, by_vpc[vpc], rules_by_id)
