@@ -742,11 +742,12 @@ def wanted_rules_now(spec: WorkspaceSpec, endpoints: ResolverEndpointsResult, de
     return wanted_rules(spec, endpoints, resolver_ip)
 
 
-def _rule_state(w: WantedRule, info: ResolverRuleInfo, action: Action) -> ResolverRuleState:
+def rule_state(w: WantedRule, rule_id: str, action: Action = "found") -> ResolverRuleState:
+    """The rule as the steps after EnsureResolverRules (and plan's association decisions) see it."""
     return ResolverRuleState.model_validate(
         {
             "role": w.role,
-            "resolver_rule_id": info.resolver_rule_id,
+            "resolver_rule_id": rule_id,
             "domain": w.domain,
             "rule_type": w.rule_type,
             "scope_vpc_id": w.scope_vpc_id,
@@ -866,7 +867,7 @@ def ensure_resolver_rules(inp: EnsureResolverRulesInput, deps: Deps) -> EnsureRe
                 resolver_endpoint_id=w.endpoint_id,
             )
             action = "updated"
-        states.append(_rule_state(w, info, action))
+        states.append(rule_state(w, info.resolver_rule_id, action))
     return EnsureResolverRulesOutput(endpoints=endpoints, rules=states)
 
 

@@ -23,6 +23,7 @@ from dbx_privatelink.reconcile.dns import (
     inbound_clash,
     inbound_ips_by_vpc,
     rule_drifted,
+    rule_state,
     rule_token,
     wanted_endpoints,
     wanted_rules,
@@ -209,17 +210,7 @@ def _rules(
                 )
             )
             rule_id = info.resolver_rule_id
-        states.append(
-            ResolverRuleState(
-                role=w.role,
-                resolver_rule_id=rule_id,
-                domain=w.domain,
-                rule_type="SYSTEM" if w.rule_type == "SYSTEM" else "FORWARD",
-                scope_vpc_id=w.scope_vpc_id,
-                resolver_endpoint_id=w.endpoint_id,
-                target_ips=[t.ip for t in w.targets],
-            )
-        )
+        states.append(rule_state(w, rule_id))
     return items, states
 
 
