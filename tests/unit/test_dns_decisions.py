@@ -27,7 +27,7 @@ from dbx_privatelink.reconcile.dns import (
     endpoint_repairs,
     find_endpoint,
     find_rule,
-    rule_drifted,
+    rule_drift,
 )
 from dbx_privatelink.spec import WorkspaceSpec, parse_spec
 
@@ -180,8 +180,8 @@ def test_a_rule_is_found_by_tags_or_adopted_and_updated_when_its_targets_drifted
     tags = {"arn:rslvr-rr-1": {OWNER_TAG_KEY: OWNER, ROLE_TAG_KEY: "forward-all", SCOPE_TAG_KEY: VPC.vpc_id}}
     # Then ours is found, and its changed target is drift to update
     assert find_rule([ours], lambda arn: tags.get(arn, {}), FORWARD_ALL, OWNER, "dbxpl-x") == (ours, "found")
-    assert rule_drifted(FORWARD_ALL, ours)
-    assert not rule_drifted(FORWARD_ALL, _rule("rslvr-rr-1", ".", "10.10.0.53"))
+    assert rule_drift(FORWARD_ALL, ours) == "forwards to 10.10.0.99:53, not 10.10.0.53:53"
+    assert rule_drift(FORWARD_ALL, _rule("rslvr-rr-1", ".", "10.10.0.53")) == ""
     # and a hand-made rule through our endpoint is adopted; another domain's never
     by_hand = _rule("rslvr-rr-2", ".", "10.10.0.53")
     assert find_rule([by_hand], lambda arn: {}, FORWARD_ALL, OWNER, "dbxpl-x") == (by_hand, "adopted")

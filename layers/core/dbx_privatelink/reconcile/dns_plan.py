@@ -22,11 +22,11 @@ from dbx_privatelink.reconcile.dns import (
     group_name,
     inbound_clash,
     inbound_ips_by_vpc,
-    rule_drifted,
+    rule_drift,
     rule_state,
     rule_token,
     wanted_endpoints,
-    wanted_rules,
+    wanted_rules_now,
     with_egress,
 )
 from dbx_privatelink.reconcile.zones import listed_zones, zone_associations_to_make
@@ -181,14 +181,13 @@ def _rules(
     spec: WorkspaceSpec, deps: Deps, endpoints: ResolverEndpointsResult, existing: list[ResolverRuleInfo]
 ) -> tuple[list[PlannedChange], list[ResolverRuleState]]:
     owner, resolver = deps.settings.owner_tag, deps.resolver(spec.region)
-    custom = spec.dns.custom_dns if spec.dns else None
-    resolver_ip = None
-    if custom and custom.aws_names == "forward-to-dns-vpc-resolver":
-        vpc = deps.ec2(spec.region).get_vpc(custom.dns_vpc_id)
-        resolver_ip = vpc.resolver_ip if vpc else "0.0.0.0"  # preflight names the VPC
     items: list[PlannedChange] = []
     states: list[ResolverRuleState] = []
-    for w in wanted_rules(spec, endpoints, resolver_ip):
+    try:
+        wanted = wanted_rules_now(spec, endpoints, deps)
+    except PreflightFailedError:
+        return items, states  # the DNS VPC is gone: preflight names it
+    for w in wanted:
         found = find_rule(existing, resolver.tags, w, owner, rule_token(owner, w))
         targets = ", ".join(f"{t.ip}:{t.port}" for t in w.targets) or "the new endpoint's IPs"
         what = f"{w.rule_type} {w.domain!r}" + (f" to {targets}" if w.rule_type == "FORWARD" else "")
@@ -200,10 +199,11 @@ def _rules(
             rule_id = NEW
         else:
             info, how = found
-            update = rule_drifted(w, info) and bool(w.endpoint_id)
+            drift = rule_drift(w, info)
+            update = bool(drift and w.endpoint_id)
             calls = (["TagResource"] if how == "adopted" else []) + (["UpdateResolverRule"] if update else [])
             action = "adopt" if how == "adopted" else ("change" if update else "keep")
-            detail = what + (": targets or endpoint differ, updated" if update else "")
+            detail = what + (f" (it {drift})" if update else "")
             items.append(
                 PlannedChange(
                     "resolver rule", name, action, info.resolver_rule_id, info.status, detail, tuple(calls)
