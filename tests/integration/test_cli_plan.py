@@ -216,3 +216,28 @@ def test_plan_lists_the_dns_branch_with_its_calls(world: World, tmp_path: Any) -
     assert "Mutating AWS calls: 15 (" in out and "AssociateResolverRule x2" in out
     # and nothing was written on the way
     assert all(op.startswith(READS) for op in calls.operations()), calls.counts
+
+
+def test_plan_names_the_databricks_objects_a_new_workspace_lacks(world: World, tmp_path: Any) -> None:
+    # Given a spec whose credentials and storage configuration do not exist in the account
+    databricks = {
+        **world.env.sample_spec("acme-analytics")["databricks"],
+        "credentials_id": "no-such-credentials",
+        "storage_configuration_id": "no-such-storage",
+    }
+    # When the plan is asked for
+    code, out, _err = run_cli(
+        ["plan", world.spec_file(tmp_path, databricks=databricks), "--output", "json"], world.session
+    )
+    # Then it exits 1 naming both fields, as preflight would before any change
+    plan = json.loads(out)
+    assert code == 1
+    assert any(
+        p.startswith("databricks.credentials_id: no-such-credentials does not exist")
+        for p in plan["preflight"]["problems"]
+    )
+    assert any(
+        p.startswith("databricks.storage_configuration_id: no-such-storage")
+        for p in plan["preflight"]["problems"]
+    )
+    assert plan["databricks"]["items"] == []

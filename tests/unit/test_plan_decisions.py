@@ -1,9 +1,11 @@
-"""The decisions plan and the DNS and network steps share: what exists is kept, adopted, changed or made, and
+"""The decisions plan, preflight and the steps share: what exists is kept, adopted, changed or made, and
 what would stop a step is named before any change."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import pytest
 
 from dbx_privatelink.aws.ec2 import VpcInfo
 from dbx_privatelink.aws.resolver import (
@@ -15,6 +17,7 @@ from dbx_privatelink.aws.resolver import (
     TargetIp,
 )
 from dbx_privatelink.databricks.models import Network, Workspace
+from dbx_privatelink.errors import PreflightFailedError
 from dbx_privatelink.reconcile.databricks_objects import foreign_network_problems
 from dbx_privatelink.reconcile.dns import (
     OWNER_TAG_KEY,
@@ -29,7 +32,9 @@ from dbx_privatelink.reconcile.dns import (
     find_rule,
     rule_drift,
 )
+from dbx_privatelink.reconcile.preflight import assess
 from dbx_privatelink.spec import WorkspaceSpec, parse_spec
+from dbx_privatelink.wiring import Deps, Settings
 
 OWNER = "dbx-privatelink"
 VPC = VpcInfo.model_validate(
@@ -263,3 +268,17 @@ def test_subnets_and_groups_of_another_network_are_named_and_the_workspaces_own_
         "(other-net, workspace 42); a subnet or security group serves one network object only: use subnets and "
         "groups of their own for this workspace, or delete that network",
     ]
+
+
+def test_a_region_databricks_does_not_serve_is_named_with_the_supported_ones_not_a_stack_to_deploy() -> None:
+    # Given a spec for af-south-1 (no Databricks PrivateLink there) and a stack in us-east-1
+    spec = parse_spec({**_spec().model_dump(mode="json", exclude_none=True), "region": "af-south-1"})
+    deps = Deps(settings=Settings(region="us-east-1", owner_tag=OWNER))
+    # When preflight assesses it (before any AWS call)
+    with pytest.raises(PreflightFailedError) as failed:
+        assess(spec, deps)
+    # Then it lists the supported regions and does not advise deploying the stack in af-south-1
+    message = str(failed.value)
+    assert "no PrivateLink endpoint services in af-south-1" in message
+    assert "us-east-1" in message and "eu-west-1" in message
+    assert "deploy the stack" not in message
