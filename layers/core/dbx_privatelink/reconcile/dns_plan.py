@@ -246,7 +246,8 @@ def _associations(
                     decision.busy
                     or decision.conflict
                     or ("of the new rule" if rule.resolver_rule_id == NEW else f"of {rule.resolver_rule_id}"),
-                    tuple(decision.calls()),
+                    # Busy: the step is retried until the old association is gone, then associates.
+                    ("AssociateResolverRule",) if decision.busy else tuple(decision.calls()),
                 )
             )
     return items
