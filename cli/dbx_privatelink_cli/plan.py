@@ -8,6 +8,7 @@ call for the duration of the command, and the Databricks client is only asked to
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,12 +23,15 @@ from dbx_privatelink.models import EndpointPlan, Registration
 # The Ensure* steps' own helpers: plan compares against exactly what those steps would write.
 from dbx_privatelink.reconcile.databricks_objects import (
     choose_network,
+    databricks_problems,
     desired_networks,
     desired_private_access_settings,
+    leftover_networks,
     network_matches,
     networks_in_use,
     workspace_of,
 )
+from dbx_privatelink.reconcile.dns_plan import DNS_CALLS, PlannedChange, plan_dns
 from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY, assess
 from dbx_privatelink.spec import WorkspaceSpec
 from dbx_privatelink.store import StoreClient
@@ -49,6 +53,22 @@ from dbx_privatelink_cli.stack import StackInfo, stack_for
 
 READ_PREFIXES = ("Describe", "Get", "List", "Query", "Scan", "BatchGet")
 NEW = "(new)"
+# Every mutating call plan can list (a test holds the reconcile steps' writes to it).
+PLANNABLE_CALLS = frozenset(
+    {
+        "CreateVpcEndpoint",
+        "CreateTags",
+        "ModifyVpcEndpoint",
+        "POST vpc-endpoints",
+        "POST private-access-settings",
+        "PUT private-access-settings",
+        "POST networks",
+        "DELETE networks",
+        "POST workspaces",
+        "PATCH workspaces",
+        *DNS_CALLS,
+    }
+)
 
 
 class MutatingCallError(RuntimeError):
@@ -106,11 +126,13 @@ class Item:
 
     kind: str
     name: str
-    action: str  # keep | create | adopt | replace | update | register | error
+    action: str  # keep | create | adopt | replace | update | change | register | delete | wait | error
     resource_id: str = ""
     state: str = ""
     detail: str = ""
     changes: list[Change] = field(default_factory=list)
+    # The mutating calls apply makes for it: AWS operation names, "METHOD collection" for Databricks.
+    calls: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -121,7 +143,20 @@ class Item:
             "state": self.state or None,
             "detail": self.detail or None,
             "changes": [{"field": c.field, "current": c.current, "desired": c.desired} for c in self.changes],
+            "calls": self.calls,
         }
+
+    @classmethod
+    def of(cls, planned: PlannedChange) -> Item:
+        return cls(
+            planned.kind,
+            planned.name,
+            planned.action,
+            planned.resource_id,
+            planned.state,
+            planned.detail,
+            calls=list(planned.calls),
+        )
 
 
 @dataclass
@@ -131,6 +166,7 @@ class PlanReport:
     stack: str
     preflight_problems: list[str] = field(default_factory=list)
     aws: list[Item] = field(default_factory=list)
+    dns: list[Item] = field(default_factory=list)
     databricks: list[Item] = field(default_factory=list)
     databricks_note: str = ""
     databricks_error: str = ""
@@ -141,9 +177,16 @@ class PlanReport:
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for item in [*self.aws, *self.databricks]:
+        for item in [*self.aws, *self.dns, *self.databricks]:
             counts[item.action] = counts.get(item.action, 0) + 1
         return counts
+
+    def calls(self) -> dict[str, dict[str, int]]:
+        """The mutating calls apply would make, by side and operation."""
+        return {
+            "aws": dict(sorted(Counter(c for i in [*self.aws, *self.dns] for c in i.calls).items())),
+            "databricks": dict(sorted(Counter(c for i in self.databricks for c in i.calls).items())),
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -153,6 +196,7 @@ class PlanReport:
             "ok": self.ok,
             "preflight": {"passed": not self.preflight_problems, "problems": self.preflight_problems},
             "aws": [i.to_json() for i in self.aws],
+            "dns": [i.to_json() for i in self.dns],
             "databricks": {
                 "planned": bool(self.databricks),
                 "note": self.databricks_note or None,
@@ -160,6 +204,7 @@ class PlanReport:
                 "items": [i.to_json() for i in self.databricks],
             },
             "counts": self.counts(),
+            "calls": self.calls(),
         }
 
 
@@ -185,6 +230,20 @@ def _private_dns(plan: EndpointPlan, existing: EndpointInfo | None) -> str:
     return "private DNS on" if existing.private_dns_enabled else "private DNS off (left as it is)"
 
 
+def _endpoint_calls(plan: EndpointPlan, existing: EndpointInfo | None, action: str) -> list[str]:
+    """Mirrors ensure_endpoint and enable_private_dns: create, tag an adopted one, add the groups it lacks,
+    then turn private DNS on for the Databricks endpoints that do not have it."""
+    calls = {"create": ["CreateVpcEndpoint"], "adopt": ["CreateTags"]}.get(action, [])
+    lacks_groups = existing is not None and bool(
+        set(plan.security_group_ids) - set(existing.security_group_ids)
+    )
+    if action == "keep" and lacks_groups and plan.endpoint_type == "Interface" and not plan.adopt_id:
+        calls.append("ModifyVpcEndpoint")
+    if plan.is_databricks and (existing is None or not existing.private_dns_enabled):
+        calls.append("ModifyVpcEndpoint")
+    return calls
+
+
 def _plan_endpoint(deps: Deps, region: str, plan: EndpointPlan) -> _PlannedEndpoint:
     """Mirrors ensure_endpoint: adopt the named one, else find ours by tag, else create."""
     ec2, owner = deps.ec2(region), deps.settings.owner_tag
@@ -200,6 +259,9 @@ def _plan_endpoint(deps: Deps, region: str, plan: EndpointPlan) -> _PlannedEndpo
         ]
         existing = min(ours, key=lambda e: e.vpc_endpoint_id) if ours else None
         action = "keep" if existing is not None else "create"
+    calls = _endpoint_calls(plan, existing, action)
+    if action == "keep" and calls:
+        action = "change"
     item = Item(
         kind="vpc endpoint",
         name=plan.role,
@@ -207,6 +269,7 @@ def _plan_endpoint(deps: Deps, region: str, plan: EndpointPlan) -> _PlannedEndpo
         resource_id=existing.vpc_endpoint_id if existing else NEW,
         state=existing.state if existing else "",
         detail=", ".join(x for x in (plan.service_name, _private_dns(plan, existing)) if x),
+        calls=calls,
     )
     return _PlannedEndpoint(plan, existing, item)
 
@@ -270,6 +333,7 @@ def _plan_registrations(
                 resource_id=reg_id if found else NEW,
                 state=(found.state or "") if found else "",
                 detail=f"of {aws_id}",
+                calls=[] if found else ["POST vpc-endpoints"],
             )
         )
     return items, regs
@@ -296,7 +360,14 @@ def _plan_pas(
             None,
         )
     if current is None:
-        return Item("private access settings", desired["name"], "create", NEW, changes=_fields({}, desired))
+        return Item(
+            "private access settings",
+            desired["name"],
+            "create",
+            NEW,
+            changes=_fields({}, desired),
+            calls=["POST private-access-settings"],
+        )
     changes = _fields(_pas_fields(current), desired)
     return Item(
         "private access settings",
@@ -305,6 +376,7 @@ def _plan_pas(
         current.private_access_settings_id,
         detail="PUT replaces the whole object" if changes else "",
         changes=changes,
+        calls=["PUT private-access-settings"] if changes else [],
     )
 
 
@@ -330,11 +402,15 @@ def _plan_network(
             "network", current.network_name, "keep", current.network_id, str(current.vpc_status or "")
         )
     networks = client.list_networks()
-    desired = choose_network(candidates, networks_in_use(networks, workspace))
+    in_use = networks_in_use(networks, workspace)
+    desired = choose_network(candidates, in_use)
     content = {k: v for k, v in desired.items() if k not in ("name", "workspace_set")}
     changes = _fields(_network_fields(current) if current is not None else {}, content)
     # The name carries a digest of the registration ids: unknown until the new ones exist.
     name = f"{spec.workspace_key}-network-<digest>" if pending else desired["name"]
+    leftovers = leftover_networks(spec, networks, in_use)
+    # RetireNetwork deletes the one the workspace moved away from (unless it was a leftover, deleted first).
+    retired = current is not None and all(n.network_id != current.network_id for n in leftovers)
     if not pending:
         match = next(
             (n for n in networks if n.network_name == desired["name"] and network_matches(n, desired)),
@@ -348,6 +424,7 @@ def _plan_network(
                 match.network_id,
                 detail="an existing matching network",
                 changes=changes,
+                calls=["DELETE networks"] if current is not None else [],
             )
     detail = "networks are immutable: a new one is created"
     if spec.network.standby is not None:
@@ -357,14 +434,24 @@ def _plan_network(
         )
     if current is not None:
         detail += f", the workspace moves to it and {current.network_id} is deleted"
-    return Item("network", name, "create", NEW, detail=detail, changes=changes)
+    if leftovers:
+        detail += (
+            "; first deletes " + ", ".join(n.network_id for n in leftovers) + " (left by an earlier run)"
+        )
+    calls = ["DELETE networks"] * (len(leftovers) + int(retired)) + ["POST networks"]
+    return Item("network", name, "create", NEW, detail=detail, changes=changes, calls=calls)
 
 
 def _plan_workspace(spec: WorkspaceSpec, workspace: Any, network: Item, pas: Item) -> Item:
     target = spec.databricks.workspace
     if workspace is None:
         return Item(
-            "workspace", target.name or "", "create", NEW, detail=f"in {spec.region}, then waits for RUNNING"
+            "workspace",
+            target.name or "",
+            "create",
+            NEW,
+            detail=f"in {spec.region}, then waits for RUNNING",
+            calls=["POST workspaces"],
         )
     status = str(workspace.workspace_status or "")
     wanted = {"network_id": network.resource_id, "private_access_settings_id": pas.resource_id}
@@ -375,7 +462,14 @@ def _plan_workspace(spec: WorkspaceSpec, workspace: Any, network: Item, pas: Ite
     if status not in ("RUNNING", "FAILED"):
         detail += f" (it is {status}: the change waits until it settles)"
     return Item(
-        "workspace", workspace.workspace_name, "update", str(workspace.workspace_id), status, detail, changes
+        "workspace",
+        workspace.workspace_name,
+        "update",
+        str(workspace.workspace_id),
+        status,
+        detail,
+        changes,
+        calls=["PATCH workspaces"],
     )
 
 
@@ -399,6 +493,11 @@ def _plan_databricks(
             StoreClient(runtime.resource("dynamodb").Table(stack.table_name)).get_observed(spec.workspace_key)
             or {}
         )
+        problems = databricks_problems(client, spec, observed)
+        if problems:
+            report.preflight_problems += problems
+            report.databricks_note += "; preflight must pass before the Databricks objects are planned"
+            return
         reg_items, regs = _plan_registrations(client, spec, endpoints)
         pas = _plan_pas(client, spec, regs, observed)
         workspace = workspace_of(client, spec, observed)
@@ -417,7 +516,9 @@ def _plan_databricks(
 def build_plan(runtime: Runtime, stack: StackInfo, spec: WorkspaceSpec) -> PlanReport:
     """Preflight plus the comparison of every resource; makes only read calls."""
     report = PlanReport(spec.workspace_key, runtime.region, stack.name)
-    deps = Deps(settings=stack.settings(runtime.region), session=runtime.session)
+    # Unpaced: the stack-wide pace takes its slots with writes to the table, and plan makes none.
+    settings = stack.settings(runtime.region).model_copy(update={"rate_pacing": "off"})
+    deps = Deps(settings=settings, session=runtime.session)
     try:
         planned = assess(spec, deps)
     except PreflightFailedError as exc:
@@ -431,17 +532,17 @@ def build_plan(runtime: Runtime, stack: StackInfo, spec: WorkspaceSpec) -> PlanR
         raise CliError(f"preflight could not read the environment: {exc}", name=type(exc).__name__) from None
     try:
         endpoints = [_plan_endpoint(deps, spec.region, p) for p in planned.endpoints]
+        report.dns = [Item.of(c) for c in plan_dns(spec, deps)]
     except DbxPrivateLinkError as exc:
-        raise CliError(f"cannot read the VPC endpoints: {exc}", name=type(exc).__name__) from None
+        raise CliError(f"cannot read the VPC endpoints or DNS: {exc}", name=type(exc).__name__) from None
+    report.aws = [e.item for e in endpoints]
     if planned.problems:
         # The AWS plan is still worth showing next to what must be fixed; Databricks waits for preflight.
         report.preflight_problems = planned.problems
-        report.aws = [e.item for e in endpoints]
         report.databricks_note = (
             "not planned: preflight must pass first (the endpoints and their ids come from it)"
         )
         return report
-    report.aws = [e.item for e in endpoints]
     _plan_databricks(runtime, stack, spec, endpoints, report)
     return report
 
@@ -479,6 +580,8 @@ def render_text(report: PlanReport) -> list[str]:
         lines.append("Preflight: passed")
     if report.aws:
         lines += ["", "AWS", *_item_lines(report.aws)]
+    if report.dns:
+        lines += ["", "DNS (Route 53 Resolver, private hosted zones)", *_item_lines(report.dns)]
     lines += ["", "Databricks" + (f" ({report.databricks_note})" if report.databricks_note else "")]
     if report.databricks_error:
         lines.append(f"  error: {report.databricks_error}")
@@ -486,6 +589,11 @@ def render_text(report: PlanReport) -> list[str]:
     counts = report.counts()
     if counts:
         lines += ["", "Summary: " + ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))]
+        for side, calls in report.calls().items():
+            listed = ", ".join(f"{op} x{n}" for op, n in calls.items()) if calls else "none"
+            lines.append(
+                f"Mutating {'AWS' if side == 'aws' else 'Databricks'} calls: {sum(calls.values())} ({listed})"
+            )
     return lines
 
 

@@ -4,4 +4,4 @@ from dbx_privatelink.handler import step
 from dbx_privatelink.models import SpecStep
 from dbx_privatelink.reconcile.preflight import preflight
 
-handler = step(SpecStep, preflight, needs=("shared", "store"))
+handler = step(SpecStep, preflight, needs=("shared", "store", "databricks"))

@@ -107,10 +107,20 @@ def test_plan_shows_both_sides_and_makes_only_read_calls(world: World, tmp_path:
     plan = json.loads(out)
     assert plan["preflight"] == {"passed": True, "problems": []}
     aws_plan = {i["name"]: i for i in plan["aws"]}
-    assert aws_plan["workspace"]["action"] == "keep"
+    # (kept, and changed: EnablePrivateDns turns its private DNS on once Databricks accepted it)
+    assert aws_plan["workspace"]["action"] == "change"
     assert aws_plan["workspace"]["id"] == workspace_endpoint
+    assert aws_plan["workspace"]["calls"] == ["ModifyVpcEndpoint"]
     assert "private DNS to turn on" in aws_plan["workspace"]["detail"]
     assert aws_plan["relay"]["action"] == "create"
+    assert aws_plan["relay"]["calls"] == ["CreateVpcEndpoint", "ModifyVpcEndpoint"]
+    assert plan["calls"]["aws"] == {"CreateVpcEndpoint": 4, "ModifyVpcEndpoint": 2}
+    assert plan["calls"]["databricks"] == {
+        "POST vpc-endpoints": 2,
+        "POST private-access-settings": 1,
+        "POST networks": 1,
+        "POST workspaces": 1,
+    }
     assert {aws_plan[r]["action"] for r in ("s3", "sts", "kinesis-streams")} == {"create"}
     databricks = {(i["kind"], i["name"]): i for i in plan["databricks"]["items"]}
     assert plan["databricks"]["error"] is None
@@ -178,3 +188,56 @@ def test_the_read_only_guard_refuses_a_mutating_call(world: World) -> None:
         with pytest.raises(MutatingCallError, match="ec2:CreateVpc"):
             guarded.create_vpc(CidrBlock="10.99.0.0/16")
     assert not [v for v in ec2.describe_vpcs()["Vpcs"] if v["CidrBlock"] == "10.99.0.0/16"]
+
+
+def test_plan_lists_the_dns_branch_with_its_calls(world: World, tmp_path: Any) -> None:
+    # Given the sample spec with custom DNS (seed 000), nothing of it made yet
+    spec = world.env.sample_spec("acme-analytics", custom_dns=True)
+    path = tmp_path / "dns.json"
+    path.write_text(json.dumps(spec))
+    calls = AwsCalls(world.session)
+    # When the plan is shown, as text and as JSON
+    code, out, _err = run_cli(["plan", str(path)], world.session)
+    json_code, json_out, _ = run_cli(["plan", str(path), "--output", "json"], world.session)
+    # Then the DNS branch is listed in the order the steps reach it, each with the calls apply makes
+    assert code == json_code == 0, out
+    assert "DNS (Route 53 Resolver, private hosted zones)" in out
+    dns = {(i["kind"], i["name"].split(" ")[0]): i for i in json.loads(json_out)["dns"]}
+    assert dns[("resolver security group", "outbound")]["calls"] == [
+        "CreateSecurityGroup",
+        "AuthorizeSecurityGroupEgress",
+        "RevokeSecurityGroupEgress",
+    ]
+    assert dns[("resolver endpoint", "outbound")]["calls"] == ["CreateResolverEndpoint"]
+    assert dns[("resolver rule", "forward-all")]["calls"] == ["CreateResolverRule"]
+    assert dns[("resolver rule", "aws-names")]["calls"] == ["CreateResolverRule"]
+    associations = [i for i in json.loads(json_out)["dns"] if i["kind"] == "rule association"]
+    assert [i["action"] for i in associations] == ["create", "create"]
+    assert "Mutating AWS calls: 15 (" in out and "AssociateResolverRule x2" in out
+    # and nothing was written on the way
+    assert all(op.startswith(READS) for op in calls.operations()), calls.counts
+
+
+def test_plan_names_the_databricks_objects_a_new_workspace_lacks(world: World, tmp_path: Any) -> None:
+    # Given a spec whose credentials and storage configuration do not exist in the account
+    databricks = {
+        **world.env.sample_spec("acme-analytics")["databricks"],
+        "credentials_id": "no-such-credentials",
+        "storage_configuration_id": "no-such-storage",
+    }
+    # When the plan is asked for
+    code, out, _err = run_cli(
+        ["plan", world.spec_file(tmp_path, databricks=databricks), "--output", "json"], world.session
+    )
+    # Then it exits 1 naming both fields, as preflight would before any change
+    plan = json.loads(out)
+    assert code == 1
+    assert any(
+        p.startswith("databricks.credentials_id: no-such-credentials does not exist")
+        for p in plan["preflight"]["problems"]
+    )
+    assert any(
+        p.startswith("databricks.storage_configuration_id: no-such-storage")
+        for p in plan["preflight"]["problems"]
+    )
+    assert plan["databricks"]["items"] == []

@@ -163,6 +163,6 @@ def test_unknown_or_public_zones_and_missing_vpcs_are_named_before_any_change(wo
         f"dns.private_zones[1].vpc_ids: VPC vpc-0123456789abcdef0 does not exist in {REGION}",
     ]
     world.calls.clear()
-    with pytest.raises(PreflightFailedError, match="nothing was associated"):
+    with pytest.raises(PreflightFailedError, match="this step associated nothing"):
         ensure_zone_associations(EnsureZoneAssociationsInput(spec=spec), world.deps)
     assert "AssociateVPCWithHostedZone" not in world.calls

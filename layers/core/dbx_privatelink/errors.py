@@ -72,7 +72,9 @@ class SpecInvalidError(TerminalError):
 
 
 class PreflightFailedError(TerminalError):
-    """The environment does not meet a requirement; nothing was changed."""
+    """The environment does not meet a requirement. Raised by Preflight before any change, or by a later step
+    (a resource went between Preflight and the step) before that step's own first change: other steps of the
+    same run may have changed things, so its message says what this step left alone, never "nothing"."""
 
 
 class QuotaExceededError(TerminalError):

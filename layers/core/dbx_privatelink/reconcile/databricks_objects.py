@@ -202,6 +202,100 @@ def workspace_of(
     )
 
 
+def leftover_networks(spec: WorkspaceSpec, networks: list[Network], in_use: list[Network]) -> list[Network]:
+    """Networks no workspace uses that hold our subnets or groups (of either set): they block a new one and
+    are ours to remove (left by an earlier run that stopped before it was attached or retired)."""
+    used = {n.network_id for n in in_use}
+    return [
+        n
+        for n in networks
+        if n.network_id not in used
+        and is_own_network(spec, n)
+        and _holds_any(
+            n, spec.network.all_workspace_subnet_ids(), spec.network.all_workspace_security_group_ids()
+        )
+    ]
+
+
+def is_own_network(spec: WorkspaceSpec, n: Network) -> bool:
+    """A network this application made for the workspace (ensure_network keeps, replaces or removes it)."""
+    return n.network_name.startswith(f"{spec.workspace_key}-network-")
+
+
+def foreign_network_problems(
+    spec: WorkspaceSpec, networks: list[Network], workspace: Workspace | None
+) -> list[str]:
+    """Workspace subnets and groups another network object already holds: Databricks refuses a subnet or
+    group in two network objects, so the network step would fail after the steps before it changed things.
+    The workspace's own networks (made for it, or the one it uses) are not another's."""
+    own = workspace.network_id if workspace is not None else None
+    problems: list[str] = []
+    for ws in spec.network.workspace_sets():
+        for n in networks:
+            if n.network_id == own or is_own_network(spec, n):
+                continue
+            user = f"workspace {n.workspace_id}" if n.workspace_id is not None else "no workspace"
+            held = [
+                (field, rid)
+                for field, ids, theirs in (
+                    ("workspace_subnet_ids", ws.subnet_ids, n.subnet_ids),
+                    ("workspace_security_group_ids", ws.security_group_ids, n.security_group_ids),
+                )
+                for rid in ids
+                if rid in theirs
+            ]
+            problems += [
+                f"{ws.spec_field}.{field}: {rid} is already used by Databricks network {n.network_id} "
+                f"({n.network_name}, {user}); a subnet or security group serves one network object only: "
+                "use subnets and groups of their own for this workspace, or delete that network"
+                for field, rid in held
+            ]
+    return problems
+
+
+def databricks_problems(
+    client: DatabricksAccountClient, spec: WorkspaceSpec, observed: dict[str, Any]
+) -> list[str]:
+    """Preflight on the Databricks side, read-only: what the Databricks steps would otherwise find after the
+    AWS side changed (the workspace to retrofit, the objects a new workspace needs, the registrations private
+    access settings allow, subnets and groups another network holds)."""
+    problems: list[str] = []
+    try:
+        workspace = workspace_of(client, spec, observed)
+    except SpecInvalidError as exc:
+        return [str(exc)]
+    if workspace is None:
+        if spec.databricks.workspace.name is None:
+            problems.append("databricks.workspace.name: needed to create the workspace")
+        for field, get in (
+            ("credentials_id", client.get_credentials),
+            ("storage_configuration_id", client.get_storage_configuration),
+        ):
+            wanted = getattr(spec.databricks, field)
+            try:
+                get(wanted)
+            except DatabricksNotFoundError:
+                problems.append(
+                    f"databricks.{field}: {wanted} does not exist in account {spec.databricks.account_id}; "
+                    "the new workspace needs it"
+                )
+    elif str(workspace.workspace_status or "") in ("BANNED", "CANCELLING"):
+        problems.append(
+            f"databricks.workspace: workspace {workspace.workspace_id} is {workspace.workspace_status}; it "
+            "cannot be changed"
+        )
+    extra = spec.private_access.extra_allowed_vpc_endpoint_ids
+    if extra:
+        registered = {e.vpc_endpoint_id for e in client.list_vpc_endpoints()}
+        problems += [
+            f"private_access.extra_allowed_vpc_endpoint_ids: {rid} is not a registered VPC endpoint of account "
+            f"{spec.databricks.account_id}"
+            for rid in extra
+            if rid not in registered
+        ]
+    return problems + foreign_network_problems(spec, client.list_networks(), workspace)
+
+
 def ensure_network(inp: EnsureNetworkInput, deps: Deps) -> NetworkResult:
     """The network object for the spec: kept when it matches on either workspace set, else a new one on the
     set the workspace does not use (the workspace moves later, the old network is retired)."""
@@ -228,20 +322,10 @@ def ensure_network(inp: EnsureNetworkInput, deps: Deps) -> NetworkResult:
     replaced = current.network_id if current is not None else None
     if match is not None:
         return NetworkResult(network_id=match.network_id, action="found", replaced_network_id=replaced)
-    # A network that no workspace uses and holds our subnets or groups (of either set) blocks a new one:
-    # it is ours to remove (left by an earlier run that stopped before it was attached or retired).
-    used = {n.network_id for n in in_use}
-    for n in networks:
-        if (
-            n.network_id not in used
-            and n.network_name.startswith(f"{spec.workspace_key}-network-")
-            and _holds_any(
-                n, spec.network.all_workspace_subnet_ids(), spec.network.all_workspace_security_group_ids()
-            )
-        ):
-            client.delete_network(n.network_id)
-            if replaced == n.network_id:
-                replaced = None
+    for n in leftover_networks(spec, networks, in_use):
+        client.delete_network(n.network_id)
+        if replaced == n.network_id:
+            replaced = None
     try:
         created = client.create_network(
             desired["name"],

@@ -26,6 +26,7 @@ from dbx_privatelink.aws.resolver import (
     ResolverEndpointInfo,
     ResolverRuleInfo,
     RuleAssociationInfo,
+    SecurityGroupRef,
     TargetIp,
 )
 from dbx_privatelink.dns.resolution import explain, matches
@@ -242,7 +243,9 @@ def dns_problems(spec: WorkspaceSpec, deps: Deps) -> list[str]:
         return []
     problems, vpcs = resolver_problems(deps, spec.region, wanted)
     resolver = deps.resolver(spec.region)
-    prepay_resolver_calls(deps, resolver, 1)
+    # The endpoint list, and the reads of the DNS steps' decisions (plan_dns below): endpoints, their tags and
+    # IPs, rules, their tags, associations per VPC.
+    prepay_resolver_calls(deps, resolver, 3 + 4 * len(wanted) + 2 * len(spec_rules(spec)))
     existing = [e for e in resolver.list_endpoints() if e.status not in GONE_ENDPOINT_STATUSES]
     new = [
         w
@@ -261,6 +264,12 @@ def dns_problems(spec: WorkspaceSpec, deps: Deps) -> list[str]:
             "ResolverEndpointsQuota parameter), or point the spec at a VPC whose endpoint this application "
             "already made (workspaces share them)"
         )
+    if not problems:
+        # What a DNS step would stop at on the live state (a group of our name that is not ours, another
+        # rule of a domain associated with a VPC), decided as plan and the steps decide it.
+        from dbx_privatelink.reconcile.dns_plan import plan_dns  # it imports this module
+
+        problems += [i.detail for i in plan_dns(spec, deps, zones=False) if i.action == "error"]
     for w in wanted:
         if w.security_group_id or w.vpc_id not in vpcs or w.direction != "INBOUND":
             continue
@@ -317,6 +326,69 @@ def wanted_group_rules(w: WantedEndpoint, vpc: VpcInfo) -> list[GroupRule]:
     return rules
 
 
+@dataclass(frozen=True)
+class GroupDecision:
+    """What the endpoint's own group needs (plan and EnsureResolverEndpoints decide it here): made (when it
+    does not exist), rules added and removed; or a stranger holds its name (`conflict`)."""
+
+    create: bool
+    missing: tuple[GroupRule, ...]
+    extra: tuple[GroupRule, ...]
+    conflict: str = ""
+
+    @property
+    def action(self) -> str:
+        if self.conflict:
+            return "error"
+        return "create" if self.create else ("change" if self.missing or self.extra else "keep")
+
+    def calls(self) -> list[str]:
+        """The mutating EC2 calls that carry the decision out (one per verb and direction)."""
+        made = ["CreateSecurityGroup"] if self.create else []
+        for verb, rules in (("Authorize", self.missing), ("Revoke", self.extra)):
+            made += [
+                f"{verb}SecurityGroup{d.capitalize()}"
+                for d in ("ingress", "egress")
+                if any(r.direction == d for r in rules)
+            ]
+        return made
+
+
+def decide_group(
+    w: WantedEndpoint, vpc: VpcInfo, group: SecurityGroupRef | None, owner: str
+) -> GroupDecision:
+    """The changes the endpoint's own group needs to hold exactly what wanted_group_rules names (EC2 gives
+    a new group one rule: all traffic out to anywhere). A group of our name that is not ours: `conflict`."""
+    create = group is None
+    if group is None:
+        all_out = GroupRule(direction="egress", protocol="-1", from_port=None, to_port=None, cidr="0.0.0.0/0")
+        group = SecurityGroupRef(
+            group_id="",
+            vpc_id=w.vpc_id,
+            name=group_name(owner, w.role),
+            tags={OWNER_TAG_KEY: owner},
+            egress=(all_out,),
+        )
+    if group.tags.get(OWNER_TAG_KEY) != owner:
+        return GroupDecision(
+            False,
+            (),
+            (),
+            conflict=f"{w.label}: security group {group.group_id} ({group.name}) in {w.vpc_id} is not tagged "
+            f"{OWNER_TAG_KEY}={owner}: name the group in the spec or remove the stranger",
+        )
+    wanted = wanted_group_rules(w, vpc)
+    have = set(group.ingress) | set(group.egress)
+    missing = tuple(r for r in wanted if r not in have)
+    # The inbound group serves every workspace of this owner behind the VPC: DNS from another workspace's
+    # networks stays; what is not DNS goes. Outbound groups hold DNS to the targets and nothing else.
+    keep_ingress = w.direction == "INBOUND"
+    extra = [r for r in group.ingress if r not in wanted and not (keep_ingress and r.is_dns)]
+    if w.egress_to is not None:
+        extra += [r for r in group.egress if r not in wanted]
+    return GroupDecision(create, missing, tuple(extra))
+
+
 def _ensure_group(resolver: ResolverClient, w: WantedEndpoint, vpc: VpcInfo, owner: str) -> tuple[str, bool]:
     """The endpoint's security group: the spec's, or ours (find, or create: a lost race adopts the winner's)
     with exactly the rules wanted_group_rules names. Returns (group id, created by this call)."""
@@ -332,27 +404,15 @@ def _ensure_group(resolver: ResolverClient, w: WantedEndpoint, vpc: VpcInfo, own
             f"Route 53 Resolver {w.role} endpoint: DNS (TCP and UDP 53) to or from the allowed networks only",
             {OWNER_TAG_KEY: owner, ROLE_TAG_KEY: f"resolver-{w.role}", "Name": name},
         )
-    if group.tags.get(OWNER_TAG_KEY) != owner:
-        raise ResourceConflictError(
-            f"{w.label}: security group {group.group_id} ({name}) in {w.vpc_id} is not tagged "
-            f"{OWNER_TAG_KEY}={owner}: name the group in the spec or remove the stranger"
-        )
-    wanted = wanted_group_rules(w, vpc)
-    have = set(group.ingress) | set(group.egress)
-    missing = [r for r in wanted if r not in have]
-    # The inbound group serves every workspace of this owner behind the VPC: DNS from another workspace's
-    # networks stays; what is not DNS goes. Outbound groups hold DNS to the targets and nothing else.
-    keep_ingress = w.direction == "INBOUND"
-    extra = [r for r in group.ingress if r not in wanted and not (keep_ingress and r.is_dns)]
-    if w.egress_to is not None:
-        extra += [r for r in group.egress if r not in wanted]
-    resolver.authorize(group.group_id, missing)
-    resolver.revoke(group.group_id, extra)
+    decision = decide_group(w, vpc, group, owner)
+    if decision.conflict:
+        raise ResourceConflictError(decision.conflict)
+    resolver.authorize(group.group_id, list(decision.missing))
+    resolver.revoke(group.group_id, list(decision.extra))
     return group.group_id, created
 
 
-def _ours(resolver: ResolverClient, arn: str, owner: str, role: str, scope: str | None = None) -> bool:
-    tags = resolver.tags(arn)
+def _ours(tags: dict[str, str], owner: str, role: str, scope: str | None = None) -> bool:
     return (
         tags.get(OWNER_TAG_KEY) == owner
         and tags.get(ROLE_TAG_KEY) == role
@@ -360,25 +420,60 @@ def _ours(resolver: ResolverClient, arn: str, owner: str, role: str, scope: str 
     )
 
 
+def find_endpoint(
+    candidates: list[ResolverEndpointInfo],
+    tags_of: Callable[[str], dict[str, str]],
+    w: WantedEndpoint,
+    owner: str,
+    token: str,
+) -> tuple[ResolverEndpointInfo, Action] | None:
+    """Which existing endpoint of the VPC and direction serves `w` (plan and the step decide it here): ours
+    by tags ("found"), else one made with our CreatorRequestId ("adopted": it gets our tags)."""
+    live = sorted(
+        (e for e in candidates if e.status not in GONE_ENDPOINT_STATUSES),
+        key=lambda e: e.resolver_endpoint_id,
+    )
+    for e in live:
+        if _ours(tags_of(e.arn), owner, w.role):
+            return e, "found"
+    for e in live:
+        if e.creator_request_id.startswith(token):
+            return e, "adopted"
+    return None
+
+
+def endpoint_token(owner: str, w: WantedEndpoint) -> str:
+    return _token(owner, "endpoint", w.role, w.vpc_id, w.direction)
+
+
+@dataclass(frozen=True)
+class EndpointRepairs:
+    """What an existing endpoint lacks (drift): an IP in each of the spec's subnets, and Do53."""
+
+    missing_subnets: tuple[str, ...]
+    add_do53: bool
+
+    def calls(self) -> list[str]:
+        return ["AssociateResolverEndpointIpAddress"] * len(self.missing_subnets) + (
+            ["UpdateResolverEndpoint"] if self.add_do53 else []
+        )
+
+
+def endpoint_repairs(w: WantedEndpoint, info: ResolverEndpointInfo, ip_subnets: set[str]) -> EndpointRepairs:
+    """An IP someone removed is added again (IPs added elsewhere stay); a protocols change that dropped Do53
+    gets it back beside what was chosen."""
+    return EndpointRepairs(tuple(s for s in w.subnet_ids if s not in ip_subnets), not info.speaks_do53)
+
+
 def _find_endpoint(
     resolver: ResolverClient, w: WantedEndpoint, owner: str, token: str
 ) -> tuple[ResolverEndpointInfo, Action] | None:
-    candidates = sorted(
-        (
-            e
-            for e in resolver.list_endpoints(vpc_id=w.vpc_id, direction=w.direction)
-            if e.status not in GONE_ENDPOINT_STATUSES
-        ),
-        key=lambda e: e.resolver_endpoint_id,
+    found = find_endpoint(
+        resolver.list_endpoints(vpc_id=w.vpc_id, direction=w.direction), resolver.tags, w, owner, token
     )
-    for e in candidates:
-        if _ours(resolver, e.arn, owner, w.role):
-            return e, "found"
-    for e in candidates:
-        if e.creator_request_id.startswith(token):
-            resolver.tag(e.arn, {OWNER_TAG_KEY: owner, ROLE_TAG_KEY: w.role})
-            return e, "adopted"
-    return None
+    if found is not None and found[1] == "adopted":
+        resolver.tag(found[0].arn, {OWNER_TAG_KEY: owner, ROLE_TAG_KEY: w.role})
+    return found
 
 
 def _endpoint_state(
@@ -436,7 +531,7 @@ def ensure_resolver_endpoints(inp: SpecStep, deps: Deps) -> ResolverEndpointsRes
     prepay_resolver_calls(deps, resolver, 4 * len(wanted))
     states: list[ResolverEndpointState] = []
     for w in wanted:
-        token = _token(owner, "endpoint", w.role, w.vpc_id, w.direction)
+        token = endpoint_token(owner, w)
         found = _find_endpoint(resolver, w, owner, token)
         group = _ensure_group(resolver, w, vpcs[w.vpc_id], owner)
         if found is None:
@@ -446,7 +541,7 @@ def ensure_resolver_endpoints(inp: SpecStep, deps: Deps) -> ResolverEndpointsRes
                     resolver, w, owner, token, group[0]
                 )
         else:
-            found = _restore_do53(resolver, *_restore_ips(resolver, w, *found))
+            found = _repair(resolver, w, *found)
         info, action = found
         states.append(_endpoint_state(resolver, w, info, group, action))
     by_role = {s.role: s for s in states if s.role != "peered-outbound"}
@@ -457,26 +552,17 @@ def ensure_resolver_endpoints(inp: SpecStep, deps: Deps) -> ResolverEndpointsRes
     )
 
 
-def _restore_ips(
+def _repair(
     resolver: ResolverClient, w: WantedEndpoint, info: ResolverEndpointInfo, action: Action
 ) -> tuple[ResolverEndpointInfo, Action]:
-    """Drift repair: one IP in each of the spec's subnets (one per Availability Zone). An IP someone removed
-    (DisassociateResolverEndpointIpAddress) is added again; IPs someone added elsewhere stay."""
+    """Drift repair of an endpoint found: what endpoint_repairs names."""
     have = {ip.subnet_id for ip in resolver.endpoint_ips(info.resolver_endpoint_id)}
-    missing = [s for s in w.subnet_ids if s not in have]
-    for subnet_id in missing:
+    repairs = endpoint_repairs(w, info, have)
+    for subnet_id in repairs.missing_subnets:
         info = resolver.associate_ip(info.resolver_endpoint_id, subnet_id)
-    return (info, "updated") if missing else (info, action)
-
-
-def _restore_do53(
-    resolver: ResolverClient, info: ResolverEndpointInfo, action: Action
-) -> tuple[ResolverEndpointInfo, Action]:
-    """Drift repair: the rules forward to, and on-premises servers ask, DNS on port 53 (Do53). A protocols
-    change that dropped it (UpdateResolverEndpoint, DoH only) gets Do53 back beside what was chosen."""
-    if info.speaks_do53:
-        return info, action
-    return resolver.set_protocols(info.resolver_endpoint_id, sorted({*info.protocols, "Do53"})), "updated"
+    if repairs.add_do53:
+        info = resolver.set_protocols(info.resolver_endpoint_id, sorted({*info.protocols, "Do53"}))
+    return (info, "updated") if repairs.calls() else (info, action)
 
 
 def _create_incarnation[Made: (ResolverEndpointInfo, ResolverRuleInfo)](
@@ -656,11 +742,12 @@ def wanted_rules_now(spec: WorkspaceSpec, endpoints: ResolverEndpointsResult, de
     return wanted_rules(spec, endpoints, resolver_ip)
 
 
-def _rule_state(w: WantedRule, info: ResolverRuleInfo, action: Action) -> ResolverRuleState:
+def rule_state(w: WantedRule, rule_id: str, action: Action = "found") -> ResolverRuleState:
+    """The rule as the steps after EnsureResolverRules (and plan's association decisions) see it."""
     return ResolverRuleState.model_validate(
         {
             "role": w.role,
-            "resolver_rule_id": info.resolver_rule_id,
+            "resolver_rule_id": rule_id,
             "domain": w.domain,
             "rule_type": w.rule_type,
             "scope_vpc_id": w.scope_vpc_id,
@@ -671,9 +758,19 @@ def _rule_state(w: WantedRule, info: ResolverRuleInfo, action: Action) -> Resolv
     )
 
 
-def _find_rule(
-    resolver: ResolverClient, w: WantedRule, existing: list[ResolverRuleInfo], owner: str, token: str
+def rule_token(owner: str, w: WantedRule) -> str:
+    return _token(owner, "rule", w.role, w.scope_vpc_id, w.domain, w.rule_type)
+
+
+def find_rule(
+    existing: list[ResolverRuleInfo],
+    tags_of: Callable[[str], dict[str, str]],
+    w: WantedRule,
+    owner: str,
+    token: str,
 ) -> tuple[ResolverRuleInfo, Action] | None:
+    """Which existing rule serves `w` (plan and the step decide it here): ours by tags ("found"), else ours by
+    its request id or a forward rule through our endpoint made by hand ("adopted": it gets our tags)."""
     candidates = sorted(
         (
             r
@@ -686,17 +783,25 @@ def _find_rule(
         key=lambda r: r.resolver_rule_id,
     )
     for r in candidates:
-        if _ours(resolver, r.arn, owner, w.role, w.scope_vpc_id):
+        if _ours(tags_of(r.arn), owner, w.role, w.scope_vpc_id):
             return r, "found"
-    ours_tags = {OWNER_TAG_KEY: owner, ROLE_TAG_KEY: w.role, SCOPE_TAG_KEY: w.scope_vpc_id}
     for r in candidates:
         if r.creator_request_id.startswith(token) or (
             w.endpoint_id and r.resolver_endpoint_id == w.endpoint_id
         ):
-            # Ours by its request id, or a forward rule through our endpoint made by hand: take it over.
-            resolver.tag(r.arn, ours_tags)
             return r, "adopted"
     return None
+
+
+def _find_rule(
+    resolver: ResolverClient, w: WantedRule, existing: list[ResolverRuleInfo], owner: str, token: str
+) -> tuple[ResolverRuleInfo, Action] | None:
+    found = find_rule(existing, resolver.tags, w, owner, token)
+    if found is not None and found[1] == "adopted":
+        resolver.tag(
+            found[0].arn, {OWNER_TAG_KEY: owner, ROLE_TAG_KEY: w.role, SCOPE_TAG_KEY: w.scope_vpc_id}
+        )
+    return found
 
 
 def _create_rule(
@@ -741,7 +846,7 @@ def ensure_resolver_rules(inp: EnsureResolverRulesInput, deps: Deps) -> EnsureRe
     existing = resolver.list_rules() if wanted else []
     states: list[ResolverRuleState] = []
     for w in wanted:
-        token = _token(owner, "rule", w.role, w.scope_vpc_id, w.domain, w.rule_type)
+        token = rule_token(owner, w)
         name = _name("dbxpl", w.role, _slug(w.domain))
         found = _find_rule(resolver, w, existing, owner, token)
         if found is None:
@@ -762,7 +867,7 @@ def ensure_resolver_rules(inp: EnsureResolverRulesInput, deps: Deps) -> EnsureRe
                 resolver_endpoint_id=w.endpoint_id,
             )
             action = "updated"
-        states.append(_rule_state(w, info, action))
+        states.append(rule_state(w, info.resolver_rule_id, action))
     return EnsureResolverRulesOutput(endpoints=endpoints, rules=states)
 
 
@@ -782,7 +887,75 @@ def association_vpcs(spec: WorkspaceSpec, rule: ResolverRuleState) -> list[str]:
     return list(dict.fromkeys(vpcs))
 
 
-def _inbound_ips_by_vpc(resolver: ResolverClient) -> dict[str, set[str]]:
+@dataclass(frozen=True)
+class AssociationDecision:
+    """A rule and a VPC (plan and EnsureRuleAssociations decide it here): the association there is, or none
+    (create it), or why it cannot be made now (`busy`: being deleted) or at all (`conflict`)."""
+
+    association: RuleAssociationInfo | None
+    busy: str = ""
+    conflict: str = ""
+
+    @property
+    def action(self) -> str:
+        if self.busy or self.conflict:
+            return "error"
+        return "keep" if self.association is not None else "create"
+
+    def calls(self) -> list[str]:
+        return ["AssociateResolverRule"] if self.action == "create" else []
+
+
+def decide_association(
+    rule_id: str,
+    domain: str,
+    vpc_id: str,
+    associations: list[RuleAssociationInfo],
+    rules_by_id: dict[str, ResolverRuleInfo],
+) -> AssociationDecision:
+    """The association of `rule_id` with `vpc_id` among the VPC's `associations`; a VPC takes one rule per
+    domain, so another rule of the same domain associated there is a conflict."""
+    mine = [a for a in associations if a.resolver_rule_id == rule_id]
+    if mine and mine[0].status.upper() == "DELETING":
+        return AssociationDecision(
+            None,
+            busy=f"the association of {rule_id} with {vpc_id} is being deleted; associating again later",
+        )
+    if mine:
+        return AssociationDecision(mine[0])
+    other = next(
+        (
+            a
+            for a in associations
+            if a.resolver_rule_id in rules_by_id
+            and rules_by_id[a.resolver_rule_id].domain == domain
+            and a.status.upper() != "DELETING"
+        ),
+        None,
+    )
+    if other is not None:
+        return AssociationDecision(
+            None,
+            conflict=f"{vpc_id} already has rule {other.resolver_rule_id} for {domain!r} associated; a VPC takes "
+            "one rule per domain: disassociate it, or adopt it by naming it in the spec",
+        )
+    return AssociationDecision(None)
+
+
+def inbound_clash(rule: ResolverRuleState, vpc: str, inbound_ips: dict[str, set[str]]) -> str:
+    """Why AWS would refuse to associate the rule with the VPC (it targets an inbound endpoint of that VPC),
+    or "" (plan and EnsureRuleAssociations decide it here)."""
+    clash = sorted(set(rule.target_ips) & inbound_ips.get(vpc, set()))
+    if not clash:
+        return ""
+    return (
+        f"rule {rule.resolver_rule_id} ({rule.domain}) targets {', '.join(clash)}, the IPs of an inbound "
+        f"endpoint in {vpc}: AWS refuses to associate it with that VPC ({INBOUND_TARGET_CODE}); "
+        "associate forwarding rules to an inbound endpoint only with other (peered) VPCs"
+    )
+
+
+def inbound_ips_by_vpc(resolver: ResolverClient) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for e in resolver.list_endpoints(direction="INBOUND"):
         found.setdefault(e.vpc_id, set()).update(
@@ -798,45 +971,26 @@ def ensure_rule_associations(inp: EnsureRuleAssociationsInput, deps: Deps) -> Dn
     pairs = [(rule, vpc) for rule in inp.rules for vpc in association_vpcs(spec, rule)]
     if pairs:
         prepay_resolver_calls(deps, resolver, 4 + len({vpc for _, vpc in pairs}) + len(pairs))
-    inbound_ips = _inbound_ips_by_vpc(resolver) if pairs else {}
+    inbound_ips = inbound_ips_by_vpc(resolver) if pairs else {}
     for rule, vpc in pairs:
-        clash = sorted(set(rule.target_ips) & inbound_ips.get(vpc, set()))
+        clash = inbound_clash(rule, vpc, inbound_ips)
         if clash:
-            raise SpecInvalidError(
-                f"rule {rule.resolver_rule_id} ({rule.domain}) targets {', '.join(clash)}, the IPs of an inbound "
-                f"endpoint in {vpc}: AWS refuses to associate it with that VPC ({INBOUND_TARGET_CODE}); "
-                "associate forwarding rules to an inbound endpoint only with other (peered) VPCs"
-            )
+            raise SpecInvalidError(clash)
     rules_by_id = {r.resolver_rule_id: r for r in resolver.list_rules()} if pairs else {}
     existing: dict[str, list[RuleAssociationInfo]] = {}
     states: list[RuleAssociationState] = []
     for rule, vpc in pairs:
         if vpc not in existing:
             existing[vpc] = resolver.list_associations(vpc_id=vpc)
-        mine = [a for a in existing[vpc] if a.resolver_rule_id == rule.resolver_rule_id]
+        decision = decide_association(rule.resolver_rule_id, rule.domain, vpc, existing[vpc], rules_by_id)
         action: Action = "found"
-        if mine and mine[0].status.upper() == "DELETING":
-            raise ResolverBusyError(
-                f"the association of {rule.resolver_rule_id} with {vpc} is being deleted; associating again later"
-            )
-        if mine:
-            association = mine[0]
+        if decision.busy:
+            raise ResolverBusyError(decision.busy)
+        if decision.conflict:
+            raise ResourceConflictError(decision.conflict)
+        if decision.association is not None:
+            association = decision.association
         else:
-            other = next(
-                (
-                    a
-                    for a in existing[vpc]
-                    if a.resolver_rule_id in rules_by_id
-                    and rules_by_id[a.resolver_rule_id].domain == rule.domain
-                    and a.status.upper() != "DELETING"
-                ),
-                None,
-            )
-            if other is not None:
-                raise ResourceConflictError(
-                    f"{vpc} already has rule {other.resolver_rule_id} for {rule.domain!r} associated; a VPC takes "
-                    f"one rule per domain: disassociate it, or adopt it by naming it in the spec"
-                )
             association, existed = resolver.associate(
                 rule.resolver_rule_id, vpc, _name("dbxpl", rule.role, _slug(rule.domain), vpc)
             )

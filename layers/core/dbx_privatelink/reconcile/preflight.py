@@ -10,6 +10,7 @@ from dbx_privatelink.aws.ec2 import Ec2Client, EndpointInfo, SecurityGroupInfo, 
 from dbx_privatelink.catalog import Catalog, RegionServices, port_ranges
 from dbx_privatelink.errors import PreflightFailedError
 from dbx_privatelink.models import EndpointPlan, PreflightOutput, SharedRef, SpecStep
+from dbx_privatelink.reconcile.databricks_objects import databricks_problems
 from dbx_privatelink.reconcile.shared import shared_keys
 from dbx_privatelink.reconcile.zones import zone_problems
 from dbx_privatelink.spec import MAX_GROUPS_PER_INTERFACE, WorkspaceSet, WorkspaceSpec, input_problems
@@ -303,15 +304,23 @@ class Assessment:
 
 
 def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
-    """Check every requirement read-only and resolve the endpoint plan; PreflightFailedError lists failures.
-    Once every check passed, the spec becomes the workspace's desired state (fenced by the lease: a failed
-    spec never replaces the last good one) and the workspace refers to the resources it shares with others
-    (the ledger), before any step finds or creates one."""
+    """Check every requirement read-only, on AWS and in Databricks, and resolve the endpoint plan;
+    PreflightFailedError lists failures. Once every check passed, the spec becomes the workspace's desired
+    state (fenced by the lease: a failed spec never replaces the last good one) and the workspace refers to
+    the resources it shares with others (the ledger), before any step finds or creates one."""
     spec = inp.spec
     found = assess(spec, deps)
     # What apply refuses locally, for a run started otherwise (plain StartExecution, a drift repair of a spec an
     # earlier version stored).
-    problems = [*input_problems(spec), *found.problems]
+    problems = [
+        *input_problems(spec),
+        *found.problems,
+        *databricks_problems(
+            deps.databricks(spec.databricks.account_id),
+            spec,
+            deps.store.get_observed(spec.workspace_key) or {},
+        ),
+    ]
     if problems:
         raise PreflightFailedError(
             f"Preflight found {len(problems)} problem(s); nothing was changed:\n- " + "\n- ".join(problems)

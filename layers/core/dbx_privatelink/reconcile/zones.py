@@ -23,7 +23,7 @@ from dbx_privatelink.spec import WorkspaceSpec
 from dbx_privatelink.wiring import Deps
 
 
-def _zones(
+def listed_zones(
     spec: WorkspaceSpec, deps: Deps
 ) -> list[tuple[str, PrivateZoneAssociation, HostedZoneInfo | None]]:
     """(where in the spec, what it asks, the zone as Route 53 has it or None) for each listed zone."""
@@ -33,7 +33,7 @@ def _zones(
 
 def zone_problems(spec: WorkspaceSpec, deps: Deps) -> list[str]:
     """Preflight: every listed zone exists and is private, every listed VPC exists in the spec's region."""
-    zones = _zones(spec, deps)
+    zones = listed_zones(spec, deps)
     problems: list[str] = []
     for where, wanted, zone in zones:
         if zone is None:
@@ -59,7 +59,7 @@ def zone_problems(spec: WorkspaceSpec, deps: Deps) -> list[str]:
 def association_states(spec: WorkspaceSpec, deps: Deps) -> list[tuple[str, str, bool, str]]:
     """(zone id, VPC id, associated, what is wrong or "") for each (zone, VPC) of dns.private_zones."""
     states: list[tuple[str, str, bool, str]] = []
-    for _, wanted, zone in _zones(spec, deps):
+    for _, wanted, zone in listed_zones(spec, deps):
         for vpc_id in wanted.vpc_ids:
             if zone is None:
                 states.append(
@@ -89,32 +89,46 @@ def missing_associations(spec: WorkspaceSpec, deps: Deps) -> list[str]:
     return list(dict.fromkeys(finding for *_, finding in association_states(spec, deps) if finding))
 
 
+def zone_associations_to_make(
+    where: str, wanted: PrivateZoneAssociation, zone: HostedZoneInfo | None, region: str
+) -> list[tuple[str, bool]]:
+    """(VPC, already associated) for each VPC a listed zone must stay associated with (plan and
+    EnsureZoneAssociations decide it here); a zone that is gone or public cannot be associated at all."""
+    if zone is None or not zone.private:
+        raise PreflightFailedError(
+            f"{where}.hosted_zone_id: {wanted.hosted_zone_id} is "
+            + ("gone" if zone is None else "not a private zone")
+            + "; this step associated nothing"
+        )
+    return [(vpc_id, zone.associated(vpc_id, region)) for vpc_id in wanted.vpc_ids]
+
+
 def ensure_zone_associations(inp: EnsureZoneAssociationsInput, deps: Deps) -> DnsResult:
     """Associate each listed VPC that is missing from its zone; the DNS branch's result gains the list."""
     spec = inp.spec
     states: list[ZoneAssociationState] = []
-    for where, wanted, zone in _zones(spec, deps):
-        if zone is None or not zone.private:
-            raise PreflightFailedError(
-                f"{where}.hosted_zone_id: {wanted.hosted_zone_id} is "
-                + ("gone" if zone is None else "not a private zone")
-                + "; nothing was associated"
+    # Every zone is decided before the first association: a zone that is gone stops the step unchanged.
+    decided = [
+        (zone, vpc_id, associated)
+        for where, wanted, zone in listed_zones(spec, deps)
+        for vpc_id, associated in zone_associations_to_make(where, wanted, zone, spec.region)
+        if zone is not None
+    ]
+    for zone, vpc_id, associated in decided:
+        action: Action = "found"
+        change = None
+        if not associated:
+            change = deps.zones.associate(zone.zone_id, vpc_id, spec.region)
+            action = "created"
+        states.append(
+            ZoneAssociationState(
+                hosted_zone_id=zone.zone_id,
+                zone_name=zone.name,
+                vpc_id=vpc_id,
+                action=action,
+                change=change,
             )
-        for vpc_id in wanted.vpc_ids:
-            action: Action = "found"
-            change = None
-            if not zone.associated(vpc_id, spec.region):
-                change = deps.zones.associate(zone.zone_id, vpc_id, spec.region)
-                action = "created"
-            states.append(
-                ZoneAssociationState(
-                    hosted_zone_id=zone.zone_id,
-                    zone_name=zone.name,
-                    vpc_id=vpc_id,
-                    action=action,
-                    change=change,
-                )
-            )
+        )
     return inp.dns.model_copy(update={"zone_associations": states})
 
 
