@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from dbx_privatelink.drift.events import CloudTrailEvent, describe_change
 from dbx_privatelink.drift.models import DetectDriftOutput, WorkspaceOutcome
 from dbx_privatelink.drift.principals import actor_of, is_own_principal
+from dbx_privatelink.drift.records import event_fingerprint, record_drifts
 from dbx_privatelink.drift.remediation import account_of, respond
 from dbx_privatelink.store import DriftRecord, StoreClient
 from dbx_privatelink.wiring import Deps
@@ -101,10 +102,12 @@ def detect_drift(event: CloudTrailEvent, deps: Deps) -> DetectDriftOutput:
                 summary=summary,
                 before=before,
                 after=after,
+                fingerprint=event_fingerprint(key, ids),
             ),
             deps,
             changed_at=_epoch(detail.eventTime or event.time),
         )
+        record_drifts([record], deps)
         outcomes.append(
             WorkspaceOutcome(
                 workspace_key=key,
