@@ -359,12 +359,12 @@ def test_deleted_workspace_endpoint_is_repaired_onto_the_standby_set_by_one_reco
     [checked] = [n for n in verification["names"] if n["expected"]][:1]
     assert checked["name"] == services.private_dns_name and checked["ok"], verification
     assert set(checked["expected"]) == addresses and set(checked["answers"]) <= addresses, verification
-    # And the repair's own calls start no second run; the next scan finds nothing and the record stays
-    # a started (and finished) repair, not a failed one
+    # And the repair's own calls start no second run; the next scan finds nothing and the record says
+    # repaired by that run, not failed
     drift.settle(key)
     drift.scan_now()
     assert len(drift.remediations(key)) == 1
-    assert [(r.outcome, r.execution_arn) for r in drift.records(key)] == [("remediation_started", arn)]
+    assert [(r.outcome, r.execution_arn) for r in drift.records(key)] == [("repaired", arn)]
 
     # When the same spec is applied again, then nothing changes on either side
     again = reconciler.run(spec)
