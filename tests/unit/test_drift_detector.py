@@ -21,7 +21,7 @@ from dbx_privatelink.drift.remediation import (
     execution_arn,
     follow_up_failed_remediation,
 )
-from dbx_privatelink.errors import AwsAccessDeniedError, AwsThrottledError
+from dbx_privatelink.errors import AwsAccessDeniedError, AwsThrottledError, AwsUnavailableError
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import DriftRecord, DriftStore
 from dbx_privatelink.wiring import Deps, Settings
@@ -400,3 +400,45 @@ def test_a_claim_that_fails_otherwise_surfaces_and_the_event_is_handled_when_ret
     # Then the retry handles it: not dropped as a duplicate
     [outcome] = detect_drift(world.event("ev-1"), world.deps).workspaces
     assert outcome.outcome == "remediation_started" and len(world.store.list_drift("ws-a")) == 1
+
+
+def test_a_notification_that_could_not_be_published_goes_out_with_the_next_sighting(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a workspace in notify mode and SNS down when its drift is first seen
+    world.workspace("ws-a", mode="notify")
+    publish = world.sns.publish
+
+    def down(**kwargs: str) -> None:
+        raise AwsUnavailableError("SNS Publish: AWS could not be reached")
+
+    monkeypatch.setattr(world.sns, "publish", down)
+    with pytest.raises(AwsUnavailableError):
+        detect_drift(world.event("ev-1"), world.deps)
+    [record] = world.store.list_drift("ws-a")
+    assert not record.notified
+    # When SNS is back and the drift is seen again, then it is notified, once
+    monkeypatch.setattr(world.sns, "publish", publish)
+    detect_drift(world.event("ev-2"), world.deps)
+    detect_drift(world.event("ev-3"), world.deps)
+    [record] = world.store.list_drift("ws-a")
+    assert record.notified and record.count == 3 and len(world.sns.published) == 1
+
+
+def test_two_findings_of_one_scan_on_the_events_resource_are_one_sighting(world: World) -> None:
+    world.workspace("ws-a", mode="notify")
+    detect_drift(world.event("ev-1"), world.deps)
+    scan = DriftRecord(
+        event_id="tick-1",
+        workspace_key="ws-a",
+        source="scan",
+        outcome="notified",
+        mode="notify",
+        findings=[
+            f"workspace endpoint {ENDPOINT} has private DNS off",
+            f"registration of {ENDPOINT} is rejected",
+        ],
+    )
+    record_drifts(split_findings(scan), world.deps)
+    [record] = world.store.list_drift("ws-a")
+    assert record.count == 2 and record.findings == scan.findings

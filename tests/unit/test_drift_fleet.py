@@ -586,7 +586,7 @@ def test_two_scans_of_one_workspace_at_once_make_one_record(
     # Given two scans that both read "no open drift" before either wrote (two ticks, a retried item)
     world.workspaces("ws-a", mode="notify")
     first = DriftRecord(event_id="tick-a", workspace_key="ws-a", source="scan", findings=[DNS_OFF])
-    second = first.model_copy(update={"event_id": "tick-b"})
+    second = first.model_copy(update={"event_id": "tick-b", "detected_at": "2027-01-15T08:00:01+00:00"})
     first.outcome = second.outcome = "notified"
     read, reads = world.store.list_open_drift, []
 

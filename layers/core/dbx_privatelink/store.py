@@ -440,7 +440,8 @@ class DriftRecord(BaseModel):
 
     @property
     def is_open(self) -> bool:
-        return not self.closed_at
+        """Open until closed; a record from before fingerprints was each its own, finished, event."""
+        return bool(self.fingerprint) and not self.closed_at
 
     def history_key(self) -> str:
         suffix = f"#{self.fingerprint}" if self.fingerprint else ""

@@ -86,19 +86,26 @@ def split_findings(record: DriftRecord) -> list[DriftRecord]:
 
 
 def _same_drift(record: DriftRecord, seen: DriftRecord) -> bool:
-    """The fingerprint, or a resource both name: the scan's finding about an endpoint joins the record the
-    event about that endpoint opened."""
-    return record.fingerprint == seen.fingerprint or bool(set(record.resource_ids) & set(seen.resource_ids))
+    """The fingerprint; or, between an event and a scan, a resource both name: the scan's finding about an
+    endpoint joins the record the event about that endpoint opened (the event says who, the scan what)."""
+    if record.fingerprint == seen.fingerprint:
+        return True
+    across = "cloudtrail" in (record.source, seen.source) and record.source != seen.source
+    return across and bool(set(record.resource_ids) & set(seen.resource_ids))
 
 
 def _merged(current: DriftRecord, seen: DriftRecord) -> DriftRecord:
     """The open record `current` seen again as `seen`: last seen, count, and what is true now."""
+    # Two findings of one scan that join one event's record are one sighting.
+    same_sighting = current.last_seen_at == seen.detected_at
+    findings = [*current.findings, *seen.findings] if same_sighting else seen.findings or current.findings
     update: dict[str, object] = {
         "last_seen_at": seen.detected_at,
-        "count": current.count + 1,
+        "count": current.count + (0 if same_sighting else 1),
         "mode": seen.mode or current.mode,
+        "actor": current.actor or seen.actor,
         "resource_ids": list(dict.fromkeys([*current.resource_ids, *seen.resource_ids])),
-        "findings": seen.findings or current.findings,
+        "findings": list(dict.fromkeys(findings))[:MAX_LISTED],
         "actions": list(dict.fromkeys([*current.actions, *seen.actions]))[-MAX_LISTED:],
     }
     # Joining a run keeps the record's own remediation (it is that run, or one that will see it too).
@@ -112,7 +119,8 @@ def _merged(current: DriftRecord, seen: DriftRecord) -> DriftRecord:
 
 
 def _save(store: DriftStore, record: DriftRecord) -> tuple[DriftRecord, bool]:
-    """Open the drift, or update the open record it repeats; whether to notify it."""
+    """Open the drift, or update the open record it repeats; whether to notify it: new, escalated, or not
+    notified yet (the publish of the sighting that opened it failed: the next one makes up for it)."""
     for _ in range(MAX_SAVE_ATTEMPTS):
         current = next(
             (r for r in store.list_open_drift(record.workspace_key) if _same_drift(r, record)), None
@@ -125,7 +133,7 @@ def _save(store: DriftStore, record: DriftRecord) -> tuple[DriftRecord, bool]:
         escalated = record.outcome in ESCALATIONS and current.outcome != record.outcome
         saved = store.save_open_drift(_merged(current, record))
         if saved is not None:
-            return saved, escalated
+            return saved, escalated or not current.notified
     raise RuntimeError(f"the drift records of {record.workspace_key} kept changing under this write")
 
 
