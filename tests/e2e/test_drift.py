@@ -267,14 +267,16 @@ def scan_until(
     key: str,
     outcome: str | tuple[str, ...],
     timeout: float = 60.0,
-) -> Any:
-    """Turn the schedule on until the scan recorded `outcome` for `key` (bounded), then off again."""
+) -> list[DriftRecord]:
+    """Turn the schedule on until the scan recorded `outcome` for `key` (bounded), then off again; the
+    records of that tick (a drift each, most recently seen first)."""
+    outcomes = (outcome,) if isinstance(outcome, str) else outcome
     switch(True)
     try:
-        [record] = drift.record_with(key, outcome, timeout=timeout)
+        [first, *_] = drift.record_with(key, outcomes, timeout=timeout)
     finally:
-        switch(False)
-    return record
+        switch(False)  # and waits until no tick runs: every record the tick makes is written
+    return [r for r in drift.records(key) if r.event_id == first.event_id and r.outcome in outcomes]
 
 
 def _app_role_events(stack: LocalStack, since: int) -> list[str]:
@@ -393,7 +395,7 @@ def test_scan_catches_a_databricks_side_change(
         },
     )
     # Then the scheduled scan (every 10 emulated minutes: 6 s here) finds it and a reconcile puts it back
-    record = scan_until(drift, scheduled_scan_off, key, STARTED)
+    [record] = scan_until(drift, scheduled_scan_off, key, STARTED)
     assert record.source == "scan" and record.actor == ""
     assert any("public_access_enabled" in f for f in record.findings), record.findings
     drift.succeeded(str(record.execution_arn))

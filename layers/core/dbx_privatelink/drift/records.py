@@ -3,10 +3,10 @@
 A drift is identified by a fingerprint: the workspace, and the finding's kind and resource (a scan) or the
 resources an event names (CloudTrail). While it is open, seeing it again (the next scan, in notify mode or
 while paused every 15 minutes; another event on the same resource) updates the one record, its
-last_seen_at and count, and notifies nobody; an escalation (rate_limited) is notified once. The record is
-closed `repaired` when the repair run that it started or joined SUCCEEDED, or `resolved` when a scan
-finds it gone without one. Every write is conditional (the record's version, or its absence), so a scan
-and an event at once, or a retried scan, never make two records of one drift.
+last_seen_at and count, and notifies nobody; an escalation (rate_limited, remediation_failed) is notified
+once. The record is closed `repaired` when the repair run that it started or joined SUCCEEDED, or
+`resolved` when a scan finds it gone without one. Every write is conditional (the record's version, or
+its absence), so a scan and an event at once, or a retried scan, never make two records of one drift.
 """
 
 from __future__ import annotations
