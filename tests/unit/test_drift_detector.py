@@ -442,3 +442,26 @@ def test_two_findings_of_one_scan_on_the_events_resource_are_one_sighting(world:
     record_drifts(split_findings(scan), world.deps)
     [record] = world.store.list_drift("ws-a")
     assert record.count == 2 and record.findings == scan.findings
+
+
+def test_an_event_whose_record_could_not_be_written_is_recorded_by_the_retry(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a table that throttles the drift record's first write (after the claim and the remediation)
+    world.workspace("ws-a")
+    open_drift = world.store.open_drift
+    throttled = iter([True])
+
+    def throttle_once(record: DriftRecord) -> DriftRecord | None:
+        if next(throttled, False):
+            raise AwsThrottledError("DynamoDB PutItem failed: ThrottlingException")
+        return open_drift(record)
+
+    monkeypatch.setattr(world.store, "open_drift", throttle_once)
+    with pytest.raises(AwsThrottledError):
+        detect_drift(world.event("ev-1"), world.deps)
+    # When Lambda retries the event: it gave its claim back, so it is recorded, joining the run it started
+    [outcome] = detect_drift(world.event("ev-1"), world.deps).workspaces
+    assert outcome.outcome == "coalesced" and len(world.sfn.status) == 1
+    [record] = world.store.list_drift("ws-a")
+    assert record.event_id == "ev-1" and record.execution_arn == outcome.execution_arn

@@ -503,6 +503,14 @@ class DriftStore(StoreClient):
             return False
         return True
 
+    def release_drift_event(self, workspace_key: str, event_id: str) -> None:
+        """Forget a claim whose handling failed half-way, so that the retry handles the event again."""
+        self._call(
+            "DeleteItem",
+            self._t.delete_item,
+            Key={"pk": _ws(workspace_key), "sk": f"DRIFTEVT#{event_id}"},
+        )
+
     def _conditional(self, operation: str, fn: Any, **kwargs: Any) -> bool:
         """A conditional write: False when its condition failed (someone else wrote first)."""
         try:

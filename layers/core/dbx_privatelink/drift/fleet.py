@@ -29,6 +29,7 @@ from dbx_privatelink.drift.records import (
     STORED_OUTCOMES,
     close_gone,
     record_drifts,
+    released_on_failure,
     split_findings,
 )
 from dbx_privatelink.drift.remediation import follow_up_failed_remediation, respond
@@ -184,20 +185,21 @@ def scan_and_respond(
     if not store.claim_drift_event(key, event.scan_id, int(now)):
         # This item ran before (a retry after a failure past this point): that run recorded the drift.
         return WorkspaceOutcome(workspace_key=key, outcome="duplicate", findings=findings)
-    record = respond(
-        DriftRecord(
-            event_id=event.scan_id,
-            workspace_key=key,
-            source="scan",
-            event_time=event.scan_time,
-            event_name="ScheduledScan",
-            summary=f"the scheduled scan found {len(result.findings)} difference(s)",
-            findings=result.findings,
-        ),
-        deps,
-        seen=seen,
-    )
-    saved = record_drifts(split_findings(record), deps)
+    with released_on_failure(store, key, event.scan_id):
+        record = respond(
+            DriftRecord(
+                event_id=event.scan_id,
+                workspace_key=key,
+                source="scan",
+                event_time=event.scan_time,
+                event_name="ScheduledScan",
+                summary=f"the scheduled scan found {len(result.findings)} difference(s)",
+                findings=result.findings,
+            ),
+            deps,
+            seen=seen,
+        )
+        saved = record_drifts(split_findings(record), deps)
     if record.outcome in STORED_OUTCOMES and not any(f.startswith(COULD_NOT_CHECK) for f in result.findings):
         # Every side was read: an open drift this scan did not see again is gone.
         close_gone(key, deps, still_open=[r.fingerprint for r in saved])

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 
 from dbx_privatelink.drift.notify import Notifier, drift_message
+from dbx_privatelink.errors import DbxPrivateLinkError
 from dbx_privatelink.store import DriftRecord, DriftStore, now_iso
 from dbx_privatelink.wiring import Deps
 
@@ -28,7 +30,9 @@ ESCALATIONS = frozenset({"rate_limited", "remediation_failed"})
 # What a scan finding that is not drift starts with (a side could not be read): it opens nothing, and a
 # scan that has one cannot tell that the drifts of that side are gone.
 COULD_NOT_CHECK = "could not check"
-MAX_SAVE_ATTEMPTS = 5
+# Each round of conditional writes on one record lets at least one writer through: a burst of N events on
+# one resource, handled at once, needs at most N rounds.
+MAX_SAVE_ATTEMPTS = 50
 MAX_LISTED = 20
 
 # AWS ids (vpce-…, sg-…, subnet-…, rslvr-rr-…), Databricks UUIDs, hosted zone ids and workspace ids.
@@ -180,6 +184,19 @@ def record_drifts(records: list[DriftRecord], deps: Deps) -> list[DriftRecord]:
         for i in news:
             saved[i] = _mark_notified(store, saved[i])
     return saved
+
+
+@contextmanager
+def released_on_failure(store: DriftStore, workspace_key: str, event_id: str) -> Iterator[None]:
+    """Handle a claimed event or tick; when that fails, give the claim back before the error goes on, so
+    the retry (Lambda's, the scan item's) records the sighting instead of taking it for a duplicate. A
+    remediation it started is not started twice: the retry finds it running and joins it."""
+    try:
+        yield
+    except Exception:
+        with suppress(DbxPrivateLinkError):  # the error that failed the handling is the one to report
+            store.release_drift_event(workspace_key, event_id)
+        raise
 
 
 def _repaired_by(deps: Deps, record: DriftRecord) -> bool:
