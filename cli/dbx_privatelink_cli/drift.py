@@ -80,7 +80,17 @@ def drift_summary(store: DriftStore, key: str, spec_mode: str) -> dict[str, Any]
         "override": override.model_dump() if override else None,
         "paused": pause.paused,
         "last": last[0].model_dump(
-            include={"detected_at", "event_name", "summary", "actor", "outcome", "execution_arn"}
+            include={
+                "detected_at",
+                "last_seen_at",
+                "count",
+                "closed_at",
+                "event_name",
+                "summary",
+                "actor",
+                "outcome",
+                "execution_arn",
+            }
         )
         if last
         else None,
@@ -129,14 +139,18 @@ def run_drift(args: argparse.Namespace, runtime: Runtime) -> int:
             "No drift recorded." if not args.workspace else f"No drift recorded for {args.workspace}."
         )
     else:
-        table_rows = [["DETECTED", "WORKSPACE", "EVENT", "WHO", "OUTCOME", "EXECUTION", "WHAT"]]
+        table_rows = [
+            ["DETECTED", "LAST SEEN", "SEEN", "WORKSPACE", "EVENT", "WHO", "OUTCOME", "EXECUTION", "WHAT"]
+        ]
         table_rows += [
             [
                 r.detected_at[:19],
+                (r.last_seen_at or r.detected_at)[:19],
+                f"{r.count}x",
                 r.workspace_key,
                 r.event_name,
                 r.actor.rsplit("/", 1)[-1] if r.actor else "scan",
-                r.outcome,
+                f"{r.outcome} (open)" if r.is_open else r.outcome,
                 (r.execution_name or (r.execution_arn or "").rsplit(":", 1)[-1]) + (f" {s}" if s else ""),
                 first_line(r.summary + ("; " + "; ".join(r.findings) if r.findings else ""), 100),
             ]

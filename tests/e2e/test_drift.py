@@ -24,6 +24,8 @@ from .conftest import Reconciler, spec_for
 pytestmark = pytest.mark.e2e
 
 OTHER_ACCOUNT = "111122223333"
+# A repair started, or already closed by its run's SUCCEEDED end (the record may be either when read).
+STARTED = ("remediation_started", "repaired")
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
@@ -77,11 +79,15 @@ class Drift:
             self.deliver()
             time.sleep(0.2)
 
-    def record_with(self, key: str, outcome: str, count: int = 1, timeout: float = 30.0) -> list[DriftRecord]:
+    def record_with(
+        self, key: str, outcome: str | tuple[str, ...], count: int = 1, timeout: float = 30.0
+    ) -> list[DriftRecord]:
+        """At least `count` records with (one of) the outcome(s), most recently seen first."""
+        outcomes = (outcome,) if isinstance(outcome, str) else outcome
         return list(
             wait_for(
                 lambda: (
-                    (found := [r for r in self.records(key) if r.outcome == outcome])
+                    (found := [r for r in self.records(key) if r.outcome in outcomes])
                     and len(found) >= count
                     and found
                 ),
@@ -256,15 +262,21 @@ def _human_turns_private_dns_off(stack: LocalStack, endpoint_id: str) -> None:
 
 
 def scan_until(
-    drift: Drift, switch: Callable[[bool], None], key: str, outcome: str, timeout: float = 60.0
-) -> Any:
-    """Turn the schedule on until the scan recorded `outcome` for `key` (bounded), then off again."""
+    drift: Drift,
+    switch: Callable[[bool], None],
+    key: str,
+    outcome: str | tuple[str, ...],
+    timeout: float = 60.0,
+) -> list[DriftRecord]:
+    """Turn the schedule on until the scan recorded `outcome` for `key` (bounded), then off again; the
+    records of that tick (a drift each, most recently seen first)."""
+    outcomes = (outcome,) if isinstance(outcome, str) else outcome
     switch(True)
     try:
-        [record] = drift.record_with(key, outcome, timeout=timeout)
+        [first, *_] = drift.record_with(key, outcomes, timeout=timeout)
     finally:
-        switch(False)
-    return record
+        switch(False)  # and waits until no tick runs: every record the tick makes is written
+    return [r for r in drift.records(key) if r.event_id == first.event_id and r.outcome in outcomes]
 
 
 def _app_role_events(stack: LocalStack, since: int) -> list[str]:
@@ -291,17 +303,17 @@ def test_private_dns_turned_off_is_detected_recorded_and_repaired(
     assert "ModifyVpcEndpoint" in stack.aws.cloudtrail.pending(), "CloudTrail reports it late"
     drift.deliver()
     # Then the drift is recorded with what, who and when, and a repair runs
-    [record] = drift.record_with(key, "remediation_started")
+    [record] = drift.record_with(key, STARTED)
     assert record.event_name == "ModifyVpcEndpoint" and record.resource_ids == [endpoint]
     assert record.actor.endswith(":user/operator")
     assert record.before == {"private_dns_enabled": True} and record.after == {"private_dns_enabled": False}
     assert record.execution_arn and record.execution_arn.endswith(record.execution_name or "?")
     drift.succeeded(record.execution_arn)
     assert wait_for(lambda: _private_dns(stack, endpoint), 30, "private DNS on again")
-    # And the repair's own ModifyVpcEndpoint starts no second run
+    # And the repair's own ModifyVpcEndpoint starts no second run; the run SUCCEEDED: the record is repaired
     drift.settle(key)
     assert len(drift.remediations(key)) == 1
-    assert [r.outcome for r in drift.records(key)] == ["remediation_started"]
+    assert [r.outcome for r in drift.records(key)] == ["repaired"]
 
 
 def test_revoked_security_group_rules_are_restored(
@@ -323,8 +335,8 @@ def test_revoked_security_group_rules_are_restored(
     ec2.revoke_security_group_ingress(GroupId=data_plane.workspace_sg_id, IpPermissions=[self_udp])
     drift.deliver()
     # Then both are recorded, the rules come back and the reconcile passes preflight again
-    records = drift.record_with(key, "remediation_started")
-    [started] = records
+    records = drift.record_with(key, STARTED)
+    [started] = [r for r in records if r.execution_name]
     assert started.event_name.startswith("RevokeSecurityGroup")
     drift.succeeded(str(started.execution_arn))
     drift.settle(key)
@@ -342,8 +354,8 @@ def test_revoked_security_group_rules_are_restored(
     within = groups[data_plane.workspace_sg_id]["IpPermissions"]
     assert any(p.get("IpProtocol") == "udp" and p.get("UserIdGroupPairs") for p in within)
     assert len(drift.remediations(key)) == 1
-    outcomes = sorted(r.outcome for r in drift.records(key))
-    assert outcomes in (["remediation_started"], ["coalesced", "remediation_started"]), outcomes
+    # Two groups, two drifts: both repaired by the one run
+    assert [r.outcome for r in drift.records(key)] == ["repaired", "repaired"]
 
 
 def test_a_failed_apply_leaves_the_desired_spec_and_drift_repair_intact(
@@ -423,7 +435,7 @@ def test_vpc_dns_hostnames_turned_off_is_restored(
     ec2 = stack.client("ec2")
     ec2.modify_vpc_attribute(VpcId=data_plane.vpc_id, EnableDnsHostnames={"Value": False})
     drift.deliver()
-    [record] = drift.record_with(key, "remediation_started")
+    [record] = drift.record_with(key, STARTED)
     assert record.summary == f"enableDnsHostnames turned off on {data_plane.vpc_id}"
     drift.succeeded(str(record.execution_arn))
     value = ec2.describe_vpc_attribute(VpcId=data_plane.vpc_id, Attribute="enableDnsHostnames")
@@ -452,7 +464,7 @@ def test_scan_catches_a_databricks_side_change(
         },
     )
     # Then the scheduled scan (every 10 emulated minutes: 6 s here) finds it and a reconcile puts it back
-    record = scan_until(drift, scheduled_scan_off, key, "remediation_started")
+    [record] = scan_until(drift, scheduled_scan_off, key, STARTED)
     assert record.source == "scan" and record.actor == ""
     assert any("public_access_enabled" in f for f in record.findings), record.findings
     drift.succeeded(str(record.execution_arn))
@@ -491,11 +503,13 @@ def test_the_same_event_twice_and_a_burst_of_ten_lead_to_one_repair_each(
         _human_turns_private_dns_off(stack, endpoint)
     drift.deliver()
     drift.settle(key)
-    # Then one more repair ran; the other nine joined it
+    # Then one more repair ran; the other nine joined it: one record counts them (a change that reached
+    # the detector after that run closed the drift is one more, joined to the run that had read it)
     assert len(drift.remediations(key)) == 2
-    burst = drift.records(key)[:10]
-    assert sorted(r.outcome for r in burst).count("remediation_started") == 1
-    assert {r.outcome for r in burst} <= {"remediation_started", "coalesced"}
+    burst = [r for r in drift.records(key) if r.event_id != event["id"]]
+    assert sum(r.count for r in burst) == 10 and len(burst) <= 2, burst
+    assert [r.execution_name for r in burst if r.execution_name] == [burst[-1].execution_name]
+    assert {r.outcome for r in burst} <= {"repaired", "coalesced"}, burst
     assert wait_for(lambda: _private_dns(stack, endpoint), 30, "private DNS on again")
 
 
@@ -564,8 +578,17 @@ def test_notify_mode_records_and_notifies_without_a_mutating_call(
         lambda: [m for m in topic_queue() if key in m.get("Subject", "") + m.get("Message", "")], 10, "SNS"
     )
     assert "private DNS turned off" in messages[0]["Message"] and "user/operator" in messages[0]["Message"]
-    drift.scan_now()  # the scan sees the drift too, and in notify mode changes nothing either
+    # When the scan sees the drift too, tick after tick
+    drift.scan_now()
+    drift.scan_now()
     drift.settle(key)
+    # Then it is still the one record, seen once more per tick, and it was notified once
+    [seen] = drift.records(key)
+    assert seen.event_id == record.event_id and seen.count == 3 and seen.closed_at == ""
+    assert any("private DNS off" in f for f in seen.findings), seen.findings
+    notified = {m["MessageId"] for m in topic_queue() if key in m.get("Subject", "") + m.get("Message", "")}
+    assert len(notified) == 1, notified
+    # And in notify mode nothing was changed
     assert drift.remediations(key) == []
     assert _app_role_events(stack, trail_before) == []
     dbx_after = stack.emulator.calls_by_operation()
@@ -591,7 +614,7 @@ def test_a_workspace_changed_back_over_and_over_ends_in_notify_mode_with_an_aler
     for round_ in range(1, 4):
         _human_turns_private_dns_off(stack, endpoint)
         drift.deliver()
-        records = drift.record_with(key, "remediation_started", count=round_)
+        records = drift.record_with(key, STARTED, count=round_)
         drift.succeeded(str(records[0].execution_arn))
         assert wait_for(lambda: _private_dns(stack, endpoint), 30, "repaired")
         drift.settle(key)
@@ -632,24 +655,26 @@ def test_pause_blocks_every_remediation_until_resume(
     try:
         _human_turns_private_dns_off(stack, endpoint)
         drift.deliver()
-        drift.record_with(key, "paused")
+        [paused] = drift.record_with(key, "paused")
         drift.scan_now()
-        assert len(drift.record_with(key, "paused", count=2)) == 2  # the scan is blocked as well
+        # The scan is blocked as well, and it sees the same drift: one record, seen twice
+        [seen] = drift.record_with(key, "paused")
+        assert seen.event_id == paused.event_id and seen.count == 2 and seen.notified
         assert drift.remediations(key) == []
         assert not _private_dns(stack, endpoint)
     finally:
         assert run_cli(["resume"])[0] == 0
-    # When remediation resumes, the next scan repairs what was left
+    # When remediation resumes, the next scan repairs what was left (still the one drift)
     drift.scan_now()
-    [record] = drift.record_with(key, "remediation_started")
-    assert record.source == "scan"
+    [record] = drift.record_with(key, STARTED)
+    assert record.event_id == paused.event_id and record.count == 3
     drift.succeeded(str(record.execution_arn))
     assert wait_for(lambda: _private_dns(stack, endpoint), 30, "repaired after resume")
     code, out = run_cli(["drift", key, "--output", "json"])
     listed = json.loads(out)["drift"]
     assert code == 0
-    assert [d["outcome"] for d in listed][:1] == ["remediation_started"]
-    assert listed[0]["execution_status"] == "SUCCEEDED"
+    assert [(d["outcome"], d["count"]) for d in listed] == [("repaired", 3)]
+    assert listed[0]["execution_status"] == "SUCCEEDED" and listed[0]["closed_at"]
 
 
 def test_the_dot_rule_disassociated_from_the_data_plane_vpc_is_associated_again(
@@ -691,7 +716,7 @@ def test_the_dot_rule_disassociated_from_the_data_plane_vpc_is_associated_again(
     assert not associated()
     drift.deliver()
     # Then the drift is recorded against the workspace and the reconcile associates it again
-    [record] = drift.record_with("d-dot-rule", "remediation_started")
+    [record] = drift.record_with("d-dot-rule", STARTED)
     assert record.event_name == "DisassociateResolverRule"
     assert dot["resolver_rule_id"] in record.resource_ids
     drift.succeeded(str(record.execution_arn))

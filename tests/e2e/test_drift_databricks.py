@@ -24,7 +24,7 @@ from dbx_privatelink_local.stack import LocalStack
 
 from . import test_drift as _shared
 from .conftest import Reconciler, free_subnets, spec_for
-from .test_drift import Drift, scan_until, wait_for
+from .test_drift import STARTED, Drift, scan_until, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -115,7 +115,7 @@ def test_workspace_patched_onto_other_private_access_settings_is_moved_back(
     wait_for(lambda: _workspace_status(stack, workspace_id) == "RUNNING", 30, "the human's PATCH applied")
     assert backend.get_workspace(workspace_id)["private_access_settings_id"] == other
     # Then the scan finds it and records it
-    record = scan_until(drift, scheduled_scan_off, key, "remediation_started")
+    [record] = scan_until(drift, scheduled_scan_off, key, STARTED)
     assert record.source == "scan" and record.event_name == "ScheduledScan"
     assert f"workspace {workspace_id} uses private access settings {other}, not {own}" in record.findings
     # And the reconcile moves the workspace back onto its own private access settings
@@ -160,15 +160,18 @@ def test_broken_network_and_failed_workspace_are_found_with_the_network_messages
         assert network["vpc_status"] == "BROKEN" and network["error_messages"]
         messages = [m["error_message"] for m in network["error_messages"]]
         # Then the scan records it with the network's messages
-        record = scan_until(drift, scheduled_scan_off, key, "remediation_started")
-        assert record.source == "scan"
-        broken = [f for f in record.findings if f.startswith(f"network {network_id} is BROKEN")]
-        assert broken and all(m in broken[0] for m in messages), record.findings
-        assert any(f.startswith(f"workspace {workspace_id} is FAILED") for f in record.findings)
+        # (a record per drift: the rule, the network, the workspace; one repair for them all)
+        records = scan_until(drift, scheduled_scan_off, key, STARTED)
+        assert {r.source for r in records} == {"scan"} and len({r.execution_arn for r in records}) == 1
+        findings = [f for r in records for f in r.findings]
+        broken = [f for f in findings if f.startswith(f"network {network_id} is BROKEN")]
+        assert broken and all(m in broken[0] for m in messages), findings
+        assert any(f.startswith(f"workspace {workspace_id} is FAILED") for f in findings)
         # And the cause is fixed first (the egress rule restored), then the reconcile puts the workspace
         # back on its own private access settings, which provisions it again on the repaired network
-        assert any(data_plane.workspace_sg_id in a and "egress" in a for a in record.actions), record.actions
-        drift.succeeded(str(record.execution_arn))
+        actions = records[0].actions
+        assert any(data_plane.workspace_sg_id in a and "egress" in a for a in actions), actions
+        drift.succeeded(str(records[0].execution_arn))
     finally:
         stack.aws.cloudtrail.resume()
     wait_for(lambda: _workspace_status(stack, workspace_id) == "RUNNING", 30, "RUNNING again")
@@ -320,7 +323,7 @@ def test_deleted_workspace_endpoint_is_repaired_onto_the_standby_set_by_one_reco
     ec2.delete_vpc_endpoints(VpcEndpointIds=[old_endpoint])
     drift.deliver()
     # Then CloudTrail's DeleteVpcEndpoints is recorded against the workspace and one reconcile repairs it
-    [record] = drift.record_with(key, "remediation_started")
+    [record] = drift.record_with(key, STARTED)
     assert record.event_name == "DeleteVpcEndpoints" and record.resource_ids == [old_endpoint]
     assert record.actor.endswith(":user/operator")
     arn = str(record.execution_arn)
@@ -359,12 +362,12 @@ def test_deleted_workspace_endpoint_is_repaired_onto_the_standby_set_by_one_reco
     [checked] = [n for n in verification["names"] if n["expected"]][:1]
     assert checked["name"] == services.private_dns_name and checked["ok"], verification
     assert set(checked["expected"]) == addresses and set(checked["answers"]) <= addresses, verification
-    # And the repair's own calls start no second run; the next scan finds nothing and the record stays
-    # a started (and finished) repair, not a failed one
+    # And the repair's own calls start no second run; the next scan finds nothing and the record says
+    # repaired by that run, not failed
     drift.settle(key)
     drift.scan_now()
     assert len(drift.remediations(key)) == 1
-    assert [(r.outcome, r.execution_arn) for r in drift.records(key)] == [("remediation_started", arn)]
+    assert [(r.outcome, r.execution_arn) for r in drift.records(key)] == [("repaired", arn)]
 
     # When the same spec is applied again, then nothing changes on either side
     again = reconciler.run(spec)

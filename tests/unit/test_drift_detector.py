@@ -10,17 +10,20 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from dbx_privatelink.drift.detector import detect_drift, workspaces_for
 from dbx_privatelink.drift.events import CloudTrailEvent
+from dbx_privatelink.drift.records import record_drifts, split_findings
 from dbx_privatelink.drift.remediation import (
     drift_execution_name,
     execution_arn,
     follow_up_failed_remediation,
 )
+from dbx_privatelink.errors import AwsAccessDeniedError, AwsThrottledError, AwsUnavailableError
 from dbx_privatelink.spec import parse_spec
-from dbx_privatelink.store import DriftStore
+from dbx_privatelink.store import DriftRecord, DriftStore
 from dbx_privatelink.wiring import Deps, Settings
 
 ACCOUNT = "123456789012"
@@ -318,3 +321,147 @@ def test_a_failed_run_not_started_by_drift_is_not_followed_up(world: World) -> N
     world.store.update_observed("ws-a", {"last_run": {"execution": "ws-a-apply-1", "outcome": "FAILED"}})
     assert follow_up_failed_remediation("ws-a", world.deps) is None
     assert [r.outcome for r in world.store.list_drift("ws-a")] == ["remediation_started"]
+
+
+# --- one record per open drift, and claims that only a condition refuses -------------------------------
+
+
+def test_an_event_and_the_scans_after_it_in_notify_mode_are_one_record_and_one_notification(
+    world: World,
+) -> None:
+    # Given a workspace in notify mode; when a human turns private DNS off twice and the scan sees it too
+    world.workspace("ws-a", mode="notify")
+    detect_drift(world.event("ev-1"), world.deps)
+    detect_drift(world.event("ev-2"), world.deps)
+    scan = DriftRecord(
+        event_id="tick-1",
+        workspace_key="ws-a",
+        source="scan",
+        outcome="notified",
+        mode="notify",
+        findings=[f"workspace endpoint {ENDPOINT} has private DNS off"],
+    )
+    record_drifts(split_findings(scan), world.deps)
+    # Then the drift is one record, seen three times, with the event's who and the scan's finding
+    [record] = world.store.list_drift("ws-a")
+    assert record.count == 3 and record.actor.endswith(":user/alice") and record.findings == scan.findings
+    assert len(world.sns.published) == 1 and world.sfn.status == {}
+
+
+def test_a_repeat_in_another_mode_updates_the_record_without_a_second_notification(world: World) -> None:
+    world.workspace("ws-a")
+    world.store.set_pause(True, "alice")
+    detect_drift(world.event("ev-1"), world.deps)
+    world.store.set_pause(False, "alice")
+    world.store.set_drift_override("ws-a", "notify", "test")
+    detect_drift(world.event("ev-2"), world.deps)
+    [record] = world.store.list_drift("ws-a")
+    assert record.outcome == "notified" and record.count == 2 and len(world.sns.published) == 1
+
+
+class FailingTable:
+    """A table whose conditional PutItem fails with one DynamoDB error code."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def put_item(self, **kwargs: Any) -> None:
+        raise ClientError({"Error": {"Code": self.code, "Message": self.code}}, "PutItem")
+
+
+def test_only_a_failed_condition_means_the_event_was_claimed_already() -> None:
+    assert (
+        DriftStore(FailingTable("ConditionalCheckFailedException")).claim_drift_event("ws-a", "e", 1) is False
+    )
+    with pytest.raises(AwsThrottledError):
+        DriftStore(FailingTable("ProvisionedThroughputExceededException")).claim_drift_event("ws-a", "e", 1)
+    with pytest.raises(AwsAccessDeniedError):
+        DriftStore(FailingTable("AccessDeniedException")).claim_drift_event("ws-a", "e", 1)
+
+
+def test_a_claim_that_fails_otherwise_surfaces_and_the_event_is_handled_when_retried(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a table that throttles the claim once
+    world.workspace("ws-a")
+    claim = world.store.claim_drift_event
+    throttled = iter([True])
+
+    def throttle_once(key: str, event_id: str, now: int) -> bool:
+        if next(throttled, False):
+            raise AwsThrottledError("DynamoDB PutItem failed: ThrottlingException")
+        return claim(key, event_id, now)
+
+    monkeypatch.setattr(world.store, "claim_drift_event", throttle_once)
+    # When the event arrives: the invocation fails (Lambda retries an asynchronous invocation)
+    with pytest.raises(AwsThrottledError):
+        detect_drift(world.event("ev-1"), world.deps)
+    assert world.store.list_drift("ws-a") == [] and world.sfn.status == {}
+    # Then the retry handles it: not dropped as a duplicate
+    [outcome] = detect_drift(world.event("ev-1"), world.deps).workspaces
+    assert outcome.outcome == "remediation_started" and len(world.store.list_drift("ws-a")) == 1
+
+
+def test_a_notification_that_could_not_be_published_goes_out_with_the_next_sighting(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a workspace in notify mode and SNS down when its drift is first seen
+    world.workspace("ws-a", mode="notify")
+    publish = world.sns.publish
+
+    def down(**kwargs: str) -> None:
+        raise AwsUnavailableError("SNS Publish: AWS could not be reached")
+
+    monkeypatch.setattr(world.sns, "publish", down)
+    with pytest.raises(AwsUnavailableError):
+        detect_drift(world.event("ev-1"), world.deps)
+    [record] = world.store.list_drift("ws-a")
+    assert not record.notified
+    # When SNS is back and the drift is seen again, then it is notified, once
+    monkeypatch.setattr(world.sns, "publish", publish)
+    detect_drift(world.event("ev-2"), world.deps)
+    detect_drift(world.event("ev-3"), world.deps)
+    [record] = world.store.list_drift("ws-a")
+    assert record.notified and record.count == 3 and len(world.sns.published) == 1
+
+
+def test_two_findings_of_one_scan_on_the_events_resource_are_one_sighting(world: World) -> None:
+    world.workspace("ws-a", mode="notify")
+    detect_drift(world.event("ev-1"), world.deps)
+    scan = DriftRecord(
+        event_id="tick-1",
+        workspace_key="ws-a",
+        source="scan",
+        outcome="notified",
+        mode="notify",
+        findings=[
+            f"workspace endpoint {ENDPOINT} has private DNS off",
+            f"registration of {ENDPOINT} is rejected",
+        ],
+    )
+    record_drifts(split_findings(scan), world.deps)
+    [record] = world.store.list_drift("ws-a")
+    assert record.count == 2 and record.findings == scan.findings
+
+
+def test_an_event_whose_record_could_not_be_written_is_recorded_by_the_retry(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a table that throttles the drift record's first write (after the claim and the remediation)
+    world.workspace("ws-a")
+    open_drift = world.store.open_drift
+    throttled = iter([True])
+
+    def throttle_once(record: DriftRecord) -> DriftRecord | None:
+        if next(throttled, False):
+            raise AwsThrottledError("DynamoDB PutItem failed: ThrottlingException")
+        return open_drift(record)
+
+    monkeypatch.setattr(world.store, "open_drift", throttle_once)
+    with pytest.raises(AwsThrottledError):
+        detect_drift(world.event("ev-1"), world.deps)
+    # When Lambda retries the event: it gave its claim back, so it is recorded, joining the run it started
+    [outcome] = detect_drift(world.event("ev-1"), world.deps).workspaces
+    assert outcome.outcome == "coalesced" and len(world.sfn.status) == 1
+    [record] = world.store.list_drift("ws-a")
+    assert record.event_id == "ev-1" and record.execution_arn == outcome.execution_arn

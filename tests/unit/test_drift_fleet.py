@@ -35,11 +35,12 @@ from dbx_privatelink.drift.models import (
     ScanWorkspaceInput,
     WorkspaceOutcome,
 )
+from dbx_privatelink.drift.records import close_repaired, record_drifts, split_findings
 from dbx_privatelink.drift.remediation import execution_arn
 from dbx_privatelink.drift.scan import ScanResult
 from dbx_privatelink.errors import SpecInvalidError
 from dbx_privatelink.spec import parse_spec
-from dbx_privatelink.store import DriftStore, ScanCandidate, scanned_stamp
+from dbx_privatelink.store import DriftRecord, DriftStore, RunRecord, ScanCandidate, scanned_stamp
 from dbx_privatelink.wiring import Deps, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +50,7 @@ SCAN = f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:dbx-privatelink-scan-fl
 T0 = 1_800_000_000.0
 
 
-def spec(key: str) -> dict[str, Any]:
+def spec(key: str, mode: str = "remediate") -> dict[str, Any]:
     return {
         "workspace_key": key,
         "region": "us-east-1",
@@ -66,6 +67,7 @@ def spec(key: str) -> dict[str, Any]:
             "endpoint_subnet_ids": ["subnet-0a1b2c3d4e5f60713"],
             "endpoint_security_group_id": "sg-0a1b2c3d4e5f60712",
         },
+        "drift": {"mode": mode},
     }
 
 
@@ -141,9 +143,17 @@ class World:
         self.deps.__dict__.update(drift_store=self.store, store=self.store, sfn=self.sfn, sns=self.sns)
         self._ticks = 0
 
-    def workspaces(self, *keys: str) -> None:
+    def workspaces(self, *keys: str, mode: str = "remediate") -> None:
         for key in keys:
-            self.store.put_desired(parse_spec(spec(key)))
+            self.store.put_desired(parse_spec(spec(key, mode)))
+
+    def scan_once(self, key: str) -> WorkspaceOutcome:
+        """A tick of one workspace, ten minutes after the previous one."""
+        plan = self.plan()
+        outcome = scan_and_respond(self.item(plan, 0), self.deps, scan=self.scan)
+        self.sfn.scans.clear()
+        self.now += 600
+        return outcome
 
     def plan(self, **request: Any) -> ScanPlan:
         """The plan of a tick starting now (its execution RUNNING, as ListExecutions would show it)."""
@@ -331,14 +341,16 @@ def test_a_drifted_workspace_is_recorded_and_remediated_with_its_findings_in_bri
     assert outcome.execution_arn in world.sfn.started
     assert outcome.findings == brief_findings(world.scan.findings["ws-a"])
     assert len(outcome.findings) == 4 and outcome.findings[-1] == "(+2 more in the drift record)"
-    [record] = world.store.list_drift("ws-a")
-    assert (
-        record.source == "scan" and record.event_id == plan.scan_id and record.event_time == plan.started_at
+    # Five findings of five kinds are five drifts: a record each, keeping its finding whole
+    records = world.store.list_drift("ws-a")
+    assert sorted(f for r in records for f in r.findings) == world.scan.findings["ws-a"]
+    assert all(len(r.findings) == 1 and r.execution_arn == outcome.execution_arn for r in records)
+    assert all(
+        r.source == "scan" and r.event_id == plan.scan_id and r.event_time == plan.started_at for r in records
     )
-    assert record.findings == world.scan.findings["ws-a"], "the drift record keeps every finding whole"
     # A retry of the same item (its Lambda failed after recording) records nothing twice
     again = scan_and_respond(world.item(plan, 0), world.deps, scan=world.scan)
-    assert again.outcome == "duplicate" and len(world.store.list_drift("ws-a")) == 1
+    assert again.outcome == "duplicate" and len(world.store.list_drift("ws-a")) == 5
     assert len(world.sfn.started) == 1
 
 
@@ -463,3 +475,130 @@ def test_a_tick_at_the_cap_stays_under_the_state_payload_limit_even_when_everyth
         "outcomes": [outcome.model_dump(mode="json")] * MAX_WORKSPACES_PER_TICK,
     }
     assert len(json.dumps(state).encode()) < 256 * 1024
+
+
+# --- drift records tell the truth once --------------------------------------------------------------
+
+DNS_OFF = "workspace endpoint vpce-0a1b2c3d4e5f60718 has private DNS off"
+RULE_GONE = "endpoint security group sg-0a1b2c3d4e5f60712 lacks ingress TCP 443 from 10.0.0.0/16"
+
+
+@pytest.mark.parametrize("paused", [False, True], ids=["notify mode", "paused"])
+def test_an_open_drift_seen_by_every_scan_is_one_record_and_one_notification(
+    world: World, paused: bool
+) -> None:
+    # Given a workspace in notify mode (or remediation paused) whose workspace endpoint has private DNS off
+    world.workspaces("ws-a", mode="remediate" if paused else "notify")
+    world.store.set_pause(paused, "alice")
+    world.scan.findings["ws-a"] = [DNS_OFF]
+    # When the scan finds it tick after tick
+    outcomes = [world.scan_once("ws-a").outcome for _ in range(4)]
+    # Then one record counts the four sightings, and one notification went out
+    assert outcomes == ["paused" if paused else "notified"] * 4
+    [record] = world.store.list_drift("ws-a")
+    assert record.count == 4 and record.is_open and record.last_seen_at > record.detected_at
+    assert record.notified and len(world.sns.published) == 1
+    assert DNS_OFF in world.sns.published[0]["Message"]
+    assert world.sfn.started == {}
+    # When a second thing drifts: one more record and one more notification, for it alone
+    world.scan.findings["ws-a"] = [DNS_OFF, RULE_GONE]
+    world.scan_once("ws-a")
+    world.scan_once("ws-a")
+    counts = {r.findings[0]: r.count for r in world.store.list_drift("ws-a")}
+    assert counts == {DNS_OFF: 6, RULE_GONE: 2}
+    assert len(world.sns.published) == 2 and RULE_GONE in world.sns.published[1]["Message"]
+    assert DNS_OFF not in world.sns.published[1]["Message"]
+    # When someone puts both back by hand: the next scan closes them, resolved, and says nothing
+    world.scan.findings["ws-a"] = []
+    assert world.scan_once("ws-a").outcome == "in sync"
+    records = world.store.list_drift("ws-a")
+    assert {(r.outcome, r.is_open) for r in records} == {("resolved", False)} and len(records) == 2
+    assert len(world.sns.published) == 2
+    # And the same drift again later is a new drift: a new record, a new notification
+    world.scan.findings["ws-a"] = [DNS_OFF]
+    world.scan_once("ws-a")
+    assert [r.is_open for r in world.store.list_drift("ws-a")] == [True, False, False]
+    assert len(world.sns.published) == 3
+
+
+def test_a_finding_whose_state_or_message_changes_is_still_the_same_drift(world: World) -> None:
+    world.workspaces("ws-a", mode="notify")
+    network = "network 0f5e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5c"
+    world.scan.findings["ws-a"] = [f"{network} is WARNED: subnet in use"]
+    world.scan_once("ws-a")
+    world.scan.findings["ws-a"] = [f"{network} is BROKEN: security group sg-0a1b2c3d4e5f60711 is gone"]
+    world.scan_once("ws-a")
+    [record] = world.store.list_drift("ws-a")
+    assert record.count == 2 and "BROKEN" in record.findings[0] and len(world.sns.published) == 1
+
+
+def test_a_repair_run_that_succeeded_and_a_healthy_scan_make_the_record_repaired(world: World) -> None:
+    # Given a scan that found a drift and started a repair
+    world.workspaces("ws-a")
+    world.scan.findings["ws-a"] = [DNS_OFF]
+    started = world.scan_once("ws-a")
+    assert started.outcome == "remediation_started"
+    [record] = world.store.list_drift("ws-a")
+    # When the repair run SUCCEEDED (RecordAndRelease wrote its run) and the next scan finds it healthy
+    world.store.add_run(
+        "ws-a", RunRecord(execution_name=str(record.execution_name), outcome="SUCCEEDED", summary={})
+    )
+    world.scan.findings["ws-a"] = []
+    world.scan_once("ws-a")
+    # Then the record is closed repaired, and nothing more was notified
+    [closed] = world.store.list_drift("ws-a")
+    assert closed.outcome == "repaired" and not closed.is_open
+    assert closed.execution_arn == started.execution_arn and len(world.sns.published) == 1
+
+
+def test_a_successful_run_closes_the_drifts_it_was_started_for_as_repaired(world: World) -> None:
+    # Given a drift the scan started a repair run for
+    world.workspaces("ws-a")
+    world.scan.findings["ws-a"] = [DNS_OFF]
+    world.scan_once("ws-a")
+    [record] = world.store.list_drift("ws-a")
+    # When RecordAndRelease of that run closes what it repaired
+    closed = close_repaired("ws-a", str(record.execution_name), str(record.execution_arn), world.store)
+    # Then the record is repaired at once, before any scan
+    assert closed == [record.fingerprint]
+    [repaired] = world.store.list_drift("ws-a")
+    assert repaired.outcome == "repaired" and repaired.closed_at
+    assert close_repaired("ws-a", "ws-a-apply-7", "", world.store) == []
+
+
+def test_a_scan_that_could_not_read_a_side_closes_nothing(world: World) -> None:
+    world.workspaces("ws-a", mode="notify")
+    world.scan.findings["ws-a"] = [DNS_OFF]
+    world.scan_once("ws-a")
+    # When the next scan sees another drift but could not read Databricks
+    world.scan.findings["ws-a"] = [RULE_GONE, "could not check: DatabricksUnavailableError: 503"]
+    world.scan_once("ws-a")
+    # Then the first drift stays open: that scan cannot tell that it is gone
+    assert sorted((r.findings[0], r.is_open) for r in world.store.list_drift("ws-a")) == [
+        (RULE_GONE, True),
+        (DNS_OFF, True),
+    ]
+
+
+def test_two_scans_of_one_workspace_at_once_make_one_record(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two scans that both read "no open drift" before either wrote (two ticks, a retried item)
+    world.workspaces("ws-a", mode="notify")
+    first = DriftRecord(event_id="tick-a", workspace_key="ws-a", source="scan", findings=[DNS_OFF])
+    second = first.model_copy(update={"event_id": "tick-b", "detected_at": "2027-01-15T08:00:01+00:00"})
+    first.outcome = second.outcome = "notified"
+    read, reads = world.store.list_open_drift, []
+
+    def first_read_stale(key: str) -> list[DriftRecord]:
+        reads.append(key)
+        return [] if len(reads) == 2 else read(key)  # the second scan's first read: before the first wrote
+
+    monkeypatch.setattr(world.store, "list_open_drift", first_read_stale)
+    # When both record it
+    record_drifts(split_findings(first), world.deps)
+    record_drifts(split_findings(second), world.deps)
+    # Then the conditional write lets one open it and the other counts it
+    assert len(reads) >= 3, "the second scan read again after its write was refused"
+    [record] = world.store.list_drift("ws-a")
+    assert record.count == 2 and len(world.sns.published) == 1

@@ -175,6 +175,18 @@ def test_the_per_workspace_scan_does_not_scan_the_table() -> None:
     assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "states:StartExecution"} <= set(granted)
 
 
+def test_the_functions_that_close_drift_records_may_query_and_delete_them() -> None:
+    """An open drift record (DRIFTOPEN#) is listed with a Query and moved to the history with a PutItem and
+    a conditional DeleteItem: by the scan (found gone) and by RecordAndRelease (its run SUCCEEDED)."""
+    for name in ("ScanWorkspaceFunction", "RecordAndReleaseFunction"):
+        granted = set(_scan_statements(name))
+        assert {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem"} <= granted, name
+    # The detector gives an event's claim back (DeleteItem) when handling it failed, for the retry
+    assert {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem"} <= set(
+        _scan_statements("DetectDriftFunction")
+    )
+
+
 def test_the_schedule_starts_the_scan_state_machine_with_a_role_that_may_only_start_it() -> None:
     """SAM turns the state machine's Schedule event into a rule and a role: read what it generates."""
     from dbx_privatelink_local import yaml_cfn

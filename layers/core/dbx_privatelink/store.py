@@ -522,7 +522,9 @@ class StoreClient:
 
 # --- drift ---------------------------------------------------------------------------------------------
 # Items (pk, sk), next to those above:
-#   WS#<key>, DRIFT#<detected at>#<event id>  one drift record: what, who, when, and what was done
+#   WS#<key>, DRIFTOPEN#<fingerprint>         an open drift: one record however often it is seen again
+#   WS#<key>, DRIFT#<detected at>#<event id>[#<fingerprint>]  a closed drift record: what, who, when, and
+#                                             what was done (history)
 #   WS#<key>, DRIFTEVT#<event id>             the event was handled for this workspace (duplicates stop)
 #   WS#<key>, DRIFT_OVERRIDE                  drift mode forced (notify after too many remediations)
 #   WS#<key>, REMEDIATIONS                    start times of the last hour's remediations, last execution
@@ -534,7 +536,13 @@ CONFIG_PK = "CONFIG"
 
 
 class DriftRecord(BaseModel):
-    """One detected drift of one workspace and its outcome (the audit trail of every remediation)."""
+    """One drift of one workspace and its outcome (the audit trail of every remediation).
+
+    A drift is identified by its fingerprint (the workspace, the finding's kind and resource): while it is
+    open, seeing it again (another scan, another event on the same resource) updates this one record's
+    last_seen_at and count instead of making a new record and a new notification. It is closed
+    (closed_at set, outcome repaired or resolved) when a repair run SUCCEEDED or a scan finds it gone.
+    """
 
     event_id: str
     workspace_key: str
@@ -549,12 +557,28 @@ class DriftRecord(BaseModel):
     after: dict[str, Any] | None = None
     findings: list[str] = Field(default_factory=list)
     mode: str = ""  # the effective drift mode: remediate | notify | off
-    # remediation_started | coalesced | notified | paused | rate_limited | skipped | decommissioned
+    # Open: remediation_started | coalesced | notified | paused | rate_limited | remediation_failed.
+    # Closed: repaired (a repair run SUCCEEDED) | resolved (found healthy with no repair of ours).
+    # Never stored: skipped | ignored | decommissioned.
     outcome: str = ""
     actions: list[str] = Field(default_factory=list)
     execution_name: str | None = None
     execution_arn: str | None = None
     notified: bool = False
+    fingerprint: str = ""  # empty on records written before drifts had one: each its own drift
+    last_seen_at: str = ""  # the last scan or event that saw it (detected_at: the first)
+    count: int = 1  # how many scans and events saw it while it was open
+    closed_at: str = ""
+    version: int = 0  # of the open record: every update is conditional on the version it read
+
+    @property
+    def is_open(self) -> bool:
+        """Open until closed; a record from before fingerprints was each its own, finished, event."""
+        return bool(self.fingerprint) and not self.closed_at
+
+    def history_key(self) -> str:
+        suffix = f"#{self.fingerprint}" if self.fingerprint else ""
+        return f"DRIFT#{self.detected_at}#{self.event_id}{suffix}"
 
 
 class DriftOverride(BaseModel):
@@ -590,7 +614,10 @@ class DriftStore(StoreClient):
     """The store, with the drift items (a subclass so the reconcile steps' client stays as it is)."""
 
     def claim_drift_event(self, workspace_key: str, event_id: str, now: int) -> bool:
-        """Mark the event handled for the workspace; False when it was already (a duplicate delivery)."""
+        """Mark the event handled for the workspace; False when it was already (a duplicate delivery).
+
+        Only a failed condition means "already claimed": throttling, access denied or an unreachable table
+        raise (the domain's AWS errors), so the event is retried or surfaces instead of being dropped."""
         try:
             self._call(
                 "PutItem",
@@ -603,17 +630,118 @@ class DriftStore(StoreClient):
                 },
                 ConditionExpression=Attr("pk").not_exists(),
             )
-        except ClientError:
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise map_aws_error(exc, "DynamoDB PutItem") from exc
             return False
         return True
 
+    def release_drift_event(self, workspace_key: str, event_id: str) -> None:
+        """Forget a claim whose handling failed half-way, so that the retry handles the event again."""
+        self._call(
+            "DeleteItem",
+            self._t.delete_item,
+            Key={"pk": _ws(workspace_key), "sk": f"DRIFTEVT#{event_id}"},
+        )
+
+    def _conditional(self, operation: str, fn: Any, **kwargs: Any) -> bool:
+        """A conditional write: False when its condition failed (someone else wrote first)."""
+        try:
+            self._call(operation, fn, **kwargs)
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise map_aws_error(exc, f"DynamoDB {operation}") from exc
+            return False
+        return True
+
+    def _open_item(self, record: DriftRecord) -> dict[str, Any]:
+        return {
+            "pk": _ws(record.workspace_key),
+            "sk": f"DRIFTOPEN#{record.fingerprint}",
+            "version": record.version,
+            "record": record.model_dump_json(),
+        }
+
+    def open_drift(self, record: DriftRecord) -> DriftRecord | None:
+        """Store a new open drift (version 1); None when one with its fingerprint is open already (another
+        scan or event opened it first: update that one instead)."""
+        opened = record.model_copy(
+            update={"version": 1, "last_seen_at": record.last_seen_at or record.detected_at}
+        )
+        written = self._conditional(
+            "PutItem",
+            self._t.put_item,
+            Item=self._open_item(opened),
+            ConditionExpression=Attr("pk").not_exists(),
+        )
+        return opened if written else None
+
+    def save_open_drift(self, record: DriftRecord) -> DriftRecord | None:
+        """Write an update of an open drift read at record.version; None when it changed (or closed) since."""
+        saved = record.model_copy(update={"version": record.version + 1})
+        written = self._conditional(
+            "PutItem",
+            self._t.put_item,
+            Item=self._open_item(saved),
+            ConditionExpression=Attr("version").eq(record.version),
+        )
+        return saved if written else None
+
+    def list_open_drift(self, workspace_key: str) -> list[DriftRecord]:
+        """The workspace's open drifts (few: one per thing that is wrong right now)."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(_ws(workspace_key)) & Key("sk").begins_with("DRIFTOPEN#")
+        }
+        while True:
+            page = self._call("Query", self._t.query, **kwargs)
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [
+            DriftRecord.model_validate_json(i["record"]).model_copy(update={"version": int(i["version"])})
+            for i in items
+        ]
+
+    def close_drift(self, record: DriftRecord) -> bool:
+        """Move an open drift (read at record.version, closed_at and outcome set) to the history; False when
+        it changed since it was read (seen again: it stays open).
+
+        The history item is written first and its key is the record's own: a close that stops half-way
+        leaves a copy that the next close overwrites, and list_drift shows the open one meanwhile."""
+        assert record.closed_at, "close_drift needs closed_at"
+        self._put_history(record.workspace_key, record.history_key(), "record", record)
+        if self._conditional(
+            "DeleteItem",
+            self._t.delete_item,
+            Key={"pk": _ws(record.workspace_key), "sk": f"DRIFTOPEN#{record.fingerprint}"},
+            ConditionExpression=Attr("version").eq(record.version),
+        ):
+            return True
+        self._call(
+            "DeleteItem",
+            self._t.delete_item,
+            Key={"pk": _ws(record.workspace_key), "sk": record.history_key()},
+        )
+        return False
+
     def put_drift(self, record: DriftRecord) -> None:
-        sort_key = f"DRIFT#{record.detected_at}#{record.event_id}"
-        self._put_history(record.workspace_key, sort_key, "record", record)
+        """A record straight into the history (a drift without a fingerprint)."""
+        self._put_history(record.workspace_key, record.history_key(), "record", record)
 
     def list_drift(self, workspace_key: str, limit: int = 20) -> list[DriftRecord]:
-        """The workspace's drift records, newest first."""
-        return self._list_history(workspace_key, "DRIFT#", "record", DriftRecord, limit)
+        """The workspace's drift records, open and closed, the most recently seen first."""
+        open_records = self.list_open_drift(workspace_key)
+        opened = {(r.fingerprint, r.detected_at) for r in open_records}
+        closed = [
+            r
+            for r in self._list_history(workspace_key, "DRIFT#", "record", DriftRecord, limit)
+            if (r.fingerprint, r.detected_at) not in opened
+        ]
+        every = open_records + closed
+        every.sort(key=lambda r: r.last_seen_at or r.detected_at, reverse=True)
+        return every[:limit]
 
     def get_drift_override(self, workspace_key: str) -> DriftOverride | None:
         item = self._call(

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from dbx_privatelink.drift.events import CloudTrailEvent, describe_change
 from dbx_privatelink.drift.models import DetectDriftOutput, WorkspaceOutcome
 from dbx_privatelink.drift.principals import actor_of, is_own_principal
+from dbx_privatelink.drift.records import event_fingerprint, record_drifts, released_on_failure
 from dbx_privatelink.drift.remediation import account_of, respond
 from dbx_privatelink.store import DriftRecord, StoreClient
 from dbx_privatelink.wiring import Deps
@@ -89,22 +90,25 @@ def detect_drift(event: CloudTrailEvent, deps: Deps) -> DetectDriftOutput:
         if not store.claim_drift_event(key, event.id, now):
             outcomes.append(WorkspaceOutcome(workspace_key=key, outcome="duplicate"))
             continue
-        record = respond(
-            DriftRecord(
-                event_id=event.id,
-                workspace_key=key,
-                source="cloudtrail",
-                event_time=detail.eventTime or event.time,
-                event_name=detail.eventName,
-                resource_ids=ids,
-                actor=actor_of(detail.userIdentity),
-                summary=summary,
-                before=before,
-                after=after,
-            ),
-            deps,
-            changed_at=_epoch(detail.eventTime or event.time),
-        )
+        with released_on_failure(store, key, event.id):
+            record = respond(
+                DriftRecord(
+                    event_id=event.id,
+                    workspace_key=key,
+                    source="cloudtrail",
+                    event_time=detail.eventTime or event.time,
+                    event_name=detail.eventName,
+                    resource_ids=ids,
+                    actor=actor_of(detail.userIdentity),
+                    summary=summary,
+                    before=before,
+                    after=after,
+                    fingerprint=event_fingerprint(key, ids),
+                ),
+                deps,
+                changed_at=_epoch(detail.eventTime or event.time),
+            )
+            record_drifts([record], deps)
         outcomes.append(
             WorkspaceOutcome(
                 workspace_key=key,

@@ -24,6 +24,14 @@ from dbx_privatelink.drift.models import (
     ScanWorkspaceInput,
     WorkspaceOutcome,
 )
+from dbx_privatelink.drift.records import (
+    COULD_NOT_CHECK,
+    STORED_OUTCOMES,
+    close_gone,
+    record_drifts,
+    released_on_failure,
+    split_findings,
+)
 from dbx_privatelink.drift.remediation import follow_up_failed_remediation, respond
 from dbx_privatelink.drift.scan import ScanResult, scan_workspace
 from dbx_privatelink.store import DriftRecord, ScanCandidate
@@ -168,27 +176,33 @@ def scan_and_respond(
     follow_up_failed_remediation(key, deps)
     seen = store.get_remediations(key)  # before the live reads: see respond()
     result = scan(key, deps)
-    if result.skipped or not result.findings:
-        return WorkspaceOutcome(
-            workspace_key=key, outcome=_cut(result.skipped or "in sync", MAX_OUTCOME_CHARS)
-        )
+    if result.skipped:
+        return WorkspaceOutcome(workspace_key=key, outcome=_cut(result.skipped, MAX_OUTCOME_CHARS))
+    if not result.findings:
+        close_gone(key, deps)  # found healthy: every open drift is repaired or resolved
+        return WorkspaceOutcome(workspace_key=key, outcome="in sync")
     findings = brief_findings(result.findings)
     if not store.claim_drift_event(key, event.scan_id, int(now)):
         # This item ran before (a retry after a failure past this point): that run recorded the drift.
         return WorkspaceOutcome(workspace_key=key, outcome="duplicate", findings=findings)
-    record = respond(
-        DriftRecord(
-            event_id=event.scan_id,
-            workspace_key=key,
-            source="scan",
-            event_time=event.scan_time,
-            event_name="ScheduledScan",
-            summary=f"the scheduled scan found {len(result.findings)} difference(s)",
-            findings=result.findings,
-        ),
-        deps,
-        seen=seen,
-    )
+    with released_on_failure(store, key, event.scan_id):
+        record = respond(
+            DriftRecord(
+                event_id=event.scan_id,
+                workspace_key=key,
+                source="scan",
+                event_time=event.scan_time,
+                event_name="ScheduledScan",
+                summary=f"the scheduled scan found {len(result.findings)} difference(s)",
+                findings=result.findings,
+            ),
+            deps,
+            seen=seen,
+        )
+        saved = record_drifts(split_findings(record), deps)
+    if record.outcome in STORED_OUTCOMES and not any(f.startswith(COULD_NOT_CHECK) for f in result.findings):
+        # Every side was read: an open drift this scan did not see again is gone.
+        close_gone(key, deps, still_open=[r.fingerprint for r in saved])
     return WorkspaceOutcome(
         workspace_key=key,
         outcome=record.outcome,

@@ -14,8 +14,8 @@ import json
 import re
 from typing import Any
 
-from dbx_privatelink.drift.notify import Notifier, drift_message
 from dbx_privatelink.drift.prerequisites import prerequisite_repairs
+from dbx_privatelink.drift.records import notify
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import DriftRecord, DriftStore, RemediationWindow
 from dbx_privatelink.wiring import Deps
@@ -68,14 +68,6 @@ def _coalesce(deps: Deps, store: DriftStore, key: str, now: int, window: Remedia
     return None
 
 
-def _notify(deps: Deps, record: DriftRecord) -> bool:
-    if not deps.settings.topic_arn:
-        return False
-    subject, message = drift_message(record, deps.settings.owner_tag)
-    Notifier(deps.sns, deps.settings.topic_arn).publish(subject, message)
-    return True
-
-
 def _repair_prerequisites(deps: Deps, spec_doc: dict[str, Any]) -> list[str]:
     """Restore the VPC attributes and security-group rules preflight requires; what was done."""
     spec = parse_spec(spec_doc)
@@ -103,7 +95,8 @@ def respond(
     seen: RemediationWindow | None = None,
     changed_at: float | None = None,
 ) -> DriftRecord:
-    """Decide and act on one drift record, store it, and return it with its outcome.
+    """Decide and act on one drift, and return its record with the outcome (drift/records.py stores it:
+    once per open drift, and notifies it once).
 
     `seen` is the remediation window read before the live state was (the scan): when a remediation started
     since, it will see the same live state, so this drift joins it instead of starting another. Likewise a
@@ -129,13 +122,9 @@ def respond(
         return record
     if record.mode == "notify":
         record.outcome = "notified"
-        record.notified = _notify(deps, record)
-        store.put_drift(record)
         return record
     if store.get_pause().paused:
         record.outcome = "paused"
-        record.notified = _notify(deps, record)
-        store.put_drift(record)
         return record
 
     machine = deps.settings.state_machine_arn
@@ -152,7 +141,6 @@ def respond(
         if running is not None:
             record.outcome = "coalesced"
             record.execution_arn = running
-            store.put_drift(record)
             return record
         if len(window.recent(now)) >= deps.settings.max_remediations_per_hour:
             store.set_drift_override(
@@ -163,14 +151,11 @@ def respond(
             )
             record.mode = "notify"
             record.outcome = "rate_limited"
-            record.notified = _notify(deps, record)
-            store.put_drift(record)
             return record
         if store.reserve_remediation(key, window, now, name, arn):
             break
     else:
         record.outcome = "coalesced"  # others kept starting remediations: one of them will repair it
-        store.put_drift(record)
         return record
 
     record.actions = _repair_prerequisites(deps, desired.spec)
@@ -184,17 +169,16 @@ def respond(
     record.execution_name = name
     record.execution_arn = arn
     record.actions.append(f"started reconcile execution {name}")
-    record.notified = _notify(deps, record)
-    store.put_drift(record)
     return record
 
 
 def follow_up_failed_remediation(key: str, deps: Deps) -> DriftRecord | None:
-    """When the workspace's last run was a drift remediation that FAILED, say so once on its drift record
-    (outcome remediation_failed, the run's error and cause as the action to take) and notify.
+    """When the workspace's last run was a drift remediation that FAILED, say so once on its open drift
+    record (outcome remediation_failed, the run's error and cause as the action to take) and notify.
 
     A repair that cannot complete by itself (a deleted Databricks endpoint needs new subnets and groups)
-    must not look like a repair in progress: the record and the notification name what to change.
+    must not look like a repair in progress: the record and the notification name what to change. The
+    drift stays open: the scan that finds it gone closes it.
     """
     store = deps.drift_store
     observed = store.get_observed(key) or {}
@@ -202,21 +186,27 @@ def follow_up_failed_remediation(key: str, deps: Deps) -> DriftRecord | None:
     name = str(last_run.get("execution") or "")
     if last_run.get("outcome") != "FAILED" or not name.startswith("drift-"):
         return None
-    record = next(
-        (
-            r
-            for r in store.list_drift(key, limit=50)
-            if r.execution_name == name and r.outcome == "remediation_started"
-        ),
-        None,
-    )
-    if record is None:
-        return None  # already followed up, or the run was not started by a drift record
     error = observed.get("last_error") or {}
-    record.outcome = "remediation_failed"
-    record.actions.append(
+    action = (
         f"reconcile execution {name} FAILED with {error.get('error', 'an error')}: {error.get('cause', '')}"
     )
-    record.notified = _notify(deps, record) or record.notified
-    store.put_drift(record)
-    return record
+    for _ in range(MAX_RESERVE_ATTEMPTS):
+        record = next(
+            (
+                r
+                for r in store.list_open_drift(key)
+                if r.execution_name == name and r.outcome == "remediation_started"
+            ),
+            None,
+        )
+        if record is None:
+            return None  # already followed up, or the run was not started by a drift record
+        failed = record.model_copy(
+            update={"outcome": "remediation_failed", "actions": [*record.actions, action]}
+        )
+        saved = store.save_open_drift(failed)
+        if saved is not None:
+            if notify(deps, [saved]):
+                saved = store.save_open_drift(saved.model_copy(update={"notified": True})) or saved
+            return saved
+    return None

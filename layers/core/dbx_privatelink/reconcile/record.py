@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from typing import Any
 
+from dbx_privatelink.drift.records import close_repaired
+from dbx_privatelink.errors import DbxPrivateLinkError
 from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.models import (
     RecordAndReleaseInput,
@@ -131,6 +134,11 @@ def record_and_release(inp: RecordAndReleaseInput, deps: Deps) -> RecordAndRelea
         ),
     )
     rerun = deps.store.release_lease(key, inp.execution_name, allow_rerun=inp.rerun_count < MAX_RERUNS)
+    if not rerun:
+        # The drifts this run was started for or joined are repaired (a rerun closes them at its own end).
+        # Bookkeeping only: a failed write must not fail the repair, the next healthy scan closes them.
+        with suppress(DbxPrivateLinkError):
+            close_repaired(key, inp.execution_name, inp.execution_arn, deps.drift_store)
     return RecordAndReleaseOutput(
         rerun=rerun,
         rerun_count=inp.rerun_count + (1 if rerun else 0),
