@@ -23,7 +23,7 @@ from dbx_privatelink.models import (
 from dbx_privatelink.reconcile.lease import acquire_lease
 from dbx_privatelink.reconcile.record import record_and_release, record_failure
 from dbx_privatelink.spec import parse_spec
-from dbx_privatelink.store import StoreClient
+from dbx_privatelink.store import DriftStore, StoreClient
 from dbx_privatelink.wiring import Deps, Settings
 from tests.tables import app_table
 from tests.unit.test_decommission_plan import SPEC
@@ -47,7 +47,7 @@ class World:
         self.store = StoreClient(table)
         self.sfn = FakeStepFunctions()
         self.deps = Deps(settings=Settings(region="us-east-1", owner_tag="dbx-privatelink", table_name="t"))
-        self.deps.__dict__.update(store=self.store, sfn=self.sfn)
+        self.deps.__dict__.update(store=self.store, drift_store=DriftStore(table), sfn=self.sfn)
 
     def start(self, name: str, spec: dict[str, Any]) -> Any:
         """An execution's AcquireLease; the execution counts as running while the test goes on."""

@@ -19,9 +19,21 @@ from dbx_privatelink.errors import PreflightFailedError
 from dbx_privatelink.models import SpecStep
 from dbx_privatelink.reconcile.preflight import preflight
 from dbx_privatelink.spec import parse_spec
+from dbx_privatelink.store import StoreClient
 from dbx_privatelink.wiring import Deps, Settings
+from tests.tables import app_table
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+class _EmptyAccount:
+    """A Databricks account with nothing in it that preflight asks about: every list is empty, every
+    object looked up exists."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: []
+
+
 STACK_REGION = "us-east-1"
 
 
@@ -88,7 +100,14 @@ def test_a_run_started_without_the_cli_is_refused_for_what_apply_refuses() -> No
     }
     with mock_aws():
         deps = Deps(
-            settings=Settings(region=STACK_REGION, owner_tag="dbx-privatelink"), session=boto3.Session()
+            settings=Settings(region=STACK_REGION, owner_tag="dbx-privatelink"),
+            session=boto3.Session(region_name=STACK_REGION),
+        )
+        deps.__dict__["databricks"] = lambda _account: _EmptyAccount()
+        deps.__dict__["store"] = StoreClient(
+            boto3.resource("dynamodb", region_name=STACK_REGION).Table(
+                app_table(boto3.Session(region_name=STACK_REGION))
+            )
         )
         # When preflight runs (on an account without the spec's VPCs: their problems are listed too)
         with pytest.raises(PreflightFailedError) as info:
