@@ -331,7 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(render_text(report))
     if not args.no_write:
-        RESULTS.write_text(render_markdown(report))
+        # The "## Fleet" section is bench/fleet.py's (make bench-fleet): kept as it is, at the end.
+        current = RESULTS.read_text() if RESULTS.exists() else ""
+        fleet = "## Fleet" + current.split("\n## Fleet", 1)[1] if "\n## Fleet" in current else ""
+        RESULTS.write_text(
+            render_markdown(report).rstrip() + ("\n\n" + fleet.rstrip() if fleet else "") + "\n"
+        )
         print(f"written: {RESULTS.relative_to(REPO_ROOT)}")
     return 0 if all(r.status == "SUCCEEDED" for r in runs) else 1
 
