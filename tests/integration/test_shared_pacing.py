@@ -244,3 +244,35 @@ def test_resolver_calls_of_two_containers_stay_under_the_account_limit_only_when
         assert burst(shared) == []
         assert sum(aws.rate_limits.refused().values()) <= max(2, own_refused // 5)
         assert aws.rate_limits.allowed()["route53resolver:ListResolverRules"] == 40
+
+
+class _QuietResolver:
+    """Route 53 Resolver with nothing in it; counts the calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def list_resolver_endpoints(self, **_: Any) -> dict[str, Any]:
+        self.calls += 1
+        return {"ResolverEndpoints": []}
+
+
+def test_slots_a_step_left_unspent_do_not_let_a_later_invocations_calls_go_unpaced(table: Any) -> None:
+    # Given a warm container whose last step reserved five Resolver calls and made one
+    clock = Clock()
+    r53r = _QuietResolver()
+    pacer = SharedPacer(table, ROUTE53_RESOLVER, REGION, clock=clock, sleep=clock.sleep)
+    warm = ResolverClient(r53r, None, limiter=pacer)
+    warm.reserve_calls(5, max_wait_s=60)
+    warm.list_endpoints()
+    # and, a minute later, a queue of twenty calls other executions reserved
+    clock.now += 60
+    other = SharedPacer(table, ROUTE53_RESOLVER, REGION, clock=clock, sleep=clock.sleep)
+    other.reserve(20)
+    queue_ends = 20 / 4.5 - 1 / 4.5 * 4  # the burst lets four of them go at once
+    # When the container's next invocation calls without a reservation of its own
+    before = clock.now
+    warm.list_endpoints()
+    # Then the call waited for a slot of its own behind the queue: the old slots were dropped, not spent
+    assert r53r.calls == 2
+    assert clock.now - before >= queue_ends - 1e-6

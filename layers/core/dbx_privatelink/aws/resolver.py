@@ -298,6 +298,10 @@ class ResolverClient:
     @contextmanager
     def _call(self, operation: str) -> Iterator[None]:
         with self._slots_lock:
+            if isinstance(self._limiter, SlotLimiter):
+                # The client outlives an invocation (a warm container): slots a step reserved and did not
+                # spend are not a later call's to use.
+                self._slots = [s for s in self._slots if not self._limiter.stale(s)]
             slot = self._slots.pop(0) if self._slots else None
         if slot is None:
             self._limiter.acquire(self._max_wait_s, operation)
