@@ -3,7 +3,6 @@ drift repair of rule targets, associations, and the RSLVR-00804 refusal."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +12,6 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 from moto.route53resolver.models import route53resolver_backends
-from moto.route53resolver.responses import Route53ResolverResponse
 
 from dbx_privatelink.aws.dns_query import DnsAnswer
 from dbx_privatelink.aws.resolver import ResolverClient, TokenBucket
@@ -62,16 +60,6 @@ MUTATING = (
 )
 
 
-def _update_resolver_rule(self: Route53ResolverResponse) -> str:
-    """UpdateResolverRule, which moto 5.2.5 lacks: Name, TargetIps and ResolverEndpointId of the Config."""
-    rule = self.route53resolver_backend.get_resolver_rule(self._get_param("ResolverRuleId"))
-    config = self._get_param("Config") or {}
-    rule.name = config.get("Name", rule.name)
-    rule.target_ips = config.get("TargetIps", rule.target_ips)
-    rule.resolver_endpoint_id = config.get("ResolverEndpointId", rule.resolver_endpoint_id)
-    return json.dumps({"ResolverRule": rule.description()})
-
-
 @dataclass
 class World:
     session: Any
@@ -109,7 +97,10 @@ def _subnets(ec2: Any, vpc: str, cidrs: list[str], zones: list[str]) -> list[str
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(var, "testing")
-    monkeypatch.setattr(Route53ResolverResponse, "update_resolver_rule", _update_resolver_rule, raising=False)
+    # UpdateResolverRule, which moto lacks, as the local stack serves it. Installed for the process, never
+    # undone: a test that patched it for itself and restored moto's absence at its end would take it from a
+    # local stack that the same test worker brings up later.
+    resolver_patches.install()
     with mock_aws():
         session = boto3.session.Session(region_name=REGION)
         ec2 = session.client("ec2", region_name=REGION)
