@@ -29,6 +29,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +246,61 @@ def run_all(
     return [done.get(e) or sfn.describe_execution(executionArn=e) for e in started]
 
 
+def _entered(history: list[dict[str, Any]]) -> list[tuple[float, str]]:
+    """(timestamp, state name) of every state an execution entered, in order."""
+    return [
+        (e["timestamp"].timestamp(), e["stateEnteredEventDetails"]["name"])
+        for e in history
+        if str(e.get("type", "")).endswith("StateEntered") and "stateEnteredEventDetails" in e
+    ]
+
+
+def where_the_time_goes(
+    histories: list[list[dict[str, Any]]], mutations: list[float], t_first: float, time_scale: float
+) -> str:
+    """Where the fleet's time went: when each workspace first entered its milestone states (median and
+    last, emulated seconds after the first start), and the EC2 schedule's idle time (a gap between two
+    mutations longer than one interval at AWS's rate) with the states the executions were in meanwhile."""
+    entered = [_entered(h) for h in histories]
+    milestones = (
+        "Preflight",
+        "EnsureEndpoints",
+        "RegisterEndpoints",
+        "EnablePrivateDns",
+        "EnsureWorkspace",
+        "CheckWorkspaceRunning",
+        "VerifyDns",
+        "RecordAndRelease",
+    )
+    lines = ["milestones (emulated s after the first start: median / last):"]
+    for name in milestones:
+        times = sorted(
+            (next((t for t, n in states if n == name), None) or 0.0) - t_first for states in entered
+        )
+        times = [t / time_scale for t in times if t > 0]
+        if times:
+            lines.append(f"  {name:<24} {times[len(times) // 2]:7.0f} / {times[-1]:7.0f}")
+    interval = 1 / EC2_ENDPOINT_MUTATIONS.rate
+    ordered = sorted((t - t_first) / time_scale for t in mutations)
+    gaps = [(a, b) for a, b in pairwise(ordered) if b - a > 1.5 * interval]
+    idle = sum(b - a - interval for a, b in gaps)
+    lines.append(
+        f"EC2 schedule idle: {idle:.0f} s in {len(gaps)} gaps (first mutation at {ordered[0] if ordered else 0:.0f} s)"
+    )
+    waiting: Counter[str] = Counter()
+    for a, b in gaps:
+        middle = t_first + (a + b) / 2 * time_scale
+        for states in entered:
+            current = [n for t, n in states if t <= middle]
+            if current and current[-1] != "RecordAndRelease":
+                waiting[current[-1]] += round(b - a - interval)
+    lines.append(
+        "  executions during the gaps, by state (state x idle seconds): "
+        + ", ".join(f"{n} {c}" for n, c in waiting.most_common(8))
+    )
+    return "\n".join(lines)
+
+
 def measure(size: int, time_scale: float, pacing: str) -> FleetFigures:
     config = LocalStackConfig(
         time_scale=time_scale,
@@ -292,10 +348,11 @@ def measure(size: int, time_scale: float, pacing: str) -> FleetFigures:
         figures.refused = stack.aws.rate_limits.refused()
         figures.ec2_mutations = sum(n for k, n in allowed.items() if k.startswith("ec2:"))
         figures.resolver_calls = sum(n for k, n in allowed.items() if k.startswith("route53resolver:"))
-        for d in first:
-            history = full_history(sfn, d["executionArn"])
+        histories = [full_history(sfn, d["executionArn"]) for d in first]
+        for history in histories:
             figures.transitions += count_transitions(history)
             figures.lambdas += sum(scheduled_lambdas(history).values())
+        print(where_the_time_goes(histories, mutations, t_first, time_scale), file=sys.stderr, flush=True)
         figures.duplicates = duplicates(stack)
         before = _mutations(stack)
         second = run_all(stack, specs, "second", timeout)
