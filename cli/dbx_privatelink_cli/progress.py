@@ -209,11 +209,14 @@ def _deletion(r: dict[str, Any]) -> str:
 
 def _orphans(r: dict[str, Any]) -> str:
     found = r.get("orphans", [])
-    return (
+    text = (
         f"{len(found)} orphan(s): " + ", ".join(f"{o['kind']} {o['name']} {o['action']}" for o in found)
         if found
         else "none"
     )
+    failed = r.get("failed") or []
+    # An account the sweep could not read is not an account without orphans: say so, with its error.
+    return text + (f"; {len(failed)} account(s) not swept: " + "; ".join(failed) if failed else "")
 
 
 def _finish(r: dict[str, Any]) -> str:

@@ -120,3 +120,15 @@ def test_the_final_table_lists_the_dns_resources() -> None:
             "found",
         ],
     ]
+
+
+def test_the_orphan_sweep_names_the_accounts_it_could_not_sweep() -> None:
+    # Given a sweep that found nothing in one account and could not read another
+    result = {"orphans": [], "failed": ["acct-b: AccessDenied on ListNetworks"]}
+
+    # When its line is drawn
+    line = _SUMMARIES["SweepOrphans"](result)
+
+    # Then it does not read as a clean sweep
+    assert line == "none; 1 account(s) not swept: acct-b: AccessDenied on ListNetworks"
+    assert _SUMMARIES["SweepOrphans"]({"orphans": []}) == "none"
