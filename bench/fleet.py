@@ -301,6 +301,17 @@ def where_the_time_goes(
     return "\n".join(lines)
 
 
+def cpu_by_function(stack: LocalStack) -> str:
+    """The local stack is one process: the CPU each function's invocations took on it, most first."""
+    assert stack.deployment is not None
+    logical = {name: f.logical_id for name, f in stack.deployment.functions.items()}
+    stats = sorted(stack.runtime.stats().items(), key=lambda kv: -kv[1].cpu_seconds)
+    total = sum(s.cpu_seconds for _, s in stats)
+    return f"functions' CPU on the local stack: {total:.0f} s (s / invocations): " + ", ".join(
+        f"{logical.get(name, name)} {s.cpu_seconds:.1f}/{s.invocations}" for name, s in stats[:10]
+    )
+
+
 def measure(size: int, time_scale: float, pacing: str) -> FleetFigures:
     config = LocalStackConfig(
         time_scale=time_scale,
@@ -353,6 +364,7 @@ def measure(size: int, time_scale: float, pacing: str) -> FleetFigures:
             figures.transitions += count_transitions(history)
             figures.lambdas += sum(scheduled_lambdas(history).values())
         print(where_the_time_goes(histories, mutations, t_first, time_scale), file=sys.stderr, flush=True)
+        print(cpu_by_function(stack), file=sys.stderr, flush=True)
         figures.duplicates = duplicates(stack)
         before = _mutations(stack)
         second = run_all(stack, specs, "second", timeout)

@@ -207,15 +207,16 @@ def test_a_handler_running_past_its_timeout_gets_the_runtime_timeout_error(local
     # Given a function with a 1 s timeout whose handler takes longer
     name, _ = local_lambda.create(FLAKY, {"FLAKY_MODE": "lenient"}, timeout=1)
 
-    # When it is invoked
-    error, payload = local_lambda.invoke(name, {"key": "slow", "sleep_seconds": 1.5})
+    # When it is invoked with work that takes far longer than that
+    error, payload = local_lambda.invoke(name, {"key": "slow", "sleep_seconds": 20})
 
     # Then the invocation ends at the timeout with Lambda's error
     assert error == "Unhandled"
     assert payload["errorType"] == "Sandbox.Timedout"
     assert payload["errorMessage"].endswith("Task timed out after 1.00 seconds")
     stats = local_lambda.runtime.stats()[name]
-    assert stats.timeouts == 1 and stats.max_duration_seconds < 1.4
+    # (it did not wait for the handler: the margin is wide, a loaded machine joins the thread late)
+    assert stats.timeouts == 1 and stats.max_duration_seconds < 10
 
 
 def test_a_function_without_registered_source_fails_clearly(local_lambda: LocalLambda) -> None:
