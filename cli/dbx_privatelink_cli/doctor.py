@@ -3,7 +3,8 @@
 - CloudTrail: a trail that covers the region (multi-region, or homed there) is logging management write
   events. Without one, EventBridge gets no "AWS API Call via CloudTrail" events: drift is found only by the
   scheduled scan.
-- The secret: the stack's DatabricksSecretArn is readable and holds {"client_id", "client_secret"}.
+- The secret: the stack's DatabricksSecretArn is readable, holds {"client_id", "client_secret"}, and under a
+  customer-managed key, the stack's DatabricksSecretKmsKeyArn names that key (the functions' kms:Decrypt).
 - Databricks: with that secret, the stack's DatabricksHost issues an OAuth token and answers one Account API
   read (GET /credentials) for each Databricks account: --account-id, else DATABRICKS_ACCOUNT_ID, else the
   accounts of the workspaces the stack manages.
@@ -36,6 +37,9 @@ from dbx_privatelink_cli.output import emit_json, emit_lines
 from dbx_privatelink_cli.stack import StackInfo, stack_for
 
 VERIFIER_LOGICAL_ID = "VerifyDnsFunction"
+# The template parameter that grants the functions kms:Decrypt on the secret's customer-managed key.
+KMS_KEY_PARAMETER = "DatabricksSecretKmsKeyArn"
+AWS_MANAGED_SECRET_KEY = "alias/aws/secretsmanager"
 # The Databricks check (every account) gives up after this long: a host that does not answer is the finding,
 # not a hang.
 DATABRICKS_BUDGET_S = 45.0
@@ -79,7 +83,7 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
     stack = stack_for(args, runtime)
     specs = _managed_specs(runtime, stack)
     checks = [check_cloudtrail(runtime.client("cloudtrail"), runtime.region)]
-    secret_check, principal = check_secret(runtime.client("secretsmanager"), stack)
+    secret_check, principal = check_secret(runtime.client("secretsmanager"), runtime.client("kms"), stack)
     checks.append(secret_check)
     account_ids = _account_ids(args.account_id or runtime.env.get("DATABRICKS_ACCOUNT_ID"), specs)
     checks.append(check_databricks(stack.databricks_host, account_ids, principal))
@@ -241,8 +245,11 @@ def check_cloudtrail(cloudtrail: Any, region: str) -> Check:
 # --- the secret ---------------------------------------------------------------------------------------------
 
 
-def check_secret(secretsmanager: Any, stack: StackInfo) -> tuple[Check, ServicePrincipalSecret | None]:
-    """The stack's DatabricksSecretArn is readable and well-formed; the service principal when it is."""
+def check_secret(
+    secretsmanager: Any, kms: Any, stack: StackInfo
+) -> tuple[Check, ServicePrincipalSecret | None]:
+    """The stack's DatabricksSecretArn is readable and well-formed, and under a key the functions may use; the
+    service principal when it is readable."""
     name = "secret"
     secret_id = stack.databricks_secret_arn
     if not secret_id:
@@ -259,7 +266,39 @@ def check_secret(secretsmanager: Any, stack: StackInfo) -> tuple[Check, ServiceP
             'store the service principal as JSON {"client_id", "client_secret"} in that secret (README, '
             "Deploy to AWS), or deploy with the DatabricksSecretArn of the secret that holds it",
         ), None
-    return Check(name, True, f"{secret_id} holds client_id {principal.client_id}"), principal
+    found = f"{secret_id} holds client_id {principal.client_id}"
+    granted = stack.parameters.get(KMS_KEY_PARAMETER, "")
+    try:
+        key = secret_key_arn(secretsmanager, kms, secret_id)
+    except (ClientError, BotoCoreError) as exc:
+        return Check(
+            name,
+            False,
+            f"{found}, but its encryption key is not known: {_aws_error(exc)}",
+            f"allow secretsmanager:DescribeSecret and kms:DescribeKey, or check that {KMS_KEY_PARAMETER} names "
+            "the secret's key",
+        ), principal
+    if key is not None and key != granted:
+        granted_text = (
+            f"the stack grants kms:Decrypt on {granted}" if granted else f"{KMS_KEY_PARAMETER} is empty"
+        )
+        return Check(
+            name,
+            False,
+            f"{found}, but under the customer-managed key {key} and {granted_text}: the functions cannot "
+            "decrypt it",
+            f"sam deploy with {KMS_KEY_PARAMETER}={key}",
+        ), principal
+    return Check(name, True, found + (f" under {key}" if key else "")), principal
+
+
+def secret_key_arn(secretsmanager: Any, kms: Any, secret_id: str) -> str | None:
+    """The ARN of the customer-managed KMS key the secret is encrypted with; None for the AWS-managed key."""
+    key = secretsmanager.describe_secret(SecretId=secret_id).get("KmsKeyId")
+    if not key or str(key).endswith(AWS_MANAGED_SECRET_KEY):
+        return None
+    metadata = kms.describe_key(KeyId=key)["KeyMetadata"]
+    return None if metadata.get("KeyManager") == "AWS" else str(metadata["Arn"])
 
 
 # --- Databricks -----------------------------------------------------------------------------------------------

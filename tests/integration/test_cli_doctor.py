@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from dbx_privatelink_cli.doctor import AWS_MANAGED_SECRET_KEY, KMS_KEY_PARAMETER, check_secret
 from dbx_privatelink_cli.main import main
+from dbx_privatelink_cli.stack import StackInfo
 from dbx_privatelink_local.deployer import deploy_template
 from dbx_privatelink_local.seed import TRAIL_NAME
 from dbx_privatelink_local.stack import LocalStack, LocalStackConfig
@@ -210,3 +212,37 @@ def test_credentials_databricks_refuses_fail_the_databricks_check(
     assert checks["secret"]["ok"]
     assert "OAuth token request" in checks["databricks"]["detail"]
     assert "account admin" in checks["databricks"]["fix"]
+
+
+def test_a_secret_under_a_key_the_stack_does_not_grant_fails_the_secret_check(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets, arn = _stack_secret(stack)
+    kms = stack.client("kms")
+    key = kms.create_key(Description="the Databricks secret's key")["KeyMetadata"]["Arn"]
+    # Given the secret under a customer-managed key the stack was not deployed with
+    secrets.update_secret(SecretId=arn, KmsKeyId=key)
+    try:
+        code, document, _ = doctor(stack, monkeypatch, "--stack", PLACED)
+        # (and the same secret for a stack that grants that key)
+        granted, _principal = check_secret(
+            secrets,
+            kms,
+            StackInfo(
+                name=PLACED,
+                status="CREATE_COMPLETE",
+                state_machine_arn="",
+                table_name="",
+                owner_tag=PLACED,
+                parameters={"DatabricksSecretArn": arn, KMS_KEY_PARAMETER: key},
+            ),
+        )
+    finally:
+        secrets.update_secret(SecretId=arn, KmsKeyId=AWS_MANAGED_SECRET_KEY)
+    # Then the functions' missing kms:Decrypt is the finding, with the parameter that grants it
+    checks = _by_name(document)
+    assert code == 1 and document["problems"] == 1
+    assert f"under the customer-managed key {key}" in checks["secret"]["detail"]
+    assert checks["secret"]["fix"] == f"sam deploy with DatabricksSecretKmsKeyArn={key}"
+    assert checks["databricks"]["ok"]
+    assert granted.ok and granted.detail.endswith(f"under {key}")
