@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from dbx_privatelink_cli.doctor import AWS_MANAGED_SECRET_KEY, KMS_KEY_PARAMETER, check_secret
+from dbx_privatelink_cli.doctor import (
+    AWS_MANAGED_SECRET_KEY,
+    KMS_KEY_PARAMETER,
+    Check,
+    check_secret,
+    check_verifier,
+)
 from dbx_privatelink_cli.main import main
 from dbx_privatelink_cli.stack import StackInfo
 from dbx_privatelink_local.deployer import deploy_template
@@ -246,3 +253,55 @@ def test_a_secret_under_a_key_the_stack_does_not_grant_fails_the_secret_check(
     assert checks["secret"]["fix"] == f"sam deploy with DatabricksSecretKmsKeyArn={key}"
     assert checks["databricks"]["ok"]
     assert granted.ok and granted.detail.endswith(f"under {key}")
+
+
+def test_verify_dns_needs_a_way_to_the_apis_and_serves_only_its_own_vpc(stack: LocalStack) -> None:
+    env, ec2 = stack.environment, stack.client("ec2")
+    assert env is not None
+    subnet = env.workspace_subnet_ids[0]
+    table = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])[
+        "RouteTables"
+    ][0]
+    nat = next(r["NatGatewayId"] for r in table["Routes"] if r.get("NatGatewayId"))
+
+    def verifier(workspace_vpcs: dict[str, str]) -> Check:
+        return check_verifier(
+            stack.client("cloudformation"), stack.client("lambda"), ec2, PLACED, "us-east-1", workspace_vpcs
+        )
+
+    # Given a workspace in another VPC than VerifyDns's
+    check = verifier({"in-dns-vpc": env.dns_vpc_id, "here": env.vpc_id})
+    # Then its verification is said to be skipped, by name
+    assert not check.ok
+    assert "verification is skipped for the workspaces in other VPCs: in-dns-vpc" in check.detail
+    endpoints: list[str] = []
+    ec2.delete_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0")
+    try:
+        # Given no default route out of VerifyDns's subnet
+        check = verifier({})
+        assert not check.ok
+        assert "its subnets have no route to the EC2 and Route 53 Resolver APIs" in check.detail
+        # When the VPC gets interface endpoints for both APIs, with private DNS
+        for service in ("ec2", "route53resolver"):
+            endpoints.append(
+                ec2.create_vpc_endpoint(
+                    VpcId=env.vpc_id,
+                    ServiceName=f"com.amazonaws.us-east-1.{service}",
+                    VpcEndpointType="Interface",
+                    SubnetIds=[env.endpoint_subnet_id],
+                    SecurityGroupIds=[env.endpoint_sg_id],
+                    PrivateDnsEnabled=True,
+                )["VpcEndpoint"]["VpcEndpointId"]
+            )
+        # Then, once they are available, that is the way
+        deadline = time.monotonic() + 30
+        while (check := verifier({})).ok is False and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert check.ok, check.detail
+        assert check.detail.endswith("HTTPS out through interface endpoints for ec2 and route53resolver")
+    finally:
+        if endpoints:
+            ec2.delete_vpc_endpoints(VpcEndpointIds=endpoints)
+        ec2.create_route(
+            RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat
+        )
