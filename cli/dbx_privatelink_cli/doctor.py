@@ -81,12 +81,12 @@ class Check:
 
 def run(args: argparse.Namespace, runtime: Runtime) -> int:
     stack = stack_for(args, runtime)
-    specs = _managed_specs(runtime, stack)
+    specs, why_no_spec = _managed_specs(runtime, stack)
     checks = [check_cloudtrail(runtime.client("cloudtrail"), runtime.region)]
     secret_check, principal = check_secret(runtime.client("secretsmanager"), runtime.client("kms"), stack)
     checks.append(secret_check)
     account_ids = _account_ids(args.account_id or runtime.env.get("DATABRICKS_ACCOUNT_ID"), specs)
-    checks.append(check_databricks(stack.databricks_host, account_ids, principal))
+    checks.append(check_databricks(stack.databricks_host, account_ids, principal, why_none=why_no_spec))
     checks.append(
         check_verifier(
             runtime.client("cloudformation"),
@@ -128,18 +128,19 @@ def text_lines(stack: str, region: str, checks: list[Check]) -> list[str]:
     return lines
 
 
-def _managed_specs(runtime: Runtime, stack: StackInfo) -> dict[str, dict[str, Any]]:
-    """The desired specs of the workspaces the stack manages (decommissioned ones left out); {} when the
-    store cannot be read (the checks that use them then say what they could not see)."""
+def _managed_specs(runtime: Runtime, stack: StackInfo) -> tuple[dict[str, dict[str, Any]], str]:
+    """The desired specs of the workspaces the stack manages (decommissioned ones left out), and why there are
+    none: the store is empty, or could not be read."""
     try:
         desired = StoreClient(runtime.resource("dynamodb").Table(stack.table_name)).list_desired()
-    except DbxPrivateLinkError:
-        return {}
-    return {
+    except DbxPrivateLinkError as exc:
+        return {}, f"the stack's table {stack.table_name} could not be read ({exc})"
+    specs = {
         key: d.spec
         for key, d in sorted(desired.items())
         if d.decommission is None and isinstance(d.spec.get("network"), dict)
     }
+    return specs, "the stack manages no workspace yet"
 
 
 def _account_ids(given: str | None, specs: dict[str, dict[str, Any]]) -> list[str]:
@@ -309,6 +310,7 @@ def check_databricks(
     account_ids: list[str],
     principal: ServicePrincipalSecret | None,
     *,
+    why_none: str = "the stack manages no workspace yet",
     clock: Callable[[], float] = time.monotonic,
 ) -> Check:
     """An OAuth token and one Account API read per account, with the stack's secret and host."""
@@ -321,7 +323,7 @@ def check_databricks(
         return Check(
             name,
             False,
-            "no Databricks account to check: the stack manages no workspace yet",
+            f"no Databricks account to check: {why_none}",
             "pass --account-id ACCOUNT_ID (or set DATABRICKS_ACCOUNT_ID)",
         )
     found: list[str] = []
