@@ -15,13 +15,14 @@ export PYTHONDONTWRITEBYTECODE := 1
 # No telemetry from SAM CLI: the machines reach no endpoint but the package registries.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help env demo test lint format schema typecheck validate statelint build pytest unit integration e2e bench bench-fleet local-up clean
+.PHONY: help env demo test lint format schema typecheck validate statelint build deploy pytest unit integration e2e bench bench-fleet local-up clean
 
 help:
 	@echo "make demo   - bring up the local stack and reconcile the sample workspace"
 	@echo "make test   - lint, type-check, validate and build the template, run every test"
 	@echo "make bench  - benchmarks on the local stack (figures in bench/RESULTS.md)"
 	@echo "make bench-fleet - 10, 25 and 50 workspaces at once with AWS's rate limits on (bench/RESULTS.md)"
+	@echo "make deploy - build and deploy the stack to AWS with sam deploy (guided until samconfig.toml has parameters)"
 
 $(VENV)/.installed: pyproject.toml requirements/dev.lock
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found on PATH nor through pyenv (PYENV_VERSION=3.13.0)"; exit 1; }
@@ -69,6 +70,13 @@ statelint: $(VENV)/.installed
 # The artefact users deploy must build: python3.13 on PATH for the python3.13 builder.
 build: $(SAM_VENV)/.installed
 	PATH="$(PY313_BIN):$$PATH" $(SAM) build --template template.yaml --parallel --cached
+
+# Deploy what `make build` built, with the AWS credentials of the shell. Guided (asks for every parameter and
+# offers to save them in samconfig.toml) until samconfig.toml has parameter_overrides or DEPLOY_ARGS passes
+# them; DEPLOY_ARGS goes to sam deploy as is (--stack-name, --region, --parameter-overrides, --no-confirm-changeset).
+SAM_GUIDED = $(if $(DEPLOY_ARGS)$(shell grep -s '^parameter_overrides' samconfig.toml),,--guided)
+deploy: build
+	$(SAM) deploy $(SAM_GUIDED) $(DEPLOY_ARGS)
 
 # Two workers, a test file each at a time (an e2e worker keeps one local stack for the files it runs).
 PYTEST_WORKERS ?= 2

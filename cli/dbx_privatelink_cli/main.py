@@ -21,7 +21,19 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, NoCredentialsError
 
-from dbx_privatelink_cli import apply, demo, destroy, dns, drift, forwarders, local, plan, schema, status
+from dbx_privatelink_cli import (
+    apply,
+    demo,
+    destroy,
+    dns,
+    doctor,
+    drift,
+    forwarders,
+    local,
+    plan,
+    schema,
+    status,
+)
 from dbx_privatelink_cli.common import EXIT_FAILED, EXIT_USAGE, CliError, Runtime
 from dbx_privatelink_cli.output import emit_json
 
@@ -36,6 +48,7 @@ SUBCOMMANDS: tuple[ModuleType, ...] = (
     demo,
     local,
     schema,
+    doctor,
 )
 
 

@@ -260,3 +260,30 @@ def seed_environment(
         standby_subnet_ids=plane.standby_subnet_ids,
         standby_sg_id=plane.standby_sg_id,
     )
+
+
+TRAIL_NAME = "management-events"
+
+
+def seed_trail(session: Any, endpoint_url: str | None, region: str) -> str:
+    """The account's CloudTrail trail, as an account that gets drift events has one: multi-region, logging
+    management events (read and write) to its bucket. Returns its ARN."""
+    account = session.client("sts", region_name=region, endpoint_url=endpoint_url).get_caller_identity()[
+        "Account"
+    ]
+    bucket = f"cloudtrail-{account}-{region}"
+    s3 = session.client("s3", region_name=region, endpoint_url=endpoint_url)
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    cloudtrail = session.client("cloudtrail", region_name=region, endpoint_url=endpoint_url)
+    arn: str = cloudtrail.create_trail(Name=TRAIL_NAME, S3BucketName=bucket, IsMultiRegionTrail=True)[
+        "TrailARN"
+    ]
+    # AWS gives a new trail this selector; moto gives none.
+    cloudtrail.put_event_selectors(
+        TrailName=TRAIL_NAME, EventSelectors=[{"ReadWriteType": "All", "IncludeManagementEvents": True}]
+    )
+    cloudtrail.start_logging(Name=TRAIL_NAME)
+    return arn

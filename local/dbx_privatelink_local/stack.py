@@ -34,7 +34,7 @@ from dbx_privatelink_local.databricks.server import EmulatorServer
 from dbx_privatelink_local.deployer import Deployment, deploy_template
 from dbx_privatelink_local.dns import LocalDns, attach_local_dns
 from dbx_privatelink_local.lambda_runtime import InProcessLambdaRuntime
-from dbx_privatelink_local.seed import SeededEnvironment, seed_environment
+from dbx_privatelink_local.seed import SeededEnvironment, seed_environment, seed_trail
 from dbx_privatelink_local.sfn import StepFunctionsControl, enable_step_functions
 from dbx_privatelink_local.timescale import TIME_SCALE
 
@@ -141,6 +141,8 @@ class LocalStack:
             client_id=self.client_id,
             client_secret=self.client_secret,
         )
+        # Event-driven drift needs a trail that is logging; `dbx-privatelink doctor` checks for one.
+        seed_trail(session, self.aws.endpoint_url, cfg.region)
         self.deployment = deploy_template(
             cfg.template,
             cfg.stack_name,
