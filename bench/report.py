@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,12 +58,103 @@ class ImportFigures:
     baseline_ms: float | None = None  # `import boto3` alone, for scale
 
 
+# --- side by side: the state machine and the baseline script ----------------------------------------
+
+
+@dataclass(frozen=True)
+class EmulatorDelays:
+    """The local stack's configured delays the walkthrough's order waits for, in emulated seconds."""
+
+    endpoint_accept_s: float  # a registered Databricks endpoint is accepted (EmulatorConfig)
+    accepted_available_s: float  # accepted -> available (LocalAwsSettings.accepted_endpoint_available_after)
+    private_dns_s: float  # private DNS turned on: available -> pending -> available
+    workspace_running_s: float  # workspace created -> RUNNING (EmulatorConfig.workspace_provision_delay_s)
+    aws_endpoint_available_s: (
+        float  # interface endpoint to an AWS service (sts, kinesis-streams): -> available
+    )
+    gateway_endpoint_available_s: float = 0.0  # gateway endpoint (s3)
+    # moto puts Resolver endpoints, rules and associations in their final status at once.
+    resolver_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class LowerBound:
+    """The shortest end-to-end time an order of work allows: the longest of its independent chains."""
+
+    seconds: float
+    chains: tuple[tuple[str, float], ...]  # (what waits, emulated seconds)
+
+
+def walkthrough_lower_bound(d: EmulatorDelays) -> LowerBound:
+    """The lower bound of the seed walkthrough's order on the emulator (derivation: bench/README.md).
+
+    Endpoints are registrable at creation (pendingAcceptance); the private access settings, network and
+    workspace are created once the registrations are available; Databricks validates the network when
+    provisioning ends and needs the endpoints available then, so private DNS (turned on at the same moment)
+    must be done by RUNNING. Everything else runs beside that chain."""
+    databricks = d.endpoint_accept_s + d.accepted_available_s + max(d.workspace_running_s, d.private_dns_s)
+    chains = (
+        (
+            "Databricks endpoints accepted, available, then the workspace RUNNING (private DNS beside)",
+            databricks,
+        ),
+        (
+            "AWS-service endpoints available",
+            max(d.aws_endpoint_available_s, d.gateway_endpoint_available_s),
+        ),
+        ("Route 53 Resolver endpoint, rules and associations", d.resolver_s),
+    )
+    return LowerBound(max(seconds for _, seconds in chains), chains)
+
+
+@dataclass(frozen=True)
+class ProcedureRun:
+    """One run of a procedure (the state machine, or the baseline script) on the local stack."""
+
+    status: str  # SUCCEEDED, or FAILED with the error
+    emulated_seconds: float  # start to end, wall time divided by the time scale
+    aws_calls: Mapping[str, int]  # "service:Operation" -> calls
+    databricks_calls: Mapping[str, int]  # "METHOD /path/{template}" -> requests answered by the emulator
+    created: Mapping[str, int]  # resource kind -> how many more exist after the run than before
+
+
+@dataclass(frozen=True)
+class Procedure:
+    name: str
+    first: ProcedureRun  # on a fresh local stack
+    second: ProcedureRun  # the same inputs again, on the same stack
+
+
+@dataclass(frozen=True)
+class SideBySide:
+    time_scale: float
+    bound: LowerBound
+    ours: Procedure
+    baseline: Procedure
+
+
+def census_delta(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
+    """after - before for every kind counted (deleted resources count negative)."""
+    return {kind: after.get(kind, 0) - before.get(kind, 0) for kind in sorted({*before, *after})}
+
+
+def created_total(created: Mapping[str, int]) -> int:
+    """Resources a run added; for a second run with the same inputs, every one is a duplicate."""
+    return sum(n for n in created.values() if n > 0)
+
+
+def ratio(numerator: float, denominator: float) -> str:
+    """'1.23x', or 'n/a' when there is nothing to divide by."""
+    return f"{numerator / denominator:.2f}x" if denominator > 0 else "n/a"
+
+
 @dataclass(frozen=True)
 class BenchReport:
     machine: Machine
     runs: Sequence[RunFigures]
     imports: ImportFigures | None
     notes: Sequence[str] = field(default_factory=tuple)
+    side_by_side: SideBySide | None = None
 
 
 # --- counting ----------------------------------------------------------------------------------------
@@ -170,12 +261,102 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str
 # --- the report --------------------------------------------------------------------------------------
 
 
-def _sections(report: BenchReport) -> list[tuple[str, str, list[str], list[list[str]]]]:
+Section = tuple[str, str, list[str], list[list[str]]]
+
+
+def _calls(calls: Mapping[str, int], write: Callable[[str], bool]) -> tuple[int, str]:
+    """(total, 'total (writes)') of a run's calls."""
+    total = sum(calls.values())
+    return total, f"{total} ({sum(n for k, n in calls.items() if write(k))})"
+
+
+def _side_by_side_sections(s: SideBySide) -> list[Section]:
+    """The comparison with the baseline script, the lower bound's chains and the resources each run made."""
+    ours, base, bound = s.ours, s.baseline, s.bound.seconds
+    rows: list[list[str]] = []
+    for which in ("first", "second"):
+        o, b = getattr(ours, which), getattr(base, which)
+        o_aws, o_aws_text = _calls(o.aws_calls, aws_write)
+        b_aws, b_aws_text = _calls(b.aws_calls, aws_write)
+        o_dbx, o_dbx_text = _calls(o.databricks_calls, databricks_write)
+        b_dbx, b_dbx_text = _calls(b.databricks_calls, databricks_write)
+        o_new, b_new = created_total(o.created), created_total(b.created)
+        rows += [
+            [f"{which} run: status", o.status, b.status, ""],
+            [
+                f"{which} run: end to end (emulated s)",
+                f"{o.emulated_seconds:.1f}",
+                f"{b.emulated_seconds:.1f}",
+                ratio(o.emulated_seconds, b.emulated_seconds),
+            ],
+        ]
+        if which == "first":
+            rows += [
+                ["lower bound of the walkthrough's order (emulated s)", f"{bound:g}", f"{bound:g}", ""],
+                [
+                    "first run / lower bound",
+                    ratio(o.emulated_seconds, bound),
+                    ratio(b.emulated_seconds, bound),
+                    "",
+                ],
+            ]
+        rows += [
+            [f"{which} run: AWS API calls (writes)", o_aws_text, b_aws_text, ratio(o_aws, b_aws)],
+            [
+                f"{which} run: Databricks Account API calls (writes)",
+                o_dbx_text,
+                b_dbx_text,
+                ratio(o_dbx, b_dbx),
+            ],
+            [
+                f"{which} run: resources created" + (" (duplicates)" if which == "second" else ""),
+                str(o_new),
+                str(b_new),
+                "",
+            ],
+        ]
+    scale = s.time_scale
+    kinds = sorted({*ours.first.created, *ours.second.created, *base.first.created, *base.second.created})
+    runs = (ours.first, ours.second, base.first, base.second)
+    created = [[kind, *(str(r.created.get(kind, 0)) for r in runs)] for kind in kinds]
+    created.append(["**total**", *(str(created_total(r.created)) for r in runs)])
+    return [
+        (
+            "Side by side: dbx-privatelink and the baseline script",
+            f"The sample workspace with custom DNS, on a fresh local stack each at time scale {scale:g} (a 60 s "
+            f"wait lasts {60 * scale:g} s of wall time, so the emulated delays dominate). {ours.name}; "
+            f"{base.name}. Emulated seconds are wall seconds divided by the time scale. Each procedure then "
+            "runs a second time with the same inputs on its stack: whatever that run creates is a duplicate.",
+            ["figure", "dbx-privatelink", "baseline script", "ours / baseline"],
+            rows,
+        ),
+        (
+            "Lower bound of the walkthrough's order",
+            "Derived from the emulator's configured delays (bench/README.md): the longest of the chains that "
+            "run beside each other.",
+            ["chain", "emulated s"],
+            [
+                *([what, f"{seconds:g}"] for what, seconds in s.bound.chains),
+                ["**lower bound**", f"{bound:g}"],
+            ],
+        ),
+        (
+            "Resources created per run",
+            "Resources counted on the local stack before and after each run (AWS and Databricks).",
+            ["resource", "ours, first", "ours, second", "baseline, first", "baseline, second"],
+            created,
+        ),
+    ]
+
+
+def _sections(report: BenchReport) -> list[Section]:
     """(title, explanation, headers, rows) of every table, shared by both renderings."""
     runs = report.runs
     run_headers = [r.label for r in runs]
     scale = report.machine.time_scale
-    sections: list[tuple[str, str, list[str], list[list[str]]]] = []
+    sections: list[Section] = []
+    if report.side_by_side is not None:
+        sections += _side_by_side_sections(report.side_by_side)
     summary = [
         ["status", *(r.status for r in runs)],
         ["state transitions (StateEntered events)", *(str(r.transitions) for r in runs)],

@@ -24,27 +24,40 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
+from botocore.exceptions import ClientError
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 for _path in (REPO_ROOT, REPO_ROOT / "layers" / "core", REPO_ROOT / "local"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+from bench.baseline import BaselineInputs, run_baseline  # noqa: E402
 from bench.report import (  # noqa: E402
     BenchReport,
+    EmulatorDelays,
     ImportFigures,
     Machine,
+    Procedure,
+    ProcedureRun,
     RunFigures,
+    SideBySide,
+    census_delta,
     count_transitions,
     delta,
     median_ms,
     render_markdown,
     render_text,
     scheduled_lambdas,
+    walkthrough_lower_bound,
 )
+from dbx_privatelink.catalog import default_catalog  # noqa: E402
 from dbx_privatelink.wiring import NEEDS  # noqa: E402
 from dbx_privatelink_local.aws.calls import buffer_body, parse_call  # noqa: E402
 from dbx_privatelink_local.aws.cloudtrail import IdentityResolver  # noqa: E402
+from dbx_privatelink_local.seed import DATA_PLANE_CIDR, DNS_VPC_CIDR  # noqa: E402
 from dbx_privatelink_local.stack import LocalStack, LocalStackConfig  # noqa: E402
+from dbx_privatelink_local.timescale import TIME_SCALE  # noqa: E402
 
 RESULTS = REPO_ROOT / "bench" / "RESULTS.md"
 RUN_TIMEOUT_S = 300.0
@@ -285,15 +298,168 @@ def measure_imports(repeats: int) -> ImportFigures:
     return ImportFigures(repeats=repeats, handlers_ms=handlers, sdk_ms=sdk, baseline_ms=baseline)
 
 
+# --- side by side with the baseline script --------------------------------------------------------------
+
+
+def census(stack: LocalStack) -> dict[str, int]:
+    """How many resources of each kind the run's procedures make exist on the stack, AWS and Databricks."""
+    ec2, r53r = stack.client("ec2"), stack.client("route53resolver")
+    endpoints = [
+        e
+        for e in ec2.describe_vpc_endpoints()["VpcEndpoints"]
+        if e["State"].lower() not in ("deleted", "deleting")
+    ]
+    rules = r53r.list_resolver_rules(MaxResults=100)["ResolverRules"]
+    backend = stack.emulator.backend
+    return {
+        "VPC endpoints": len(endpoints),
+        "security groups": len(ec2.describe_security_groups()["SecurityGroups"]),
+        "Resolver endpoints": len(r53r.list_resolver_endpoints(MaxResults=100)["ResolverEndpoints"]),
+        # Rules of the account: the auto-defined Internet Resolver rule is Route 53 Resolver's own.
+        "Resolver rules": sum(1 for r in rules if str(r.get("OwnerId", "")).isdigit()),
+        "Resolver rule associations": len(
+            r53r.list_resolver_rule_associations(MaxResults=100)["ResolverRuleAssociations"]
+        ),
+        "endpoint registrations": len(backend.endpoints),
+        "private access settings": len(backend.private_access),
+        "networks": len(backend.networks),
+        "workspaces": sum(1 for w in backend.workspaces.values() if not w.deleting),
+    }
+
+
+def emulator_delays(stack: LocalStack) -> EmulatorDelays:
+    """The delays this stack's emulators are configured with (emulated seconds)."""
+    aws, databricks = stack.aws.settings, stack.emulator.config
+    return EmulatorDelays(
+        endpoint_accept_s=databricks.endpoint_accept_delay_s,
+        accepted_available_s=aws.accepted_endpoint_available_after,
+        private_dns_s=aws.private_dns_update_after,
+        workspace_running_s=databricks.workspace_provision_delay_s,
+        aws_endpoint_available_s=aws.aws_endpoint_available_after,
+        gateway_endpoint_available_s=aws.gateway_endpoint_available_after,
+    )
+
+
+def ours_run(run: RunFigures, created: dict[str, int], time_scale: float) -> ProcedureRun:
+    return ProcedureRun(
+        status=run.status,
+        emulated_seconds=run.wall_seconds / time_scale,
+        aws_calls=run.aws_calls,
+        databricks_calls=run.databricks_calls,
+        created=created,
+    )
+
+
+def baseline_inputs(stack: LocalStack) -> BaselineInputs:
+    """The seeded environment as the walkthrough's reader notes it down (the sample spec's resources)."""
+    env = stack.environment
+    assert env is not None
+    services = default_catalog().region(env.region)
+    assert services is not None
+    return BaselineInputs(
+        region=env.region,
+        vpc_id=env.vpc_id,
+        workspace_subnet_ids=env.workspace_subnet_ids,
+        workspace_security_group_id=env.workspace_sg_id,
+        endpoint_subnet_id=env.endpoint_subnet_id,
+        endpoint_security_group_id=env.endpoint_sg_id,
+        workspace_service=services.workspace_service,
+        relay_service=services.relay_service,
+        credentials_id=env.credentials_id,
+        storage_configuration_id=env.storage_configuration_id,
+        workspace_name="privatelink-test",
+        deployment_name="privatelink-test",
+        data_plane_cidr=DATA_PLANE_CIDR,
+        dns_vpc_id=env.dns_vpc_id,
+        dns_vpc_cidr=DNS_VPC_CIDR,
+        resolver_subnet_ids=env.dns_subnet_ids,
+        corporate_dns_ips=env.corporate_dns_ips,
+    )
+
+
+def failure_text(exc: Exception) -> str:
+    """Where the baseline stopped, short enough for a table cell: an AWS error's code and operation."""
+    if isinstance(exc, ClientError):
+        return f"{exc.response['Error'].get('Code', '?')} on {exc.operation_name}"
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''}"
+
+
+def measure_baseline(time_scale: float) -> Procedure:
+    """The baseline script twice on a fresh local stack, as an IAM user of its own (its calls are told
+    apart by access key)."""
+    from databricks.sdk import AccountClient
+
+    with LocalStack(LocalStackConfig(time_scale=time_scale, parameters={"ScanRateMinutes": "1440"})) as stack:
+        counter = AwsCallCounter()
+        counter.install(stack)
+        iam = stack.client("iam")
+        iam.create_user(UserName="baseline-operator")
+        key = iam.create_access_key(UserName="baseline-operator")["AccessKey"]
+        session = boto3.session.Session(
+            region_name=stack.config.region,
+            aws_access_key_id=key["AccessKeyId"],
+            aws_secret_access_key=key["SecretAccessKey"],
+        )
+        ec2 = session.client("ec2", endpoint_url=stack.aws.endpoint_url)
+        resolver = session.client("route53resolver", endpoint_url=stack.aws.endpoint_url)
+        info = stack.info
+        account = AccountClient(
+            host=info.databricks_host,
+            account_id=info.account_id,
+            client_id=info.client_id,
+            client_secret=info.client_secret,
+            auth_type="oauth-m2m",
+        )
+        inputs = baseline_inputs(stack)
+        runs: list[ProcedureRun] = []
+        for _ in range(2):
+            before, calls_before = census(stack), counter.snapshot()
+            dbx_before = stack.emulator.calls_by_operation()
+            started = time.monotonic()
+            try:
+                run_baseline(ec2, resolver, account, inputs, sleep=TIME_SCALE.sleep)
+                status = "SUCCEEDED"
+            except Exception as exc:  # measured, not fixed: the second run stops where a copy is refused
+                status = f"FAILED: {failure_text(exc)}"
+            elapsed = time.monotonic() - started
+            calls = {
+                op: n - calls_before.get((k, op), 0)
+                for (k, op), n in counter.snapshot().items()
+                if k == key["AccessKeyId"] and n > calls_before.get((k, op), 0)
+            }
+            runs.append(
+                ProcedureRun(
+                    status=status,
+                    emulated_seconds=elapsed / time_scale,
+                    aws_calls=calls,
+                    databricks_calls=delta(dbx_before, stack.emulator.calls_by_operation()),
+                    created=census_delta(before, census(stack)),
+                )
+            )
+    return Procedure(
+        "the baseline: bench/baseline.py, boto3 + databricks-sdk in the walkthrough's order, polling every 5 s",
+        runs[0],
+        runs[1],
+    )
+
+
 # --- main ----------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--time-scale", type=float, default=0.01, help="local-stack time scale (0.01)")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=0.5,
+        help="local-stack time scale (0.5: emulated delays dominate the Lambdas' and moto's own time)",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="fresh interpreters per import time (3)")
     parser.add_argument("--no-imports", action="store_true", help="skip the import-time measurements")
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the baseline script (bench/baseline.py)"
+    )
     args = parser.parse_args(argv)
 
     load_before = os.getloadavg()[0]
@@ -315,9 +481,24 @@ def main(argv: list[str] | None = None) -> int:
         assert stack.environment is not None
         counter = AwsCallCounter()
         counter.install(stack)
-        spec = stack.environment.sample_spec()
+        # The sample workspace with custom DNS: the seeds' whole walkthrough, as the baseline script does it.
+        spec = stack.environment.sample_spec(custom_dns=True)
+        created: list[dict[str, int]] = []
         for label in ("first run", "second run"):
+            before = census(stack)
             runs.append(measure_run(stack, counter, spec, label))
+            created.append(census_delta(before, census(stack)))
+        bound = walkthrough_lower_bound(emulator_delays(stack))
+    ours = Procedure(
+        "dbx-privatelink: one execution of the reconcile state machine per run",
+        ours_run(runs[0], created[0], args.time_scale),
+        ours_run(runs[1], created[1], args.time_scale),
+    )
+    side_by_side = (
+        None
+        if args.no_baseline
+        else SideBySide(args.time_scale, bound, ours, measure_baseline(args.time_scale))
+    )
 
     machine = replace(machine, load=f"{load_before:.1f} / {os.getloadavg()[0]:.1f}")
     report = BenchReport(
@@ -326,8 +507,10 @@ def main(argv: list[str] | None = None) -> int:
         imports=imports,
         notes=(
             "first run: creates everything (endpoints, registrations, private access settings, network, "
-            "workspace); second run: same spec, nothing to change.",
+            "workspace, Route 53 Resolver endpoint, rules and associations); second run: same spec, nothing "
+            "to change.",
         ),
+        side_by_side=side_by_side,
     )
     print(render_text(report))
     if not args.no_write:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,22 +13,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.report import (
     BenchReport,
+    EmulatorDelays,
     ImportFigures,
     Machine,
+    Procedure,
+    ProcedureRun,
     RunFigures,
+    SideBySide,
     aws_write,
     by_service,
+    census_delta,
     comparison_rows,
     count_transitions,
+    created_total,
     databricks_write,
     delta,
     markdown_table,
     median_ms,
+    ratio,
     render_markdown,
     render_text,
     scheduled_lambdas,
     short_databricks_operation,
     text_table,
+    walkthrough_lower_bound,
 )
 
 HISTORY: list[dict[str, Any]] = [
@@ -144,3 +153,118 @@ def test_text_report_has_no_markdown_emphasis() -> None:
     text = render_text(_report())
     assert "time scale 0.01" in text and "**" not in text
     assert "range" in text and "300-411" in text
+
+
+# --- side by side with the baseline script ---------------------------------------------------------------
+
+# The local stack's defaults (EmulatorConfig, LocalAwsSettings).
+DEFAULT_DELAYS = EmulatorDelays(
+    endpoint_accept_s=20,
+    accepted_available_s=20,
+    private_dns_s=10,
+    workspace_running_s=60,
+    aws_endpoint_available_s=60,
+)
+
+
+def test_lower_bound_is_registration_then_workspace_on_the_defaults() -> None:
+    # Given the emulator's default delays
+    # When the walkthrough's lower bound is derived
+    bound = walkthrough_lower_bound(DEFAULT_DELAYS)
+    # Then accepted (20) + available (20) + RUNNING (60) sets it; the AWS endpoints' 60 s run beside
+    assert bound.seconds == 100
+    assert [seconds for _, seconds in bound.chains] == [100, 60, 0]
+
+
+def test_lower_bound_follows_the_configured_delays() -> None:
+    # Given AWS-service endpoints slower than the whole Databricks chain, then they set the bound
+    assert walkthrough_lower_bound(replace(DEFAULT_DELAYS, aws_endpoint_available_s=130)).seconds == 130
+    # Given private DNS slower than provisioning: the network is validated when provisioning ends, so the
+    # endpoints must be available again by then and private DNS takes the workspace's place in the chain
+    assert walkthrough_lower_bound(replace(DEFAULT_DELAYS, private_dns_s=80)).seconds == 120
+    # Given a slower acceptance, then the Databricks chain grows by as much
+    assert walkthrough_lower_bound(replace(DEFAULT_DELAYS, endpoint_accept_s=45)).seconds == 125
+    # And a slow gateway endpoint counts like the interface ones
+    assert walkthrough_lower_bound(replace(DEFAULT_DELAYS, gateway_endpoint_available_s=170)).seconds == 170
+
+
+def test_census_delta_and_duplicates() -> None:
+    created = census_delta(
+        {"VPC endpoints": 5, "networks": 1}, {"VPC endpoints": 8, "networks": 1, "rules": 2}
+    )
+    assert created == {"VPC endpoints": 3, "networks": 0, "rules": 2}
+    # A deletion is not a duplicate
+    assert created_total({**created, "workspaces": -1}) == 5
+
+
+def test_ratio() -> None:
+    assert ratio(150, 100) == "1.50x"
+    assert ratio(1, 0) == "n/a"
+
+
+def _side_by_side() -> SideBySide:
+    def run(
+        status: str, seconds: float, aws: dict[str, int], dbx: dict[str, int], made: dict[str, int]
+    ) -> ProcedureRun:
+        return ProcedureRun(status, seconds, aws, dbx, made)
+
+    ours = Procedure(
+        "ours",
+        run(
+            "SUCCEEDED",
+            110.0,
+            {"ec2:CreateVpcEndpoint": 5, "ec2:DescribeVpcEndpoints": 15},
+            {
+                "POST /api/2.0/accounts/{account_id}/networks": 1,
+                "GET /api/2.0/accounts/{account_id}/networks": 3,
+            },
+            {"VPC endpoints": 5, "networks": 1},
+        ),
+        run("SUCCEEDED", 12.0, {"ec2:DescribeVpcEndpoints": 4}, {}, {"VPC endpoints": 0, "networks": 0}),
+    )
+    baseline = Procedure(
+        "the baseline",
+        run(
+            "SUCCEEDED",
+            125.0,
+            {"ec2:CreateVpcEndpoint": 5, "ec2:DescribeVpcEndpoints": 5},
+            {"POST /api/2.0/accounts/{account_id}/networks": 1},
+            {"VPC endpoints": 5, "networks": 1},
+        ),
+        run(
+            "FAILED: InvalidParameter on CreateVpcEndpoint",
+            20.0,
+            {"ec2:CreateVpcEndpoint": 4},
+            {},
+            {"VPC endpoints": 3, "networks": 0},
+        ),
+    )
+    return SideBySide(0.5, walkthrough_lower_bound(DEFAULT_DELAYS), ours, baseline)
+
+
+def test_side_by_side_table_in_markdown() -> None:
+    # Given a report with the comparison
+    report = replace(_report(), side_by_side=_side_by_side())
+    # When it is rendered as markdown
+    md = render_markdown(report)
+    # Then the comparison comes first, with the ratios to the bound and between the two
+    assert md.index("## Side by side") < md.index("## Summary")
+    assert "| first run: end to end (emulated s) | 110.0 | 125.0 | 0.88x |" in md
+    assert "| lower bound of the walkthrough's order (emulated s) | 100 | 100 |  |" in md
+    assert "| first run / lower bound | 1.10x | 1.25x |  |" in md
+    assert "| first run: AWS API calls (writes) | 20 (5) | 10 (5) | 2.00x |" in md
+    assert "| first run: Databricks Account API calls (writes) | 4 (1) | 1 (1) | 4.00x |" in md
+    assert "| second run: status | SUCCEEDED | FAILED: InvalidParameter on CreateVpcEndpoint |  |" in md
+    assert "| second run: resources created (duplicates) | 0 | 3 |  |" in md
+    # And the bound's chains and the resources per run
+    assert "| **lower bound** | 100 |" in md
+    assert "| VPC endpoints | 5 | 0 | 5 | 3 |" in md
+    assert "| **total** | 6 | 0 | 6 | 3 |" in md
+    assert "time scale 0.5 (a 60 s wait lasts 30 s" in md
+
+
+def test_side_by_side_in_text_and_absent_without_baseline() -> None:
+    report = replace(_report(), side_by_side=_side_by_side())
+    text = render_text(report)
+    assert "Side by side" in text and "**" not in text
+    assert "Side by side" not in render_text(_report())
