@@ -270,6 +270,11 @@ def _calls(calls: Mapping[str, int], write: Callable[[str], bool]) -> tuple[int,
     return total, f"{total} ({sum(n for k, n in calls.items() if write(k))})"
 
 
+def _versus(ours: ProcedureRun, baseline: ProcedureRun, a: float, b: float) -> str:
+    """ours / baseline, only when both succeeded: a run that stopped half-way did less work."""
+    return ratio(a, b) if ours.status == baseline.status == "SUCCEEDED" else ""
+
+
 def _side_by_side_sections(s: SideBySide) -> list[Section]:
     """The comparison with the baseline script, the lower bound's chains and the resources each run made."""
     ours, base, bound = s.ours, s.baseline, s.bound.seconds
@@ -287,7 +292,7 @@ def _side_by_side_sections(s: SideBySide) -> list[Section]:
                 f"{which} run: end to end (emulated s)",
                 f"{o.emulated_seconds:.1f}",
                 f"{b.emulated_seconds:.1f}",
-                ratio(o.emulated_seconds, b.emulated_seconds),
+                _versus(o, b, o.emulated_seconds, b.emulated_seconds),
             ],
         ]
         if which == "first":
@@ -301,12 +306,12 @@ def _side_by_side_sections(s: SideBySide) -> list[Section]:
                 ],
             ]
         rows += [
-            [f"{which} run: AWS API calls (writes)", o_aws_text, b_aws_text, ratio(o_aws, b_aws)],
+            [f"{which} run: AWS API calls (writes)", o_aws_text, b_aws_text, _versus(o, b, o_aws, b_aws)],
             [
                 f"{which} run: Databricks Account API calls (writes)",
                 o_dbx_text,
                 b_dbx_text,
-                ratio(o_dbx, b_dbx),
+                _versus(o, b, o_dbx, b_dbx),
             ],
             [
                 f"{which} run: resources created" + (" (duplicates)" if which == "second" else ""),

@@ -255,6 +255,9 @@ def test_side_by_side_table_in_markdown() -> None:
     assert "| first run: AWS API calls (writes) | 20 (5) | 10 (5) | 2.00x |" in md
     assert "| first run: Databricks Account API calls (writes) | 4 (1) | 1 (1) | 4.00x |" in md
     assert "| second run: status | SUCCEEDED | FAILED: InvalidParameter on CreateVpcEndpoint |  |" in md
+    # And no ratio against a run that stopped half-way
+    assert "| second run: end to end (emulated s) | 12.0 | 20.0 |  |" in md
+    assert "| second run: AWS API calls (writes) | 4 (0) | 4 (4) |  |" in md
     assert "| second run: resources created (duplicates) | 0 | 3 |  |" in md
     # And the bound's chains and the resources per run
     assert "| **lower bound** | 100 |" in md
