@@ -1,6 +1,7 @@
-"""`make bench`: figures of one reconcile of the sample workspace on the local stack, run twice.
+"""`make bench`: figures of one reconcile of the sample workspace on the local stack, run twice, side by
+side with the baseline script (bench/baseline.py) run twice on a fresh stack of its own.
 
-    .venv/bin/python bench/run.py [--time-scale 0.01] [--repeats 3] [--no-imports] [--no-write]
+    .venv/bin/python bench/run.py [--time-scale 0.5] [--repeats 3] [--no-imports] [--no-baseline] [--no-write]
 
 Prints a text report and writes bench/RESULTS.md. What each figure means: bench/README.md.
 Performance is measured here, never asserted as wall-clock in tests.
@@ -31,6 +32,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 for _path in (REPO_ROOT, REPO_ROOT / "layers" / "core", REPO_ROOT / "local"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
+
+from databricks.sdk import AccountClient  # noqa: E402
 
 from bench.baseline import BaselineInputs, run_baseline  # noqa: E402
 from bench.report import (  # noqa: E402
@@ -387,8 +390,6 @@ def failure_text(exc: Exception) -> str:
 def measure_baseline(time_scale: float) -> Procedure:
     """The baseline script twice on a fresh local stack, as an IAM user of its own (its calls are told
     apart by access key)."""
-    from databricks.sdk import AccountClient
-
     with LocalStack(LocalStackConfig(time_scale=time_scale, parameters={"ScanRateMinutes": "1440"})) as stack:
         counter = AwsCallCounter()
         counter.install(stack)
