@@ -1,12 +1,14 @@
-"""Preflight's check of an endpoint named in endpoints.adopt: the stack tags as its own only what it creates
-or what a human handed over to it (template.yaml lets its roles tag an existing endpoint only then)."""
+"""Adoption: the stack tags as its own only what it creates or what a human handed over to it with the tag
+dbx-privatelink:adopt=<stack> (template.yaml lets its roles tag an existing resource only then)."""
 
 from __future__ import annotations
 
 import pytest
 
 from dbx_privatelink.aws.ec2 import EndpointInfo
+from dbx_privatelink.errors import AwsAccessDeniedError
 from dbx_privatelink.models import EndpointPlan
+from dbx_privatelink.reconcile.dns import _claim
 from dbx_privatelink.reconcile.preflight import ADOPT_TAG_KEY, OWNER_TAG_KEY, _check_endpoint_ownership
 
 VPC = "vpc-0a0a0a0a0a0a0a0a0"
@@ -61,3 +63,18 @@ def test_an_endpoint_not_handed_over_is_refused_with_the_tag_to_set(tags: dict[s
     [problem] = problems
     assert problem.startswith(f"endpoints.adopt.workspace: {ENDPOINT} is not handed over to this stack")
     assert f"--tags Key={ADOPT_TAG_KEY},Value={OWNER}" in problem
+
+
+class _RefusingResolver:
+    """Route 53 Resolver as the template lets the roles tag: never a resource not handed over."""
+
+    def tag(self, arn: str, tags: dict[str, str]) -> None:
+        raise AwsAccessDeniedError("TagResource failed: AccessDeniedException: not authorized")
+
+
+def test_a_resolver_resource_not_handed_over_is_refused_with_the_tag_that_hands_it_over() -> None:
+    arn = "arn:aws:route53resolver:us-east-1:123456789012:resolver-rule/rslvr-rr-0a1b2c3d4e5f6071"
+    with pytest.raises(AwsAccessDeniedError) as refused:
+        _claim(_RefusingResolver(), arn, {OWNER_TAG_KEY: OWNER, "dbx-privatelink:role": "forward"})  # type: ignore[arg-type]
+    assert f"{arn} would be adopted but is not handed over to this stack" in str(refused.value)
+    assert f"--tags Key={ADOPT_TAG_KEY},Value={OWNER}" in str(refused.value)
