@@ -8,6 +8,7 @@ PYTHON313 := $(shell PYENV_VERSION=3.13.0 python3.13 -c 'import sys; print(sys.e
 PY313_BIN := $(dir $(PYTHON313))
 VENV := .venv
 SAM_VENV := .venv-sam
+IAMCHECK_VENV := .venv-iamcheck
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 ASL := $(wildcard statemachine/*.asl.json)
@@ -15,7 +16,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # No telemetry from SAM CLI: the machines reach no endpoint but the package registries.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help env demo test lint format schema typecheck validate statelint build deploy pytest unit integration e2e bench bench-fleet local-up clean
+.PHONY: help env demo test lint format schema typecheck validate statelint iamcheck build deploy pytest unit integration e2e bench bench-fleet local-up clean
 
 help:
 	@echo "make demo   - bring up the local stack and reconcile the sample workspace"
@@ -36,7 +37,13 @@ $(SAM_VENV)/.installed: requirements/sam.lock
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/sam.lock
 	touch $@
 
-env: $(VENV)/.installed $(SAM_VENV)/.installed
+$(IAMCHECK_VENV)/.installed: requirements/iamcheck.lock
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found on PATH nor through pyenv (PYENV_VERSION=3.13.0)"; exit 1; }
+	$(PYTHON313) -m venv $(IAMCHECK_VENV)
+	$(IAMCHECK_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/iamcheck.lock
+	touch $@
+
+env: $(VENV)/.installed $(SAM_VENV)/.installed $(IAMCHECK_VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/dbx-privatelink demo
@@ -44,7 +51,7 @@ demo: $(VENV)/.installed
 local-up: $(VENV)/.installed
 	$(VENV)/bin/dbx-privatelink local up
 
-test: lint typecheck validate statelint build pytest
+test: lint typecheck validate statelint iamcheck build pytest
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -66,6 +73,18 @@ validate: $(SAM_VENV)/.installed
 
 statelint: $(VENV)/.installed
 	$(VENV)/bin/statelint --ignore=URI $(ASL)
+
+# The IAM policies as AWS will evaluate them: the SAM transform of the template (the roles SAM makes for the
+# functions), checked by checkov's IAM checks, offline (--skip-download, no update check), and every condition
+# key checked against the actions it is used with (tools/iamcheck.py). A suppression goes in the template as
+# Metadata: checkov: skip: [{id, comment}] on the resource (on a function: for its role), with the reason.
+IAM_CHECKS := CKV_AWS_40,CKV_AWS_60,CKV_AWS_61,CKV_AWS_62,CKV_AWS_63,CKV_AWS_107,CKV_AWS_108,CKV_AWS_109,CKV_AWS_110,CKV_AWS_111,CKV_AWS_364
+IAMCHECK_TEMPLATE := .aws-sam/iamcheck/template.json
+iamcheck: $(VENV)/.installed $(IAMCHECK_VENV)/.installed
+	$(PY) tools/iamcheck.py transform template.yaml $(IAMCHECK_TEMPLATE)
+	CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(IAMCHECK_VENV)/bin/checkov --skip-download --framework cloudformation \
+		--file $(IAMCHECK_TEMPLATE) --check $(IAM_CHECKS) --compact --quiet
+	$(IAMCHECK_VENV)/bin/python tools/iamcheck.py keys $(IAMCHECK_TEMPLATE)
 
 # The artefact users deploy must build: python3.13 on PATH for the python3.13 builder.
 build: $(SAM_VENV)/.installed
@@ -99,4 +118,4 @@ bench-fleet: $(VENV)/.installed
 	$(VENV)/bin/python bench/fleet.py
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(IAMCHECK_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -289,6 +289,64 @@ def _app_role_events(stack: LocalStack, since: int) -> list[str]:
     ]
 
 
+def _detect(stack: LocalStack, event: dict[str, Any]) -> dict[str, Any]:
+    """Hand one event to the deployed DetectDrift, as EventBridge does; its output."""
+    assert stack.deployment is not None
+    name = stack.deployment.function_by_logical_id("DetectDriftFunction").function_name
+    answer = stack.client("lambda").invoke(FunctionName=name, Payload=json.dumps(event).encode())
+    assert "FunctionError" not in answer, answer["Payload"].read()
+    return dict(json.loads(answer["Payload"].read()))
+
+
+@pytest.mark.parametrize("workspace", ["notify"], indirect=True)
+def test_the_applications_own_calls_are_known_by_the_role_arns_the_template_gives(
+    stack: LocalStack, drift: Drift, workspace: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    """The template passes DetectDrift the ARNs of the stack's roles (OWN_ROLE_ARNS from the roles' own
+    resources): a call of EnablePrivateDns is the application's, the same call by a human role named like
+    the stack's roles is not."""
+    spec, summary = workspace
+    key, endpoint = spec["workspace_key"], summary["endpoints"]["workspace"]["id"]
+    # Given the reconcile's own ModifyVpcEndpoint on the workspace endpoint (indexed for drift by now)
+    [own] = [
+        e
+        for e in stack.aws.cloudtrail.events("ModifyVpcEndpoint")
+        if endpoint in json.dumps(e["detail"]["requestParameters"])
+        and "EnablePrivateDnsFunctionRole" in e["detail"]["userIdentity"].get("arn", "")
+    ]
+    # When it is handed to the detector again, then it is ignored as the application's own call
+    out = _detect(stack, {**own, "id": own["id"] + "-again"})
+    assert (out["outcome"], out["reason"]) == ("ignored", "the application's own call"), out
+    # When the same call comes from a role named like the stack's roles, then it is a drift of the workspace
+    identity = own["detail"]["userIdentity"]
+    human = f"{stack.deployment.stack_name}-Breakglass-admin"  # type: ignore[union-attr]
+    account = identity["accountId"]
+    forged = {
+        **own,
+        "id": own["id"] + "-breakglass",
+        "detail": {
+            **own["detail"],
+            "eventID": own["detail"]["eventID"] + "-breakglass",
+            "userIdentity": {
+                "type": "AssumedRole",
+                "accountId": account,
+                "arn": f"arn:aws:sts::{account}:assumed-role/{human}/alice",
+                "sessionContext": {
+                    "sessionIssuer": {
+                        "type": "Role",
+                        "arn": f"arn:aws:iam::{account}:role/{human}",
+                        "accountId": account,
+                        "userName": human,
+                    }
+                },
+            },
+        },
+    }
+    out = _detect(stack, forged)
+    assert [w["outcome"] for w in out["workspaces"]] == ["notified"], out
+    assert [r.actor for r in drift.records(key)] == [f"arn:aws:sts::{account}:assumed-role/{human}/alice"]
+
+
 # --- every drift kind: detected, recorded, repaired --------------------------------------------------
 
 

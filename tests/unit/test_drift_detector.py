@@ -102,6 +102,7 @@ class World:
             state_machine_arn=MACHINE,
             topic_arn=f"arn:aws:sns:us-east-1:{ACCOUNT}:drift",
             max_remediations_per_hour=3,
+            own_role_arns=f"arn:aws:iam::{ACCOUNT}:role/dbx-privatelink-EnablePrivateDnsFunctionRole-AB12",
         )
         self.deps = Deps(settings=settings, clock=lambda: self.now)
         self.store = DriftStore(table)
@@ -214,6 +215,21 @@ def test_events_that_start_nothing(world: World, change: dict[str, Any], reason:
     out = detect_drift(world.event(**change), world.deps)
     assert out.outcome == "ignored" and reason in out.reason
     assert world.sfn.status == {} and world.store.list_drift("ws-a") == []
+
+
+def test_a_human_role_named_like_the_stacks_roles_is_not_the_application(world: World) -> None:
+    """Given a break-glass role `<stack>-Breakglass-admin` (it fits `<stack>-<LogicalId>-<suffix>`),
+    when it turns private DNS off, then the change is repaired: only the roles the template names are ours."""
+    world.workspace("ws-a")
+    human = {
+        "type": "AssumedRole",
+        "accountId": ACCOUNT,
+        "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/dbx-privatelink-Breakglass-admin/alice",
+    }
+    out = detect_drift(world.event(userIdentity=human), world.deps)
+    assert [o.outcome for o in out.workspaces] == ["remediation_started"]
+    [record] = world.store.list_drift("ws-a")
+    assert record.actor.endswith("assumed-role/dbx-privatelink-Breakglass-admin/alice")
 
 
 def test_the_same_event_twice_starts_one_run(world: World) -> None:

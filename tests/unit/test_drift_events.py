@@ -166,18 +166,32 @@ def test_scheduled_event() -> None:
     assert event.id == "s-1"
 
 
+# The roles the template names in the detector's OWN_ROLE_ARNS (CloudFormation's names for them).
+OWN_ROLES = [
+    f"arn:aws:iam::{ACCOUNT}:role/dbx-privatelink-EnablePrivateDnsFunctionRole-2ISS83H0HGL3",
+    f"arn:aws:iam::{ACCOUNT}:role/dbx-privatelink-DetectDriftFunctionRole-9QW1",
+]
+
+
 @pytest.mark.parametrize(
     ("identity", "own"),
     [
         (_assumed("dbx-privatelink-EnablePrivateDnsFunctionRole-2ISS83H0HGL3"), True),
-        (_assumed("dbx-privatelink-ReconcileStateMachineRole-ABC"), True),
-        (_assumed("dbx-privatelink-prod-DetectDriftFunctionRole-X"), False),  # another stack's prefix
-        (_assumed("dbx-privatelink-EnablePrivateDnsFunctionRole-X", account="999999999999"), False),
+        (_assumed("dbx-privatelink-DetectDriftFunctionRole-9QW1"), True),
+        # A human role named like the stack's roles is not the application: its change is repaired.
+        (_assumed("dbx-privatelink-Breakglass-admin"), False),
+        # A role of the stack that the template does not name (it makes no watched call), another stack's.
+        (_assumed("dbx-privatelink-ReconcileStateMachineRole-ABC"), False),
+        (_assumed("dbx-privatelink-prod-DetectDriftFunctionRole-9QW1"), False),
+        (
+            _assumed("dbx-privatelink-EnablePrivateDnsFunctionRole-2ISS83H0HGL3", account="999999999999"),
+            False,
+        ),
         (_assumed("Admin"), False),
         (
             {
                 "type": "IAMUser",
-                "arn": f"arn:aws:iam::{ACCOUNT}:user/dbx-privatelink-admin",
+                "arn": f"arn:aws:iam::{ACCOUNT}:user/dbx-privatelink-EnablePrivateDnsFunctionRole-2ISS83H0HGL3",
                 "accountId": ACCOUNT,
             },
             False,
@@ -185,13 +199,21 @@ def test_scheduled_event() -> None:
         ({"type": "Root", "arn": f"arn:aws:iam::{ACCOUNT}:root", "accountId": ACCOUNT}, False),
     ],
 )
-def test_own_principals_are_the_stacks_roles_in_its_account(identity: dict[str, Any], own: bool) -> None:
+def test_own_principals_are_exactly_the_stacks_named_roles_in_its_account(
+    identity: dict[str, Any], own: bool
+) -> None:
     event = CloudTrailEvent.model_validate(_event("ModifyVpcEndpoint", {}, identity))
-    got = is_own_principal(event.detail.userIdentity, stack_name="dbx-privatelink", account_id=ACCOUNT)
-    assert got is own
+    assert is_own_principal(event.detail.userIdentity, account_id=ACCOUNT, role_arns=OWN_ROLES) is own
 
 
-def test_explicit_role_arns_and_role_name_from_the_session_arn() -> None:
+def test_no_named_roles_means_no_call_is_the_applications() -> None:
+    identity = CloudTrailEvent.model_validate(
+        _event("ModifyVpcEndpoint", {}, _assumed("dbx-privatelink-EnablePrivateDnsFunctionRole-2ISS83H0HGL3"))
+    ).detail.userIdentity
+    assert not is_own_principal(identity, account_id=ACCOUNT, role_arns=[""])
+
+
+def test_the_role_is_read_from_the_session_arn_when_the_event_has_no_session_issuer() -> None:
     identity = CloudTrailEvent.model_validate(
         _event(
             "ModifyVpcEndpoint",
@@ -204,14 +226,11 @@ def test_explicit_role_arns_and_role_name_from_the_session_arn() -> None:
         )
     ).detail.userIdentity
     assert role_name_of(identity) == "HandNamed"
-    assert not is_own_principal(identity, stack_name="dbx-privatelink", account_id=ACCOUNT)
+    assert not is_own_principal(identity, account_id=ACCOUNT, role_arns=OWN_ROLES)
+    assert is_own_principal(
+        identity, account_id=ACCOUNT, role_arns=[f"arn:aws:iam::{ACCOUNT}:role/HandNamed"]
+    )
     named = CloudTrailEvent.model_validate(
         _event("ModifyVpcEndpoint", {}, _assumed("HandNamed"))
     ).detail.userIdentity
-    assert is_own_principal(
-        named,
-        stack_name="dbx-privatelink",
-        account_id=ACCOUNT,
-        role_arns=[f"arn:aws:iam::{ACCOUNT}:role/HandNamed"],
-    )
     assert actor_of(named) == f"arn:aws:sts::{ACCOUNT}:assumed-role/HandNamed/session-1"

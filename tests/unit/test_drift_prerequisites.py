@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from dbx_privatelink.aws.ec2 import SecurityGroupInfo, SgRule, VpcInfo
 from dbx_privatelink.catalog import default_catalog, port_ranges
 from dbx_privatelink.drift.prerequisites import RESTORED_RULE_DESCRIPTION, prerequisite_repairs
+from dbx_privatelink.drift.remediation import REPAIR_TAG_KEY, _repair_prerequisites
+from dbx_privatelink.errors import AwsAccessDeniedError
 from dbx_privatelink.spec import WorkspaceSpec, parse_spec
 
 WS_SG, EP_SG, VPC = "sg-0a1b2c3d4e5f60711", "sg-0a1b2c3d4e5f60712", "vpc-0a1b2c3d4e5f60718"
@@ -130,3 +133,58 @@ def test_an_endpoint_group_that_admits_only_the_primary_group_is_opened_to_the_v
         r.permission["IpRanges"] == [{"CidrIp": "10.0.0.0/22", "Description": RESTORED_RULE_DESCRIPTION}]
         for r in repairs
     )
+
+
+class _ReadEc2:
+    def __init__(self, vpc: VpcInfo, groups: list[SecurityGroupInfo]) -> None:
+        self.vpc, self.groups = vpc, groups
+
+    def get_vpc(self, vpc_id: str) -> VpcInfo:
+        return self.vpc
+
+    def get_security_groups(self, ids: list[str]) -> list[SecurityGroupInfo]:
+        return [g for g in self.groups if g.group_id in ids]
+
+
+class _TaggedWriter:
+    """EC2 as the template's policy lets the drift roles write: only to resources tagged repair=<stack>."""
+
+    def __init__(self, tagged: set[str]) -> None:
+        self.tagged, self.calls = tagged, []  # type: list[str]
+
+    def _check(self, target: str, operation: str) -> None:
+        if target not in self.tagged:
+            raise AwsAccessDeniedError(f"{operation} failed: UnauthorizedOperation: not authorized")
+        self.calls.append(f"{operation} {target}")
+
+    def enable_vpc_attribute(self, vpc_id: str, attribute: str) -> None:
+        self._check(vpc_id, "ModifyVpcAttribute")
+
+    def authorize(self, group_id: str, direction: str, permission: dict[str, Any]) -> bool:
+        self._check(group_id, "AuthorizeSecurityGroup" + direction.capitalize())
+        return True
+
+
+def test_a_repair_the_role_may_not_make_is_listed_as_not_done_with_the_tag_to_set() -> None:
+    # Given a VPC with DNS hostnames off and a workspace group that lost its UDP rule, where only the group
+    # carries dbx-privatelink:repair=<stack>
+    ws, ep = _healthy_groups()
+    ws = ws.model_copy(update={"ingress": tuple(r for r in ws.ingress if r.protocol != "udp")})
+    vpc = VPC_OK.model_copy(update={"dns_hostnames": False})
+    writer = _TaggedWriter({WS_SG})
+    deps = SimpleNamespace(
+        settings=SimpleNamespace(owner_tag="dbx-privatelink"),
+        catalog=CATALOG,
+        ec2=lambda region: _ReadEc2(vpc, [ws, ep]),
+        drift_ec2=lambda region: writer,
+    )
+    # When the remediation repairs the prerequisites
+    done = _repair_prerequisites(deps, _spec().model_dump(mode="json"))  # type: ignore[arg-type]
+    # Then the group is repaired, and the VPC is named with the tag that would let the repair happen
+    assert writer.calls == [f"AuthorizeSecurityGroupIngress {WS_SG}"]
+    [vpc_line, group_line] = done
+    assert (
+        vpc_line.startswith("not done: ")
+        and f"{VPC} is not tagged {REPAIR_TAG_KEY}=dbx-privatelink" in vpc_line
+    )
+    assert not group_line.startswith("not done")

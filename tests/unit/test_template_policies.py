@@ -229,3 +229,180 @@ def test_the_databricks_host_parameter_takes_https_or_a_loopback_emulator_only()
         assert pattern.match(good), good
     for bad in ("http://accounts.cloud.databricks.com", "http://10.0.0.5", "ftp://example.com"):
         assert not pattern.match(bad), bad
+
+
+# --- least privilege: what each mutating grant may touch (issue 13) --------------------------------------
+
+STACK = {"Ref": "AWS::StackName"}
+ADOPT_TAG, REPAIR_TAG = "dbx-privatelink:adopt", "dbx-privatelink:repair"
+# The tag keys the stack's roles may set on an existing (handed-over) resource: never adopt or repair.
+OWN_TAG_KEYS = {OWNER_TAG, "dbx-privatelink:role", "dbx-privatelink:scope", "Name"}
+READ_ONLY = re.compile(r"^[a-z0-9-]+:(Describe|List|Get|BatchGet|Query|Scan|ConditionCheck)")
+# Mutating grants with no tag condition, and why each is safe: the request is authorised on every resource
+# it names, and the resource it changes carries the stack's tag (or is made in the call with it).
+UNCONDITIONED = {
+    # CreateVpcEndpoint: the endpoint itself must be requested with the ownership tag
+    ("EnsureEndpointFunction", "ec2:CreateVpcEndpoint"): {"vpc", "subnet", "security-group", "route-table"},
+    # AddSecurityGroupIds: the endpoint must carry the ownership tag
+    ("EnsureEndpointFunction", "ec2:ModifyVpcEndpoint"): {"security-group"},
+    # CreateSecurityGroup: the group must be requested with the ownership tag
+    ("EnsureResolverEndpointsFunction", "ec2:CreateSecurityGroup"): {"vpc"},
+    # Route 53 Resolver's dependent actions, in the spec's DNS VPC (unknown to the template): ARN-bounded
+    ("EnsureResolverEndpointsFunction", "ec2:CreateNetworkInterface"): {
+        "network-interface",
+        "subnet",
+        "security-group",
+    },
+    ("EnsureResolverEndpointsFunction", "ec2:ModifyNetworkInterfaceAttribute"): {
+        "network-interface",
+        "security-group",
+    },
+    ("DeleteResolverEndpointsFunction", "ec2:DeleteNetworkInterface"): {"network-interface"},
+    # VerifyDns's own interface: bounded by the subnet and group conditions of the other statements
+    ("VerifyDnsFunction", "ec2:CreateNetworkInterface"): {"network-interface"},
+    # Private hosted zones carry no tag IAM can read; the VPCs are the spec's
+    ("EnsureZoneAssociationsFunction", "route53:AssociateVPCWithHostedZone"): {"hostedzone", "vpc"},
+}
+
+
+def _resource_type(resource: Any) -> str:
+    """security-group for arn:...:security-group/*, "*" for "*", the referenced name for a Ref/GetAtt."""
+    text = resource if isinstance(resource, str) else resource.get("Fn::Sub", "")
+    if not isinstance(text, str) or not text:
+        return "reference"
+    if text == "*":
+        return "*"
+    return text.rsplit(":", 1)[-1].split("/", 1)[0]
+
+
+def _conditions(st: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for block in st.get("Condition", {}).values() for k, v in block.items()}
+
+
+def _mutating_grants() -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(function, action, resource type, conditions) of every non-read grant on AWS resources."""
+    grants = []
+    for name in sorted(FUNCTIONS):
+        for st in _statements(FUNCTIONS[name]):
+            resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+            for action in _actions(st):
+                if READ_ONLY.match(action) or action.split(":")[0] in {
+                    "dynamodb",
+                    "states",
+                    "sns",
+                    "secretsmanager",
+                }:
+                    continue
+                grants += [(name, action, _resource_type(r), _conditions(st)) for r in resources]
+    return grants
+
+
+def test_no_mutating_action_is_granted_on_every_resource() -> None:
+    wide = [(n, a) for n, a, rtype, _ in _mutating_grants() if rtype == "*"]
+    assert wide == [], f"mutating actions on '*': {wide}"
+
+
+def test_every_mutating_grant_is_bound_by_a_tag_or_justified() -> None:
+    """Each mutating grant names the stack's ownership tag, a handed-over or repair tag (all with the stack's
+    name), or is one of the justified creates and dependent actions above."""
+    unjustified = []
+    for name, action, rtype, conditions in _mutating_grants():
+        tagged = any(
+            key.startswith(("aws:ResourceTag/", "aws:RequestTag/")) and value == STACK
+            for key, value in conditions.items()
+        )
+        bound = {"ec2:SubnetID", "ec2:SecurityGroupID", "ec2:Subnet"} & set(conditions)
+        if not (tagged or bound or rtype in UNCONDITIONED.get((name, action), set())):
+            unjustified.append((name, action, rtype))
+    assert unjustified == []
+
+
+def test_tags_are_set_only_at_creation_or_on_a_resource_handed_over() -> None:
+    """A role that could tag any existing resource as the stack's could then change or delete it: CreateTags
+    needs ec2:CreateAction, or the adopt tag a human set; TagResource (Route 53 Resolver has no CreateAction)
+    needs the adopt tag. Neither may set the adopt or repair tag on an existing resource."""
+    seen = 0
+    for name in sorted(FUNCTIONS):
+        for st in _statements(FUNCTIONS[name]):
+            actions = set(_actions(st))
+            if not actions & {"ec2:CreateTags", "route53resolver:TagResource"}:
+                continue
+            seen += 1
+            assert actions <= {"ec2:CreateTags", "route53resolver:TagResource"}, f"{name}: {actions}"
+            conditions = _conditions(st)
+            assert conditions.get(f"aws:RequestTag/{OWNER_TAG}") == STACK, name
+            if "ec2:CreateAction" in conditions:
+                assert actions == {"ec2:CreateTags"} and conditions["ec2:CreateAction"].startswith("Create")
+                continue
+            assert conditions.get(f"aws:ResourceTag/{ADOPT_TAG}") == STACK, (
+                f"{name}: {actions} on any resource"
+            )
+            keys = st["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"]
+            assert set(keys) <= OWN_TAG_KEYS, f"{name} may set {set(keys) - OWN_TAG_KEYS}"
+    assert seen >= 4  # EnsureEndpoint (2), EnsureResolverEndpoints, EnsureResolverRules, the groups
+
+
+@pytest.mark.parametrize(
+    "name", ["DetectDriftFunction", "ScanWorkspaceFunction", "RevokeRestoredRulesFunction"]
+)
+def test_drift_repairs_change_only_the_groups_and_vpcs_the_customer_tagged(name: str) -> None:
+    repairs = {
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:AuthorizeSecurityGroupEgress",
+        "ec2:RevokeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:ModifyVpcAttribute",
+    }
+    found = [st for st in _statements(FUNCTIONS[name]) if set(_actions(st)) & repairs]
+    assert found, name
+    for st in found:
+        assert _conditions(st) == {f"aws:ResourceTag/{REPAIR_TAG}": STACK}, f"{name}: {_actions(st)}"
+
+
+def test_verify_dns_makes_interfaces_only_in_the_verifier_subnets_and_groups() -> None:
+    statements = _statements(FUNCTIONS["VerifyDnsFunction"])
+    by_condition = {key: st for st in statements for key in _conditions(st) if key.startswith("ec2:")}
+    assert by_condition["ec2:SubnetID"]["Condition"]["StringEquals"]["ec2:SubnetID"] == {
+        "Ref": "VerifierSubnetIds"
+    }
+    assert by_condition["ec2:SecurityGroupID"]["Condition"]["StringEquals"]["ec2:SecurityGroupID"] == {
+        "Ref": "VerifierSecurityGroupIds"
+    }
+    changes = by_condition["ec2:Subnet"]
+    assert set(_actions(changes)) == {
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+    }
+    assert "VerifierSubnetIds" in repr(changes["Condition"]["ArnLike"]["ec2:Subnet"])
+
+
+def _watched_actions() -> set[str]:
+    """The IAM actions of the API calls DetectDrift's EventBridge rules watch."""
+    watched = set()
+    for event in FUNCTIONS["DetectDriftFunction"]["Properties"]["Events"].values():
+        detail = event["Properties"]["Pattern"]["detail"]
+        for source in detail["eventSource"]:
+            prefix = source.split(".")[0]
+            watched |= {f"{prefix}:{call}" for call in detail["eventName"]}
+    return watched
+
+
+def test_the_detector_knows_exactly_the_roles_that_may_make_a_watched_call() -> None:
+    """Its OWN_ROLE_ARNS are the ARNs of the roles SAM makes for the functions allowed a call the drift
+    rules watch: a missing one would have the application repair its own change; an extra one would let a
+    change by that role go unrepaired."""
+    watched = _watched_actions()
+    making = {
+        f"{name}Role"
+        for name in FUNCTIONS
+        for st in _statements(FUNCTIONS[name])
+        if set(_actions(st)) & watched
+    }
+    joined = FUNCTIONS["DetectDriftFunction"]["Properties"]["Environment"]["Variables"]["OWN_ROLE_ARNS"]
+    delimiter, arns = joined["Fn::Join"]
+    assert delimiter == ","
+    assert all(set(a) == {"Fn::GetAtt"} and a["Fn::GetAtt"][1] == "Arn" for a in arns)
+    named = [a["Fn::GetAtt"][0] for a in arns]
+    assert len(named) == len(set(named))
+    assert set(named) == making

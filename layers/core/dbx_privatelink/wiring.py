@@ -38,6 +38,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "state_machine": ("STATE_MACHINE_ARN",),
     "notify": ("TOPIC_ARN",),
     "drift": ("MAX_REMEDIATIONS_PER_HOUR",),
+    # The detector: the exact ARNs of the stack's roles whose calls are the application's own.
+    "own_roles": ("OWN_ROLE_ARNS",),
     # Shared resources (the ledger) and the stack-wide pace of EC2 endpoint mutations and Resolver calls.
     "shared": ("TABLE_NAME",),
 }
@@ -61,7 +63,7 @@ class Settings(BaseModel):
     state_machine_arn: str = ""
     topic_arn: str = ""
     max_remediations_per_hour: int = 3
-    # Roles whose calls are the application's own besides the stack-name prefix (comma-separated ARNs).
+    # The roles whose calls are the application's own (comma-separated ARNs; drift/principals.py).
     own_role_arns: str = ""
     # VerifyDns: the subnets it runs in (empty: outside any VPC), and the local stack's address map.
     verifier_subnet_ids: str = ""

@@ -69,10 +69,8 @@ def detect_drift(event: CloudTrailEvent, deps: Deps) -> DetectDriftOutput:
         )
     if event.failed:
         return _ignored(event, f"the call failed ({detail.errorCode}): nothing changed")
-    own_roles = [a.strip() for a in deps.settings.own_role_arns.split(",")]
-    if is_own_principal(
-        detail.userIdentity, stack_name=deps.settings.owner_tag, account_id=own_account, role_arns=own_roles
-    ):
+    own_roles = deps.settings.own_role_arns.split(",")
+    if is_own_principal(detail.userIdentity, account_id=own_account, role_arns=own_roles):
         return _ignored(event, "the application's own call")
     store = deps.drift_store
     using = workspaces_for(store, event.resource_ids())

@@ -1,18 +1,14 @@
 """Whose change is it: the application's own calls must never trigger a repair of what they just did.
 
-The application's functions and its state machine call AWS as sessions of their own IAM roles. Without a
-RoleName, CloudFormation names a role `<stack name>-<logical id>-<suffix>` (a logical id has no hyphen),
-so "an assumed role of this account named `<stack name>-<LogicalId>-<suffix>`" covers every role the stack
-has and will have (a new function needs no change here), and not those of a stack named
-`<stack name>-prod`. CloudFormation shortens names past 64 characters: keep the stack name under about
-20 characters, or name the roles in OWN_ROLE_ARNS. Listing the role ARNs instead would put every function's role into the
-detector's environment and miss a role added later; it is supported as well (OWN_ROLE_ARNS) for stacks
-whose roles are named by hand.
+The application's functions call AWS as sessions of their own IAM roles. The template hands the detector
+the exact ARNs of the roles that may make a call the drift rules watch (OWN_ROLE_ARNS, from the roles'
+own resources): a call is the application's when its session was issued by one of those roles, in this
+account. A name pattern would not do: a human role named `<stack>-Breakglass-admin` fits
+`<stack>-<LogicalId>-<suffix>` as well as the stack's roles do, and its change would go unrepaired.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from dbx_privatelink.drift.events import UserIdentity
@@ -31,20 +27,22 @@ def role_name_of(identity: UserIdentity) -> str:
     return parts[1] if len(parts) >= 3 and parts[0] == "assumed-role" else ""
 
 
-def is_own_principal(
-    identity: UserIdentity, *, stack_name: str, account_id: str, role_arns: Iterable[str] = ()
-) -> bool:
-    """True when the call was made by one of this stack's roles, in this stack's account."""
+def _role_arn_of(identity: UserIdentity) -> str:
+    """The issuing role's ARN; from the session ARN when the event carries no session issuer (a role
+    made by the stack has the path "/", so its ARN follows from its name)."""
+    if identity.role_arn:
+        return identity.role_arn
+    name = role_name_of(identity)
+    partition = identity.arn.split(":")[1] if identity.arn.count(":") >= 5 else "aws"
+    return f"arn:{partition}:iam::{identity.accountId}:role/{name}" if name else ""
+
+
+def is_own_principal(identity: UserIdentity, *, account_id: str, role_arns: Iterable[str]) -> bool:
+    """True when the call was made by one of the roles named in `role_arns`, in this stack's account."""
     if identity.type != "AssumedRole" or identity.accountId != account_id:
         return False
-    explicit = {a for a in role_arns if a}
-    if explicit and identity.role_arn in explicit:
-        return True
-    name = role_name_of(identity)
-    return (
-        bool(stack_name)
-        and re.fullmatch(rf"{re.escape(stack_name)}-[A-Za-z0-9]+-[A-Za-z0-9]+", name) is not None
-    )
+    own = {a.strip() for a in role_arns if a.strip()}
+    return _role_arn_of(identity) in own
 
 
 def actor_of(identity: UserIdentity) -> str:

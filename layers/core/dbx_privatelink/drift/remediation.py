@@ -16,10 +16,13 @@ from typing import Any
 
 from dbx_privatelink.drift.prerequisites import prerequisite_repairs
 from dbx_privatelink.drift.records import notify
+from dbx_privatelink.errors import AwsAccessDeniedError
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import DriftRecord, DriftStore, RemediationWindow
 from dbx_privatelink.wiring import Deps
 
+# The customer tags the VPCs and security groups drift repairs may change with repair=<stack>.
+REPAIR_TAG_KEY = "dbx-privatelink:repair"
 # A remediation reserved but not visible yet in Step Functions counts as running for this long.
 RESERVATION_GRACE_SECONDS = 120
 MAX_RESERVE_ATTEMPTS = 5
@@ -80,11 +83,19 @@ def _repair_prerequisites(deps: Deps, spec_doc: dict[str, Any]) -> list[str]:
     writer = deps.drift_ec2(spec.region)
     done: list[str] = []
     for repair in repairs:
-        if repair.kind == "vpc_attribute":
-            writer.enable_vpc_attribute(repair.target, repair.attribute)
-            done.append(repair.text)
-        elif writer.authorize(repair.target, repair.direction, repair.permission):
-            done.append(repair.text)
+        try:
+            if repair.kind == "vpc_attribute":
+                writer.enable_vpc_attribute(repair.target, repair.attribute)
+                done.append(repair.text)
+            elif writer.authorize(repair.target, repair.direction, repair.permission):
+                done.append(repair.text)
+        except AwsAccessDeniedError:
+            # The roles may change only the customer's VPCs and groups tagged repair=<stack> (template.yaml):
+            # the reconcile still starts, and its preflight names what is missing.
+            done.append(
+                f"not done: {repair.text} ({repair.target} is not tagged "
+                f"{REPAIR_TAG_KEY}={deps.settings.owner_tag}: tag it to let drift repairs change it)"
+            )
     return done
 
 

@@ -32,6 +32,7 @@ from dbx_privatelink.aws.resolver import (
 from dbx_privatelink.dns.resolution import explain, matches
 from dbx_privatelink.dns.spec import RESOLVER_ENDPOINTS_PER_REGION
 from dbx_privatelink.errors import (
+    AwsAccessDeniedError,
     AwsRequestError,
     DbxPrivateLinkError,
     DnsNotAnsweredError,
@@ -70,7 +71,7 @@ from dbx_privatelink.models import (
 )
 from dbx_privatelink.reconcile.endpoints import ROLE_TAG_KEY
 from dbx_privatelink.reconcile.polling import RESOLVER_OPERATIONAL, poll_until_settled
-from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY
+from dbx_privatelink.reconcile.preflight import ADOPT_TAG_KEY, OWNER_TAG_KEY
 from dbx_privatelink.reconcile.shared import rule_key, spec_rules
 from dbx_privatelink.spec import WorkspaceSpec
 from dbx_privatelink.wiring import Deps
@@ -465,6 +466,19 @@ def endpoint_repairs(w: WantedEndpoint, info: ResolverEndpointInfo, ip_subnets: 
     return EndpointRepairs(tuple(s for s in w.subnet_ids if s not in ip_subnets), not info.speaks_do53)
 
 
+def _claim(resolver: ResolverClient, arn: str, tags: dict[str, str]) -> None:
+    """Give an adopted Resolver resource the stack's tags. The roles may tag an existing resource only once a
+    human handed it over (template.yaml): a refusal names the tag that does."""
+    try:
+        resolver.tag(arn, tags)
+    except AwsAccessDeniedError as exc:
+        raise AwsAccessDeniedError(
+            f"{arn} would be adopted but is not handed over to this stack: tag it "
+            f"{ADOPT_TAG_KEY}={tags[OWNER_TAG_KEY]} (aws route53resolver tag-resource --resource-arn {arn} "
+            f"--tags Key={ADOPT_TAG_KEY},Value={tags[OWNER_TAG_KEY]}), or delete it ({exc})"
+        ) from exc
+
+
 def _find_endpoint(
     resolver: ResolverClient, w: WantedEndpoint, owner: str, token: str
 ) -> tuple[ResolverEndpointInfo, Action] | None:
@@ -472,7 +486,7 @@ def _find_endpoint(
         resolver.list_endpoints(vpc_id=w.vpc_id, direction=w.direction), resolver.tags, w, owner, token
     )
     if found is not None and found[1] == "adopted":
-        resolver.tag(found[0].arn, {OWNER_TAG_KEY: owner, ROLE_TAG_KEY: w.role})
+        _claim(resolver, found[0].arn, {OWNER_TAG_KEY: owner, ROLE_TAG_KEY: w.role})
     return found
 
 
@@ -798,8 +812,10 @@ def _find_rule(
 ) -> tuple[ResolverRuleInfo, Action] | None:
     found = find_rule(existing, resolver.tags, w, owner, token)
     if found is not None and found[1] == "adopted":
-        resolver.tag(
-            found[0].arn, {OWNER_TAG_KEY: owner, ROLE_TAG_KEY: w.role, SCOPE_TAG_KEY: w.scope_vpc_id}
+        _claim(
+            resolver,
+            found[0].arn,
+            {OWNER_TAG_KEY: owner, ROLE_TAG_KEY: w.role, SCOPE_TAG_KEY: w.scope_vpc_id},
         )
     return found
 

@@ -17,6 +17,9 @@ from dbx_privatelink.spec import MAX_GROUPS_PER_INTERFACE, WorkspaceSet, Workspa
 from dbx_privatelink.wiring import Deps
 
 OWNER_TAG_KEY = "dbx-privatelink:owner"
+# A human hands an existing endpoint over to a stack (endpoints.adopt) by tagging it adopt=<stack>: the
+# stack's roles may put the ownership tag only on what they create, or on what is handed over this way.
+ADOPT_TAG_KEY = "dbx-privatelink:adopt"
 MIN_PREFIX, MAX_PREFIX = 17, 26
 MAX_INTERFACE_ENDPOINTS_PER_VPC = 50  # VPC quota, default
 
@@ -234,6 +237,12 @@ def _check_endpoint_ownership(
             problems.append(
                 f"endpoints.adopt.{plan.role}: {plan.adopt_id} connects {found.vpc_id} to {found.service_name}, "
                 f"expected {plan.vpc_id} to {plan.service_name}"
+            )
+        elif owner not in (found.tags.get(OWNER_TAG_KEY), found.tags.get(ADOPT_TAG_KEY)):
+            problems.append(
+                f"endpoints.adopt.{plan.role}: {plan.adopt_id} is not handed over to this stack: tag it "
+                f"{ADOPT_TAG_KEY}={owner} (aws ec2 create-tags --resources {plan.adopt_id} --tags "
+                f"Key={ADOPT_TAG_KEY},Value={owner}); the stack tags as its own only what it creates or is given"
             )
         return
     foreign = [e.vpc_endpoint_id for e in existing if e.tags.get(OWNER_TAG_KEY) != owner]
