@@ -101,12 +101,14 @@ class PollSchedule:
         return sum(1 for o in self.offsets if o <= t)
 
 
-# Expected times: the local stack's emulated delays, which follow what AWS and Databricks were observed to
-# take (an endpoint leaves pending in seconds; Databricks accepts a registered endpoint after about 20 s and
-# AWS reports it available about 20 s later; private DNS about 10 s; an AWS-service interface endpoint about
-# a minute; a workspace RUNNING about a minute after its create, 30 s after a PATCH; Route 53 changes INSYNC
-# within about a minute). Override them per deployment with POLL_EXPECTED_SECONDS
-# ("workspace_created=300,registration_available=90"). The bounds are those the loops have always had.
+# Expected times. Endpoints and the workspace: the local stack's emulated delays, which follow what AWS and
+# Databricks were seen to take (neither publishes them): an endpoint leaves pending in seconds; Databricks
+# accepts a registered endpoint after about 20 s and AWS reports it available about 20 s later; private DNS
+# about 10 s; an AWS-service interface endpoint about a minute; a workspace RUNNING about a minute after its
+# create, 30 s after a PATCH. Resolver and Route 53 (the local stack completes them at once): estimates;
+# Route 53 says its changes reach all its name servers within 60 s. Override them per deployment with
+# POLL_EXPECTED_SECONDS ("workspace_created=300,registration_available=90"). The bounds are those the loops
+# have always had.
 SCHEDULES: dict[str, PollSchedule] = {
     "endpoints_created": PollSchedule(expected_s=2, bound_s=1180),  # ~20 min
     "registration_available": PollSchedule(expected_s=40, bound_s=2230),  # ~37 min
