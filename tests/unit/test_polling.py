@@ -1,54 +1,143 @@
-"""Polling loops grow their intervals and end in a named error at their bound."""
+"""Polling loops check often around the expected completion, grow after it, and end in a named error at
+their bound; the README's table of waits is the code's."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
-from dbx_privatelink.errors import EndpointsNotCreatedTimeoutError
+from dbx_privatelink.errors import EndpointsNotCreatedTimeoutError, WorkspaceNotRunningTimeoutError
 from dbx_privatelink.models import PollState
-from dbx_privatelink.reconcile.polling import ENDPOINTS_CREATED, PollPolicy, next_poll
+from dbx_privatelink.reconcile.polling import (
+    SCHEDULES,
+    PollPolicy,
+    PollSchedule,
+    next_poll,
+    parse_expected_seconds,
+    schedule_for,
+)
+from dbx_privatelink.wiring import Settings
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def test_intervals_grow_then_cap() -> None:
+def test_geometric_intervals_grow_then_cap() -> None:
     policy = PollPolicy(first_wait_s=5, max_wait_s=30, max_attempts=10)
     waits = [policy.wait_for(a) for a in range(8)]
     assert waits == sorted(waits) and waits[0] == 5 and waits[-1] == 30
 
 
-def test_ready_stops_the_loop() -> None:
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_a_change_near_its_expected_time_is_seen_within_the_short_interval(name: str) -> None:
+    s = SCHEDULES[name]
+    assert s.worst_overshoot_s(max(0, s.expected_s - s.near_s), s.expected_s + s.window_s) <= s.near_s
+    # A check falls on the expected time itself, or within the short interval before it.
+    assert any(s.expected_s - s.near_s <= o <= s.expected_s for o in s.offsets)
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_before_the_expected_time_each_step_halves_what_is_left(name: str) -> None:
+    s = SCHEDULES[name]
+    early = [(a, b) for a, b in zip(s.offsets, s.offsets[1:], strict=False) if b <= s.expected_s]
+    for a, b in early:
+        assert b - a <= max(s.near_s, (s.expected_s - a + 1) // 2, 1)
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_after_the_window_intervals_grow_to_the_cap_and_stay_there(name: str) -> None:
+    s = SCHEDULES[name]
+    late = [b - a for a, b in zip(s.offsets, s.offsets[1:], strict=False) if a >= s.expected_s + s.window_s]
+    assert late == sorted(late) and late[0] > s.near_s and max(late) == s.max_wait_s
+    assert s.worst_overshoot_s(s.expected_s + s.window_s, s.budget_s()) == s.max_wait_s
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_the_bound_is_kept_and_far_below_the_history_limit(name: str) -> None:
+    s = SCHEDULES[name]
+    assert s.bound_s <= s.budget_s() < s.bound_s + s.max_wait_s
+    # Each iteration costs about ten history events; Standard executions allow 25,000.
+    assert s.max_attempts * 10 < 2_500
+
+
+def test_a_schedule_whose_bound_precedes_its_window_is_refused() -> None:
+    with pytest.raises(ValueError, match="bound"):
+        PollSchedule(expected_s=60, bound_s=70, window_s=20)
+
+
+def test_ready_stops_the_loop_and_keeps_its_schedule() -> None:
     state = next_poll(
-        PollState(attempt=3),
+        PollState(attempt=3, schedule="private_dns"),
         ready=True,
         detail="ok",
-        policy=ENDPOINTS_CREATED,
+        policy=SCHEDULES["private_dns"],
         timeout=EndpointsNotCreatedTimeoutError,
     )
-    assert state.ready and state.attempt == 4
+    assert state.ready and state.attempt == 4 and state.schedule == "private_dns"
 
 
-def test_not_ready_schedules_the_next_check() -> None:
-    state = next_poll(
-        PollState(),
-        ready=False,
-        detail="pending",
-        policy=ENDPOINTS_CREATED,
-        timeout=EndpointsNotCreatedTimeoutError,
-    )
-    assert not state.ready and state.wait_seconds == ENDPOINTS_CREATED.wait_for(1)
+def test_not_ready_waits_until_the_schedules_next_check() -> None:
+    s = SCHEDULES["workspace_created"]
+    state = PollState(schedule="workspace_created")
+    seen = []
+    for _ in range(10):
+        state = next_poll(
+            state, ready=False, detail="PROVISIONING", policy=s, timeout=WorkspaceNotRunningTimeoutError
+        )
+        seen.append(state.wait_seconds)
+    assert [sum(seen[:i]) for i in range(1, 11)] == list(s.offsets[1:11])
 
 
 def test_bound_ends_in_the_named_error() -> None:
-    last = PollState(attempt=ENDPOINTS_CREATED.max_attempts - 1)
+    s = SCHEDULES["endpoints_created"]
+    last = PollState(attempt=s.max_attempts - 1)
     with pytest.raises(EndpointsNotCreatedTimeoutError, match="still pending"):
         next_poll(
-            last,
-            ready=False,
-            detail="relay still pending",
-            policy=ENDPOINTS_CREATED,
-            timeout=EndpointsNotCreatedTimeoutError,
+            last, ready=False, detail="relay still pending", policy=s, timeout=EndpointsNotCreatedTimeoutError
         )
 
 
-def test_a_bounded_loop_stays_far_below_the_history_limit() -> None:
-    # Each iteration costs about ten history events; Standard executions allow 25,000.
-    assert ENDPOINTS_CREATED.max_attempts * 10 < 2_500
+def test_the_loop_state_names_its_schedule_else_the_check_default_applies() -> None:
+    assert (
+        schedule_for(PollState(schedule="private_dns"), "registration_available") is SCHEDULES["private_dns"]
+    )
+    assert schedule_for(PollState(), "registration_available") is SCHEDULES["registration_available"]
+
+
+def test_an_expected_time_can_be_overridden_per_resource() -> None:
+    s = schedule_for(PollState(), "workspace_created", "workspace_created=300, private_dns=20")
+    assert s.expected_s == 300 and s.worst_overshoot_s(298, 330) == s.near_s
+    assert s.bound_s == SCHEDULES["workspace_created"].bound_s
+
+
+@pytest.mark.parametrize("text", ["workspace=60", "private_dns=ten", "private_dns"])
+def test_a_mistyped_override_is_named_with_the_fix(text: str) -> None:
+    with pytest.raises(ValueError, match=r"POLL_EXPECTED_SECONDS.*fix or remove it"):
+        parse_expected_seconds(text)
+
+
+def test_a_mistyped_override_fails_at_cold_start() -> None:
+    env = {"AWS_REGION": "us-east-1", "OWNER_TAG": "t", "POLL_EXPECTED_SECONDS": "workspace=60"}
+    with pytest.raises(ValueError, match="POLL_EXPECTED_SECONDS"):
+        Settings.from_env((), env)
+    env["POLL_EXPECTED_SECONDS"] = "workspace_created=120"
+    assert Settings.from_env((), env).poll_expected_seconds == "workspace_created=120"
+
+
+def test_the_readme_table_of_waits_is_the_code() -> None:
+    # Given the README's table: | `name` | what | expected s | checks by then | overshoot near | later | bound min |
+    rows = {
+        m[1]: tuple(int(v) for v in m.groups()[1:])
+        for m in re.finditer(
+            r"^\| `(\w+)` \|[^|]+\| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|", README.read_text(), re.M
+        )
+    }
+    # Then every schedule has its row, with the numbers the code computes.
+    assert set(rows) == set(SCHEDULES)
+    for name, s in SCHEDULES.items():
+        near = s.worst_overshoot_s(max(0, s.expected_s - s.near_s), s.expected_s + s.window_s)
+        later = s.worst_overshoot_s(s.expected_s + s.window_s, s.budget_s())
+        assert rows[name] == (s.expected_s, s.checks_until(s.expected_s), near, later, s.budget_s() // 60), (
+            name
+        )

@@ -72,13 +72,29 @@ class PacingState(StepModel):
     ticket_count: int = 0
 
 
+# What a reconcile loop waits for: the name of its schedule in reconcile/polling.py.
+ScheduleName = Literal[
+    "endpoints_created",
+    "registration_available",
+    "private_dns",
+    "aws_endpoints_available",
+    "workspace_created",
+    "workspace_updated",
+    "resolver_endpoints",
+    "rule_associations",
+    "zone_associations",
+]
+
+
 class PollState(StepModel):
-    """A Wait -> Check -> Choice loop's counter: the check returns the next one."""
+    """A Wait -> Check -> Choice loop's counter: the check returns the next one (`schedule`: what it waits
+    for, set by the state machine where one check serves several waits)."""
 
     attempt: int = 0
     wait_seconds: int = 5
     ready: bool = False
     detail: str = ""
+    schedule: ScheduleName | None = None
 
 
 class SpecStep(StepModel):

@@ -27,6 +27,7 @@ from dbx_privatelink.databricks.client import DatabricksAccountClient
 from dbx_privatelink.drift.aws import DriftEc2Client
 from dbx_privatelink.ledger import LedgerClient
 from dbx_privatelink.pacing import EC2_ENDPOINT_MUTATIONS, ROUTE53_RESOLVER, RateBudget, SharedPacer
+from dbx_privatelink.reconcile.polling import parse_expected_seconds
 from dbx_privatelink.store import DriftStore, StoreClient
 
 # Environment variables by the capability that needs them.
@@ -75,6 +76,8 @@ class Settings(BaseModel):
     resolver_endpoints_quota: int = 4  # Route 53 Resolver endpoints per region (a raised quota: more)
     # Emulated time on the local stack (0.01: an emulated second lasts 10 ms); 1 everywhere else.
     time_scale: float = 1.0
+    # When the polled changes are expected ("workspace_created=300,..."; reconcile/polling.py's SCHEDULES).
+    poll_expected_seconds: str = ""
 
     @classmethod
     def from_env(cls, needs: tuple[str, ...], env: Mapping[str, str] | None = None) -> Settings:
@@ -86,6 +89,8 @@ class Settings(BaseModel):
                 f"environment variable(s) {', '.join(missing)} not set: add them to this function's "
                 "Environment in template.yaml"
             )
+        expected = env.get("POLL_EXPECTED_SECONDS", "")
+        parse_expected_seconds(expected)  # a mistyped override fails at cold start, not in a poll
         return cls(
             region=env["AWS_REGION"],
             owner_tag=env["OWNER_TAG"],
@@ -105,6 +110,7 @@ class Settings(BaseModel):
             ),
             time_scale=float(env.get("DBX_PRIVATELINK_TIME_SCALE") or 1.0),
             resolver_endpoints_quota=int(env.get("RESOLVER_ENDPOINTS_QUOTA") or 4),
+            poll_expected_seconds=expected,
         )
 
 

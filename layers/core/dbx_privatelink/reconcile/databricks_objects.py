@@ -33,7 +33,7 @@ from dbx_privatelink.models import (
     RetireNetworkOutput,
     WorkspaceResult,
 )
-from dbx_privatelink.reconcile.polling import WORKSPACE_RUNNING, next_poll
+from dbx_privatelink.reconcile.polling import next_poll, schedule_for
 from dbx_privatelink.spec import WorkspaceSet, WorkspaceSpec
 from dbx_privatelink.wiring import Deps
 
@@ -451,7 +451,12 @@ def check_workspace_running(inp: CheckWorkspaceRunningInput, deps: Deps) -> Poll
         inp.poll,
         ready=status == "RUNNING",
         detail=f"workspace {w.workspace_id} is {status}",
-        policy=WORKSPACE_RUNNING,
+        # A PATCH provisions again in about half the time a create takes.
+        policy=schedule_for(
+            inp.poll,
+            "workspace_updated" if inp.workspace.action == "updated" else "workspace_created",
+            deps.settings.poll_expected_seconds,
+        ),
         timeout=WorkspaceNotRunningTimeoutError,
     )
 

@@ -70,7 +70,7 @@ from dbx_privatelink.models import (
     VerifyDnsOutput,
 )
 from dbx_privatelink.reconcile.endpoints import ROLE_TAG_KEY
-from dbx_privatelink.reconcile.polling import RESOLVER_OPERATIONAL, poll_until_settled
+from dbx_privatelink.reconcile.polling import poll_until_settled, schedule_for
 from dbx_privatelink.reconcile.preflight import ADOPT_TAG_KEY, OWNER_TAG_KEY
 from dbx_privatelink.reconcile.shared import rule_key, spec_rules
 from dbx_privatelink.spec import WorkspaceSpec
@@ -658,7 +658,7 @@ def check_resolver_endpoints(inp: CheckResolverEndpointsInput, deps: Deps) -> Po
         inp.poll,
         waiting,
         settled="every Resolver endpoint is OPERATIONAL",
-        policy=RESOLVER_OPERATIONAL,
+        policy=schedule_for(inp.poll, "resolver_endpoints", deps.settings.poll_expected_seconds),
         timeout=ResolverNotOperationalTimeoutError,
     )
 
@@ -1098,7 +1098,7 @@ def check_rule_associations(inp: CheckRuleAssociationsInput, deps: Deps) -> Poll
         inp.poll,
         waiting,
         settled="every rule association is COMPLETE",
-        policy=RESOLVER_OPERATIONAL,
+        policy=schedule_for(inp.poll, "rule_associations", deps.settings.poll_expected_seconds),
         timeout=ResolverNotOperationalTimeoutError,
     )
 

@@ -42,7 +42,7 @@ from dbx_privatelink.models import (
     Registration,
 )
 from dbx_privatelink.pacing import PaceDecision, Ticket, pace_mutations
-from dbx_privatelink.reconcile.polling import ENDPOINTS_AVAILABLE, ENDPOINTS_CREATED, poll_until_settled
+from dbx_privatelink.reconcile.polling import poll_until_settled, schedule_for
 from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY
 from dbx_privatelink.reconcile.shared import endpoint_key
 from dbx_privatelink.wiring import Deps
@@ -203,7 +203,7 @@ def check_endpoints_created(inp: CheckEndpointsInput, deps: Deps) -> PollState:
         inp.poll,
         waiting,
         settled="every endpoint has left pending",
-        policy=ENDPOINTS_CREATED,
+        policy=schedule_for(inp.poll, "endpoints_created", deps.settings.poll_expected_seconds),
         timeout=EndpointsNotCreatedTimeoutError,
     )
 
@@ -234,7 +234,7 @@ def check_endpoints_available(inp: CheckEndpointsInput, deps: Deps) -> PollState
         inp.poll,
         waiting,
         settled="every endpoint and registration is available",
-        policy=ENDPOINTS_AVAILABLE,
+        policy=schedule_for(inp.poll, "registration_available", deps.settings.poll_expected_seconds),
         timeout=EndpointsNotAvailableTimeoutError,
     )
 

@@ -1,16 +1,37 @@
-"""The counter of a Wait -> Check -> Choice loop: growing intervals and an upper bound."""
+"""The counter of a Wait -> Check -> Choice loop: when to check next, and the upper bound.
+
+A reconcile loop waits for one known change (an endpoint accepted, a workspace provisioned), so it follows a
+`PollSchedule`: long steps while the change cannot have landed yet, each half the time left to its expected
+completion; short steps (`near_s`) from just before the expected time to `window_s` after it; then growth
+by `growth` per check, capped at `max_wait_s`, until the bound (`budget_s` seconds of waiting) ends the loop
+with its named timeout error. The decommission's loops wait for things with no known duration (another
+execution's lease, a delete refused as in use) and keep a plain `PollPolicy`: growth, cap, bound.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Protocol, get_args
 
 from dbx_privatelink.errors import PollTimeoutError
-from dbx_privatelink.models import PollState
+from dbx_privatelink.models import PollState, ScheduleName
+
+
+class PollBound(Protocol):
+    @property
+    def max_attempts(self) -> int: ...
+
+    def wait_for(self, attempt: int) -> int: ...
+
+    def budget_s(self) -> int: ...
 
 
 @dataclass(frozen=True)
 class PollPolicy:
+    """Growing intervals for a wait of no known duration."""
+
     first_wait_s: int
     max_wait_s: int
     max_attempts: int
@@ -25,13 +46,113 @@ class PollPolicy:
         return sum(self.wait_for(a) for a in range(self.max_attempts))
 
 
-# Capped low: a state seen late holds up everything after it (a fleet behind one queue finishes with its
-# last workspace's tail), and a poll is one cheap read. The bounds keep the old budgets.
-ENDPOINTS_CREATED = PollPolicy(first_wait_s=5, max_wait_s=15, max_attempts=80)  # ~20 min
-ENDPOINTS_AVAILABLE = PollPolicy(first_wait_s=5, max_wait_s=15, max_attempts=150)  # ~37 min
-WORKSPACE_RUNNING = PollPolicy(first_wait_s=10, max_wait_s=20, max_attempts=130)  # ~43 min
-RESOLVER_OPERATIONAL = PollPolicy(first_wait_s=5, max_wait_s=30, max_attempts=40)
-ZONE_CHANGE_INSYNC = PollPolicy(first_wait_s=10, max_wait_s=30, max_attempts=30)  # Route 53: ~60 s
+@dataclass(frozen=True)
+class PollSchedule:
+    """When to check for a change expected `expected_s` seconds after the loop's first check."""
+
+    expected_s: int
+    bound_s: int
+    near_s: int = 2
+    window_s: int = 20
+    max_wait_s: int = 15
+    growth: float = 1.5
+
+    def __post_init__(self) -> None:
+        if self.expected_s < 0 or self.near_s < 1 or self.max_wait_s < self.near_s:
+            raise ValueError(f"a poll schedule needs expected_s >= 0 and 1 <= near_s <= max_wait_s: {self}")
+        if self.bound_s <= self.expected_s + self.window_s:
+            raise ValueError(f"a poll schedule's bound must lie past its expected time and window: {self}")
+
+    @cached_property
+    def offsets(self) -> tuple[int, ...]:
+        """Seconds after the first check at which each check runs (the first at 0), up to the bound."""
+        e, done, late = self.expected_s, [0], 0
+        while done[-1] < self.bound_s:
+            t = done[-1]
+            if t + self.near_s < e:
+                # Halve the time left, so an early change is not seen late, and land just before e.
+                wait = min(self.max_wait_s, max(self.near_s, (e - self.near_s - t + 1) // 2))
+            elif t < e + self.window_s:
+                wait = self.near_s
+            else:
+                late += 1
+                wait = min(self.max_wait_s, math.ceil(self.near_s * self.growth**late))
+            done.append(t + wait)
+        return tuple(done)
+
+    @property
+    def max_attempts(self) -> int:
+        return len(self.offsets)
+
+    def wait_for(self, attempt: int) -> int:
+        """Seconds to wait after check number `attempt` (1-based) before the next one."""
+        return self.offsets[attempt] - self.offsets[attempt - 1]
+
+    def budget_s(self) -> int:
+        return self.offsets[-1]
+
+    def worst_overshoot_s(self, start: int, end: int) -> int:
+        """The longest a change landing between `start` and `end` seconds can stay unseen."""
+        pairs = zip(self.offsets, self.offsets[1:], strict=False)
+        return max((b - a for a, b in pairs if b > start and a < end), default=0)
+
+    def checks_until(self, t: int) -> int:
+        """How many checks run up to `t` seconds (the first one included)."""
+        return sum(1 for o in self.offsets if o <= t)
+
+
+# Expected times. Endpoints and the workspace: the local stack's emulated delays, which follow what AWS and
+# Databricks were seen to take (neither publishes them): an endpoint leaves pending in seconds; Databricks
+# accepts a registered endpoint after about 20 s and AWS reports it available about 20 s later; private DNS
+# about 10 s; an AWS-service interface endpoint about a minute; a workspace RUNNING about a minute after its
+# create, 30 s after a PATCH. Resolver and Route 53 (the local stack completes them at once): estimates;
+# Route 53 says its changes reach all its name servers within 60 s. Override them per deployment with
+# POLL_EXPECTED_SECONDS ("workspace_created=300,registration_available=90"). The bounds are those the loops
+# have always had.
+SCHEDULES: dict[str, PollSchedule] = {
+    "endpoints_created": PollSchedule(expected_s=2, bound_s=1180),  # ~20 min
+    "registration_available": PollSchedule(expected_s=40, bound_s=2230),  # ~37 min
+    "private_dns": PollSchedule(expected_s=10, bound_s=2230),
+    "aws_endpoints_available": PollSchedule(expected_s=60, bound_s=2230),
+    "workspace_created": PollSchedule(expected_s=60, window_s=30, max_wait_s=20, bound_s=2585),  # ~43 min
+    "workspace_updated": PollSchedule(expected_s=30, window_s=30, max_wait_s=20, bound_s=2585),
+    "resolver_endpoints": PollSchedule(expected_s=60, window_s=30, max_wait_s=30, bound_s=1118),  # ~19 min
+    "rule_associations": PollSchedule(expected_s=30, window_s=30, max_wait_s=30, bound_s=1118),
+    "zone_associations": PollSchedule(expected_s=45, window_s=30, max_wait_s=30, bound_s=858),  # ~14 min
+}
+
+
+def parse_expected_seconds(text: str) -> dict[str, int]:
+    """POLL_EXPECTED_SECONDS ("name=seconds,..."): the expected times that replace the defaults."""
+    found: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        name = name.strip()
+        if name not in SCHEDULES or not value.strip().isdigit():
+            raise ValueError(
+                f"POLL_EXPECTED_SECONDS: {item!r} is not name=seconds with a name among "
+                f"{', '.join(get_args(ScheduleName))} and whole seconds: fix or remove it"
+            )
+        found[name] = int(value)
+    return found
+
+
+def schedule_for(poll: PollState, default: ScheduleName, expected_seconds: str = "") -> PollSchedule:
+    """The schedule the loop's state names (the state machine sets it), else `default`, with overrides."""
+    name = poll.schedule or default
+    schedule = SCHEDULES[name]
+    expected = parse_expected_seconds(expected_seconds).get(name)
+    if expected is None or expected == schedule.expected_s:
+        return schedule
+    budget = max(schedule.bound_s, expected + schedule.window_s + schedule.max_wait_s)
+    return PollSchedule(
+        expected_s=expected,
+        bound_s=budget,
+        near_s=schedule.near_s,
+        window_s=schedule.window_s,
+        max_wait_s=schedule.max_wait_s,
+        growth=schedule.growth,
+    )
 
 
 def next_poll(
@@ -39,18 +160,26 @@ def next_poll(
     *,
     ready: bool,
     detail: str,
-    policy: PollPolicy,
+    policy: PollBound,
     timeout: type[PollTimeoutError],
 ) -> PollState:
     """The loop's next state; past the policy's bound a not-ready check raises `timeout`."""
     attempt = previous.attempt + 1
     if ready:
-        return PollState(attempt=attempt, wait_seconds=0, ready=True, detail=detail)
+        return PollState(
+            attempt=attempt, wait_seconds=0, ready=True, detail=detail, schedule=previous.schedule
+        )
     if attempt >= policy.max_attempts:
         raise timeout(
             f"gave up after {attempt} checks over about {policy.budget_s() // 60} minutes: {detail}"
         )
-    return PollState(attempt=attempt, wait_seconds=policy.wait_for(attempt), ready=False, detail=detail)
+    return PollState(
+        attempt=attempt,
+        wait_seconds=policy.wait_for(attempt),
+        ready=False,
+        detail=detail,
+        schedule=previous.schedule,
+    )
 
 
 def poll_until_settled(
@@ -58,7 +187,7 @@ def poll_until_settled(
     waiting: list[str],
     *,
     settled: str,
-    policy: PollPolicy,
+    policy: PollBound,
     timeout: type[PollTimeoutError],
 ) -> PollState:
     """next_poll for a check that lists what it still waits for: ready when the list is empty."""

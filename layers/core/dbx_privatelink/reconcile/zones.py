@@ -18,7 +18,7 @@ from dbx_privatelink.models import (
     PollState,
     ZoneAssociationState,
 )
-from dbx_privatelink.reconcile.polling import ZONE_CHANGE_INSYNC, poll_until_settled
+from dbx_privatelink.reconcile.polling import poll_until_settled, schedule_for
 from dbx_privatelink.spec import WorkspaceSpec
 from dbx_privatelink.wiring import Deps
 
@@ -143,6 +143,6 @@ def check_zone_associations(inp: CheckZoneAssociationsInput, deps: Deps) -> Poll
         inp.poll,
         waiting,
         settled="every private hosted zone association is INSYNC",
-        policy=ZONE_CHANGE_INSYNC,
+        policy=schedule_for(inp.poll, "zone_associations", deps.settings.poll_expected_seconds),
         timeout=ZoneChangeNotInSyncTimeoutError,
     )
