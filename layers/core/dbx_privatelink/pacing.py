@@ -265,12 +265,14 @@ def pace_mutations(
     count: int,
     ticket: Ticket | None,
     *,
-    inline_wait_s: float = 2.0,
+    inline_wait_s: float = 7.0,
     deferrable: bool = False,
 ) -> PaceDecision:
     """Decide whether `count` endpoint mutations may be made now: with a ticket that is due, or a fresh
-    reservation whose slot is at most `inline_wait_s` service seconds away (slept inline); otherwise the
-    reservation goes back to the state machine as a ticket. Without a pacer everything goes at once.
+    reservation whose slot is at most `inline_wait_s` service seconds away (slept inline: two intervals at
+    EC2's rate cost less asleep in the Lambda than a ticket's Wait state, its whole seconds and a new
+    invocation); otherwise the reservation goes back to the state machine as a ticket. Without a pacer
+    everything goes at once.
 
     `deferrable` mutations (nothing on a workspace's critical path waits for them: the AWS service
     endpoints) wait for the critical ones: while critical calls are queued more than
