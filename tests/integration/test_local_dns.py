@@ -33,6 +33,11 @@ SETTINGS = LocalAwsSettings(
     aws_endpoint_available_after=0,
     accepted_endpoint_available_after=0,
     private_dns_update_after=0,
+    # Resolver endpoints and associations final at once: these tests ask the resolvers right after a change.
+    resolver_endpoint_operational_after=0,
+    resolver_endpoint_deleted_after=0,
+    rule_association_complete_after=0,
+    rule_association_deleted_after=0,
     cloudtrail_delay=3600,
 )
 
