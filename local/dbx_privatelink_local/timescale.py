@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 
 class TimeScale:
@@ -50,3 +51,36 @@ class TimeScale:
 
 # The process-wide factor: the local stack sets it once at start-up.
 TIME_SCALE = TimeScale()
+
+
+class Transitions:
+    """The pending timed state changes of an emulated service: each runs once after its delay under the
+    service's lock, and when it changed something the listeners are told (outside the lock)."""
+
+    def __init__(self, time_scale: TimeScale, lock: threading.Lock | threading.RLock) -> None:
+        self._time = time_scale
+        self._lock = lock
+        self._timers: set[threading.Timer] = set()
+        # Told when a state moves on by itself (a timer, not a call): what a resolver answers may change.
+        self.listeners: list[Callable[[], None]] = []
+
+    def later(self, seconds: float, step: Callable[[], bool]) -> None:
+        """Run `step` after `seconds` of emulated time; it returns whether it changed anything."""
+
+        def run() -> None:
+            with self._lock:
+                self._timers.discard(timer)
+                moved = step()
+            for listener in list(self.listeners) if moved else []:
+                listener()
+
+        with self._lock:
+            timer = self._time.timer(seconds, run)
+            self._timers.add(timer)
+
+    def cancel(self) -> None:
+        """Cancel every pending change."""
+        with self._lock:
+            for timer in self._timers:
+                timer.cancel()
+            self._timers.clear()

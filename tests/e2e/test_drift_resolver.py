@@ -133,11 +133,19 @@ def _associated(stack: LocalStack, rule_id: str, vpc_id: str) -> bool:
 
 
 def _delete_rule_by_hand(r53r: Any, rule_id: str) -> None:
-    """AWS refuses to delete an associated rule: disassociate it from every VPC first, as a human must."""
-    for a in r53r.list_resolver_rule_associations(Filters=[{"Name": "ResolverRuleId", "Values": [rule_id]}])[
-        "ResolverRuleAssociations"
-    ]:
+    """AWS refuses to delete an associated rule: disassociate it from every VPC first and wait until the
+    associations have left DELETING, as a human must."""
+
+    def associations() -> list[dict[str, Any]]:
+        return list(
+            r53r.list_resolver_rule_associations(Filters=[{"Name": "ResolverRuleId", "Values": [rule_id]}])[
+                "ResolverRuleAssociations"
+            ]
+        )
+
+    for a in associations():
         r53r.disassociate_resolver_rule(ResolverRuleId=rule_id, VPCId=a["VPCId"])
+    wait_for(lambda: not associations(), what=f"the associations of {rule_id} gone")
     r53r.delete_resolver_rule(ResolverRuleId=rule_id)
 
 

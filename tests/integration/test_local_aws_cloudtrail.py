@@ -22,6 +22,8 @@ ACCOUNT = "123456789012"
 SETTINGS = LocalAwsSettings(
     cloudtrail_delay=100,
     aws_endpoint_available_after=0,
+    # A rule is deleted right after its association: the association must be gone at once.
+    rule_association_deleted_after=0,
     default_identity_arn=f"arn:aws:iam::{ACCOUNT}:user/operator",
 )
 

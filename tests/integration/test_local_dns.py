@@ -33,6 +33,11 @@ SETTINGS = LocalAwsSettings(
     aws_endpoint_available_after=0,
     accepted_endpoint_available_after=0,
     private_dns_update_after=0,
+    # Resolver endpoints and associations final at once: these tests ask the resolvers right after a change.
+    resolver_endpoint_operational_after=0,
+    resolver_endpoint_deleted_after=0,
+    rule_association_complete_after=0,
+    rule_association_deleted_after=0,
     cloudtrail_delay=3600,
 )
 
@@ -73,14 +78,38 @@ def test_attach_local_dns_to_the_local_stack() -> None:
             "10.10.0.53:53",
             "10.10.0.54:53",
         }
-        assert _a(_ask(mapping["10.0.0.2:53"], "git.corp.example.internal")) == ["10.10.0.80"]
+        # (once the association has left CREATING)
+        assert _answers(mapping["10.0.0.2:53"], "git.corp.example.internal", ["10.10.0.80"])
         assert _ask(mapping["10.20.0.2:53"], "git.corp.example.internal").rcode() == dns.rcode.NXDOMAIN
 
         # And a change AWS has answered is what the next query sees (no wait for the state cache)
         resolver.disassociate_resolver_rule(ResolverRuleId=dot, VPCId=env.vpc_id)
         assert _a(_ask(mapping["10.0.0.2:53"], "git.corp.example.internal")) == []
+        # And so is an association's own move to COMPLETE, long before the 30 s the state is kept
+        assert _gone(resolver, dot)
         resolver.associate_resolver_rule(ResolverRuleId=dot, VPCId=env.vpc_id)
-        assert _a(_ask(mapping["10.0.0.2:53"], "git.corp.example.internal")) == ["10.10.0.80"]
+        assert _answers(mapping["10.0.0.2:53"], "git.corp.example.internal", ["10.10.0.80"])
+
+
+def _answers(address: str, name: str, addresses: list[str], timeout: float = 10.0) -> bool:
+    """Whether the server answers `name` with `addresses` within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while _a(_ask(address, name)) != addresses:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _gone(resolver: Any, rule_id: str, timeout: float = 10.0) -> bool:
+    """Whether every association of the rule has left DELETING within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    filters = [{"Name": "ResolverRuleId", "Values": [rule_id]}]
+    while resolver.list_resolver_rule_associations(Filters=filters)["ResolverRuleAssociations"]:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 @pytest.fixture(scope="module")

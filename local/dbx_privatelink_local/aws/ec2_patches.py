@@ -40,9 +40,11 @@ Where moto differs from AWS, and what each patch restores:
 The patches are installed once per process and do nothing unless a lifecycle is active (a LocalAws
 started), so plain moto tests in the same process keep moto's behaviour.
 
-Route 53 Resolver: moto moves endpoints, rules and associations to their final status (OPERATIONAL,
-COMPLETE) at once where AWS spends seconds to minutes in CREATING. That is left as it is: callers that
-poll for the final status simply find it on the first poll.
+- Addresses: moto gives an interface endpoint's network interfaces random 10.x.y.z addresses, mostly outside
+  their subnet. Patched: each takes the next free address of its subnet (past the ones AWS reserves), as on
+  AWS. A Gateway endpoint reports PrivateDnsEnabled false (moto: true): gateway endpoints have no private DNS.
+
+Route 53 Resolver endpoints' and associations' CREATING/DELETING steps are in resolver_patches.py.
 """
 
 from __future__ import annotations
@@ -57,10 +59,11 @@ from enum import StrEnum
 from typing import Any
 
 from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.utils import generate_dns_from_ip
 
 from dbx_privatelink.catalog import Catalog
 from dbx_privatelink_local.aws.settings import LocalAwsSettings
-from dbx_privatelink_local.timescale import TimeScale
+from dbx_privatelink_local.timescale import TimeScale, Transitions
 
 log = logging.getLogger(__name__)
 
@@ -163,10 +166,10 @@ class EndpointLifecycle:
         self._lock = threading.RLock()
         self._records: dict[tuple[str, str, str], _Record] = {}
         self._tokens: dict[tuple[str, str, str], tuple[str, str]] = {}
-        self._timers: set[threading.Timer] = set()
+        self._transitions = Transitions(time_scale, self._lock)
         # Told when an endpoint changes state on its own (a timer, not a call): what its resolver answers may
         # change with it (the local DNS forgets what it cached).
-        self.state_listeners: list[Callable[[], None]] = []
+        self.state_listeners = self._transitions.listeners
 
     # -- activation -------------------------------------------------------------------------------------
     def activate(self) -> None:
@@ -185,9 +188,7 @@ class EndpointLifecycle:
     def reset(self) -> None:
         """Forget every endpoint and token (after moto's backends were reset)."""
         with self._lock:
-            for timer in self._timers:
-                timer.cancel()
-            self._timers.clear()
+            self._transitions.cancel()
             self._records.clear()
             self._tokens.clear()
 
@@ -232,10 +233,12 @@ class EndpointLifecycle:
         )
         with self._lock:
             self._records[(account, region, endpoint.id)] = record
+            _addresses_from_subnets(backend, endpoint)
             if kind.needs_acceptance:
                 endpoint.state = "pendingAcceptance"
                 endpoint.private_dns_enabled = False
             elif kind is EndpointKind.GATEWAY:
+                endpoint.private_dns_enabled = False
                 self._move_later(record, endpoint, self.settings.gateway_endpoint_available_after)
             else:
                 self._move_later(record, endpoint, self.settings.aws_endpoint_available_after)
@@ -401,17 +404,13 @@ class EndpointLifecycle:
             return
         endpoint.state = "pending"
 
-        def finish() -> None:
-            with self._lock:
-                self._timers.discard(timer)
-                moved = record.generation == generation and endpoint.state == "pending"
-                if moved:
-                    endpoint.state = "available"
-            for listener in list(self.state_listeners) if moved else []:
-                listener()
+        def finish() -> bool:
+            moved = record.generation == generation and endpoint.state == "pending"
+            if moved:
+                endpoint.state = "available"
+            return moved
 
-        timer = self._time.timer(delay, finish)
-        self._timers.add(timer)
+        self._transitions.later(delay, finish)
 
     # -- ClientToken --------------------------------------------------------------------------------------
     def idempotent_create(
@@ -530,6 +529,21 @@ class EndpointLifecycle:
         if endpoint is None or record is None:
             raise UnknownEndpointError(f"{vpc_endpoint_id} is not an endpoint of {account_id} in {region}")
         return record, endpoint
+
+
+def _addresses_from_subnets(backend: Any, endpoint: Any) -> None:
+    """Give each network interface of the endpoint the next free address of its own subnet (moto draws a
+    random 10.x.y.z, mostly outside it)."""
+    for eni_id in endpoint.network_interface_ids or []:
+        eni = backend.enis.get(eni_id)
+        if eni is None:
+            continue
+        address = eni.subnet.get_available_subnet_ip(eni)
+        eni.private_ip_address = address
+        eni.private_ip_addresses = [{"Primary": True, "PrivateIpAddress": address}]
+        if getattr(eni, "private_dns_name", None):
+            eni.private_dns_name = generate_dns_from_ip(address)
+            eni.private_ip_addresses[0]["PrivateDnsName"] = eni.private_dns_name
 
 
 def _managed_zone_id(vpc_endpoint_id: str, name: str) -> str:

@@ -15,6 +15,20 @@
   frees the token; the local stack takes the stricter view: the token stays spent, and a create that
   reuses it answers ResourceExistsException while no live resource carries it. The reconcile must then
   create the next incarnation (a new token), never adopt the deleted resource.
+- A rule's DomainName: moto appends a dot to whatever was asked, so "." reads back ".." (and a `DomainName=.`
+  filter finds nothing) and "example.com." reads "example.com..". Patched: AWS's spelling, one trailing dot,
+  "." for the root.
+- TargetIps without a Port: moto answers HTTP 500 (KeyError) where AWS takes port 53. Patched: 53.
+
+While a ResolverLifecycle is active (a LocalAws started), as AWS answers and moto does not:
+- Every account and region has the auto-defined "Internet Resolver" rule (Id rslvr-autodefined-rr-internet-
+  resolver, RuleType RECURSIVE, DomainName ".", OwnerId "Route 53 Resolver", an ARN without an account, no
+  CreatorRequestId): ListResolverRules and GetResolverRule answer it; deleting it is refused.
+- Resolver endpoints are CREATING, then OPERATIONAL after `resolver_endpoint_operational_after`; a deleted
+  endpoint stays DELETING for `resolver_endpoint_deleted_after`, then is gone. Rule associations are CREATING,
+  then COMPLETE after `rule_association_complete_after`; a disassociated one stays DELETING for
+  `rule_association_deleted_after`. A second delete of what is DELETING answers it as it is. (The endpoint's
+  network interfaces go at the delete call, as moto does.)
 
 Installed once per process from aws/server.install_patches() (idempotent).
 """
@@ -27,6 +41,9 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+
+from dbx_privatelink_local.aws.settings import LocalAwsSettings
+from dbx_privatelink_local.timescale import TimeScale, Transitions
 
 _LOCK = threading.Lock()
 _INSTALLED = False
@@ -50,6 +67,8 @@ def update_resolver_rule(backend: Any, resolver_rule_id: str, config: dict[str, 
     )
 
     rule = backend.resolver_rules.get(resolver_rule_id)
+    if resolver_rule_id == INTERNET_RESOLVER_RULE_ID:
+        raise InvalidRequestException(f"Cannot update the auto-defined rule {INTERNET_RESOLVER_RULE_ID}")
     if rule is None:
         raise ResourceNotFoundException(f"Resolver rule with ID '{resolver_rule_id}' does not exist")
     targets = config.get("TargetIps")
@@ -216,7 +235,7 @@ def install() -> None:
     with _LOCK:
         if _INSTALLED:
             return
-        from moto.route53resolver.models import ResolverEndpoint, Route53ResolverBackend
+        from moto.route53resolver.models import ResolverEndpoint, ResolverRule, Route53ResolverBackend
         from moto.route53resolver.responses import Route53ResolverResponse
 
         Route53ResolverResponse.update_resolver_rule = _update_resolver_rule_response  # type: ignore[attr-defined]
@@ -235,4 +254,246 @@ def install() -> None:
             setattr(
                 Route53ResolverBackend, delete, _remember_on_delete(getattr(Route53ResolverBackend, delete))
             )
+        ResolverRule.__init__ = _root_spelled_once(ResolverRule.__init__)  # type: ignore[method-assign]
+        Route53ResolverBackend.create_resolver_rule = _port_defaults_to_53(  # type: ignore[method-assign]
+            Route53ResolverBackend.create_resolver_rule
+        )
+        _install_lifecycle(Route53ResolverBackend)
         _INSTALLED = True
+
+
+def _root_spelled_once(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.domain_name = self.domain_name.rstrip(".") + "." if self.domain_name.strip(".") else "."
+
+    return init
+
+
+def _port_defaults_to_53(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def create(self: Any, *args: Any, **kwargs: Any) -> Any:
+        targets = kwargs.get("target_ips")
+        if targets:
+            kwargs["target_ips"] = [dict(t, Port=t.get("Port") or 53) for t in targets]
+        return original(self, *args, **kwargs)
+
+    return create
+
+
+# -- the auto-defined rule and the lifecycle (active with a LocalAws) ----------------------------------------
+
+INTERNET_RESOLVER_RULE_ID = "rslvr-autodefined-rr-internet-resolver"
+INTERNET_RESOLVER_OWNER = "Route 53 Resolver"
+
+_ACTIVE: ResolverLifecycle | None = None
+
+
+def _internet_resolver_rule(backend: Any) -> Any:
+    """The auto-defined rule as ListResolverRules shows it on AWS (no CreatorRequestId, targets or times)."""
+    from moto.route53resolver.models import ResolverRule
+
+    class AutodefinedRule(ResolverRule):
+        @property
+        def arn(self) -> str:
+            return f"arn:aws:route53resolver:{self.region}::autodefined-rule/{self.id}"
+
+        def description(self) -> dict[str, Any]:
+            return {
+                "Id": self.id,
+                "CreatorRequestId": "",
+                "Arn": self.arn,
+                "DomainName": ".",
+                "Status": "COMPLETE",
+                "RuleType": "RECURSIVE",
+                "Name": "Internet Resolver",
+                "OwnerId": INTERNET_RESOLVER_OWNER,
+                "ShareStatus": "NOT_SHARED",
+            }
+
+    return AutodefinedRule(
+        account_id=INTERNET_RESOLVER_OWNER,
+        region=backend.region_name,
+        rule_id=INTERNET_RESOLVER_RULE_ID,
+        creator_request_id="",
+        rule_type="RECURSIVE",
+        domain_name="",
+        target_ips=None,
+        resolver_endpoint_id=None,
+        name="Internet Resolver",
+    )
+
+
+def _with_internet_resolver(backend: Any) -> None:
+    if _ACTIVE is not None and INTERNET_RESOLVER_RULE_ID not in backend.resolver_rules:
+        backend.resolver_rules[INTERNET_RESOLVER_RULE_ID] = _internet_resolver_rule(backend)
+
+
+class ResolverLifecycle:
+    """Moves Resolver endpoints and rule associations through AWS's transitional statuses on timers."""
+
+    def __init__(self, settings: LocalAwsSettings, time_scale: TimeScale) -> None:
+        self.settings = settings
+        self._time = time_scale
+        self._transitions = Transitions(time_scale, threading.Lock())
+        self.state_listeners = self._transitions.listeners
+
+    def activate(self) -> None:
+        """Make this lifecycle the one the moto patches consult."""
+        global _ACTIVE
+        install()
+        _ACTIVE = self
+
+    def deactivate(self) -> None:
+        """Stop consulting this lifecycle and cancel its pending transitions."""
+        global _ACTIVE
+        if _ACTIVE is self:
+            _ACTIVE = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Cancel every pending transition (after moto's backends were reset)."""
+        self._transitions.cancel()
+
+    def created(self, resource: Any, final: str, delay: float, message: str) -> None:
+        """CREATING (with `message`) now, `final` after `delay` emulated seconds (at once when that is no wall
+        time)."""
+        if self._time.scaled(delay) <= 0:
+            return
+        done_message = resource.status_message
+        resource.status, resource.status_message = "CREATING", message
+
+        def finish() -> bool:
+            if resource.status != "CREATING":
+                return False
+            resource.status, resource.status_message = final, done_message
+            return True
+
+        self._transitions.later(delay, finish)
+
+    def deleting(self, table: dict[str, Any], resource: Any, delay: float) -> None:
+        """Keep a resource moto already removed from `table` as DELETING for `delay`, then let it go."""
+        if self._time.scaled(delay) <= 0:
+            return
+        key = resource.id
+        resource.status = "DELETING"
+        table[key] = resource
+
+        def finish() -> bool:
+            if table.get(key) is not resource:
+                return False
+            del table[key]
+            return True
+
+        self._transitions.later(delay, finish)
+
+
+def _create_endpoint_in_steps(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def create(self: Any, *args: Any, **kwargs: Any) -> Any:
+        endpoint = original(self, *args, **kwargs)
+        lifecycle = _ACTIVE
+        if lifecycle is not None:
+            lifecycle.created(
+                endpoint,
+                "OPERATIONAL",
+                lifecycle.settings.resolver_endpoint_operational_after,
+                endpoint.status_message.replace("Successfully created", "Creating"),
+            )
+        return endpoint
+
+    return create
+
+
+def _delete_endpoint_in_steps(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def delete(self: Any, resolver_endpoint_id: str) -> Any:
+        lifecycle = _ACTIVE
+        current = self.resolver_endpoints.get(resolver_endpoint_id)
+        if lifecycle is not None and current is not None and current.status == "DELETING":
+            return current
+        endpoint = original(self, resolver_endpoint_id)
+        if lifecycle is not None:
+            lifecycle.deleting(
+                self.resolver_endpoints, endpoint, lifecycle.settings.resolver_endpoint_deleted_after
+            )
+        return endpoint
+
+    return delete
+
+
+def _associate_in_steps(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def associate(self: Any, *args: Any, **kwargs: Any) -> Any:
+        association = original(self, *args, **kwargs)
+        lifecycle = _ACTIVE
+        if lifecycle is not None:
+            lifecycle.created(
+                association,
+                "COMPLETE",
+                lifecycle.settings.rule_association_complete_after,
+                "Creating Association",
+            )
+        return association
+
+    return associate
+
+
+def _disassociate_in_steps(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def disassociate(self: Any, resolver_rule_id: str, vpc_id: str) -> Any:
+        lifecycle = _ACTIVE
+        if lifecycle is not None:
+            for association in list(self.resolver_rule_associations.values()):
+                if (
+                    association.resolver_rule_id == resolver_rule_id
+                    and association.vpc_id == vpc_id
+                    and association.status == "DELETING"
+                ):
+                    return association
+        association = original(self, resolver_rule_id, vpc_id)
+        if lifecycle is not None:
+            lifecycle.deleting(
+                self.resolver_rule_associations,
+                association,
+                lifecycle.settings.rule_association_deleted_after,
+            )
+        return association
+
+    return disassociate
+
+
+def _listing_internet_resolver(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def read(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _with_internet_resolver(self)
+        return original(self, *args, **kwargs)
+
+    return read
+
+
+def _refuse_autodefined(original: Callable[..., Any], action: str) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def change(self: Any, resolver_rule_id: str, *args: Any, **kwargs: Any) -> Any:
+        from moto.route53resolver.exceptions import InvalidRequestException
+
+        if resolver_rule_id == INTERNET_RESOLVER_RULE_ID:
+            raise InvalidRequestException(
+                f"Cannot {action} the auto-defined rule {INTERNET_RESOLVER_RULE_ID}"
+            )
+        return original(self, resolver_rule_id, *args, **kwargs)
+
+    return change
+
+
+def _install_lifecycle(backend_class: Any) -> None:
+    backend_class.create_resolver_endpoint = _create_endpoint_in_steps(backend_class.create_resolver_endpoint)
+    backend_class.delete_resolver_endpoint = _delete_endpoint_in_steps(backend_class.delete_resolver_endpoint)
+    backend_class.associate_resolver_rule = _associate_in_steps(backend_class.associate_resolver_rule)
+    backend_class.disassociate_resolver_rule = _disassociate_in_steps(
+        backend_class.disassociate_resolver_rule
+    )
+    for method in ("list_resolver_rules", "get_resolver_rule", "associate_resolver_rule"):
+        setattr(backend_class, method, _listing_internet_resolver(getattr(backend_class, method)))
+    backend_class.delete_resolver_rule = _refuse_autodefined(backend_class.delete_resolver_rule, "delete")

@@ -42,6 +42,7 @@ from dbx_privatelink_local.aws.faults import FaultInjector
 from dbx_privatelink_local.aws.middleware import LocalAwsMiddleware
 from dbx_privatelink_local.aws.moto_view import MotoAwsView
 from dbx_privatelink_local.aws.rate_limits import AwsRateLimits
+from dbx_privatelink_local.aws.resolver_patches import ResolverLifecycle
 from dbx_privatelink_local.aws.settings import LocalAwsSettings
 from dbx_privatelink_local.dns import moto_patches as resolver_listing_patches
 from dbx_privatelink_local.timescale import TIME_SCALE, TimeScale
@@ -97,6 +98,7 @@ class LocalAws:
         if self.settings.endpoint_rate_limit:
             self.rate_limits.ec2_endpoints.enabled = True
         self.endpoints = EndpointLifecycle(self.settings, time_scale, catalog or default_catalog())
+        self.resolver = ResolverLifecycle(self.settings, time_scale)
         self.cloudtrail = CloudTrailEmitter(self.settings, time_scale)
         self.eventbridge = EventBridgeDelivery(self.settings, time_scale)
         self.view = MotoAwsView(self.endpoints, self.account_id)
@@ -133,6 +135,7 @@ class LocalAws:
         # werkzeug logs every request at INFO: thousands of lines per reconcile, none of them useful here.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.endpoints.activate()
+        self.resolver.activate()
         security_group_patches.activate(self.settings)
         self.eventbridge.activate()
         self.cloudtrail.start()
@@ -154,6 +157,7 @@ class LocalAws:
         self.eventbridge.deactivate()
         security_group_patches.deactivate(self.settings)
         self.endpoints.deactivate()
+        self.resolver.deactivate()
         self._server.stop()
         self._server = None
 
@@ -162,6 +166,7 @@ class LocalAws:
         delivery log."""
         self.moto_api("POST", "/moto-api/reset")
         self.endpoints.reset()
+        self.resolver.reset()
         self.faults.clear()
         self.rate_limits.reset()
         self.cloudtrail.reset()

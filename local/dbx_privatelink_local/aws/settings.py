@@ -23,6 +23,12 @@ class LocalAwsSettings:
     accepted_endpoint_available_after: float = 20.0
     # Turning private DNS on: available -> pending -> available (the seed walkthrough saw "pending").
     private_dns_update_after: float = 10.0
+    # Route 53 Resolver: a new endpoint is CREATING, then OPERATIONAL; a deleted one DELETING, then gone. A new
+    # rule association is CREATING, then COMPLETE; a disassociated one DELETING, then gone. 0 means at once.
+    resolver_endpoint_operational_after: float = 60.0
+    resolver_endpoint_deleted_after: float = 30.0
+    rule_association_complete_after: float = 20.0
+    rule_association_deleted_after: float = 10.0
     # CloudTrail -> EventBridge: AWS delivers API-call events about five minutes late on average.
     cloudtrail_delay: float = 300.0
     # Who a call was made by when its access key is neither an IAM user's nor an assumed role's.

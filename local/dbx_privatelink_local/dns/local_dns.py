@@ -9,9 +9,9 @@ on 127.0.0.1.
 Each VPC's server answers as that VPC's resolver (CIDR base + 2) would: `explain()` on the region's state
 read live from the emulated AWS through the same adapter that reads AWS (cached for `cache_ttl` seconds,
 0.5 by default; `invalidate()` forces a re-read, and the local stack invalidates on every successful
-mutating EC2, Route 53 or Route 53 Resolver call before answering it and whenever an endpoint's state moves
-on by itself, so a change AWS reports done is what the resolvers answer with; attached so, it keeps the
-state for 30 s). Queries a rule forwards to an outside server go to that server's loopback stand-in through the
+mutating EC2, Route 53 or Route 53 Resolver call before answering it and whenever the state of a VPC
+endpoint, Resolver endpoint or rule association moves on by itself, so a change AWS reports done is what
+the resolvers answer with; attached so, it keeps the state for 30 s). Queries a rule forwards to an outside server go to that server's loopback stand-in through the
 address map; an emulated private address is never dialled, and a target without a stand-in counts as a
 server that does not answer. Inbound endpoint IPs and other VPCs' resolver addresses are followed inside
 `explain()` (and appear in the address map, mapped to the VPC's server, for clients that dial them).
@@ -373,6 +373,7 @@ def attach_local_dns(stack: Any, **options: Any) -> LocalDns:
 
     stack.aws.middleware.mutation_listeners.append(invalidate)
     stack.aws.endpoints.state_listeners.append(local_dns.invalidate)
+    stack.aws.resolver.state_listeners.append(local_dns.invalidate)
     return local_dns
 
 
