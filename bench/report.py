@@ -73,7 +73,7 @@ class EmulatorDelays:
         float  # interface endpoint to an AWS service (sts, kinesis-streams): -> available
     )
     gateway_endpoint_available_s: float = 0.0  # gateway endpoint (s3)
-    # moto puts Resolver endpoints, rules and associations in their final status at once.
+    # the outbound Resolver endpoint OPERATIONAL, then its rules' associations COMPLETE
     resolver_s: float = 0.0
 
 

@@ -340,6 +340,8 @@ def emulator_delays(stack: LocalStack) -> EmulatorDelays:
         workspace_running_s=databricks.workspace_provision_delay_s,
         aws_endpoint_available_s=aws.aws_endpoint_available_after,
         gateway_endpoint_available_s=aws.gateway_endpoint_available_after,
+        # The outbound endpoint OPERATIONAL, then the rules' associations COMPLETE (rules are at once).
+        resolver_s=aws.resolver_endpoint_operational_after + aws.rule_association_complete_after,
     )
 
 
