@@ -18,6 +18,10 @@ moto gaps closed here, on moto's AWS::StepFunctions::StateMachine CloudFormation
   Task Resource that is not an ARN fails the deploy with InvalidDefinition;
 - the state machine is created in the backend that runs executions (moto keeps a separate backend for
   its ASL interpreter, and CloudFormation would otherwise create machines the interpreter never sees).
+A table's TimeToLiveSpecification (which moto's table model ignores) is applied with UpdateTimeToLive once
+the stack exists, so DescribeTimeToLive answers as on AWS. Alarms, the Lambda on-failure destination and
+topic or queue policies are among the types left out (nothing evaluates or enforces them locally); log
+groups and the dashboard are created.
 Unlike AWS, where CreateStack succeeds and the stack then rolls back, a failing resource makes moto's
 CreateStack call itself fail; `deploy_template()` reports both the same way (DeployError) and removes the
 half-created stack.
@@ -533,6 +537,7 @@ def deploy_template(
         for summary in page["StackResourceSummaries"]:
             physical_ids[summary["LogicalResourceId"]] = summary["PhysicalResourceId"]
     _alias_sam_layers(template, translated, physical_ids)
+    _apply_time_to_live(translated, physical_ids, endpoint_url, region)
 
     functions = _functions(translated, packager, physical_ids, lambda_client, notes)
     if runtime is not None:
@@ -548,6 +553,24 @@ def deploy_template(
         skipped=_resolve_skipped(dropped, stack["StackId"], region, account_id),
         notes=notes,
     )
+
+
+def _apply_time_to_live(
+    translated: dict[str, Any], physical_ids: Mapping[str, str], endpoint_url: str, region: str
+) -> None:
+    """UpdateTimeToLive for each table whose TimeToLiveSpecification is enabled (moto's model ignores it)."""
+    dynamodb = None
+    for logical_id, resource in (translated.get("Resources") or {}).items():
+        spec = (resource.get("Properties") or {}).get("TimeToLiveSpecification") or {}
+        if resource.get("Type") != "AWS::DynamoDB::Table" or not spec.get("Enabled"):
+            continue
+        if dynamodb is None:
+            session = boto3.session.Session(region_name=region, **_LOCAL_CREDENTIALS)
+            dynamodb = session.client("dynamodb", endpoint_url=endpoint_url)
+        dynamodb.update_time_to_live(
+            TableName=physical_ids[logical_id],
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": spec["AttributeName"]},
+        )
 
 
 def _alias_sam_layers(sam: dict[str, Any], translated: dict[str, Any], physical_ids: dict[str, str]) -> None:

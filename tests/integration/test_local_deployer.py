@@ -273,3 +273,59 @@ def test_deploying_again_replaces_the_stack(stack: LocalStack) -> None:
     assert any("deleted and created again" in note for note in second.notes)
     execution = stack.run(second.outputs["PipelineArn"], run_input([]))
     assert json.loads(execution["output"])["stage"] == "qa"
+
+
+def test_operations_resources_are_created_or_left_out_as_the_local_stack_can(
+    stack: LocalStack, variant: Callable[[Callable[[dict[str, Any]], None]], Path]
+) -> None:
+    # Given the app with a table that expires items, a log group with a retention, and an alarm
+    def operate(template: dict[str, Any]) -> None:
+        template["Resources"].update(
+            {
+                "Table": {
+                    "Type": "AWS::DynamoDB::Table",
+                    "Properties": {
+                        "BillingMode": "PAY_PER_REQUEST",
+                        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                        "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+                    },
+                },
+                "GreetLogGroup": {
+                    "Type": "AWS::Logs::LogGroup",
+                    "Properties": {
+                        "LogGroupName": {"Fn::Sub": "/aws/lambda/${GreetFunction}"},
+                        "RetentionInDays": 30,
+                    },
+                },
+                "GreetErrorsAlarm": {
+                    "Type": "AWS::CloudWatch::Alarm",
+                    "Properties": {
+                        "Namespace": "AWS/Lambda",
+                        "MetricName": "Errors",
+                        "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": "GreetFunction"}}],
+                        "Statistic": "Sum",
+                        "Period": 300,
+                        "EvaluationPeriods": 1,
+                        "Threshold": 1,
+                        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                    },
+                },
+            }
+        )
+
+    # When it is deployed
+    deployment = deploy_template(
+        variant(operate), f"ops-{uuid.uuid4().hex[:8]}", None, stack.endpoint_url, stack.runtime
+    )
+
+    # Then the table's TTL is on as DescribeTimeToLive shows it on AWS (moto's table model ignores it)
+    ttl = stack.client("dynamodb").describe_time_to_live(TableName=deployment.physical_ids["Table"])
+    assert ttl["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+    # And the log group exists under the function's name; the alarm is reported as left out
+    greet = deployment.function_by_logical_id("GreetFunction").function_name
+    groups = stack.client("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{greet}")["logGroups"]
+    assert [g["logGroupName"] for g in groups] == [f"/aws/lambda/{greet}"]
+    assert [s.logical_id for s in deployment.skipped if s.type == "AWS::CloudWatch::Alarm"] == [
+        "GreetErrorsAlarm"
+    ]
