@@ -116,10 +116,10 @@ def test_a_rotated_secret_reaches_the_databricks_client_within_the_max_age(
                 time.sleep(0.05)
         elapsed = time.monotonic() - rotated_at
 
-    # with a new client (a fresh token), and one GetSecretValue per max age, not one per use
+    # with a new client (a fresh token), and at most one GetSecretValue per max age, not one per use
+    # (the uses come every 50 ms: without the cache there would be about 20 reads per max age)
     assert deps.databricks(ACCOUNT) is not first_client
-    assert secrets_manager.reads - reads_before <= 1 + elapsed / max_age_s
-    assert attempts > secrets_manager.reads - reads_before
+    assert secrets_manager.reads - reads_before <= 1 + elapsed / max_age_s, f"{attempts} uses"
 
 
 def test_a_missing_secret_is_named_with_the_error_secrets_manager_gave(
