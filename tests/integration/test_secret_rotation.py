@@ -95,6 +95,8 @@ def test_a_rotated_secret_reaches_the_databricks_client_within_the_max_age(
         deps = Deps(settings=settings, session=secrets_manager.session)
         assert deps.databricks(ACCOUNT).list_credentials() == []
         first_client = deps.databricks(ACCOUNT)
+        # (an unchanged secret, read again or not, keeps the client and its token)
+        assert deps.databricks(ACCOUNT) is first_client
 
         # When the service principal's secret is rotated in Databricks (the old one and its tokens revoked)
         # and in Secrets Manager
