@@ -18,7 +18,9 @@ moto gaps closed here, on moto's AWS::StepFunctions::StateMachine CloudFormation
   Task Resource that is not an ARN fails the deploy with InvalidDefinition;
 - the state machine is created in the backend that runs executions (moto keeps a separate backend for
   its ASL interpreter, and CloudFormation would otherwise create machines the interpreter never sees).
-A table's TimeToLiveSpecification (which moto's table model ignores) is applied with UpdateTimeToLive once
+A resource whose Condition is false is left out of the stack as on AWS (moto keeps it as a None that
+DescribeStackResource then fails on with HTTP 500). A table's TimeToLiveSpecification (which moto's table
+model ignores) is applied with UpdateTimeToLive once
 the stack exists, so DescribeTimeToLive answers as on AWS. Alarms, the Lambda on-failure destination and
 topic or queue policies are among the types left out (nothing evaluates or enforces them locally); log
 groups and the dashboard are created.
@@ -532,6 +534,7 @@ def deploy_template(
         _delete_stack_quietly(cfn, stack_name)
         raise DeployError(f"stack {stack_name}: {stack['StackStatus']}: {stack.get('StackStatusReason', '')}")
 
+    _leave_out_false_conditions(stack["StackId"], region, account_id)
     physical_ids: dict[str, str] = {}
     for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack_name):
         for summary in page["StackResourceSummaries"]:
@@ -553,6 +556,18 @@ def deploy_template(
         skipped=_resolve_skipped(dropped, stack["StackId"], region, account_id),
         notes=notes,
     )
+
+
+def _leave_out_false_conditions(stack_id: str, region: str, account_id: str) -> None:
+    """Forget the resources whose Condition is false, as CloudFormation never lists them."""
+    from moto.cloudformation.models import cloudformation_backends
+
+    resource_map = cloudformation_backends[account_id][region].stacks[stack_id].resource_map
+    definitions = resource_map._resource_json_map
+    for logical_id, definition in list(definitions.items()):
+        condition = definition.get("Condition")
+        if condition and not resource_map.lazy_condition_map[condition]:
+            del definitions[logical_id]
 
 
 def _apply_time_to_live(

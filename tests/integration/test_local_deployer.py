@@ -329,3 +329,30 @@ def test_operations_resources_are_created_or_left_out_as_the_local_stack_can(
     assert [s.logical_id for s in deployment.skipped if s.type == "AWS::CloudWatch::Alarm"] == [
         "GreetErrorsAlarm"
     ]
+
+
+def test_a_resource_whose_condition_is_false_is_not_in_the_stack(
+    stack: LocalStack, variant: Callable[[Callable[[dict[str, Any]], None]], Path]
+) -> None:
+    # Given the app with a log group made only when a parameter is set, and it is not
+    def conditional(template: dict[str, Any]) -> None:
+        template["Parameters"]["Extra"] = {"Type": "String", "Default": ""}
+        template["Conditions"]["HasExtra"] = {"Fn::Not": [{"Fn::Equals": [{"Ref": "Extra"}, ""]}]}
+        template["Resources"]["ExtraLogGroup"] = {
+            "Type": "AWS::Logs::LogGroup",
+            "Condition": "HasExtra",
+            "Properties": {"RetentionInDays": 30},
+        }
+
+    # When it is deployed
+    name = f"cond-{uuid.uuid4().hex[:8]}"
+    deployment = deploy_template(variant(conditional), name, None, stack.endpoint_url, stack.runtime)
+
+    # Then, as on AWS, the stack does not list it and DescribeStackResource answers for the others
+    cfn = stack.client("cloudformation")
+    listed = [
+        r["LogicalResourceId"] for r in cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]
+    ]
+    assert "ExtraLogGroup" not in listed and "GreetFunction" in listed
+    greet = cfn.describe_stack_resource(StackName=name, LogicalResourceId="GreetFunction")
+    assert greet["StackResourceDetail"]["PhysicalResourceId"] == deployment.physical_ids["GreetFunction"]
