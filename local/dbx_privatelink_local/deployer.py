@@ -18,6 +18,12 @@ moto gaps closed here, on moto's AWS::StepFunctions::StateMachine CloudFormation
   Task Resource that is not an ARN fails the deploy with InvalidDefinition;
 - the state machine is created in the backend that runs executions (moto keeps a separate backend for
   its ASL interpreter, and CloudFormation would otherwise create machines the interpreter never sees).
+A resource whose Condition is false is left out of the stack as on AWS (moto keeps it as a None that
+DescribeStackResource then fails on with HTTP 500). A table's TimeToLiveSpecification (which moto's table
+model ignores) is applied with UpdateTimeToLive once
+the stack exists, so DescribeTimeToLive answers as on AWS. Alarms, the Lambda on-failure destination and
+topic or queue policies are among the types left out (nothing evaluates or enforces them locally); log
+groups and the dashboard are created.
 Unlike AWS, where CreateStack succeeds and the stack then rolls back, a failing resource makes moto's
 CreateStack call itself fail; `deploy_template()` reports both the same way (DeployError) and removes the
 half-created stack.
@@ -528,11 +534,13 @@ def deploy_template(
         _delete_stack_quietly(cfn, stack_name)
         raise DeployError(f"stack {stack_name}: {stack['StackStatus']}: {stack.get('StackStatusReason', '')}")
 
+    _leave_out_false_conditions(stack["StackId"], region, account_id)
     physical_ids: dict[str, str] = {}
     for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack_name):
         for summary in page["StackResourceSummaries"]:
             physical_ids[summary["LogicalResourceId"]] = summary["PhysicalResourceId"]
     _alias_sam_layers(template, translated, physical_ids)
+    _apply_time_to_live(translated, physical_ids, endpoint_url, region)
 
     functions = _functions(translated, packager, physical_ids, lambda_client, notes)
     if runtime is not None:
@@ -548,6 +556,36 @@ def deploy_template(
         skipped=_resolve_skipped(dropped, stack["StackId"], region, account_id),
         notes=notes,
     )
+
+
+def _leave_out_false_conditions(stack_id: str, region: str, account_id: str) -> None:
+    """Forget the resources whose Condition is false, as CloudFormation never lists them."""
+    from moto.cloudformation.models import cloudformation_backends
+
+    resource_map = cloudformation_backends[account_id][region].stacks[stack_id].resource_map
+    definitions = resource_map._resource_json_map
+    for logical_id, definition in list(definitions.items()):
+        condition = definition.get("Condition")
+        if condition and not resource_map.lazy_condition_map[condition]:
+            del definitions[logical_id]
+
+
+def _apply_time_to_live(
+    translated: dict[str, Any], physical_ids: Mapping[str, str], endpoint_url: str, region: str
+) -> None:
+    """UpdateTimeToLive for each table whose TimeToLiveSpecification is enabled (moto's model ignores it)."""
+    dynamodb = None
+    for logical_id, resource in (translated.get("Resources") or {}).items():
+        spec = (resource.get("Properties") or {}).get("TimeToLiveSpecification") or {}
+        if resource.get("Type") != "AWS::DynamoDB::Table" or not spec.get("Enabled"):
+            continue
+        if dynamodb is None:
+            session = boto3.session.Session(region_name=region, **_LOCAL_CREDENTIALS)
+            dynamodb = session.client("dynamodb", endpoint_url=endpoint_url)
+        dynamodb.update_time_to_live(
+            TableName=physical_ids[logical_id],
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": spec["AttributeName"]},
+        )
 
 
 def _alias_sam_layers(sam: dict[str, Any], translated: dict[str, Any], physical_ids: dict[str, str]) -> None:

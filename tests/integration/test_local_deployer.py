@@ -273,3 +273,86 @@ def test_deploying_again_replaces_the_stack(stack: LocalStack) -> None:
     assert any("deleted and created again" in note for note in second.notes)
     execution = stack.run(second.outputs["PipelineArn"], run_input([]))
     assert json.loads(execution["output"])["stage"] == "qa"
+
+
+def test_operations_resources_are_created_or_left_out_as_the_local_stack_can(
+    stack: LocalStack, variant: Callable[[Callable[[dict[str, Any]], None]], Path]
+) -> None:
+    # Given the app with a table that expires items, a log group with a retention, and an alarm
+    def operate(template: dict[str, Any]) -> None:
+        template["Resources"].update(
+            {
+                "Table": {
+                    "Type": "AWS::DynamoDB::Table",
+                    "Properties": {
+                        "BillingMode": "PAY_PER_REQUEST",
+                        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                        "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+                    },
+                },
+                "GreetLogGroup": {
+                    "Type": "AWS::Logs::LogGroup",
+                    "Properties": {
+                        "LogGroupName": {"Fn::Sub": "/aws/lambda/${GreetFunction}"},
+                        "RetentionInDays": 30,
+                    },
+                },
+                "GreetErrorsAlarm": {
+                    "Type": "AWS::CloudWatch::Alarm",
+                    "Properties": {
+                        "Namespace": "AWS/Lambda",
+                        "MetricName": "Errors",
+                        "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": "GreetFunction"}}],
+                        "Statistic": "Sum",
+                        "Period": 300,
+                        "EvaluationPeriods": 1,
+                        "Threshold": 1,
+                        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                    },
+                },
+            }
+        )
+
+    # When it is deployed
+    deployment = deploy_template(
+        variant(operate), f"ops-{uuid.uuid4().hex[:8]}", None, stack.endpoint_url, stack.runtime
+    )
+
+    # Then the table's TTL is on as DescribeTimeToLive shows it on AWS (moto's table model ignores it)
+    ttl = stack.client("dynamodb").describe_time_to_live(TableName=deployment.physical_ids["Table"])
+    assert ttl["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+    # And the log group exists under the function's name; the alarm is reported as left out
+    greet = deployment.function_by_logical_id("GreetFunction").function_name
+    groups = stack.client("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{greet}")["logGroups"]
+    assert [g["logGroupName"] for g in groups] == [f"/aws/lambda/{greet}"]
+    assert [s.logical_id for s in deployment.skipped if s.type == "AWS::CloudWatch::Alarm"] == [
+        "GreetErrorsAlarm"
+    ]
+
+
+def test_a_resource_whose_condition_is_false_is_not_in_the_stack(
+    stack: LocalStack, variant: Callable[[Callable[[dict[str, Any]], None]], Path]
+) -> None:
+    # Given the app with a log group made only when a parameter is set, and it is not
+    def conditional(template: dict[str, Any]) -> None:
+        template["Parameters"]["Extra"] = {"Type": "String", "Default": ""}
+        template["Conditions"]["HasExtra"] = {"Fn::Not": [{"Fn::Equals": [{"Ref": "Extra"}, ""]}]}
+        template["Resources"]["ExtraLogGroup"] = {
+            "Type": "AWS::Logs::LogGroup",
+            "Condition": "HasExtra",
+            "Properties": {"RetentionInDays": 30},
+        }
+
+    # When it is deployed
+    name = f"cond-{uuid.uuid4().hex[:8]}"
+    deployment = deploy_template(variant(conditional), name, None, stack.endpoint_url, stack.runtime)
+
+    # Then, as on AWS, the stack does not list it and DescribeStackResource answers for the others
+    cfn = stack.client("cloudformation")
+    listed = [
+        r["LogicalResourceId"] for r in cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]
+    ]
+    assert "ExtraLogGroup" not in listed and "GreetFunction" in listed
+    greet = cfn.describe_stack_resource(StackName=name, LogicalResourceId="GreetFunction")
+    assert greet["StackResourceDetail"]["PhysicalResourceId"] == deployment.physical_ids["GreetFunction"]

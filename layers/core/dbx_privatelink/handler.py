@@ -36,6 +36,14 @@ def _correlation(event: Any) -> dict[str, str]:
     return {k: str(v) for k, v in keys.items() if v}
 
 
+def _count(step_name: str, outcome: str, correlation: dict[str, str]) -> None:
+    """One metric per step and outcome; the workspace and execution ride in its log record as metadata (no
+    dimensions, so no metric per workspace), which the dashboard counts runs per workspace from."""
+    metrics.add_metric(name=f"{step_name}.{outcome}", unit=MetricUnit.Count, value=1)
+    for key, value in {"step": step_name, "outcome": outcome, **correlation}.items():
+        metrics.add_metadata(key=key, value=value)
+
+
 def step[In: BaseModel](
     model: type[In],
     action: Callable[[In, Deps], BaseModel],
@@ -50,7 +58,8 @@ def step[In: BaseModel](
     @metrics.log_metrics
     @tracer.capture_lambda_handler(capture_response=False)
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        logger.append_keys(step=name, **_correlation(event))
+        correlation = _correlation(event)
+        logger.append_keys(step=name, **correlation)
         deps.remaining_time_s = lambda: context.get_remaining_time_in_millis() / 1000.0
         try:
             parsed = model.model_validate(event)
@@ -59,10 +68,10 @@ def step[In: BaseModel](
         try:
             result = action(parsed, deps)
         except DbxPrivateLinkError as exc:
-            metrics.add_metric(name=f"{name}.{type(exc).__name__}", unit=MetricUnit.Count, value=1)
+            _count(name, type(exc).__name__, correlation)
             logger.warning("step failed", extra={"error": type(exc).__name__, "reason": str(exc)})
             raise
-        metrics.add_metric(name=f"{name}.ok", unit=MetricUnit.Count, value=1)
+        _count(name, "ok", correlation)
         return result.model_dump(mode="json")
 
     return handler

@@ -20,7 +20,7 @@ from dbx_privatelink.aws.dns_query import DnsQueryClient
 from dbx_privatelink.aws.dns_state import DnsStateClient
 from dbx_privatelink.aws.ec2 import Ec2Client
 from dbx_privatelink.aws.resolver import ResolverClient
-from dbx_privatelink.aws.secrets import SecretsClient
+from dbx_privatelink.aws.secrets import DEFAULT_SECRET_MAX_AGE_S, SecretsClient, ServicePrincipalSecret
 from dbx_privatelink.aws.zones import HostedZoneClient
 from dbx_privatelink.catalog import Catalog, load_catalog
 from dbx_privatelink.databricks.client import DatabricksAccountClient
@@ -60,6 +60,8 @@ class Settings(BaseModel):
     table_name: str = ""
     databricks_host: str = ""
     databricks_secret_id: str = ""
+    # How long a read Databricks secret is used before it is read again (a rotation reaches warm containers).
+    secret_max_age_s: int = DEFAULT_SECRET_MAX_AGE_S
     endpoint_services_json: str = ""
     state_machine_arn: str = ""
     topic_arn: str = ""
@@ -97,6 +99,7 @@ class Settings(BaseModel):
             table_name=env.get("TABLE_NAME", ""),
             databricks_host=env.get("DATABRICKS_HOST", ""),
             databricks_secret_id=env.get("DATABRICKS_SECRET_ID", ""),
+            secret_max_age_s=int(env.get("POWERTOOLS_PARAMETERS_MAX_AGE") or DEFAULT_SECRET_MAX_AGE_S),
             endpoint_services_json=env.get("ENDPOINT_SERVICES_JSON", ""),
             state_machine_arn=env.get("STATE_MACHINE_ARN", ""),
             topic_arn=env.get("TOPIC_ARN", ""),
@@ -128,6 +131,7 @@ class Deps:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ec2: dict[str, Ec2Client] = field(default_factory=dict)
     _databricks: dict[str, DatabricksAccountClient] = field(default_factory=dict)
+    _databricks_principal: dict[str, ServicePrincipalSecret] = field(default_factory=dict)
     _resolver: dict[str, ResolverClient] = field(default_factory=dict)
     _pacers: dict[tuple[str, str], SharedPacer] = field(default_factory=dict)
 
@@ -214,11 +218,22 @@ class Deps:
     def sfn(self) -> Any:
         return self.session.client("stepfunctions", config=_BOTO_CONFIG)
 
+    @cached_property
+    def secrets(self) -> SecretsClient:
+        return SecretsClient(
+            self.session.client("secretsmanager", config=_BOTO_CONFIG),
+            max_age_s=self.settings.secret_max_age_s,
+        )
+
     def databricks(self, account_id: str) -> DatabricksAccountClient:
+        """The account's client, built again (new token) once the secret read at most max age ago changed."""
         with self._lock:
-            if account_id not in self._databricks:
-                secrets = SecretsClient(self.session.client("secretsmanager", config=_BOTO_CONFIG))
-                principal = secrets.service_principal(self.settings.databricks_secret_id)
+            given = self._databricks.get(account_id)
+            if given is not None and account_id not in self._databricks_principal:
+                return given  # handed in ready-made, not built from the secret
+        principal = self.secrets.service_principal(self.settings.databricks_secret_id)
+        with self._lock:
+            if self._databricks_principal.get(account_id) != principal:
                 self._databricks[account_id] = DatabricksAccountClient(
                     self.settings.databricks_host,
                     account_id,
@@ -226,4 +241,5 @@ class Deps:
                     principal.client_secret.get_secret_value(),
                     remaining_time_s=lambda: self.remaining_time_s(),
                 )
+                self._databricks_principal[account_id] = principal
             return self._databricks[account_id]
