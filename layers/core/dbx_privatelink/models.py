@@ -144,6 +144,9 @@ class PreflightOutput(StepModel):
     private_dns_name: str
     warnings: list[str] = Field(default_factory=list)
     shared: list[SharedRef] = Field(default_factory=list)
+    # Set when nothing is to be done (the state machine then skips the Reconcile branches); else why not.
+    converged: ConvergedResult | None = None
+    converged_reason: str = ""
 
 
 # --- endpoints ---
@@ -250,6 +253,17 @@ class PrivateLinkResult(StepModel):
     private_access_settings: PrivateAccessSettingsResult | None = None
     network: NetworkResult | None = None
     workspace: WorkspaceResult | None = None
+
+
+class ConvergedResult(StepModel):
+    """A converged workspace's result in the Reconcile branches' shape, from the live reads and the record."""
+
+    privatelink: PrivateLinkResult
+    dns: dict[str, Any] | None = None
+    aws_endpoints: list[EndpointState] = Field(default_factory=list)
+
+
+PreflightOutput.model_rebuild()  # its `converged` is defined after it, with the results it holds
 
 
 class RecordAndReleaseInput(StepModel):

@@ -255,9 +255,9 @@ def _check_endpoint_ownership(
 
 def _check_shared_endpoints(
     plans: list[EndpointPlan], ec2: Ec2Client, owner: str, problems: list[str]
-) -> None:
+) -> dict[str, list[EndpointInfo]]:
     """The quotas a VPC's shared endpoints run into as workspaces join it, and private DNS names another
-    endpoint holds, named before any change."""
+    endpoint holds, named before any change. Returns the endpoints of each VPC it read."""
     by_vpc: dict[str, list[EndpointInfo]] = {}
     for plan in plans:
         if plan.vpc_id not in by_vpc:
@@ -300,6 +300,7 @@ def _check_shared_endpoints(
                 f"{plan.service_name} with private DNS on, which this application does not manage (AWS allows "
                 f"one per service and VPC): remove {plan.role} from endpoints.aws_services, that endpoint serves it"
             )
+    return by_vpc
 
 
 @dataclass(frozen=True)
@@ -310,6 +311,8 @@ class Assessment:
     problems: list[str]
     private_dns_name: str
     warnings: list[str] = field(default_factory=list)
+    # The endpoints of each VPC of the plan as read (not gone): what the convergence check compares.
+    listing: dict[str, list[EndpointInfo]] = field(default_factory=dict)
 
 
 def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
@@ -317,18 +320,17 @@ def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
     PreflightFailedError lists failures. Once every check passed, the spec becomes the workspace's desired
     state (fenced by the lease: a failed spec never replaces the last good one) and the workspace refers to
     the resources it shares with others (the ledger), before any step finds or creates one."""
+    from dbx_privatelink.reconcile.converged import converged  # it uses the DNS steps, which import this
+
     spec = inp.spec
     found = assess(spec, deps)
+    observed = deps.store.get_observed(spec.workspace_key) or {}
     # What apply refuses locally, for a run started otherwise (plain StartExecution, a drift repair of a spec an
     # earlier version stored).
     problems = [
         *input_problems(spec),
         *found.problems,
-        *databricks_problems(
-            deps.databricks(spec.databricks.account_id),
-            spec,
-            deps.store.get_observed(spec.workspace_key) or {},
-        ),
+        *databricks_problems(deps.databricks(spec.databricks.account_id), spec, observed),
     ]
     if problems:
         raise PreflightFailedError(
@@ -337,12 +339,15 @@ def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
     deps.store.put_desired(spec, holder=inp.execution_name)
     deps.store.clear_pending(spec.workspace_key, spec.spec_hash())
     records = deps.ledger.refer(spec.workspace_key, shared_keys(spec, found.endpoints))
+    convergence = converged(spec, found.endpoints, found.listing, observed, deps)
     return PreflightOutput(
         endpoints=[p for p in found.endpoints if p.is_databricks],
         aws_endpoints=[p for p in found.endpoints if not p.is_databricks],
         private_dns_name=found.private_dns_name,
         warnings=found.warnings,
         shared=[SharedRef(kind=k.kind, key=k.key, resource_id=r.resource_id) for k, r in records.items()],
+        converged=convergence.result,
+        converged_reason=convergence.reason,
     )
 
 
@@ -411,7 +416,7 @@ def assess(spec: WorkspaceSpec, deps: Deps, *, zones: bool = True, dns: bool = T
             existing = ec2.find_endpoints(plan.vpc_id, plan.service_name)
             _check_endpoint_ownership(plan, existing, deps.settings.owner_tag, ec2, problems)
 
-    _check_shared_endpoints(plans, ec2, deps.settings.owner_tag, problems)
+    listing = _check_shared_endpoints(plans, ec2, deps.settings.owner_tag, problems)
     if dns:
         from dbx_privatelink.reconcile.dns import dns_problems  # the DNS steps import this module
 
@@ -426,5 +431,9 @@ def assess(spec: WorkspaceSpec, deps: Deps, *, zones: bool = True, dns: bool = T
             "lets DNS out to corporate_dns_ips only; remove the field"
         )
     return Assessment(
-        endpoints=plans, problems=problems, private_dns_name=services.private_dns_name, warnings=warnings
+        endpoints=plans,
+        problems=problems,
+        private_dns_name=services.private_dns_name,
+        warnings=warnings,
+        listing=listing,
     )

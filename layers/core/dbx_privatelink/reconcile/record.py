@@ -109,6 +109,8 @@ def record_and_release(inp: RecordAndReleaseInput, deps: Deps) -> RecordAndRelea
         key,
         {
             "generation": inp.lease.generation,
+            # The spec this run applied: a re-apply of it may take the short path (reconcile/converged.py).
+            "spec_hash": inp.lease.spec_hash,
             "health": "HEALTHY",
             "last_error": None,
             "last_run": {"execution": inp.execution_name, "outcome": "SUCCEEDED", "ended_at": now_iso()},

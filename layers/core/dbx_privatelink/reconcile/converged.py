@@ -1,0 +1,228 @@
+"""The short path of a re-apply: is the workspace already what its spec asks for?
+
+Preflight decides it after its checks passed, from its own reads plus the few the recorded resources need:
+the spec is the one the last run applied, that run succeeded, and every Ensure/Check step of the reconcile
+would find nothing to do, decided by those steps' own predicates (the endpoint found by tag with its groups
+and private DNS, the registrations available, the private access settings and the network as desired, the
+workspace RUNNING on them, and plan_dns's "keep" for every DNS resource). Anything else, a transitional
+state included, takes the full reconcile: the short path never skips a change or a wait.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dbx_privatelink.aws.ec2 import EndpointInfo
+from dbx_privatelink.databricks.client import DatabricksAccountClient
+from dbx_privatelink.errors import DatabricksNotFoundError
+from dbx_privatelink.models import (
+    ConvergedResult,
+    EndpointPlan,
+    EndpointState,
+    NetworkResult,
+    PrivateAccessSettingsResult,
+    PrivateLinkResult,
+    Registration,
+    WorkspaceResult,
+)
+from dbx_privatelink.reconcile.databricks_objects import (
+    _pas_matches,
+    desired_networks,
+    desired_private_access_settings,
+    network_matches,
+    workspace_of,
+)
+from dbx_privatelink.reconcile.dns_plan import plan_dns
+from dbx_privatelink.reconcile.endpoints import _state as endpoint_state
+from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY
+from dbx_privatelink.spec import WorkspaceSpec
+from dbx_privatelink.wiring import Deps
+
+
+class NotConverged(Exception):
+    """Why the full reconcile runs (one reason: the first thing found)."""
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """The recorded result to keep when nothing is to be done, else why not."""
+
+    result: ConvergedResult | None
+    reason: str
+
+
+def _last_run(spec: WorkspaceSpec, observed: dict[str, Any]) -> None:
+    if observed.get("spec_hash") != spec.spec_hash():
+        raise NotConverged("the spec differs from the one the last successful run applied")
+    if observed.get("health") != "HEALTHY" or (observed.get("last_run") or {}).get("outcome") != "SUCCEEDED":
+        raise NotConverged("the last run did not succeed")
+
+
+def _endpoint(
+    plan: EndpointPlan, listing: list[EndpointInfo], recorded: dict[str, Any], owner: str
+) -> EndpointState:
+    """ensure_endpoint's decision (the adopted one, else ours of the VPC and service, oldest id first) and
+    the checks' (available; private DNS on for the Databricks ones) with nothing to change."""
+    if plan.adopt_id:
+        ours = [e for e in listing if e.vpc_endpoint_id == plan.adopt_id]
+    else:
+        ours = sorted(
+            (
+                e
+                for e in listing
+                if e.service_name == plan.service_name and e.tags.get(OWNER_TAG_KEY) == owner
+            ),
+            key=lambda e: e.vpc_endpoint_id,
+        )
+    if not ours or ours[0].gone:
+        raise NotConverged(f"the {plan.role} endpoint does not exist")
+    found = ours[0]
+    if found.vpc_endpoint_id != str((recorded.get(plan.role) or {}).get("id", "")):
+        raise NotConverged(f"the {plan.role} endpoint is {found.vpc_endpoint_id}, not the recorded one")
+    if found.tags.get(OWNER_TAG_KEY) != owner:
+        raise NotConverged(f"the {plan.role} endpoint {found.vpc_endpoint_id} is not tagged as ours")
+    if plan.endpoint_type == "Interface" and set(plan.security_group_ids) - set(found.security_group_ids):
+        raise NotConverged(f"the {plan.role} endpoint {found.vpc_endpoint_id} lacks a security group")
+    if found.state.lower() != "available":
+        raise NotConverged(f"the {plan.role} endpoint {found.vpc_endpoint_id} is {found.state}")
+    if plan.is_databricks and not found.private_dns_enabled:
+        raise NotConverged(f"the {plan.role} endpoint {found.vpc_endpoint_id} has private DNS off")
+    return endpoint_state(plan, found, "unchanged")
+
+
+def _registrations(
+    client: DatabricksAccountClient, endpoints: list[EndpointState], recorded: dict[str, Any]
+) -> list[Registration]:
+    regs: list[Registration] = []
+    for e in endpoints:
+        reg_id = str((recorded.get(e.role) or {}).get("id", ""))
+        try:
+            live = client.get_vpc_endpoint(reg_id) if reg_id else None
+        except DatabricksNotFoundError:
+            live = None
+        if live is None or live.aws_vpc_endpoint_id != e.vpc_endpoint_id:
+            raise NotConverged(f"the {e.role} endpoint {e.vpc_endpoint_id} has no recorded registration")
+        if str(live.state or "").lower() != "available":
+            raise NotConverged(f"the {e.role} registration {reg_id} is {live.state}")
+        regs.append(
+            Registration(
+                role=e.role,
+                aws_vpc_endpoint_id=e.vpc_endpoint_id,
+                vpc_endpoint_id=reg_id,
+                state=str(live.state),
+                use_case=live.use_case,
+                action="unchanged",
+            )
+        )
+    return regs
+
+
+def _databricks(
+    spec: WorkspaceSpec, observed: dict[str, Any], client: DatabricksAccountClient, regs: list[Registration]
+) -> tuple[PrivateAccessSettingsResult, NetworkResult, WorkspaceResult]:
+    """The private access settings, network and workspace as the Ensure steps would leave them unchanged."""
+    pas_id, network_id = observed.get("private_access_settings_id"), observed.get("network_id")
+    workspace = workspace_of(client, spec, observed)
+    if workspace is None or not pas_id or not network_id:
+        raise NotConverged("the workspace or its recorded network and private access settings are missing")
+    if str(workspace.workspace_status or "") != "RUNNING":
+        raise NotConverged(f"workspace {workspace.workspace_id} is {workspace.workspace_status}")
+    if workspace.network_id != network_id or workspace.private_access_settings_id != pas_id:
+        raise NotConverged(f"workspace {workspace.workspace_id} is not on the recorded network and settings")
+    try:
+        pas = client.get_private_access_settings(str(pas_id))
+        network = client.get_network(str(network_id))
+    except DatabricksNotFoundError as exc:
+        raise NotConverged(f"a recorded Databricks object is gone: {exc}") from None
+    if not _pas_matches(pas, desired_private_access_settings(spec, regs)):
+        raise NotConverged(f"private access settings {pas_id} differ from the spec")
+    if not any(network_matches(network, c) for c in desired_networks(spec, regs)):
+        raise NotConverged(f"network {network_id} differs from the spec")
+    if network.vpc_status != "VALID" or network.error_messages:
+        raise NotConverged(f"network {network_id} is {network.vpc_status}")
+    return (
+        PrivateAccessSettingsResult(private_access_settings_id=str(pas_id), action="unchanged"),
+        NetworkResult(network_id=str(network_id), action="unchanged"),
+        WorkspaceResult(
+            workspace_id=workspace.workspace_id,
+            action="unchanged",
+            deployment_name=workspace.deployment_name,
+            status="RUNNING",
+        ),
+    )
+
+
+def _unchanged(value: Any) -> Any:
+    """A recorded DNS result as a run that changed nothing reports it: every action unchanged, nothing
+    created (the ledger records creators only)."""
+    if isinstance(value, dict):
+        return {
+            k: ("unchanged" if k == "action" else [] if k == "created" else _unchanged(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_unchanged(v) for v in value]
+    return value
+
+
+def _ids(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return {i for v in value.values() for i in _ids(v)}
+    if isinstance(value, list):
+        return {i for v in value for i in _ids(v)}
+    return {value} if isinstance(value, str) else set()
+
+
+def _dns(spec: WorkspaceSpec, recorded: dict[str, Any] | None, deps: Deps) -> dict[str, Any] | None:
+    """plan_dns (the DNS steps' own decisions) keeps every resource, each the one the last run recorded."""
+    if spec.dns is None:
+        return None
+    if not isinstance(recorded, dict):
+        raise NotConverged("the DNS branch has no recorded result")
+    known = _ids(recorded)
+    for item in plan_dns(spec, deps):
+        if item.action != "keep" or item.calls:
+            raise NotConverged(f"{item.kind} {item.name}: {item.action} {item.detail}".strip())
+        if item.resource_id not in known:
+            raise NotConverged(f"{item.kind} {item.name} is {item.resource_id}, not the recorded one")
+    kept: dict[str, Any] = _unchanged({k: v for k, v in recorded.items() if k != "verification"})
+    return kept
+
+
+def converged(
+    spec: WorkspaceSpec,
+    plans: list[EndpointPlan],
+    listing: dict[str, list[EndpointInfo]],
+    observed: dict[str, Any],
+    deps: Deps,
+) -> Convergence:
+    """The recorded result when the last run applied this spec, succeeded, and nothing is to be done now;
+    `listing` is preflight's read of each VPC's endpoints."""
+    resources = observed.get("resources") or {}
+    try:
+        _last_run(spec, observed)
+        recorded_endpoints = resources.get("endpoints") or {}
+        owner = deps.settings.owner_tag
+        states = [_endpoint(p, listing.get(p.vpc_id, []), recorded_endpoints, owner) for p in plans]
+        dns = _dns(spec, resources.get("dns"), deps)
+        client = deps.databricks(spec.databricks.account_id)
+        databricks_endpoints = [e for e in states if e.is_databricks]
+        regs = _registrations(client, databricks_endpoints, resources.get("registrations") or {})
+        pas, network, workspace = _databricks(spec, observed, client, regs)
+    except NotConverged as exc:
+        return Convergence(None, str(exc))
+    return Convergence(
+        ConvergedResult(
+            privatelink=PrivateLinkResult(
+                endpoints=databricks_endpoints,
+                registrations=regs,
+                private_access_settings=pas,
+                network=network,
+                workspace=workspace,
+            ),
+            dns=dns,
+            aws_endpoints=[e for e in states if not e.is_databricks],
+        ),
+        "the last run applied this spec and nothing is to be done",
+    )
