@@ -11,10 +11,11 @@ state included, takes the full reconcile: the short path never skips a change or
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from dbx_privatelink.aws.ec2 import EndpointInfo
 from dbx_privatelink.databricks.client import DatabricksAccountClient
+from dbx_privatelink.databricks.models import Network, Workspace
 from dbx_privatelink.errors import DatabricksNotFoundError
 from dbx_privatelink.models import (
     ConvergedResult,
@@ -33,11 +34,42 @@ from dbx_privatelink.reconcile.databricks_objects import (
     network_matches,
     workspace_of,
 )
-from dbx_privatelink.reconcile.dns_plan import plan_dns
+from dbx_privatelink.reconcile.dns_plan import PlannedChange, plan_dns, plan_zones
 from dbx_privatelink.reconcile.endpoints import _state as endpoint_state
-from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY
+from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY, Assessment
 from dbx_privatelink.spec import WorkspaceSpec
 from dbx_privatelink.wiring import Deps
+
+
+class ReadOnce:
+    """The Databricks client of one preflight, whose workspace and network reads are made once: its checks
+    and the convergence check ask for the same objects moments apart (a network comes from the listing)."""
+
+    def __init__(self, client: DatabricksAccountClient) -> None:
+        self._client = client
+        self._workspaces: dict[int, Workspace] = {}
+        self._networks: list[Network] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_workspace(self, workspace_id: int) -> Workspace:
+        if workspace_id not in self._workspaces:
+            self._workspaces[workspace_id] = self._client.get_workspace(workspace_id)
+        return self._workspaces[workspace_id]
+
+    def list_networks(self) -> list[Network]:
+        if self._networks is None:
+            self._networks = self._client.list_networks()
+        return self._networks
+
+    def get_network(self, network_id: str) -> Network:
+        listed = next((n for n in self._networks or [] if n.network_id == network_id), None)
+        return listed if listed is not None else self._client.get_network(network_id)
+
+
+def read_once(client: DatabricksAccountClient) -> DatabricksAccountClient:
+    return cast(DatabricksAccountClient, ReadOnce(client))
 
 
 class NotConverged(Exception):
@@ -174,14 +206,21 @@ def _ids(value: Any) -> set[str]:
     return {value} if isinstance(value, str) else set()
 
 
-def _dns(spec: WorkspaceSpec, recorded: dict[str, Any] | None, deps: Deps) -> dict[str, Any] | None:
-    """plan_dns (the DNS steps' own decisions) keeps every resource, each the one the last run recorded."""
+def _dns(
+    spec: WorkspaceSpec,
+    planned: list[PlannedChange] | None,
+    recorded: dict[str, Any] | None,
+    deps: Deps,
+) -> dict[str, Any] | None:
+    """plan_dns (the DNS steps' own decisions; preflight's items when it made them) keeps every resource,
+    each the one the last run recorded."""
     if spec.dns is None:
         return None
     if not isinstance(recorded, dict):
         raise NotConverged("the DNS branch has no recorded result")
     known = _ids(recorded)
-    for item in plan_dns(spec, deps):
+    items = planned if planned is not None else plan_dns(spec, deps, zones=False)
+    for item in [*items, *plan_zones(spec, deps)]:
         if item.action != "keep" or item.calls:
             raise NotConverged(f"{item.kind} {item.name}: {item.action} {item.detail}".strip())
         if item.resource_id not in known:
@@ -192,21 +231,23 @@ def _dns(spec: WorkspaceSpec, recorded: dict[str, Any] | None, deps: Deps) -> di
 
 def converged(
     spec: WorkspaceSpec,
-    plans: list[EndpointPlan],
-    listing: dict[str, list[EndpointInfo]],
+    found: Assessment,
     observed: dict[str, Any],
+    client: DatabricksAccountClient,
     deps: Deps,
 ) -> Convergence:
     """The recorded result when the last run applied this spec, succeeded, and nothing is to be done now;
-    `listing` is preflight's read of each VPC's endpoints."""
+    `found` is preflight's assessment (its reads of the endpoints and the DNS decisions), `client` its
+    Databricks client (read_once)."""
     resources = observed.get("resources") or {}
     try:
         _last_run(spec, observed)
         recorded_endpoints = resources.get("endpoints") or {}
         owner = deps.settings.owner_tag
-        states = [_endpoint(p, listing.get(p.vpc_id, []), recorded_endpoints, owner) for p in plans]
-        dns = _dns(spec, resources.get("dns"), deps)
-        client = deps.databricks(spec.databricks.account_id)
+        states = [
+            _endpoint(p, found.listing.get(p.vpc_id, []), recorded_endpoints, owner) for p in found.endpoints
+        ]
+        dns = _dns(spec, found.dns_plan, resources.get("dns"), deps)
         databricks_endpoints = [e for e in states if e.is_databricks]
         regs = _registrations(client, databricks_endpoints, resources.get("registrations") or {})
         pas, network, workspace = _databricks(spec, observed, client, regs)

@@ -16,6 +16,7 @@ import hashlib
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from dbx_privatelink.aws.dns_query import UNANSWERED
 from dbx_privatelink.aws.ec2 import VpcInfo
@@ -75,6 +76,9 @@ from dbx_privatelink.reconcile.preflight import ADOPT_TAG_KEY, OWNER_TAG_KEY
 from dbx_privatelink.reconcile.shared import rule_key, spec_rules
 from dbx_privatelink.spec import WorkspaceSpec
 from dbx_privatelink.wiring import Deps
+
+if TYPE_CHECKING:
+    from dbx_privatelink.reconcile.dns_plan import PlannedChange  # it imports this module
 
 # The VPC of the outbound endpoint a rule forwards through: two DNS VPCs never share a rule.
 SCOPE_TAG_KEY = "dbx-privatelink:scope"
@@ -239,9 +243,16 @@ def dns_problems(spec: WorkspaceSpec, deps: Deps) -> list[str]:
     """Everything about the dns section that can fail before a change (preflight): the endpoints' VPCs,
     subnets and groups, and the quotas a fleet behind the same VPCs runs into (endpoints per region, rules
     of the inbound group), each with the number and the fix."""
+    return dns_assessment(spec, deps)[0]
+
+
+def dns_assessment(spec: WorkspaceSpec, deps: Deps) -> tuple[list[str], list[PlannedChange] | None]:
+    """dns_problems, and the plan_dns items (zones left out) it decided them from; None when it stopped
+    before (no Resolver endpoint wanted, or a problem found first)."""
     wanted = wanted_endpoints(spec)
     if not wanted:
-        return []
+        return [], None
+    planned: list[PlannedChange] | None = None
     problems, vpcs = resolver_problems(deps, spec.region, wanted)
     resolver = deps.resolver(spec.region)
     # The endpoint list, and the reads of the DNS steps' decisions (plan_dns below): endpoints, their tags and
@@ -270,7 +281,8 @@ def dns_problems(spec: WorkspaceSpec, deps: Deps) -> list[str]:
         # rule of a domain associated with a VPC), decided as plan and the steps decide it.
         from dbx_privatelink.reconcile.dns_plan import plan_dns  # it imports this module
 
-        problems += [i.detail for i in plan_dns(spec, deps, zones=False) if i.action == "error"]
+        planned = plan_dns(spec, deps, zones=False)
+        problems += [i.detail for i in planned if i.action == "error"]
     for w in wanted:
         if w.security_group_id or w.vpc_id not in vpcs or w.direction != "INBOUND":
             continue
@@ -286,7 +298,7 @@ def dns_problems(spec: WorkspaceSpec, deps: Deps) -> list[str]:
                 f"quota 'inbound rules per security group' is {MAX_RULES_PER_SECURITY_GROUP}: use wider, "
                 "aggregated networks (adjacent CIDRs are merged), or name a group of your own in security_group_id"
             )
-    return problems
+    return problems, planned
 
 
 def _validate(deps: Deps, region: str, wanted: list[WantedEndpoint]) -> dict[str, VpcInfo]:

@@ -276,6 +276,11 @@ def _zones(spec: WorkspaceSpec, deps: Deps) -> list[PlannedChange]:
     return items
 
 
+def plan_zones(spec: WorkspaceSpec, deps: Deps) -> list[PlannedChange]:
+    """plan_dns's private hosted zones' associations alone."""
+    return _zones(spec, deps) if spec.dns is not None else []
+
+
 def plan_dns(spec: WorkspaceSpec, deps: Deps, *, zones: bool = True) -> list[PlannedChange]:
     """Every resource of the DNS branch in the order the steps reach them: the Resolver endpoints' groups
     and endpoints, the rules, their associations, the private hosted zones' associations (`zones=False`

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from dbx_privatelink.aws.ec2 import Ec2Client, EndpointInfo, SecurityGroupInfo, SgRule, SubnetInfo, VpcInfo
 from dbx_privatelink.catalog import Catalog, RegionServices, port_ranges
@@ -15,6 +16,9 @@ from dbx_privatelink.reconcile.shared import shared_keys
 from dbx_privatelink.reconcile.zones import zone_problems
 from dbx_privatelink.spec import MAX_GROUPS_PER_INTERFACE, WorkspaceSet, WorkspaceSpec, input_problems
 from dbx_privatelink.wiring import Deps
+
+if TYPE_CHECKING:
+    from dbx_privatelink.reconcile.dns_plan import PlannedChange  # it imports this module
 
 OWNER_TAG_KEY = "dbx-privatelink:owner"
 # A human hands an existing endpoint over to a stack (endpoints.adopt) by tagging it adopt=<stack>: the
@@ -313,6 +317,8 @@ class Assessment:
     warnings: list[str] = field(default_factory=list)
     # The endpoints of each VPC of the plan as read (not gone): what the convergence check compares.
     listing: dict[str, list[EndpointInfo]] = field(default_factory=dict)
+    # plan_dns's items (zones left out) when the DNS checks got that far: the convergence check's too.
+    dns_plan: list[PlannedChange] | None = None
 
 
 def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
@@ -320,17 +326,18 @@ def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
     PreflightFailedError lists failures. Once every check passed, the spec becomes the workspace's desired
     state (fenced by the lease: a failed spec never replaces the last good one) and the workspace refers to
     the resources it shares with others (the ledger), before any step finds or creates one."""
-    from dbx_privatelink.reconcile.converged import converged  # it uses the DNS steps, which import this
+    from dbx_privatelink.reconcile.converged import converged, read_once  # the DNS steps import this module
 
     spec = inp.spec
     found = assess(spec, deps)
     observed = deps.store.get_observed(spec.workspace_key) or {}
+    databricks = read_once(deps.databricks(spec.databricks.account_id))
     # What apply refuses locally, for a run started otherwise (plain StartExecution, a drift repair of a spec an
     # earlier version stored).
     problems = [
         *input_problems(spec),
         *found.problems,
-        *databricks_problems(deps.databricks(spec.databricks.account_id), spec, observed),
+        *databricks_problems(databricks, spec, observed),
     ]
     if problems:
         raise PreflightFailedError(
@@ -339,7 +346,7 @@ def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
     deps.store.put_desired(spec, holder=inp.execution_name)
     deps.store.clear_pending(spec.workspace_key, spec.spec_hash())
     records = deps.ledger.refer(spec.workspace_key, shared_keys(spec, found.endpoints))
-    convergence = converged(spec, found.endpoints, found.listing, observed, deps)
+    convergence = converged(spec, found, observed, databricks, deps)
     return PreflightOutput(
         endpoints=[p for p in found.endpoints if p.is_databricks],
         aws_endpoints=[p for p in found.endpoints if not p.is_databricks],
@@ -417,10 +424,12 @@ def assess(spec: WorkspaceSpec, deps: Deps, *, zones: bool = True, dns: bool = T
             _check_endpoint_ownership(plan, existing, deps.settings.owner_tag, ec2, problems)
 
     listing = _check_shared_endpoints(plans, ec2, deps.settings.owner_tag, problems)
+    dns_plan = None
     if dns:
-        from dbx_privatelink.reconcile.dns import dns_problems  # the DNS steps import this module
+        from dbx_privatelink.reconcile.dns import dns_assessment  # the DNS steps import this module
 
-        problems += dns_problems(spec, deps)
+        dns_found, dns_plan = dns_assessment(spec, deps)
+        problems += dns_found
     if zones:
         problems += zone_problems(spec, deps)
     warnings = []
@@ -436,4 +445,5 @@ def assess(spec: WorkspaceSpec, deps: Deps, *, zones: bool = True, dns: bool = T
         private_dns_name=services.private_dns_name,
         warnings=warnings,
         listing=listing,
+        dns_plan=dns_plan,
     )
