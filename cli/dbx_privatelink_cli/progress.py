@@ -123,6 +123,8 @@ def _lease(r: dict[str, Any]) -> str:
 
 
 def _preflight(r: dict[str, Any]) -> str:
+    if r.get("converged"):
+        return "all checks passed; nothing to change since the last run (the reconcile branches are skipped)"
     roles = [e["role"] for e in r.get("endpoints", [])]
     return f"all checks passed; {len(roles)} endpoints planned ({', '.join(roles)})"
 

@@ -3,6 +3,8 @@ converged run records of the DNS branch, and the Databricks reads one preflight 
 
 from __future__ import annotations
 
+import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from dbx_privatelink.reconcile.converged import converged, read_once
 from dbx_privatelink.reconcile.preflight import Assessment
 from dbx_privatelink.spec import WorkspaceSpec, parse_spec
 from dbx_privatelink.wiring import Deps, Settings
+from tests.unit.test_cli_progress import history, render
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,3 +104,23 @@ def test_one_preflight_reads_the_workspace_and_the_networks_once() -> None:
     # And a network not in the listing is read by id
     client.get_network("n-2")
     assert account.calls[-1] == "get_network n-2"
+
+
+def test_the_progress_view_says_when_preflight_found_nothing_to_change() -> None:
+    # Given a recorded run whose preflight found the workspace converged
+    events = copy.deepcopy(history("success"))
+    done = next(
+        e
+        for e in events
+        if e["type"] == "LambdaFunctionSucceeded"
+        and "private_dns_name" in e["lambdaFunctionSucceededEventDetails"]["output"]
+    )
+    output = json.loads(done["lambdaFunctionSucceededEventDetails"]["output"])
+    done["lambdaFunctionSucceededEventDetails"]["output"] = json.dumps(
+        {**output, "converged": {"privatelink": {}}}
+    )
+    # When apply --wait shows it
+    _, text = render(events)
+    # Then the Preflight line says the reconcile branches are skipped, not which endpoints are planned
+    [line] = [line for line in text.splitlines() if "done  Preflight" in line]
+    assert "nothing to change since the last run" in line and "endpoints planned" not in line
