@@ -40,6 +40,13 @@ from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY, Assessment
 from dbx_privatelink.spec import WorkspaceSpec
 from dbx_privatelink.wiring import Deps
 
+# What the DNS branch's Check steps wait for (and the scan holds them to): anything else takes the full path.
+SETTLED_DNS_STATES = {
+    "resolver endpoint": "OPERATIONAL",
+    "resolver rule": "COMPLETE",
+    "rule association": "COMPLETE",
+}
+
 
 class ReadOnce:
     """The Databricks client of one preflight, whose workspace and network reads are made once: its checks
@@ -223,6 +230,8 @@ def _dns(
     for item in [*items, *plan_zones(spec, deps)]:
         if item.action != "keep" or item.calls:
             raise NotConverged(f"{item.kind} {item.name}: {item.action} {item.detail}".strip())
+        if item.kind in SETTLED_DNS_STATES and item.state != SETTLED_DNS_STATES[item.kind]:
+            raise NotConverged(f"{item.kind} {item.name} is {item.state}")
         if item.resource_id not in known:
             raise NotConverged(f"{item.kind} {item.name} is {item.resource_id}, not the recorded one")
     kept: dict[str, Any] = _unchanged({k: v for k, v in recorded.items() if k != "verification"})
