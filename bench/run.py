@@ -1,7 +1,8 @@
 """`make bench`: figures of one reconcile of the sample workspace on the local stack, run twice, side by
 side with the baseline script (bench/baseline.py) run twice on a fresh stack of its own.
 
-    .venv/bin/python bench/run.py [--time-scale 0.5] [--repeats 3] [--no-imports] [--no-baseline] [--no-write]
+    .venv/bin/python bench/run.py [--time-scale 0.5] [--repeats 5] [--no-imports | --imports-only] [--no-baseline]
+        [--no-write]
 
 Prints a text report and writes bench/RESULTS.md. What each figure means: bench/README.md.
 Performance is measured here, never asserted as wall-clock in tests.
@@ -48,10 +49,13 @@ from bench.report import (  # noqa: E402
     census_delta,
     count_transitions,
     delta,
+    import_section,
+    markdown_table,
     median_ms,
     render_markdown,
     render_text,
     scheduled_lambdas,
+    text_table,
     walkthrough_lower_bound,
 )
 from dbx_privatelink.catalog import default_catalog  # noqa: E402
@@ -65,7 +69,7 @@ from dbx_privatelink_local.timescale import TIME_SCALE  # noqa: E402
 RESULTS = REPO_ROOT / "bench" / "RESULTS.md"
 RUN_TIMEOUT_S = 300.0
 POLL_S = 0.05
-IMPORT_TIMEOUT_S = 60.0
+IMPORT_TIMEOUT_S = 300.0  # a busy shared machine stretches a cold import many times over
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -219,29 +223,45 @@ _IMPORT_HANDLER = textwrap.dedent(
     import importlib.util, sys, time
     layer, code = sys.argv[1], sys.argv[2]
     sys.path[:0] = [layer, code]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     spec = importlib.util.spec_from_file_location("app", code + "/app.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules["app"] = module
     spec.loader.exec_module(module)
     assert callable(module.handler)
-    print(time.perf_counter() - started)
+    print(time.perf_counter() - started, time.process_time() - cpu)
     """
 )
 
 _IMPORT_MODULE = textwrap.dedent(
     """
     import importlib, sys, time
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     importlib.import_module(sys.argv[1])
-    print(time.perf_counter() - started)
+    print(time.perf_counter() - started, time.process_time() - cpu)
+    """
+)
+
+# The floor no handler can go below: the dependencies every function imports, and Powertools' Logger,
+# Metrics and Tracer created as dbx_privatelink.handler creates them.
+_IMPORT_FLOOR = textwrap.dedent(
+    """
+    import time
+    started, cpu = time.perf_counter(), time.process_time()
+    import boto3, requests, pydantic, aws_lambda_powertools
+    from aws_lambda_powertools import Logger, Metrics, Tracer
+    Logger(service="dbx-privatelink")
+    Metrics(namespace="DbxPrivateLink", service="dbx-privatelink")
+    Tracer(service="dbx-privatelink")
+    print(time.perf_counter() - started, time.process_time() - cpu)
     """
 )
 
 
 def function_environment(step: str) -> dict[str, str]:
     """What a deployed function sees (template Globals plus every variable a step may need), dummy values;
-    AWS_LAMBDA_FUNCTION_NAME set so Powertools behaves as on Lambda (Tracing: Active)."""
+    AWS_LAMBDA_FUNCTION_NAME and LAMBDA_TASK_ROOT set so Powertools behaves as on Lambda (Tracing: Active:
+    the Tracer patches botocore and requests)."""
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")}
     return {
         **keep,
@@ -253,6 +273,7 @@ def function_environment(step: str) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_LAMBDA_FUNCTION_NAME": f"dbx-privatelink-{step}",
+        "LAMBDA_TASK_ROOT": str(REPO_ROOT / "functions" / step),
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
         "OWNER_TAG": "dbx-privatelink",
@@ -266,7 +287,8 @@ def function_environment(step: str) -> dict[str, str]:
     }
 
 
-def _time_subprocess(args: list[str], env: dict[str, str]) -> float:
+def _time_subprocess(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU) seconds the child printed for what it timed."""
     done = subprocess.run(
         [sys.executable, *args],
         env=env,
@@ -277,28 +299,52 @@ def _time_subprocess(args: list[str], env: dict[str, str]) -> float:
     )
     if done.returncode != 0:
         raise RuntimeError(f"{args[:3]} failed: {done.stderr.strip()[-800:]}")
-    return float(done.stdout.strip().splitlines()[-1])
+    wall, cpu = done.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(cpu)
 
 
 def measure_imports(repeats: int) -> ImportFigures:
+    """Each handler and the floor in `repeats` rounds (a round: the floor, then every handler once), so that
+    a change of the machine's load touches both alike."""
     layer = REPO_ROOT / "layers" / "core"
-    handlers: dict[str, float] = {}
-    for code in sorted(p for p in (REPO_ROOT / "functions").iterdir() if (p / "app.py").is_file()):
-        env = function_environment(code.name)
-        samples = [
-            _time_subprocess(["-c", _IMPORT_HANDLER, str(layer), str(code)], env) for _ in range(repeats)
-        ]
-        handlers[code.name] = median_ms(samples)
-    env = function_environment("import")
-    baseline = median_ms([_time_subprocess(["-c", _IMPORT_MODULE, "boto3"], env) for _ in range(repeats)])
+    codes = sorted(p for p in (REPO_ROOT / "functions").iterdir() if (p / "app.py").is_file())
+    floor_env = function_environment("import")
+    samples: dict[str, list[tuple[float, float]]] = {code.name: [] for code in codes}
+    floor: list[tuple[float, float]] = []
+    for _ in range(repeats):
+        floor.append(_time_subprocess(["-c", _IMPORT_FLOOR], floor_env))
+        for code in codes:
+            args = ["-c", _IMPORT_HANDLER, str(layer), str(code)]
+            samples[code.name].append(_time_subprocess(args, function_environment(code.name)))
+    baseline = median_ms(
+        [_time_subprocess(["-c", _IMPORT_MODULE, "boto3"], floor_env)[0] for _ in range(repeats)]
+    )
     try:
         sdk: float | None = median_ms(
-            [_time_subprocess(["-c", _IMPORT_MODULE, "databricks.sdk"], env) for _ in range(repeats)]
+            [_time_subprocess(["-c", _IMPORT_MODULE, "databricks.sdk"], floor_env)[0] for _ in range(repeats)]
         )
     except RuntimeError as exc:
         print(f"bench: databricks.sdk not measured: {exc}", file=sys.stderr)
         sdk = None
-    return ImportFigures(repeats=repeats, handlers_ms=handlers, sdk_ms=sdk, baseline_ms=baseline)
+    return ImportFigures(
+        repeats=repeats,
+        handlers_ms={name: median_ms([w for w, _ in s]) for name, s in samples.items()},
+        handlers_cpu_ms={name: median_ms([c for _, c in s]) for name, s in samples.items()},
+        floor_ms=median_ms([w for w, _ in floor]),
+        floor_cpu_ms=median_ms([c for _, c in floor]),
+        sdk_ms=sdk,
+        baseline_ms=baseline,
+    )
+
+
+def splice_import_section(results: str, section: str) -> str:
+    """RESULTS.md with its handler import section replaced by `section` (appended when it has none)."""
+    title = "## Handler import time"
+    if title not in results:
+        return results.rstrip() + "\n\n" + section.strip() + "\n"
+    head, rest = results.split(title, 1)
+    tail = rest.split("\n## ", 1)
+    return head + section.strip() + "\n" + ("\n## " + tail[1] if len(tail) > 1 else "")
 
 
 # --- side by side with the baseline script --------------------------------------------------------------
@@ -457,8 +503,14 @@ def main(argv: list[str] | None = None) -> int:
         default=0.5,
         help="local-stack time scale (0.5: emulated delays dominate the Lambdas' and moto's own time)",
     )
-    parser.add_argument("--repeats", type=int, default=3, help="fresh interpreters per import time (3)")
-    parser.add_argument("--no-imports", action="store_true", help="skip the import-time measurements")
+    parser.add_argument("--repeats", type=int, default=5, help="fresh interpreters per import time (5)")
+    imports_only = parser.add_mutually_exclusive_group()
+    imports_only.add_argument("--no-imports", action="store_true", help="skip the import-time measurements")
+    imports_only.add_argument(
+        "--imports-only",
+        action="store_true",
+        help="measure only the handler imports against the floor; RESULTS.md gets only that section replaced",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     parser.add_argument(
         "--no-baseline", action="store_true", help="skip the baseline script (bench/baseline.py)"
@@ -475,6 +527,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     # Import times first, on a quiet machine (the local stack's threads would add noise).
     imports = None if args.no_imports else measure_imports(max(1, args.repeats))
+    if imports is not None and args.imports_only:
+        title, explanation, headers, rows = import_section(imports)
+        print(f"{title}\n{explanation}\n\n{text_table(headers, rows)}")
+        print(f"load average {load_before:.1f} / {os.getloadavg()[0]:.1f} (before / after)")
+        if not args.no_write:
+            section = f"## {title}\n\n{explanation}\n\n{markdown_table(headers, rows)}\n"
+            current = RESULTS.read_text() if RESULTS.exists() else ""
+            RESULTS.write_text(splice_import_section(current, section))
+            print(f"written: {RESULTS.relative_to(REPO_ROOT)} (import section only)")
+        return 0
 
     runs: list[RunFigures] = []
     # A daily drift scan: none fires during the runs, so the figures count only the executions' calls.

@@ -13,7 +13,7 @@ UseCase = Literal["WORKSPACE_ACCESS", "DATAPLANE_RELAY_ACCESS"]
 
 
 class RegionServices(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     workspace_service: str = Field(pattern=r"^com\.amazonaws\.vpce\.[a-z0-9-]+\.vpce-svc-[0-9a-f]+$")
     relay_service: str = Field(pattern=r"^com\.amazonaws\.vpce\.[a-z0-9-]+\.vpce-svc-[0-9a-f]+$")
@@ -32,7 +32,7 @@ PortSpec = int | tuple[int, int]
 
 
 class Catalog(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     regions: dict[str, RegionServices]
     workspace_sg_egress_tcp_ports: tuple[PortSpec, ...]

@@ -53,6 +53,9 @@ def step[In: BaseModel](
     """A Lambda handler that validates its input with `model` and runs `action` with the adapters."""
     name = action.__name__
     deps = Deps(settings=Settings.from_env(needs))  # at cold start: a missing variable fails here
+    # The models are built on first use (defer_build), so a function pays only for the ones its step
+    # touches; its input model is built here, at cold start, rather than in the first invocation.
+    model.model_rebuild(force=True)
 
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics

@@ -68,7 +68,7 @@ class SharedKey:
 class SharedRecord(BaseModel):
     """One shared resource's entry: who uses it, who made it, what it is called in AWS or Databricks."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     kind: str
     key: str

@@ -18,7 +18,7 @@ Action = Literal["created", "adopted", "found", "replaced", "updated", "unchange
 
 
 class StepModel(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class EndpointPlan(StepModel):

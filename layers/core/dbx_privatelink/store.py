@@ -44,7 +44,7 @@ class DecommissionMarker(BaseModel):
     """A decommission of the workspace, started or done: drift leaves such a workspace alone (events start
     nothing, the scan skips it), `status` shows it, and an apply of its spec manages it again."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     state: DecommissionState
     mode: DecommissionMode
     execution_name: str = ""
@@ -62,7 +62,7 @@ class DecommissionMarker(BaseModel):
 
 
 class Desired(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     spec: dict[str, Any]
     spec_hash: str
     generation: int
@@ -76,7 +76,7 @@ class PendingSpec(BaseModel):
     """A spec received but not the desired state: it becomes desired once its preflight passed; a run that
     fails before then leaves it here, rejected with the reason, and the desired spec as it was."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     spec: dict[str, Any]
     spec_hash: str
     state: PendingState
@@ -88,7 +88,7 @@ class PendingSpec(BaseModel):
 
 
 class Lease(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     holder: str
     holder_arn: str = ""
     expires_at: int = 0
@@ -96,7 +96,7 @@ class Lease(BaseModel):
 
 
 class LeaseAttempt(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     acquired: bool
     holder: Lease | None = None
 
@@ -582,14 +582,14 @@ class DriftRecord(BaseModel):
 
 
 class DriftOverride(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     mode: str
     reason: str = ""
     at: str = ""
 
 
 class PauseState(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     paused: bool = False
     by: str = ""
     reason: str = ""
@@ -599,7 +599,7 @@ class PauseState(BaseModel):
 class RemediationWindow(BaseModel):
     """The remediations of the last hour (epoch seconds) and the last execution started, versioned."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     starts: tuple[int, ...] = ()
     version: int = 0
     last_execution_name: str = ""
@@ -885,7 +885,7 @@ class DriftStore(StoreClient):
 class ScanCandidate(BaseModel):
     """A workspace as the scan's plan sees it: when the scan last reached it, and its lease's expiry."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     workspace_key: str
     last_scanned_at: str | None = None  # ISO 8601 UTC, fixed format: text order is time order
     lease_expires_at: int = 0

@@ -1,5 +1,9 @@
 """The composition root of the Lambda functions: settings from the environment, adapters built once per
 cold start. The domain never reads os.environ or builds clients; this module does, for it.
+
+Every adapter is imported where it is built, not at the top of this module: a function imports only the
+adapters its step touches (a step that resolves no name never loads dnspython, a step that never calls
+Databricks never loads its client). The imports under TYPE_CHECKING are for the annotations alone.
 """
 
 from __future__ import annotations
@@ -10,25 +14,28 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.config import Config
 from pydantic import BaseModel, ConfigDict
 
-from dbx_privatelink.aws.dns_query import DnsQueryClient
-from dbx_privatelink.aws.dns_state import DnsStateClient
-from dbx_privatelink.aws.ec2 import Ec2Client
-from dbx_privatelink.aws.resolver import ResolverClient
-from dbx_privatelink.aws.secrets import DEFAULT_SECRET_MAX_AGE_S, SecretsClient, ServicePrincipalSecret
-from dbx_privatelink.aws.zones import HostedZoneClient
-from dbx_privatelink.catalog import Catalog, load_catalog
-from dbx_privatelink.databricks.client import DatabricksAccountClient
-from dbx_privatelink.drift.aws import DriftEc2Client
-from dbx_privatelink.ledger import LedgerClient
-from dbx_privatelink.pacing import EC2_ENDPOINT_MUTATIONS, ROUTE53_RESOLVER, RateBudget, SharedPacer
+from dbx_privatelink.aws.secrets import DEFAULT_SECRET_MAX_AGE_S
+from dbx_privatelink.pacing import EC2_ENDPOINT_MUTATIONS, ROUTE53_RESOLVER, RateBudget
 from dbx_privatelink.reconcile.polling import parse_expected_seconds
-from dbx_privatelink.store import DriftStore, StoreClient
+
+if TYPE_CHECKING:
+    from dbx_privatelink.aws.dns_query import DnsQueryClient
+    from dbx_privatelink.aws.dns_state import DnsStateClient
+    from dbx_privatelink.aws.ec2 import Ec2Client
+    from dbx_privatelink.aws.resolver import ResolverClient
+    from dbx_privatelink.aws.secrets import SecretsClient, ServicePrincipalSecret
+    from dbx_privatelink.aws.zones import HostedZoneClient
+    from dbx_privatelink.catalog import Catalog
+    from dbx_privatelink.databricks.client import DatabricksAccountClient
+    from dbx_privatelink.drift.aws import DriftEc2Client
+    from dbx_privatelink.ledger import LedgerClient
+    from dbx_privatelink.pacing import SharedPacer
+    from dbx_privatelink.store import DriftStore, StoreClient
 
 # Environment variables by the capability that needs them.
 NEEDS: dict[str, tuple[str, ...]] = {
@@ -125,26 +132,43 @@ class Deps:
     """The adapters a step may use, built lazily so a step pays only for what it touches."""
 
     settings: Settings
-    session: Any = field(default_factory=boto3.session.Session)
+    session: Any = None  # a boto3 Session; None: the default one, made at the first client
     remaining_time_s: Callable[[], float] = lambda: 60.0
     clock: Callable[[], float] = time.time
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _session_lock: threading.Lock = field(default_factory=threading.Lock)
     _ec2: dict[str, Ec2Client] = field(default_factory=dict)
     _databricks: dict[str, DatabricksAccountClient] = field(default_factory=dict)
     _databricks_principal: dict[str, ServicePrincipalSecret] = field(default_factory=dict)
     _resolver: dict[str, ResolverClient] = field(default_factory=dict)
     _pacers: dict[tuple[str, str], SharedPacer] = field(default_factory=dict)
 
+    def _client(self, service: str, region: str | None = None) -> Any:
+        return self._boto().client(service, region_name=region, config=_BOTO_CONFIG)
+
+    def _table(self) -> Any:
+        return self._boto().resource("dynamodb", config=_BOTO_CONFIG).Table(self.settings.table_name)
+
+    def _boto(self) -> Any:
+        with self._session_lock:
+            if self.session is None:
+                import boto3
+
+                self.session = boto3.session.Session()
+            return self.session
+
     @cached_property
     def catalog(self) -> Catalog:
+        from dbx_privatelink.catalog import load_catalog
+
         return load_catalog(self.settings.endpoint_services_json or None)
 
     def ec2(self, region: str) -> Ec2Client:
+        from dbx_privatelink.aws.ec2 import Ec2Client
+
         with self._lock:
             if region not in self._ec2:
-                self._ec2[region] = Ec2Client(
-                    self.session.client("ec2", region_name=region, config=_BOTO_CONFIG)
-                )
+                self._ec2[region] = Ec2Client(self._client("ec2", region))
             return self._ec2[region]
 
     def pacer(self, budget: RateBudget, region: str) -> SharedPacer | None:
@@ -155,11 +179,14 @@ class Deps:
             budget = RateBudget(
                 budget.name, self.settings.resolver_requests_per_second, budget.burst, budget.utilization
             )
+        from dbx_privatelink.pacing import SharedPacer
+
         with self._lock:
             key = (budget.name, region)
             if key not in self._pacers:
-                table = self.session.resource("dynamodb", config=_BOTO_CONFIG).Table(self.settings.table_name)
-                self._pacers[key] = SharedPacer(table, budget, region, time_scale=self.settings.time_scale)
+                self._pacers[key] = SharedPacer(
+                    self._table(), budget, region, time_scale=self.settings.time_scale
+                )
             return self._pacers[key]
 
     def endpoint_pacer(self, region: str) -> SharedPacer | None:
@@ -167,13 +194,12 @@ class Deps:
         return self.pacer(EC2_ENDPOINT_MUTATIONS, region)
 
     def resolver(self, region: str) -> ResolverClient:
+        from dbx_privatelink.aws.resolver import ResolverClient
+
         pacer = self.pacer(ROUTE53_RESOLVER, region)
         with self._lock:
             if region not in self._resolver:
-                clients = (
-                    self.session.client("route53resolver", region_name=region, config=_BOTO_CONFIG),
-                    self.session.client("ec2", region_name=region, config=_BOTO_CONFIG),
-                )
+                clients = (self._client("route53resolver", region), self._client("ec2", region))
                 self._resolver[region] = (
                     ResolverClient(*clients, limiter=pacer) if pacer else ResolverClient(*clients)
                 )
@@ -181,52 +207,66 @@ class Deps:
 
     def dns_state(self, region: str) -> DnsStateClient:
         """A reader of the region's DNS state (for explaining how a name resolved); built per call."""
-        return DnsStateClient.from_session(self.session, region, config=_BOTO_CONFIG)
+        from dbx_privatelink.aws.dns_state import DnsStateClient
+
+        return DnsStateClient.from_session(self._boto(), region, config=_BOTO_CONFIG)
 
     @cached_property
     def zones(self) -> HostedZoneClient:
         """Route 53 private hosted zones (a global service: one client for every region)."""
-        return HostedZoneClient(self.session.client("route53", config=_BOTO_CONFIG))
+        from dbx_privatelink.aws.zones import HostedZoneClient
+
+        return HostedZoneClient(self._client("route53"))
 
     @cached_property
     def dns_query(self) -> DnsQueryClient:
+        """DNS queries to the VPC's resolver: the one adapter that loads dnspython."""
+        from dbx_privatelink.aws.dns_query import DnsQueryClient
+
         return DnsQueryClient.from_env_value(self.settings.dns_address_map)
 
     @cached_property
     def store(self) -> StoreClient:
-        table = self.session.resource("dynamodb", config=_BOTO_CONFIG).Table(self.settings.table_name)
-        return StoreClient(table)
+        from dbx_privatelink.store import StoreClient
+
+        return StoreClient(self._table())
 
     @cached_property
     def ledger(self) -> LedgerClient:
-        table = self.session.resource("dynamodb", config=_BOTO_CONFIG).Table(self.settings.table_name)
-        return LedgerClient(table)
+        from dbx_privatelink.ledger import LedgerClient
+
+        return LedgerClient(self._table())
 
     @cached_property
     def drift_store(self) -> DriftStore:
-        table = self.session.resource("dynamodb", config=_BOTO_CONFIG).Table(self.settings.table_name)
-        return DriftStore(table)
+        from dbx_privatelink.store import DriftStore
+
+        return DriftStore(self._table())
 
     @cached_property
     def sns(self) -> Any:
-        return self.session.client("sns", config=_BOTO_CONFIG)
+        return self._client("sns")
 
     def drift_ec2(self, region: str) -> DriftEc2Client:
-        return DriftEc2Client(self.session.client("ec2", region_name=region, config=_BOTO_CONFIG))
+        from dbx_privatelink.drift.aws import DriftEc2Client
+
+        return DriftEc2Client(self._client("ec2", region))
 
     @cached_property
     def sfn(self) -> Any:
-        return self.session.client("stepfunctions", config=_BOTO_CONFIG)
+        return self._client("stepfunctions")
 
     @cached_property
     def secrets(self) -> SecretsClient:
-        return SecretsClient(
-            self.session.client("secretsmanager", config=_BOTO_CONFIG),
-            max_age_s=self.settings.secret_max_age_s,
-        )
+        from dbx_privatelink.aws.secrets import SecretsClient
+
+        return SecretsClient(self._client("secretsmanager"), max_age_s=self.settings.secret_max_age_s)
 
     def databricks(self, account_id: str) -> DatabricksAccountClient:
-        """The account's client, built again (new token) once the secret read at most max age ago changed."""
+        """The account's client, built again (new token) once the secret read at most max age ago changed;
+        only Databricks steps load the client."""
+        from dbx_privatelink.databricks.client import DatabricksAccountClient
+
         with self._lock:
             given = self._databricks.get(account_id)
             if given is not None and account_id not in self._databricks_principal:

@@ -18,6 +18,8 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
+from dbx_privatelink.dns.resolution import UNANSWERED
+
 
 class AddressMapError(ValueError):
     """DNS_ADDRESS_MAP is not a JSON object of "ip:port" -> "loopback-ip:port"."""
@@ -57,8 +59,6 @@ def parse_address_map(text: str) -> dict[tuple[str, int], tuple[str, int]]:
 
 
 REDIRECTED_TIMEOUT_S = 5.0
-# Statuses that say nothing about the name, only that no answer came (yet): worth asking again.
-UNANSWERED = frozenset({"TIMEOUT", "UNREACHABLE", "SERVFAIL"})
 
 
 @dataclass(frozen=True)

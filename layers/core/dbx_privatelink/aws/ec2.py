@@ -18,7 +18,7 @@ GONE_STATES = {"deleted", "deleting", "failed", "rejected", "expired"}
 
 
 class VpcInfo(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     vpc_id: str
     cidr_block: str
     dns_support: bool
@@ -31,7 +31,7 @@ class VpcInfo(BaseModel):
 
 
 class SubnetInfo(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     subnet_id: str
     vpc_id: str
     cidr_block: str
@@ -43,7 +43,7 @@ class SubnetInfo(BaseModel):
 
 
 class SgRule(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     protocol: str  # tcp | udp | -1
     from_port: int | None
     to_port: int | None
@@ -62,7 +62,7 @@ class SgRule(BaseModel):
 
 
 class SecurityGroupInfo(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     group_id: str
     vpc_id: str
     ingress: tuple[SgRule, ...]
@@ -70,7 +70,7 @@ class SecurityGroupInfo(BaseModel):
 
 
 class EndpointInfo(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     vpc_endpoint_id: str
     vpc_id: str
     service_name: str

@@ -95,7 +95,7 @@ RESOLVER_LIMITER = TokenBucket(RESOLVER_REQUESTS_PER_SECOND, RESOLVER_REQUESTS_P
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 class ResolverEndpointInfo(_Frozen):

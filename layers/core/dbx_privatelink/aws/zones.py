@@ -20,7 +20,7 @@ from dbx_privatelink.aws.errors import error_code, map_aws_error
 
 
 class HostedZoneInfo(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     zone_id: str
     name: str

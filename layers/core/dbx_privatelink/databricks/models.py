@@ -30,7 +30,7 @@ PricingTier = Literal["COMMUNITY_EDITION", "DEDICATED", "ENTERPRISE", "PREMIUM",
 
 
 class _ApiObject(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 # --- credentials and storage -------------------------------------------------------------------------
@@ -146,7 +146,7 @@ class Workspace(_ApiObject):
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class CreateCredentialsRequest(_Request):

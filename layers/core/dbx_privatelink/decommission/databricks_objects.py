@@ -8,8 +8,9 @@ Wait -> Delete -> Choice loop, never success. Every delete is idempotent: 404 me
 
 from __future__ import annotations
 
-from dbx_privatelink.databricks.client import DatabricksAccountClient
-from dbx_privatelink.decommission.models import DeletionInput, DeletionProgress, PlanItem
+from typing import TYPE_CHECKING
+
+from dbx_privatelink.decommission.models import DeletionProgress, PlanItem
 from dbx_privatelink.decommission.polling import RELEASED, WORKSPACE_GONE
 from dbx_privatelink.decommission.shared import claimed_of
 from dbx_privatelink.errors import (
@@ -23,7 +24,11 @@ from dbx_privatelink.errors import (
 from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.models import PollState
 from dbx_privatelink.reconcile.polling import poll_until_settled
-from dbx_privatelink.wiring import Deps
+
+if TYPE_CHECKING:
+    from dbx_privatelink.databricks.client import DatabricksAccountClient
+    from dbx_privatelink.decommission.models import DeletionInput
+    from dbx_privatelink.wiring import Deps
 
 
 def refused_as_in_use(exc: DatabricksRequestError) -> bool:

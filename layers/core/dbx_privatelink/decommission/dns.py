@@ -11,8 +11,9 @@ back and the reason is reported. Calls are paced stack-wide (the Resolver's 5 re
 
 from __future__ import annotations
 
-from dbx_privatelink.aws.resolver import ResolverClient
-from dbx_privatelink.decommission.models import DeletionInput, DeletionProgress, PlanItem
+from typing import TYPE_CHECKING
+
+from dbx_privatelink.decommission.models import DeletionProgress
 from dbx_privatelink.decommission.polling import RELEASED
 from dbx_privatelink.decommission.shared import claimed_of, keep_claimed
 from dbx_privatelink.errors import ResolverBusyError, ResourceInUseError, ResourcesStillInUseTimeoutError
@@ -21,7 +22,11 @@ from dbx_privatelink.models import PollState
 from dbx_privatelink.reconcile.dns import prepay_resolver_calls
 from dbx_privatelink.reconcile.polling import poll_until_settled
 from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY
-from dbx_privatelink.wiring import Deps
+
+if TYPE_CHECKING:
+    from dbx_privatelink.aws.resolver import ResolverClient
+    from dbx_privatelink.decommission.models import DeletionInput, PlanItem
+    from dbx_privatelink.wiring import Deps
 
 
 def _progress(inp: DeletionInput, waiting: list[str], settled: str, kept: list[PlanItem]) -> DeletionProgress:

@@ -9,15 +9,21 @@ reconcile's EnsureEndpoint does. Then the loop waits until EC2 reports every one
 
 from __future__ import annotations
 
-from dbx_privatelink.decommission.models import DeletionInput, DeletionProgress
+from typing import TYPE_CHECKING
+
+from dbx_privatelink.decommission.models import DeletionProgress
 from dbx_privatelink.decommission.polling import RELEASED
 from dbx_privatelink.decommission.shared import claimed_of
 from dbx_privatelink.errors import ResourcesStillInUseTimeoutError
 from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.models import PacingState, PollState
-from dbx_privatelink.pacing import PaceDecision, Ticket, pace_mutations
+from dbx_privatelink.pacing import Ticket, pace_mutations
 from dbx_privatelink.reconcile.polling import poll_until_settled
-from dbx_privatelink.wiring import Deps
+
+if TYPE_CHECKING:
+    from dbx_privatelink.decommission.models import DeletionInput
+    from dbx_privatelink.pacing import PaceDecision
+    from dbx_privatelink.wiring import Deps
 
 
 def _ticket(pacing: PacingState) -> Ticket | None:

@@ -9,19 +9,12 @@ and the decommission releases it without a rerun.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbx_privatelink.decommission.models import (
-    BeginDecommissionInput,
     BeginDecommissionOutput,
     DecommissionContext,
-    DecommissionPlan,
-    DecommissionRun,
     DecommissionSummary,
-    FinishDecommissionInput,
-    PlanDecommissionInput,
-    PlanItem,
-    RecordDecommissionFailureInput,
     RecordDecommissionFailureOutput,
 )
 from dbx_privatelink.decommission.plan import claim_token, plan_decommission, standing
@@ -31,8 +24,20 @@ from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.reconcile.polling import next_poll
 from dbx_privatelink.reconcile.record import human_cause
 from dbx_privatelink.spec import parse_spec
-from dbx_privatelink.store import LEASE_TTL_SECONDS, DecommissionMarker, DecommissionMode, RunRecord, now_iso
-from dbx_privatelink.wiring import Deps
+from dbx_privatelink.store import LEASE_TTL_SECONDS, DecommissionMarker, RunRecord, now_iso
+
+if TYPE_CHECKING:
+    from dbx_privatelink.decommission.models import (
+        BeginDecommissionInput,
+        DecommissionPlan,
+        DecommissionRun,
+        FinishDecommissionInput,
+        PlanDecommissionInput,
+        PlanItem,
+        RecordDecommissionFailureInput,
+    )
+    from dbx_privatelink.store import DecommissionMode
+    from dbx_privatelink.wiring import Deps
 
 
 def _holder_running(deps: Deps, holder_arn: str) -> bool:

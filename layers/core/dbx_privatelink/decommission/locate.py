@@ -8,18 +8,22 @@ repair) is found under its new id, and one deleted by hand is simply not found.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from dbx_privatelink.aws.ec2 import Ec2Client
-from dbx_privatelink.aws.resolver import ResolverClient, normalize_domain
-from dbx_privatelink.catalog import Catalog
-from dbx_privatelink.databricks.models import VpcEndpoint
+from dbx_privatelink.aws.resolver import normalize_domain
 from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.models import EndpointPlan
 from dbx_privatelink.reconcile.dns import GONE_ENDPOINT_STATUSES, SCOPE_TAG_KEY, group_name
 from dbx_privatelink.reconcile.endpoints import ROLE_TAG_KEY
 from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY, aws_endpoint_plans
 from dbx_privatelink.reconcile.shared import shared_keys
-from dbx_privatelink.spec import WorkspaceSpec
+
+if TYPE_CHECKING:
+    from dbx_privatelink.aws.ec2 import Ec2Client
+    from dbx_privatelink.aws.resolver import ResolverClient
+    from dbx_privatelink.catalog import Catalog
+    from dbx_privatelink.databricks.models import VpcEndpoint
+    from dbx_privatelink.spec import WorkspaceSpec
 
 # The names the application gives its registrations (reconcile/endpoints.py, _register).
 REGISTRATION_PREFIX = "dbx-privatelink-"

@@ -25,7 +25,7 @@ BeginOutcome = Literal["proceed", "wait", "not_managed", "already_decommissioned
 class DecommissionRequest(BaseModel):
     """The execution input. Unknown fields are refused: a misspelt `mode` must not fall back to detach."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     workspace_key: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{2,39}$")]
     mode: DecommissionMode = "detach"
     # A retrofitted workspace (databricks.workspace.existing_workspace_id) existed before this application:

@@ -17,13 +17,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dbx_privatelink.aws.resolver import ResolverClient
-from dbx_privatelink.databricks.client import DatabricksAccountClient
-from dbx_privatelink.databricks.models import Network, PrivateAccessSettings, VpcEndpoint, Workspace
 from dbx_privatelink.decommission.locate import (
-    Located,
     adopted_endpoint_ids,
     endpoint_ids_ever,
     keys_of_spec,
@@ -34,13 +30,24 @@ from dbx_privatelink.decommission.locate import (
     locate_resolver_group,
     locate_rule,
 )
-from dbx_privatelink.decommission.models import DecommissionPlan, PlanItem, PlanStatus
+from dbx_privatelink.decommission.models import DecommissionPlan, PlanItem
 from dbx_privatelink.drift.prerequisites import RESTORED_RULE_DESCRIPTION
 from dbx_privatelink.errors import DatabricksNotFoundError
-from dbx_privatelink.ledger import SharedKey, SharedRecord
-from dbx_privatelink.spec import WorkspaceSpec, parse_spec
-from dbx_privatelink.store import DecommissionMode, Desired
-from dbx_privatelink.wiring import Deps
+from dbx_privatelink.ledger import SharedKey
+from dbx_privatelink.spec import parse_spec
+
+if TYPE_CHECKING:
+    from dbx_privatelink.aws.resolver import ResolverClient
+    from dbx_privatelink.databricks.client import DatabricksAccountClient
+    from dbx_privatelink.databricks.models import Network, PrivateAccessSettings, VpcEndpoint, Workspace
+    from dbx_privatelink.decommission.locate import (
+        Located,
+    )
+    from dbx_privatelink.decommission.models import PlanStatus
+    from dbx_privatelink.ledger import SharedRecord
+    from dbx_privatelink.spec import WorkspaceSpec
+    from dbx_privatelink.store import DecommissionMode, Desired
+    from dbx_privatelink.wiring import Deps
 
 # The plan's order is the order things are taken down: nothing is deleted while something later in the
 # list could still need it (Databricks refuses a network a workspace uses, a registration a network uses;

@@ -4,10 +4,15 @@ names the group. The groups, and every rule the customer made, stay."""
 
 from __future__ import annotations
 
-from dbx_privatelink.decommission.models import DeletionInput, DeletionProgress, PlanItem
+from typing import TYPE_CHECKING
+
+from dbx_privatelink.decommission.models import DeletionProgress, PlanItem
 from dbx_privatelink.decommission.plan import groups_named_by, restored_permissions
 from dbx_privatelink.models import PollState
-from dbx_privatelink.wiring import Deps
+
+if TYPE_CHECKING:
+    from dbx_privatelink.decommission.models import DeletionInput
+    from dbx_privatelink.wiring import Deps
 
 
 def revoke_restored_rules(inp: DeletionInput, deps: Deps) -> DeletionProgress:

@@ -9,15 +9,21 @@ forgotten; one still referred to is kept and reported with its users. The last w
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dbx_privatelink.decommission.models import (
     PlanItem,
-    ReleaseSharedInput,
     ReleaseSharedOutput,
     SharedResource,
 )
 from dbx_privatelink.decommission.plan import spec_users, users_besides
 from dbx_privatelink.ledger import SharedKey
-from dbx_privatelink.wiring import Deps
+
+if TYPE_CHECKING:
+    from dbx_privatelink.decommission.models import (
+        ReleaseSharedInput,
+    )
+    from dbx_privatelink.wiring import Deps
 
 
 def release_shared_resources(inp: ReleaseSharedInput, deps: Deps) -> ReleaseSharedOutput:

@@ -51,6 +51,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_CNAMES = 8
 MAX_HOPS = 4
+# Statuses of a query that say nothing about the name, only that no answer came (yet): worth asking again.
+UNANSWERED = frozenset({"TIMEOUT", "UNREACHABLE", "SERVFAIL"})
 
 RuleType = Literal["FORWARD", "SYSTEM", "RECURSIVE", "DELEGATE"]
 Outcome = Literal["ANSWER", "NODATA", "NXDOMAIN", "FORWARDED", "PUBLIC", "SERVFAIL"]
@@ -79,7 +81,7 @@ def matches(name: str, domain: str) -> bool:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class TargetAddress(_Model):

@@ -66,7 +66,7 @@ def target_ip_problem(ip: str) -> str | None:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class CustomDns(_Model):

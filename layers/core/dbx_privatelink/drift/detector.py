@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from dbx_privatelink.drift.events import CloudTrailEvent, describe_change
+from dbx_privatelink.drift.events import describe_change
 from dbx_privatelink.drift.models import DetectDriftOutput, WorkspaceOutcome
 from dbx_privatelink.drift.principals import actor_of, is_own_principal
 from dbx_privatelink.drift.records import event_fingerprint, record_drifts, released_on_failure
 from dbx_privatelink.drift.remediation import account_of, respond
-from dbx_privatelink.store import DriftRecord, StoreClient
-from dbx_privatelink.wiring import Deps
+from dbx_privatelink.store import DriftRecord
+
+if TYPE_CHECKING:
+    from dbx_privatelink.drift.events import CloudTrailEvent
+    from dbx_privatelink.store import StoreClient
+    from dbx_privatelink.wiring import Deps
 
 # Ids the reconcile's record step may not index (it indexes *_id fields of the DNS result's objects, not
 # rule lists or associations): those are looked up in the recorded state instead.

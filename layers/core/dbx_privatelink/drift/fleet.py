@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -20,8 +20,6 @@ from dbx_privatelink.drift.models import (
     NOT_REACHED,
     PlannedWorkspace,
     ScanPlan,
-    ScanPlanInput,
-    ScanWorkspaceInput,
     WorkspaceOutcome,
 )
 from dbx_privatelink.drift.records import (
@@ -33,9 +31,17 @@ from dbx_privatelink.drift.records import (
     split_findings,
 )
 from dbx_privatelink.drift.remediation import follow_up_failed_remediation, respond
-from dbx_privatelink.drift.scan import ScanResult, scan_workspace
-from dbx_privatelink.store import DriftRecord, ScanCandidate
-from dbx_privatelink.wiring import Deps
+from dbx_privatelink.drift.scan import scan_workspace
+from dbx_privatelink.store import DriftRecord
+
+if TYPE_CHECKING:
+    from dbx_privatelink.drift.models import (
+        ScanPlanInput,
+        ScanWorkspaceInput,
+    )
+    from dbx_privatelink.drift.scan import ScanResult
+    from dbx_privatelink.store import ScanCandidate
+    from dbx_privatelink.wiring import Deps
 
 # Time the tick keeps after its budget for the items already running: the ScanWorkspace function's
 # Timeout in template.yaml. A tick that still runs when the next one starts is not overlapped either: the

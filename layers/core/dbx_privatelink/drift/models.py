@@ -39,7 +39,7 @@ class ScanRequest(BaseModel):
     """The scan execution's input: the schedule's Scheduled Event (nothing here is read from it), or a
     manual start's overrides of the template's budget and concurrency for that one run."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
     budget_seconds: Annotated[int, Field(ge=0, le=86400)] | None = None
     max_concurrency: Annotated[int, Field(ge=1, le=MAX_INLINE_MAP_CONCURRENCY)] | None = None
 
@@ -48,7 +48,7 @@ class ScanPlanInput(BaseModel):
     """ScanPlan's input: the tick's identity from the execution context, the template's scan settings
     (DefinitionSubstitutions, hence strings the model turns into numbers) and the execution input."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     scan_id: Annotated[str, Field(min_length=1, max_length=80)]  # the execution name: unique per tick
     execution_arn: Annotated[
         str, Field(pattern=r"^arn:aws[a-z-]*:states:[^:]+:\d{12}:execution:[^:]+:[^:]+$")
@@ -82,7 +82,7 @@ class ScanPlan(BaseModel):
 class ScanWorkspaceInput(BaseModel):
     """One item of the Map: which workspace, its place in the tick, and the tick's deadline."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     workspace_key: Annotated[str, Field(min_length=1, max_length=64)]
     index: Annotated[int, Field(ge=0)]
     scan_id: Annotated[str, Field(min_length=1)]
@@ -116,7 +116,7 @@ class OrphanReport(BaseModel):
 class ScanOrphansInput(BaseModel):
     """ScanOrphans's input in the scan state machine: nothing to do when the tick itself is skipped."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
     scan_id: str = ""
     skipped: str = ""
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dbx_privatelink.aws.errors import map_aws_error
-from dbx_privatelink.store import DriftRecord
+
+if TYPE_CHECKING:
+    from dbx_privatelink.store import DriftRecord
 
 _OUTCOME_TEXT = {
     "remediation_started": "a reconcile execution was started to repair it",

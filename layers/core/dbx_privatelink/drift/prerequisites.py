@@ -7,18 +7,20 @@ prerequisites were restored passes preflight, and the reconcile that follows can
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-from dbx_privatelink.aws.ec2 import SecurityGroupInfo, VpcInfo
+from typing import TYPE_CHECKING, Any
 
 # Preflight's own predicates: the repair must agree with the check exactly.
-from dbx_privatelink.catalog import Catalog, port_ranges
+from dbx_privatelink.catalog import port_ranges
 from dbx_privatelink.reconcile.preflight import (
     allows_all_within_group,
     allows_egress_beyond_group,
     allows_endpoint_ingress,
 )
-from dbx_privatelink.spec import WorkspaceSet, WorkspaceSpec
+
+if TYPE_CHECKING:
+    from dbx_privatelink.aws.ec2 import SecurityGroupInfo, VpcInfo
+    from dbx_privatelink.catalog import Catalog
+    from dbx_privatelink.spec import WorkspaceSet, WorkspaceSpec
 
 # Every rule a drift repair adds to a customer's group carries this description: a decommission in delete
 # mode finds exactly those (and no rule the customer made) and takes them away with the workspace.

@@ -10,8 +10,10 @@ account. A name pattern would not do: a human role named `<stack>-Breakglass-adm
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from dbx_privatelink.drift.events import UserIdentity
+if TYPE_CHECKING:
+    from dbx_privatelink.drift.events import UserIdentity
 
 
 def role_name_of(identity: UserIdentity) -> str:

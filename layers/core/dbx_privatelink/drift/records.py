@@ -15,11 +15,15 @@ import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING
 
 from dbx_privatelink.drift.notify import Notifier, drift_message
 from dbx_privatelink.errors import DbxPrivateLinkError
-from dbx_privatelink.store import DriftRecord, DriftStore, now_iso
-from dbx_privatelink.wiring import Deps
+from dbx_privatelink.store import now_iso
+
+if TYPE_CHECKING:
+    from dbx_privatelink.store import DriftRecord, DriftStore
+    from dbx_privatelink.wiring import Deps
 
 # Outcomes of respond() that are drift to keep: the others (off, skipped, decommissioned) store nothing.
 STORED_OUTCOMES = frozenset(

@@ -12,14 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbx_privatelink.drift.prerequisites import prerequisite_repairs
 from dbx_privatelink.drift.records import notify
 from dbx_privatelink.errors import AwsAccessDeniedError
 from dbx_privatelink.spec import parse_spec
-from dbx_privatelink.store import DriftRecord, DriftStore, RemediationWindow
-from dbx_privatelink.wiring import Deps
+
+if TYPE_CHECKING:
+    from dbx_privatelink.store import DriftRecord, DriftStore, RemediationWindow
+    from dbx_privatelink.wiring import Deps
 
 # The customer tags the VPCs and security groups drift repairs may change with repair=<stack>.
 REPAIR_TAG_KEY = "dbx-privatelink:repair"

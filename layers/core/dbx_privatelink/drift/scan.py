@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dbx_privatelink.aws.resolver import ResolverClient
-from dbx_privatelink.databricks.client import DatabricksAccountClient
 from dbx_privatelink.errors import DatabricksNotFoundError, DbxPrivateLinkError, PreflightFailedError
 from dbx_privatelink.models import (
     DATABRICKS_ROLES,
@@ -22,12 +20,18 @@ from dbx_privatelink.models import (
     ResolverEndpointState,
 )
 from dbx_privatelink.reconcile.databricks_objects import desired_private_access_settings, workspace_of
-from dbx_privatelink.reconcile.dns import WantedRule, rule_drift, wanted_rules_now
+from dbx_privatelink.reconcile.dns import rule_drift, wanted_rules_now
 from dbx_privatelink.reconcile.preflight import assess
 from dbx_privatelink.reconcile.zones import association_states
-from dbx_privatelink.spec import WorkspaceSpec, parse_spec
-from dbx_privatelink.store import StoreClient
-from dbx_privatelink.wiring import Deps
+from dbx_privatelink.spec import parse_spec
+
+if TYPE_CHECKING:
+    from dbx_privatelink.aws.resolver import ResolverClient
+    from dbx_privatelink.databricks.client import DatabricksAccountClient
+    from dbx_privatelink.reconcile.dns import WantedRule
+    from dbx_privatelink.spec import WorkspaceSpec
+    from dbx_privatelink.store import StoreClient
+    from dbx_privatelink.wiring import Deps
 
 TRANSITIONAL_ENDPOINT_STATES = {"pending", "pendingacceptance"}
 TRANSITIONAL_WORKSPACE_STATES = {"PROVISIONING"}

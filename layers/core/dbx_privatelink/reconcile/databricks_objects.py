@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dbx_privatelink.databricks.client import DatabricksAccountClient
-from dbx_privatelink.databricks.models import Network, PrivateAccessSettings, Workspace
 from dbx_privatelink.errors import (
     DatabricksNotFoundError,
     DatabricksRequestError,
@@ -21,21 +19,27 @@ from dbx_privatelink.errors import (
     WorkspaceNotRunningTimeoutError,
 )
 from dbx_privatelink.models import (
-    CheckWorkspaceRunningInput,
-    EnsureNetworkInput,
-    EnsurePrivateAccessSettingsInput,
-    EnsureWorkspaceInput,
     NetworkResult,
-    PollState,
     PrivateAccessSettingsResult,
-    Registration,
-    RetireNetworkInput,
     RetireNetworkOutput,
     WorkspaceResult,
 )
 from dbx_privatelink.reconcile.polling import next_poll, schedule_for
-from dbx_privatelink.spec import WorkspaceSet, WorkspaceSpec
-from dbx_privatelink.wiring import Deps
+
+if TYPE_CHECKING:
+    from dbx_privatelink.databricks.client import DatabricksAccountClient
+    from dbx_privatelink.databricks.models import Network, PrivateAccessSettings, Workspace
+    from dbx_privatelink.models import (
+        CheckWorkspaceRunningInput,
+        EnsureNetworkInput,
+        EnsurePrivateAccessSettingsInput,
+        EnsureWorkspaceInput,
+        PollState,
+        Registration,
+        RetireNetworkInput,
+    )
+    from dbx_privatelink.spec import WorkspaceSet, WorkspaceSpec
+    from dbx_privatelink.wiring import Deps
 
 
 def _observed(deps: Deps, key: str) -> dict[str, Any]:

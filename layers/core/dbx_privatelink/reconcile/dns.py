@@ -18,19 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from dbx_privatelink.aws.dns_query import UNANSWERED
-from dbx_privatelink.aws.ec2 import VpcInfo
 from dbx_privatelink.aws.resolver import (
     INBOUND_TARGET_CODE,
     GroupRule,
-    ResolverClient,
     ResolverEndpointInfo,
     ResolverRuleInfo,
-    RuleAssociationInfo,
     SecurityGroupRef,
     TargetIp,
 )
-from dbx_privatelink.dns.resolution import explain, matches
+from dbx_privatelink.dns.resolution import UNANSWERED, explain, matches
 from dbx_privatelink.dns.spec import RESOLVER_ENDPOINTS_PER_REGION
 from dbx_privatelink.errors import (
     AwsAccessDeniedError,
@@ -48,34 +44,43 @@ from dbx_privatelink.errors import (
 )
 from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.models import (
-    Action,
-    CheckResolverEndpointsInput,
-    CheckRuleAssociationsInput,
     DnsInbound,
     DnsOutboundEndpoint,
     DnsPeered,
     DnsResult,
-    EnsureResolverRulesInput,
     EnsureResolverRulesOutput,
-    EnsureRuleAssociationsInput,
     NameVerification,
-    PollState,
     ResolverEndpointsResult,
     ResolverEndpointState,
-    ResolverRole,
     ResolverRuleState,
     RuleAssociationState,
-    RuleRole,
-    SpecStep,
-    VerifyDnsInput,
     VerifyDnsOutput,
 )
 from dbx_privatelink.reconcile.endpoints import ROLE_TAG_KEY
 from dbx_privatelink.reconcile.polling import poll_until_settled, schedule_for
 from dbx_privatelink.reconcile.preflight import ADOPT_TAG_KEY, OWNER_TAG_KEY
 from dbx_privatelink.reconcile.shared import rule_key, spec_rules
-from dbx_privatelink.spec import WorkspaceSpec
-from dbx_privatelink.wiring import Deps
+
+if TYPE_CHECKING:
+    from dbx_privatelink.aws.ec2 import VpcInfo
+    from dbx_privatelink.aws.resolver import (
+        ResolverClient,
+        RuleAssociationInfo,
+    )
+    from dbx_privatelink.models import (
+        Action,
+        CheckResolverEndpointsInput,
+        CheckRuleAssociationsInput,
+        EnsureResolverRulesInput,
+        EnsureRuleAssociationsInput,
+        PollState,
+        ResolverRole,
+        RuleRole,
+        SpecStep,
+        VerifyDnsInput,
+    )
+    from dbx_privatelink.spec import WorkspaceSpec
+    from dbx_privatelink.wiring import Deps
 
 if TYPE_CHECKING:
     from dbx_privatelink.reconcile.dns_plan import PlannedChange  # it imports this module

@@ -6,11 +6,10 @@ in as NEW in the decisions that follow it (a new endpoint's rules, a new rule's 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from dbx_privatelink.aws.ec2 import VpcInfo
-from dbx_privatelink.aws.resolver import ResolverRuleInfo, RuleAssociationInfo
 from dbx_privatelink.errors import PreflightFailedError
-from dbx_privatelink.models import ResolverEndpointsResult, ResolverEndpointState, ResolverRuleState
+from dbx_privatelink.models import ResolverEndpointsResult, ResolverEndpointState
 from dbx_privatelink.reconcile.dns import (
     association_vpcs,
     decide_association,
@@ -30,8 +29,13 @@ from dbx_privatelink.reconcile.dns import (
     with_egress,
 )
 from dbx_privatelink.reconcile.zones import listed_zones, zone_associations_to_make
-from dbx_privatelink.spec import WorkspaceSpec
-from dbx_privatelink.wiring import Deps
+
+if TYPE_CHECKING:
+    from dbx_privatelink.aws.ec2 import VpcInfo
+    from dbx_privatelink.aws.resolver import ResolverRuleInfo, RuleAssociationInfo
+    from dbx_privatelink.models import ResolverRuleState
+    from dbx_privatelink.spec import WorkspaceSpec
+    from dbx_privatelink.wiring import Deps
 
 NEW = "(new)"
 # Every mutating call the DNS steps can make, as the decisions name them.

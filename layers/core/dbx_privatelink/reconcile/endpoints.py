@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dbx_privatelink.aws.ec2 import Ec2Client, EndpointInfo
-from dbx_privatelink.databricks.client import DatabricksAccountClient
 from dbx_privatelink.errors import (
     DatabricksAlreadyExistsError,
     EndpointFailedError,
@@ -27,25 +25,32 @@ from dbx_privatelink.errors import (
 )
 from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.models import (
-    Action,
-    CheckEndpointsInput,
-    EnablePrivateDnsInput,
     EnablePrivateDnsOutput,
-    EndpointPlan,
     EndpointState,
-    EnsureEndpointInput,
     EnsureEndpointOutput,
     PacingState,
-    PollState,
-    RegisterEndpointsInput,
     RegisterEndpointsOutput,
     Registration,
 )
-from dbx_privatelink.pacing import PaceDecision, Ticket, pace_mutations
+from dbx_privatelink.pacing import Ticket, pace_mutations
 from dbx_privatelink.reconcile.polling import poll_until_settled, schedule_for
 from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY
 from dbx_privatelink.reconcile.shared import endpoint_key
-from dbx_privatelink.wiring import Deps
+
+if TYPE_CHECKING:
+    from dbx_privatelink.aws.ec2 import Ec2Client, EndpointInfo
+    from dbx_privatelink.databricks.client import DatabricksAccountClient
+    from dbx_privatelink.models import (
+        Action,
+        CheckEndpointsInput,
+        EnablePrivateDnsInput,
+        EndpointPlan,
+        EnsureEndpointInput,
+        PollState,
+        RegisterEndpointsInput,
+    )
+    from dbx_privatelink.pacing import PaceDecision
+    from dbx_privatelink.wiring import Deps
 
 ROLE_TAG_KEY = "dbx-privatelink:role"
 

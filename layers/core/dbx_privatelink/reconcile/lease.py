@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbx_privatelink.errors import WorkspaceBusyError
-from dbx_privatelink.models import AcquireLeaseInput, AcquireLeaseOutput
+from dbx_privatelink.models import AcquireLeaseOutput
 from dbx_privatelink.spec import parse_spec
-from dbx_privatelink.wiring import Deps
+
+if TYPE_CHECKING:
+    from dbx_privatelink.models import AcquireLeaseInput
+    from dbx_privatelink.wiring import Deps
 
 # Rounds of "take the lease, else mark its holder's lease dirty" before the step gives up (retried).
 MARK_ATTEMPTS = 5

@@ -13,10 +13,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Protocol, get_args
+from typing import TYPE_CHECKING, Protocol, get_args
 
-from dbx_privatelink.errors import PollTimeoutError
 from dbx_privatelink.models import PollState, ScheduleName
+
+if TYPE_CHECKING:
+    from dbx_privatelink.errors import PollTimeoutError
 
 
 class PollBound(Protocol):

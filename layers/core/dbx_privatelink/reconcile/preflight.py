@@ -7,15 +7,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from dbx_privatelink.aws.ec2 import Ec2Client, EndpointInfo, SecurityGroupInfo, SgRule, SubnetInfo, VpcInfo
-from dbx_privatelink.catalog import Catalog, RegionServices, port_ranges
+from dbx_privatelink.catalog import port_ranges
 from dbx_privatelink.errors import PreflightFailedError
-from dbx_privatelink.models import EndpointPlan, PreflightOutput, SharedRef, SpecStep
+from dbx_privatelink.models import EndpointPlan, PreflightOutput, SharedRef
 from dbx_privatelink.reconcile.databricks_objects import databricks_problems
 from dbx_privatelink.reconcile.shared import shared_keys
 from dbx_privatelink.reconcile.zones import zone_problems
-from dbx_privatelink.spec import MAX_GROUPS_PER_INTERFACE, WorkspaceSet, WorkspaceSpec, input_problems
-from dbx_privatelink.wiring import Deps
+from dbx_privatelink.spec import MAX_GROUPS_PER_INTERFACE, input_problems
+
+if TYPE_CHECKING:
+    from dbx_privatelink.aws.ec2 import (
+        Ec2Client,
+        EndpointInfo,
+        SecurityGroupInfo,
+        SgRule,
+        SubnetInfo,
+        VpcInfo,
+    )
+    from dbx_privatelink.catalog import Catalog, RegionServices
+    from dbx_privatelink.models import SpecStep
+    from dbx_privatelink.spec import WorkspaceSet, WorkspaceSpec
+    from dbx_privatelink.wiring import Deps
 
 if TYPE_CHECKING:
     from dbx_privatelink.reconcile.dns_plan import PlannedChange  # it imports this module

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import json
 from contextlib import suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbx_privatelink.drift.records import close_repaired
 from dbx_privatelink.errors import DbxPrivateLinkError
 from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.models import (
-    RecordAndReleaseInput,
     RecordAndReleaseOutput,
-    RecordFailureInput,
     RecordFailureOutput,
 )
 from dbx_privatelink.reconcile.shared import observed_ids
-from dbx_privatelink.spec import WorkspaceSpec, parse_spec
+from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import RunRecord, now_iso
-from dbx_privatelink.wiring import Deps
+
+if TYPE_CHECKING:
+    from dbx_privatelink.models import (
+        RecordAndReleaseInput,
+        RecordFailureInput,
+    )
+    from dbx_privatelink.spec import WorkspaceSpec
+    from dbx_privatelink.wiring import Deps
 
 MAX_RERUNS = 2
 

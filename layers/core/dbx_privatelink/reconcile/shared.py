@@ -7,11 +7,13 @@ saw are recorded against the same keys.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbx_privatelink.ledger import SharedKey
-from dbx_privatelink.models import EndpointPlan, EndpointState, Registration
-from dbx_privatelink.spec import WorkspaceSpec
+
+if TYPE_CHECKING:
+    from dbx_privatelink.models import EndpointPlan, EndpointState, Registration
+    from dbx_privatelink.spec import WorkspaceSpec
 
 
 def endpoint_key(vpc_id: str, service_name: str) -> str:

@@ -7,20 +7,26 @@ The zones themselves are the operator's: never created, changed, deleted or disa
 
 from __future__ import annotations
 
-from dbx_privatelink.aws.zones import HostedZoneInfo
-from dbx_privatelink.dns.spec import PrivateZoneAssociation
+from typing import TYPE_CHECKING
+
 from dbx_privatelink.errors import PreflightFailedError, ZoneChangeNotInSyncTimeoutError
 from dbx_privatelink.models import (
-    Action,
-    CheckZoneAssociationsInput,
-    DnsResult,
-    EnsureZoneAssociationsInput,
-    PollState,
     ZoneAssociationState,
 )
 from dbx_privatelink.reconcile.polling import poll_until_settled, schedule_for
-from dbx_privatelink.spec import WorkspaceSpec
-from dbx_privatelink.wiring import Deps
+
+if TYPE_CHECKING:
+    from dbx_privatelink.aws.zones import HostedZoneInfo
+    from dbx_privatelink.dns.spec import PrivateZoneAssociation
+    from dbx_privatelink.models import (
+        Action,
+        CheckZoneAssociationsInput,
+        DnsResult,
+        EnsureZoneAssociationsInput,
+        PollState,
+    )
+    from dbx_privatelink.spec import WorkspaceSpec
+    from dbx_privatelink.wiring import Deps
 
 
 def listed_zones(
