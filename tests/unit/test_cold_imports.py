@@ -1,0 +1,123 @@
+"""A function imports only what its step uses: the structure of a cold start, not its time.
+
+Each case imports one functions/<step>/app.py in a fresh interpreter (the way Lambda loads it) and reads
+sys.modules. Times are measured by bench/run.py --imports-only, never asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from dbx_privatelink.wiring import NEEDS
+
+ROOT = Path(__file__).resolve().parents[2]
+LAYER = ROOT / "layers" / "core"
+
+# Imports app.py, then runs the optional `then` code, and prints what the watched modules look like.
+_PROBE = textwrap.dedent(
+    """
+    import importlib.util, json, sys
+    code, then = sys.argv[1], sys.argv[2]
+    sys.path[:0] = [sys.argv[3], code]
+    spec = importlib.util.spec_from_file_location("app", code + "/app.py")
+    app = importlib.util.module_from_spec(spec)
+    sys.modules["app"] = app
+    spec.loader.exec_module(app)
+    exec(then)
+    import dbx_privatelink.models as models
+    print(json.dumps({
+        "modules": sorted(m for m in sys.modules if m.split(".")[0] in ("dns", "aws_xray_sdk", "dbx_privatelink")),
+        "built": sorted(n for n, c in vars(models).items()
+                        if isinstance(c, type) and getattr(c, "__pydantic_complete__", False)
+                        and c.__module__ == models.__name__),
+    }))
+    """
+)
+
+
+def _probe(step: str, *, tracing: bool = True, then: str = "") -> dict[str, list[str]]:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        **{var: "1" for variables in NEEDS.values() for var in variables},
+        "AWS_REGION": "us-east-1",
+        "OWNER_TAG": "dbx-privatelink",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "POWERTOOLS_TRACE_DISABLED": "false" if tracing else "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "DbxPrivateLink",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(ROOT / "functions" / step), then, str(LAYER)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result: dict[str, list[str]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        "acquire_lease",
+        "ensure_endpoint",
+        "ensure_resolver_rules",
+        "check_zone_associations",
+        "ensure_workspace",
+    ],
+)
+def test_a_step_imports_neither_dnspython_nor_the_databricks_client_at_cold_start(step: str) -> None:
+    # Given a function of a step that asks no DNS question at cold start
+    # When its handler module is imported
+    seen = _probe(step)
+    # Then dnspython is not loaded, nor the Databricks client (a Databricks step loads it at its first call)
+    assert "dns" not in seen["modules"]
+    assert "dbx_privatelink.aws.dns_query" not in seen["modules"]
+    assert "dbx_privatelink.databricks.client" not in seen["modules"]
+
+
+def test_only_the_step_that_resolves_names_loads_dnspython_and_only_when_it_builds_its_query_adapter() -> (
+    None
+):
+    # Given VerifyDns, the one step that queries DNS
+    before = _probe("verify_dns")
+    # When its handler builds the query adapter from the composition root
+    after = _probe("verify_dns", then=_BUILD_DNS_QUERY)
+    # Then dnspython comes with the adapter, not with the import
+    assert "dns" not in before["modules"]
+    assert "dns" in after["modules"] and "dbx_privatelink.aws.dns_query" in after["modules"]
+    assert "dbx_privatelink.databricks.client" not in after["modules"]
+
+
+# The composition root of a function, as the handler builds it: a fresh Deps with the function's settings.
+_BUILD_DNS_QUERY = (
+    "from dbx_privatelink.wiring import Deps, Settings\nDeps(settings=Settings.from_env(())).dns_query\n"
+)
+
+
+def test_tracing_off_imports_no_xray_sdk_and_on_imports_it() -> None:
+    # Given the template's Tracing parameter: PassThrough sets POWERTOOLS_TRACE_DISABLED=true
+    off = _probe("acquire_lease", tracing=False)
+    on = _probe("acquire_lease", tracing=True)
+    # Then only a traced function loads the X-Ray SDK
+    assert not any(m.startswith("aws_xray_sdk") for m in off["modules"])
+    assert any(m.startswith("aws_xray_sdk") for m in on["modules"])
+
+
+def test_a_function_builds_its_input_model_at_cold_start_and_not_the_other_steps_models() -> None:
+    # Given AcquireLease's function
+    # When its handler module is imported
+    seen = _probe("acquire_lease")
+    # Then its input model is ready for the first event, and another step's models are left unbuilt
+    assert "AcquireLeaseInput" in seen["built"]
+    assert "VerifyDnsOutput" not in seen["built"]
+    assert "EnsureWorkspaceInput" not in seen["built"]
