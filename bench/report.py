@@ -489,6 +489,16 @@ def import_section(imports: ImportFigures) -> tuple[str, str, list[str], list[li
     )
 
 
+def splice_import_section(results: str, section: str) -> str:
+    """RESULTS.md with its handler import section replaced by `section` (appended when it has none)."""
+    title = "## Handler import time"
+    if title not in results:
+        return results.rstrip() + "\n\n" + section.strip() + "\n"
+    head, rest = results.split(title, 1)
+    tail = rest.split("\n## ", 1)
+    return head + section.strip() + "\n" + ("\n## " + tail[1] if len(tail) > 1 else "")
+
+
 def render_text(report: BenchReport) -> str:
     m = report.machine
     lines = [

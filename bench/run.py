@@ -55,6 +55,7 @@ from bench.report import (  # noqa: E402
     render_markdown,
     render_text,
     scheduled_lambdas,
+    splice_import_section,
     text_table,
     walkthrough_lower_bound,
 )
@@ -335,16 +336,6 @@ def measure_imports(repeats: int) -> ImportFigures:
         sdk_ms=sdk,
         baseline_ms=baseline,
     )
-
-
-def splice_import_section(results: str, section: str) -> str:
-    """RESULTS.md with its handler import section replaced by `section` (appended when it has none)."""
-    title = "## Handler import time"
-    if title not in results:
-        return results.rstrip() + "\n\n" + section.strip() + "\n"
-    head, rest = results.split(title, 1)
-    tail = rest.split("\n## ", 1)
-    return head + section.strip() + "\n" + ("\n## " + tail[1] if len(tail) > 1 else "")
 
 
 # --- side by side with the baseline script --------------------------------------------------------------

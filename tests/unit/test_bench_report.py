@@ -35,6 +35,7 @@ from bench.report import (
     render_text,
     scheduled_lambdas,
     short_databricks_operation,
+    splice_import_section,
     text_table,
     walkthrough_lower_bound,
 )
@@ -128,7 +129,13 @@ def _report() -> BenchReport:
         machine=Machine("2026-01-01 00:00 UTC", 2, "3.13.0", "Linux x86_64", 0.01, "0.5 / 1.0"),
         runs=[run],
         imports=ImportFigures(
-            repeats=3, handlers_ms={"a": 300.4, "b": 410.6}, sdk_ms=900.0, baseline_ms=100.0
+            repeats=3,
+            handlers_ms={"a": 300.4, "b": 410.6},
+            sdk_ms=900.0,
+            baseline_ms=100.0,
+            floor_ms=250.0,
+            handlers_cpu_ms={"a": 200.0, "b": 300.0},
+            floor_cpu_ms=200.0,
         ),
         notes=("a note",),
     )
@@ -271,3 +278,28 @@ def test_side_by_side_in_text_and_absent_without_baseline() -> None:
     text = render_text(report)
     assert "Side by side" in text and "**" not in text
     assert "Side by side" not in render_text(_report())
+
+
+def test_import_table_gives_each_handler_as_a_ratio_of_the_floor() -> None:
+    md = render_markdown(_report())
+    # a: 300.4 / 250 wall, 200 / 200 CPU; the range row names the worst ratio (410.6 / 250)
+    assert "| a | 300 | 1.20x | 200 | 1.00x |" in md
+    assert "| **range** | 300-411 | 1.64x |" in md
+    assert (
+        "| **floor** (boto3, requests, pydantic, powertools; Logger, Metrics, Tracer) | 250 | 1.00x | 200 | 1.00x |"
+        in md
+    )
+
+
+def test_import_section_replaces_only_its_own_section() -> None:
+    results = "# Benchmark results\n\n## Summary\n\nrun\n\n## Handler import time (cold, ms)\n\nold\n\n## Fleet\n\nfleet\n"
+    new = splice_import_section(results, "## Handler import time (cold, ms)\n\nnew\n")
+    assert (
+        new
+        == "# Benchmark results\n\n## Summary\n\nrun\n\n## Handler import time (cold, ms)\n\nnew\n\n## Fleet\n\nfleet\n"
+    )
+    # a RESULTS.md without the section gets it at the end
+    assert (
+        splice_import_section("# B\n", "## Handler import time\n\nx\n")
+        == "# B\n\n## Handler import time\n\nx\n"
+    )
