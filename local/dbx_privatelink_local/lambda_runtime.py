@@ -31,6 +31,9 @@ in its invocation. Caveats, all consequences of sharing one process:
   sibling module of the same name would share the first one imported;
 - a handler that times out keeps running on its thread until it returns (a thread cannot be killed);
   its result is discarded.
+- the layers' pydantic models are all built at the first cold start: the layer defers building each
+  model to its first use (defer_build), which pydantic 2.13 does not make thread-safe, and here one
+  process runs many invocations at once where Lambda runs one per container.
 boto3's default session (boto3.client(...)) is made per function as well: botocore caches the
 credentials it first resolves in a session, which would otherwise hand one function's role to all.
 """
@@ -39,10 +42,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import importlib
 import importlib.util
 import json
 import logging
 import os
+import pkgutil
 import re
 import sys
 import threading
@@ -258,6 +263,35 @@ def _error_payload(exc: BaseException) -> dict[str, Any]:
 def _trace_header() -> str:
     root = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
     return f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+
+
+_MODELS_LOCK = threading.Lock()
+_MODELS_COMPLETE: set[Path] = set()
+
+
+def _complete_deferred_models(layer_dirs: Sequence[Path]) -> None:
+    """Import every module of the layers and build each pydantic model left deferred, once per layer
+    directory, before invocations can build them concurrently (see the module docstring)."""
+    from pydantic import BaseModel
+
+    with _MODELS_LOCK:
+        for directory in layer_dirs:
+            if directory in _MODELS_COMPLETE:
+                continue
+            for info in pkgutil.walk_packages([str(directory)], onerror=lambda _name: None):
+                try:
+                    module = importlib.import_module(info.name)
+                except ImportError:
+                    continue  # a module the functions cannot import either
+                for value in list(vars(module).values()):
+                    if (
+                        isinstance(value, type)
+                        and issubclass(value, BaseModel)
+                        and value.__module__ == module.__name__
+                        and not value.__pydantic_complete__
+                    ):
+                        value.model_rebuild()
+            _MODELS_COMPLETE.add(directory)
 
 
 def _module_name(function_name: str, modname: str) -> str:
@@ -538,6 +572,7 @@ class InProcessLambdaRuntime:
                 with self._lock:
                     stats.init_failures += 1
                 raise
+            _complete_deferred_models(source.layer_dirs)
             with self._lock:
                 stats.cold_starts += 1
                 stats.cold_start_seconds = time.monotonic() - started

@@ -74,7 +74,7 @@ def step[In: BaseModel](
     deps = Deps(settings=Settings.from_env(needs))  # at cold start: a missing variable fails here
     # The models are built on first use (defer_build), so a function pays only for the ones its step
     # touches; its input model is built here, at cold start, rather than in the first invocation.
-    model.model_rebuild(force=True)
+    model.model_rebuild()
 
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         correlation = _correlation(event)
