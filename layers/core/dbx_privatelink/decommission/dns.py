@@ -21,7 +21,7 @@ from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.models import PollState
 from dbx_privatelink.reconcile.dns import prepay_resolver_calls
 from dbx_privatelink.reconcile.polling import poll_until_settled
-from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY
+from dbx_privatelink.reconcile.shared import OWNER_TAG_KEY
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.resolver import ResolverClient

@@ -58,8 +58,7 @@ from dbx_privatelink.models import (
 )
 from dbx_privatelink.reconcile.endpoints import ROLE_TAG_KEY
 from dbx_privatelink.reconcile.polling import poll_until_settled, schedule_for
-from dbx_privatelink.reconcile.preflight import ADOPT_TAG_KEY, OWNER_TAG_KEY
-from dbx_privatelink.reconcile.shared import rule_key, spec_rules
+from dbx_privatelink.reconcile.shared import ADOPT_TAG_KEY, OWNER_TAG_KEY, rule_key, spec_rules
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import VpcInfo

@@ -34,8 +34,7 @@ from dbx_privatelink.models import (
 )
 from dbx_privatelink.pacing import Ticket, pace_mutations
 from dbx_privatelink.reconcile.polling import poll_until_settled, schedule_for
-from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY
-from dbx_privatelink.reconcile.shared import endpoint_key
+from dbx_privatelink.reconcile.shared import OWNER_TAG_KEY, endpoint_key
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import Ec2Client, EndpointInfo

@@ -11,6 +11,8 @@ from dbx_privatelink.catalog import port_ranges
 from dbx_privatelink.errors import PreflightFailedError
 from dbx_privatelink.models import EndpointPlan, PreflightOutput, SharedRef
 from dbx_privatelink.reconcile.databricks_objects import databricks_problems
+from dbx_privatelink.reconcile.shared import ADOPT_TAG_KEY as ADOPT_TAG_KEY
+from dbx_privatelink.reconcile.shared import OWNER_TAG_KEY as OWNER_TAG_KEY
 from dbx_privatelink.reconcile.shared import shared_keys
 from dbx_privatelink.reconcile.zones import zone_problems
 from dbx_privatelink.spec import MAX_GROUPS_PER_INTERFACE, input_problems
@@ -31,11 +33,6 @@ if TYPE_CHECKING:
 
 if TYPE_CHECKING:
     from dbx_privatelink.reconcile.dns_plan import PlannedChange  # it imports this module
-
-OWNER_TAG_KEY = "dbx-privatelink:owner"
-# A human hands an existing endpoint over to a stack (endpoints.adopt) by tagging it adopt=<stack>: the
-# stack's roles may put the ownership tag only on what they create, or on what is handed over this way.
-ADOPT_TAG_KEY = "dbx-privatelink:adopt"
 MIN_PREFIX, MAX_PREFIX = 17, 26
 MAX_INTERFACE_ENDPOINTS_PER_VPC = 50  # VPC quota, default
 

@@ -15,6 +15,12 @@ if TYPE_CHECKING:
     from dbx_privatelink.models import EndpointPlan, EndpointState, Registration
     from dbx_privatelink.spec import WorkspaceSpec
 
+# The tag that marks a resource as the application's (its value: the stack's OWNER_TAG).
+OWNER_TAG_KEY = "dbx-privatelink:owner"
+# A human hands an existing endpoint over to a stack (endpoints.adopt) by tagging it adopt=<stack>: the
+# stack's roles may put the ownership tag only on what they create, or on what is handed over this way.
+ADOPT_TAG_KEY = "dbx-privatelink:adopt"
+
 
 def endpoint_key(vpc_id: str, service_name: str) -> str:
     return f"{vpc_id}|{service_name}"
