@@ -24,6 +24,7 @@ from dbx_privatelink.pacing import (
     Ticket,
     pace_mutations,
 )
+from dbx_privatelink.wiring import Deps, Settings
 from dbx_privatelink_local.aws import LocalAws, LocalAwsSettings, dynamodb_patches
 from dbx_privatelink_local.timescale import TimeScale
 from tests.tables import app_table
@@ -262,13 +263,17 @@ class _QuietResolver:
 
 
 def test_slots_a_step_left_unspent_do_not_let_a_later_invocations_calls_go_unpaced(table: Any) -> None:
-    # Given a warm container whose last step reserved five Resolver calls and made one
+    # Given a warm container whose last step reserved five Resolver calls and made one, and whose invocation
+    # ended (the handler ends every invocation with Deps.end_invocation)
     clock = Clock()
     r53r = _QuietResolver()
     pacer = SharedPacer(table, ROUTE53_RESOLVER, REGION, clock=clock, sleep=clock.sleep)
     warm = ResolverClient(r53r, None, limiter=pacer)
+    deps = Deps(settings=Settings(region=REGION, owner_tag="test-stack"))
+    deps._resolver[REGION] = warm
     warm.reserve_calls(5, max_wait_s=60)
     warm.list_endpoints()
+    deps.end_invocation()
     # and, a minute later, a queue of twenty calls other executions reserved
     clock.now += 60
     other = SharedPacer(table, ROUTE53_RESOLVER, REGION, clock=clock, sleep=clock.sleep)
@@ -280,3 +285,21 @@ def test_slots_a_step_left_unspent_do_not_let_a_later_invocations_calls_go_unpac
     # Then the call waited for a slot of its own behind the queue: the old slots were dropped, not spent
     assert r53r.calls == 2
     assert clock.now - before >= queue_ends - 1e-6
+
+
+def test_a_step_spends_its_slots_however_late_it_comes_to_them(table: Any) -> None:
+    # Given a step that reserved three Resolver calls, then a queue of twenty others behind them
+    clock = Clock()
+    r53r = _QuietResolver()
+    pacer = SharedPacer(table, ROUTE53_RESOLVER, REGION, clock=clock, sleep=clock.sleep)
+    step = ResolverClient(r53r, None, limiter=pacer)
+    step.reserve_calls(3, max_wait_s=60)
+    SharedPacer(table, ROUTE53_RESOLVER, REGION, clock=clock, sleep=clock.sleep).reserve(20)
+    # When the step comes to its calls ten seconds late (other work, a slow moment)
+    clock.now += 10
+    before = clock.now
+    for _ in range(3):
+        step.list_endpoints()
+    # Then it spends its own slots at once instead of waiting behind the queue that formed meanwhile
+    assert r53r.calls == 3
+    assert clock.now == before

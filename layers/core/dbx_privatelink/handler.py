@@ -90,6 +90,8 @@ def step[In: BaseModel](
             _count(name, type(exc).__name__, correlation)
             logger.warning("step failed", extra={"error": type(exc).__name__, "reason": str(exc)})
             raise
+        finally:
+            deps.end_invocation()
         _count(name, "ok", correlation)
         return result.model_dump(mode="json")
 

@@ -47,8 +47,6 @@ DEFERRABLE_RECHECK_SECONDS = 600.0
 # next ones and is retried): going to the back of the queue again would cost a whole queue's wait. Only a
 # ticket so old that its execution was clearly held up elsewhere is reserved again.
 TICKET_GRACE_SECONDS = 600.0
-# A step's prepaid Resolver slot spent this late is taken as left over from an earlier invocation: dropped.
-STALE_SLOT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -94,8 +92,6 @@ class SlotLimiter(Limiter, Protocol):
     def reserve_slots(self, count: int, max_wait_s: float, what: str = "") -> list[float]: ...
 
     def wait_until(self, slot: float) -> None: ...
-
-    def stale(self, slot: float) -> bool: ...
 
 
 def _decimal(value: float) -> Decimal:
@@ -214,11 +210,6 @@ class SharedPacer:
         wait = slot - self.clock()
         if wait > 0:
             self.sleep(wait)
-
-    def stale(self, slot: float) -> bool:
-        """Whether a reserved slot is too far past to spend: one a step reserved and did not use, left in a
-        warm container's client, must not let a later invocation's call go unpaced."""
-        return slot < self.clock() - STALE_SLOT_SECONDS * self.time_scale
 
     def service_seconds(self, wall_seconds: float) -> float:
         return wall_seconds / self.time_scale

@@ -205,6 +205,14 @@ class Deps:
                 )
             return self._resolver[region]
 
+    def end_invocation(self) -> None:
+        """What one invocation holds and the next must not inherit (the adapters outlive it in a warm
+        container): the Resolver slots its step reserved and did not spend."""
+        with self._lock:
+            clients = list(self._resolver.values())
+        for client in clients:
+            client.drop_unspent_slots()
+
     def dns_state(self, region: str) -> DnsStateClient:
         """A reader of the region's DNS state (for explaining how a name resolved); built per call."""
         from dbx_privatelink.aws.dns_state import DnsStateClient

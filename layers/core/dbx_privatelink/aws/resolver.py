@@ -295,13 +295,17 @@ class ResolverClient:
         with self._slots_lock:
             self._slots = sorted([*self._slots, *slots])
 
+    def drop_unspent_slots(self) -> None:
+        """Forget the slots the step reserved and did not spend: the client outlives an invocation (a warm
+        container), and a later invocation's calls must take slots of their own. (Within the invocation a
+        slot is spent however late the step comes to it: going to the back of the queue would cost the
+        whole queue's wait for a moment's delay.)"""
+        with self._slots_lock:
+            self._slots = []
+
     @contextmanager
     def _call(self, operation: str) -> Iterator[None]:
         with self._slots_lock:
-            if isinstance(self._limiter, SlotLimiter):
-                # The client outlives an invocation (a warm container): slots a step reserved and did not
-                # spend are not a later call's to use.
-                self._slots = [s for s in self._slots if not self._limiter.stale(s)]
             slot = self._slots.pop(0) if self._slots else None
         if slot is None:
             self._limiter.acquire(self._max_wait_s, operation)

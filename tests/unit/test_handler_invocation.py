@@ -1,0 +1,59 @@
+"""The handler door ends every invocation: what a step reserved and did not spend is not the next one's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from dbx_privatelink.errors import AwsThrottledError
+from dbx_privatelink.wiring import Deps
+
+
+class _Input(BaseModel):
+    fail: bool = False
+
+
+class _Output(BaseModel):
+    ok: bool = True
+
+
+class _Context:
+    function_name = "step"
+    memory_limit_in_mb = 128
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:step"
+    aws_request_id = "request"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def test_every_invocation_ends_with_the_deps_end_of_invocation_success_or_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a handler whose step succeeds or fails as asked, and a record of ended invocations
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("OWNER_TAG", "test-stack")
+    monkeypatch.setenv("TABLE_NAME", "table")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Test")
+    ended: list[int] = []
+    monkeypatch.setattr(Deps, "end_invocation", lambda self: ended.append(1))
+    from dbx_privatelink.handler import step
+
+    def act(inp: _Input, deps: Any) -> _Output:
+        if inp.fail:
+            raise AwsThrottledError("the queue is long")
+        return _Output()
+
+    act.__name__ = "act"
+    handler = step(_Input, act)
+
+    # When it succeeds once and fails once
+    assert handler({}, _Context()) == {"ok": True}  # type: ignore[arg-type]
+    with pytest.raises(AwsThrottledError):
+        handler({"fail": True}, _Context())  # type: ignore[arg-type]
+
+    # Then both invocations were ended
+    assert ended == [1, 1]
