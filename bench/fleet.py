@@ -40,7 +40,7 @@ for _path in (REPO_ROOT, REPO_ROOT / "layers" / "core", REPO_ROOT / "local"):
 
 from bench.report import count_transitions, markdown_table, scheduled_lambdas, text_table  # noqa: E402
 from bench.run import full_history  # noqa: E402
-from dbx_privatelink.aws.resolver import normalize_domain  # noqa: E402
+from dbx_privatelink.aws.resolver import ResolverClient, normalize_domain  # noqa: E402
 from dbx_privatelink.pacing import EC2_ENDPOINT_MUTATIONS, ROUTE53_RESOLVER  # noqa: E402
 from dbx_privatelink_local.aws import LocalAwsSettings  # noqa: E402
 from dbx_privatelink_local.seed import DataPlane, create_data_plane, workspace_security_group  # noqa: E402
@@ -154,11 +154,11 @@ def duplicates(stack: LocalStack) -> dict[str, int]:
         for e in ec2.describe_vpc_endpoints()["VpcEndpoints"]
         if e["State"].lower() not in ("deleted", "deleting")
     ]
-    resolver_endpoints = r53r.list_resolver_endpoints(MaxResults=100)["ResolverEndpoints"]
-    rules = [
-        r for r in r53r.list_resolver_rules(MaxResults=100)["ResolverRules"] if r.get("OwnerId", "").isdigit()
-    ]
-    associations = r53r.list_resolver_rule_associations(MaxResults=100)["ResolverRuleAssociations"]
+    # Read as the application reads them: every page (a fleet outgrows one), the auto-defined rules left out.
+    resolver = ResolverClient(r53r, ec2)
+    resolver_endpoints = resolver.list_endpoints()
+    rules = [r for r in resolver.list_rules() if not r.autodefined]
+    associations = resolver.list_associations()
     groups = [
         g
         for g in ec2.describe_security_groups()["SecurityGroups"]
@@ -173,14 +173,14 @@ def duplicates(stack: LocalStack) -> dict[str, int]:
             Counter(r.aws_vpc_endpoint_id for r in backend.endpoints.values())
         ),
         "Resolver endpoints (per VPC and direction)": extra(
-            Counter((e["HostVPCId"], e["Direction"]) for e in resolver_endpoints)
+            Counter((e.vpc_id, e.direction) for e in resolver_endpoints)
         ),
         "Resolver groups (per VPC and name)": extra(Counter((g["VpcId"], g["GroupName"]) for g in groups)),
         "Resolver rules (per domain and type)": extra(
-            Counter((normalize_domain(r["DomainName"]), r["RuleType"]) for r in rules)
+            Counter((normalize_domain(r.domain), r.rule_type) for r in rules)
         ),
         "rule associations (per rule and VPC)": extra(
-            Counter((a["ResolverRuleId"], a["VPCId"]) for a in associations)
+            Counter((a.resolver_rule_id, a.vpc_id) for a in associations)
         ),
         "networks, PAS, workspaces (per name)": extra(
             Counter(n.network_name for n in backend.networks.values())
@@ -274,10 +274,8 @@ def where_the_time_goes(
     )
     lines = ["milestones (emulated s after the first start: median / last):"]
     for name in milestones:
-        times = sorted(
-            (next((t for t, n in states if n == name), None) or 0.0) - t_first for states in entered
-        )
-        times = [t / time_scale for t in times if t > 0]
+        firsts = (next((t for t, n in states if n == name), None) for states in entered)
+        times = sorted((t - t_first) / time_scale for t in firsts if t is not None)
         if times:
             lines.append(f"  {name:<24} {times[len(times) // 2]:7.0f} / {times[-1]:7.0f}")
     interval = 1 / EC2_ENDPOINT_MUTATIONS.rate

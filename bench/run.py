@@ -59,6 +59,7 @@ from bench.report import (  # noqa: E402
     text_table,
     walkthrough_lower_bound,
 )
+from dbx_privatelink.aws.resolver import ResolverClient  # noqa: E402
 from dbx_privatelink.catalog import default_catalog  # noqa: E402
 from dbx_privatelink.wiring import NEEDS  # noqa: E402
 from dbx_privatelink_local.aws.calls import buffer_body, parse_call  # noqa: E402
@@ -349,17 +350,15 @@ def census(stack: LocalStack) -> dict[str, int]:
         for e in ec2.describe_vpc_endpoints()["VpcEndpoints"]
         if e["State"].lower() not in ("deleted", "deleting")
     ]
-    rules = r53r.list_resolver_rules(MaxResults=100)["ResolverRules"]
+    resolver = ResolverClient(r53r, ec2)  # every page, as the application reads them
     backend = stack.emulator.backend
     return {
         "VPC endpoints": len(endpoints),
         "security groups": len(ec2.describe_security_groups()["SecurityGroups"]),
-        "Resolver endpoints": len(r53r.list_resolver_endpoints(MaxResults=100)["ResolverEndpoints"]),
+        "Resolver endpoints": len(resolver.list_endpoints()),
         # Rules of the account: the auto-defined Internet Resolver rule is Route 53 Resolver's own.
-        "Resolver rules": sum(1 for r in rules if str(r.get("OwnerId", "")).isdigit()),
-        "Resolver rule associations": len(
-            r53r.list_resolver_rule_associations(MaxResults=100)["ResolverRuleAssociations"]
-        ),
+        "Resolver rules": sum(1 for r in resolver.list_rules() if not r.autodefined),
+        "Resolver rule associations": len(resolver.list_associations()),
         "endpoint registrations": len(backend.endpoints),
         "private access settings": len(backend.private_access),
         "networks": len(backend.networks),
