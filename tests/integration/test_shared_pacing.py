@@ -4,6 +4,7 @@ limiters of their own) kept under the account-wide limit only when they share th
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import threading
 from collections.abc import Iterator
@@ -301,5 +302,25 @@ def test_a_step_spends_its_slots_however_late_it_comes_to_them(table: Any) -> No
     for _ in range(3):
         step.list_endpoints()
     # Then it spends its own slots at once instead of waiting behind the queue that formed meanwhile
+    assert r53r.calls == 3
+    assert clock.now == before
+
+
+def test_invocations_side_by_side_in_one_process_keep_their_own_slots(table: Any) -> None:
+    # Given one client shared by two invocations that run side by side (the local stack's runtime: a
+    # context each), the first with three reserved calls
+    clock = Clock()
+    r53r = _QuietResolver()
+    pacer = SharedPacer(table, ROUTE53_RESOLVER, REGION, clock=clock, sleep=clock.sleep)
+    shared = ResolverClient(r53r, None, limiter=pacer)
+    first = contextvars.Context()
+    first.run(shared.reserve_calls, 3, 60)
+    SharedPacer(table, ROUTE53_RESOLVER, REGION, clock=clock, sleep=clock.sleep).reserve(20)
+    # When the second invocation ends (dropping what it did not spend) and the first then makes its calls
+    contextvars.Context().run(shared.drop_unspent_slots)
+    before = clock.now
+    for _ in range(3):
+        first.run(shared.list_endpoints)
+    # Then the first spent its own slots (no wait behind the queue), untouched by the other's end
     assert r53r.calls == 3
     assert clock.now == before

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -281,8 +282,9 @@ class ResolverClient:
         self._ec2 = ec2
         self._limiter = limiter
         self._max_wait_s = max_wait_s
-        self._slots: list[float] = []
-        self._slots_lock = threading.Lock()
+        # The slots of the running invocation's step: one context per invocation where invocations run side
+        # by side in one process (the local stack's runtime), so one step never spends or drops another's.
+        self._slots: ContextVar[tuple[float, ...]] = ContextVar(f"resolver-slots-{id(self)}", default=())
 
     def reserve_calls(self, count: int, max_wait_s: float) -> None:
         """Reserve the slots of a step's expected `count` Resolver calls on the stack's shared pace at once
@@ -292,21 +294,20 @@ class ResolverClient:
         if count <= 0 or not isinstance(self._limiter, SlotLimiter):
             return
         slots = self._limiter.reserve_slots(count, max_wait_s, "Route 53 Resolver calls of this step")
-        with self._slots_lock:
-            self._slots = sorted([*self._slots, *slots])
+        self._slots.set(tuple(sorted((*self._slots.get(), *slots))))
 
     def drop_unspent_slots(self) -> None:
         """Forget the slots the step reserved and did not spend: the client outlives an invocation (a warm
         container), and a later invocation's calls must take slots of their own. (Within the invocation a
         slot is spent however late the step comes to it: going to the back of the queue would cost the
         whole queue's wait for a moment's delay.)"""
-        with self._slots_lock:
-            self._slots = []
+        self._slots.set(())
 
     @contextmanager
     def _call(self, operation: str) -> Iterator[None]:
-        with self._slots_lock:
-            slot = self._slots.pop(0) if self._slots else None
+        slots = self._slots.get()
+        slot = slots[0] if slots else None
+        self._slots.set(slots[1:])
         if slot is None:
             self._limiter.acquire(self._max_wait_s, operation)
         elif isinstance(self._limiter, SlotLimiter):  # only such a limiter hands out slots
