@@ -25,7 +25,7 @@ from dbx_privatelink_local.stack import LocalStack
 
 from . import test_drift as _drift
 from . import test_fleet as _fleet
-from .conftest import MUTATING_HTTP, Reconciler, _new_data_plane, free_subnets, listed, spec_for
+from .conftest import MUTATING_HTTP, SWEEP_AGENT, Reconciler, _new_data_plane, free_subnets, listed, spec_for
 from .test_drift import Drift, _human_turns_private_dns_off, wait_for
 from .test_fleet import _behind, _ledger, _neighbour
 
@@ -474,6 +474,13 @@ def test_the_scan_removes_orphans_the_application_made(
     assert registration not in backend.endpoints and network not in backend.networks
     assert run.output["summary"]["network"]["network_id"] in backend.networks
     assert all(r["id"] in backend.endpoints for r in run.output["summary"]["registrations"].values())
+    # And the deletions name the sweep in their User-Agent (the account's audit log tells them apart)
+    deleted_by = {
+        c.user_agent
+        for c in stack.emulator.calls.entries()
+        if c.path.endswith(f"/networks/{network}") and c.method == "DELETE"
+    }
+    assert deleted_by == {"dbx-privatelink/0.1.0" + SWEEP_AGENT}, deleted_by
 
 
 def _spare_subnets(stack: LocalStack, plane: DataPlane) -> list[str]:

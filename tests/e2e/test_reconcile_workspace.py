@@ -302,7 +302,7 @@ def test_databricks_auth_failure_fails_without_side_effects_there(
     assert run.status == "FAILED" and run.error == "DatabricksAuthError", (run.error, run.cause)
     assert "client_secret" not in (run.cause or "").replace("client_id and client_secret", "")
     assert stack.client_secret not in (run.cause or "")
-    assert not run.databricks_mutations
+    assert not run.databricks_mutations, run.databricks_mutations
 
 
 def test_throttling_is_retried_to_success(

@@ -277,6 +277,44 @@ def test_token_is_fetched_with_basic_auth_and_a_client_credentials_form(
     assert api_request.headers["Authorization"] == "Bearer tok-1"
 
 
+def test_every_request_names_the_application_and_the_step_in_its_user_agent(
+    fake: FakeDatabricks, time: FakeTime
+) -> None:
+    # Given a client a step named, the way the wiring makes one
+    from dbx_privatelink.wiring import Deps, Settings
+
+    session = requests.Session()
+    session.mount(HOST, fake)
+    deps = Deps(
+        settings=Settings(region="us-east-1", owner_tag="t", table_name="t"), step_name="scan_orphans"
+    )
+    client = DatabricksAccountClient(
+        HOST,
+        ACCOUNT,
+        CLIENT_ID,
+        SECRET,
+        session=session,
+        clock=time.clock,
+        sleep=time.sleep,
+        user_agent=deps.databricks_user_agent(),
+    )
+    fake.script("GET", f"{API}/vpc-endpoints", Reply(200, []))
+    # When it lists the registrations
+    client.list_vpc_endpoints()
+    # Then the token request and the API call both say who sent them, for the account's audit log
+    assert [r.headers["User-Agent"] for r in fake.sent] == ["dbx-privatelink/0.1.0 step/scan_orphans"] * 2
+
+
+def test_the_user_agent_carries_the_projects_version() -> None:
+    import tomllib
+    from pathlib import Path
+
+    from dbx_privatelink.databricks.client import USER_AGENT
+
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
+    assert f"dbx-privatelink/{project['version']}" == USER_AGENT
+
+
 def test_token_is_reused_and_refreshed_five_minutes_before_expiry(
     fake: FakeDatabricks, time: FakeTime, client: DatabricksAccountClient
 ) -> None:

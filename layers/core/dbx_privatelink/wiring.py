@@ -132,6 +132,7 @@ class Deps:
     """The adapters a step may use, built lazily so a step pays only for what it touches."""
 
     settings: Settings
+    step_name: str = ""  # the step these adapters serve: named in the Databricks client's User-Agent
     session: Any = None  # a boto3 Session; None: the default one, made at the first client
     remaining_time_s: Callable[[], float] = lambda: 60.0
     clock: Callable[[], float] = time.time
@@ -270,6 +271,11 @@ class Deps:
 
         return SecretsClient(self._client("secretsmanager"), max_age_s=self.settings.secret_max_age_s)
 
+    def databricks_user_agent(self) -> str:
+        from dbx_privatelink.databricks.client import USER_AGENT
+
+        return f"{USER_AGENT} step/{self.step_name}" if self.step_name else USER_AGENT
+
     def databricks(self, account_id: str) -> DatabricksAccountClient:
         """The account's client, built again (new token) once the secret read at most max age ago changed;
         only Databricks steps load the client."""
@@ -288,6 +294,7 @@ class Deps:
                     principal.client_id,
                     principal.client_secret.get_secret_value(),
                     remaining_time_s=lambda: self.remaining_time_s(),
+                    user_agent=self.databricks_user_agent(),
                 )
                 self._databricks_principal[account_id] = principal
             return self._databricks[account_id]

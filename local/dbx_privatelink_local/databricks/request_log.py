@@ -18,6 +18,7 @@ class CallRecord:
     status: int
     fault: str | None
     at: float
+    user_agent: str = ""  # dbx-privatelink's client names its step there: "dbx-privatelink/0.1.0 step/<name>"
 
     @property
     def operation(self) -> str:
@@ -30,12 +31,14 @@ class RequestLog:
         self._entries: deque[CallRecord] = deque(maxlen=max_entries)
         self._by_operation: Counter[str] = Counter()
         self._by_status: Counter[tuple[str, int]] = Counter()
+        self._by_agent: Counter[tuple[str, str]] = Counter()
 
     def record(self, call: CallRecord) -> None:
         with self._lock:
             self._entries.append(call)
             self._by_operation[call.operation] += 1
             self._by_status[(call.operation, call.status)] += 1
+            self._by_agent[(call.operation, call.user_agent)] += 1
 
     def entries(self) -> list[CallRecord]:
         with self._lock:
@@ -45,6 +48,12 @@ class RequestLog:
         """{"POST /api/2.0/accounts/{account_id}/vpc-endpoints": 3, ...}"""
         with self._lock:
             return dict(self._by_operation)
+
+    def by_operation_and_agent(self) -> dict[tuple[str, str], int]:
+        """{("DELETE /api/2.0/accounts/{account_id}/networks/{network_id}", "dbx-privatelink/0.1.0 step/
+        scan_orphans"): 1, ...}: who made the calls, for tests that must leave out a sweep running beside them."""
+        with self._lock:
+            return dict(self._by_agent)
 
     def by_operation_and_status(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -65,6 +74,7 @@ class RequestLog:
             self._entries.clear()
             self._by_operation.clear()
             self._by_status.clear()
+            self._by_agent.clear()
 
     def to_json(self) -> dict[str, Any]:
         return {

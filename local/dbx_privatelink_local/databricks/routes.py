@@ -179,6 +179,7 @@ class AccountApiApp:
                 status=status,
                 fault=fault.kind if fault else None,
                 at=time.time(),
+                user_agent=request.headers.get("User-Agent", ""),
             )
         )
 

@@ -69,6 +69,9 @@ from dbx_privatelink.errors import (
 
 logger = logging.getLogger(__name__)
 
+# Sent with every request, so the account's audit log tells this application's calls apart; a step adds
+# " step/<name>" (wiring) to say which one made it.
+USER_AGENT: Final = "dbx-privatelink/0.1.0"
 _TOKEN_TEMPLATE: Final = "/oidc/accounts/{account_id}/v1/token"
 _TOKEN_OP: Final = f"POST {_TOKEN_TEMPLATE}"
 _MAX_MESSAGE_CHARS: Final = 500
@@ -125,6 +128,7 @@ class DatabricksAccountClient:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         timeout_s: float = 30,
+        user_agent: str = USER_AGENT,
     ) -> None:
         if not account_id or not client_id or not client_secret:
             raise ValueError("account_id, client_id and client_secret must all be non-empty")
@@ -137,6 +141,7 @@ class DatabricksAccountClient:
         self._clock = clock
         self._sleep = sleep
         self._timeout_s = timeout_s
+        self._user_agent = user_agent
         self._token: _Token | None = None
         self._rng = random.Random()
         self.calls: Counter[str] = Counter()
@@ -587,7 +592,7 @@ class DatabricksAccountClient:
             response = self._session.request(
                 method,
                 url,
-                headers=headers,
+                headers={"User-Agent": self._user_agent, **headers},
                 json=json_body,
                 data=form,
                 params=query,
