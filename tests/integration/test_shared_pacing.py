@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextvars
 import itertools
+import math
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +20,8 @@ from dbx_privatelink.errors import AwsThrottledError, SharedResourceBusyError
 from dbx_privatelink.ledger import LedgerClient, SharedKey
 from dbx_privatelink.pacing import (
     EC2_ENDPOINT_MUTATIONS,
+    INTENT_HOLD_SECONDS,
+    INTENT_MARGIN_SECONDS,
     ROUTE53_RESOLVER,
     RateBudget,
     SharedPacer,
@@ -324,3 +327,44 @@ def test_invocations_side_by_side_in_one_process_keep_their_own_slots(table: Any
     # Then the first spent its own slots (no wait behind the queue), untouched by the other's end
     assert r53r.calls == 3
     assert clock.now == before
+
+
+def test_a_mutation_several_executions_need_takes_one_slot_and_the_others_come_back_after_it(
+    table: Any,
+) -> None:
+    clock = Clock()
+    pacer = SharedPacer(table, EC2_ENDPOINT_MUTATIONS, REGION, clock=clock, sleep=clock.sleep)
+    # Given a queue, and two workspaces of one VPC that both need its sts endpoint created (same intent)
+    for _ in range(8):
+        pacer.reserve()
+    first = pace_mutations(pacer, 1, None, intent="create#dbxpl-sts")
+    assert first.ticket is not None
+    # When the second asks, then it reserves nothing and comes back a little after the first one's slot
+    second = pace_mutations(pacer, 1, None, intent="create#dbxpl-sts")
+    assert second.ticket is None and not second.go
+    slot_in = first.ticket.start - clock.now
+    assert second.wait_seconds == math.ceil(slot_in + INTENT_MARGIN_SECONDS)
+    # and the next slot is the one after the first's: the second took none
+    assert pacer.reserve(max_ahead_s=0.0).start == pytest.approx(first.ticket.start + 1 / 0.3, abs=0.01)
+    # A different mutation is not held back by it
+    assert pace_mutations(pacer, 1, None, intent="create#dbxpl-kinesis").ticket is not None
+    # The holder comes back with its ticket and goes
+    clock.now += first.wait_seconds
+    assert pace_mutations(pacer, 1, first.ticket, intent="create#dbxpl-sts").go
+
+
+def test_a_hold_whose_holder_never_came_back_lapses_and_a_refused_one_is_given_up_at_once(table: Any) -> None:
+    clock = Clock()
+    pacer = SharedPacer(table, EC2_ENDPOINT_MUTATIONS, REGION, clock=clock, sleep=clock.sleep)
+    for _ in range(8):
+        pacer.reserve()
+    held = pace_mutations(pacer, 1, None, intent="private-dns#vpce-1,vpce-2")
+    assert held.ticket is not None
+    # Long after the holder's slot (its execution stopped), another execution reserves the mutation itself
+    clock.now = held.ticket.start + INTENT_HOLD_SECONDS + 1
+    assert pace_mutations(pacer, 1, None, intent="private-dns#vpce-1,vpce-2").go
+    # A deferrable mutation refused a slot (critical calls queued) holds nothing: the next one asks itself
+    for _ in range(10):
+        pacer.reserve()
+    assert pace_mutations(pacer, 1, None, deferrable=True, intent="create#dbxpl-ssm").ticket is None
+    assert pacer.hold_intent("create#dbxpl-ssm") is None

@@ -11,6 +11,15 @@ they conform (TAT - (burst - 1) intervals).
   PACE, <budget>#<region>     tat: epoch seconds; tat_high: where the last critical (not deferrable) call
                               stands
 
+Executions of workspaces that share a VPC need the same mutations (its endpoints' creates, their private
+DNS). Each would reserve its own slot for them, and every slot but the first would go unused: the others find
+the work done. So such a mutation names an intent (its key, the same for every execution that would make it)
+and the first to reserve holds it until a little after its slot; the others reserve nothing and come back
+after that slot to find the mutation made.
+
+  PACE, <budget>#<region>#intent#<key>     slot: wall epoch seconds (0: reserving now); until: when the
+                                           hold lapses and another execution may reserve; expires_at: TTL
+
 A Resolver call waits for its slot inline when it is near (else AwsThrottledError, retried by the state
 machine). An EC2 endpoint mutation behind a long queue keeps its reservation as a ticket and returns it:
 the state machine waits in a Wait state (free) and comes back to use it, so a burst of workspaces forms
@@ -47,6 +56,12 @@ DEFERRABLE_RECHECK_SECONDS = 600.0
 # next ones and is retried): going to the back of the queue again would cost a whole queue's wait. Only a
 # ticket so old that its execution was clearly held up elsewhere is reserved again.
 TICKET_GRACE_SECONDS = 600.0
+# An intent's holder makes its mutation at its slot (a Wait state and an invocation later): the others come
+# back this long after the slot, and the hold lapses this long after it (a holder that never came back).
+INTENT_MARGIN_SECONDS = 5.0
+INTENT_HOLD_SECONDS = 60.0
+# While the holder is still reserving (slot not written yet), the others look again this soon.
+INTENT_PENDING_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -192,6 +207,53 @@ class SharedPacer:
         slots = tuple(max(now, before - self.tolerance + i * self.interval) for i in range(count))
         return Reservation(start=slots[-1], count=count, slots=slots)
 
+    def _intent_key(self, intent: str) -> dict[str, str]:
+        return {"pk": "PACE", "sk": f"{self.budget.name}#{self.region}#intent#{intent}"}
+
+    def hold_intent(self, intent: str, previous_slot: float | None = None) -> float | None:
+        """Hold `intent` while reserving its mutation's slot: None when held (it was free, lapsed, or ours:
+        held for `previous_slot`, the slot of a ticket we carry), else the slot of the execution that holds
+        it (wall epoch seconds; 0 while it is still reserving)."""
+        now = self.clock()
+        free = Attr("pk").not_exists() | Attr("until").lt(_decimal(now))
+        if previous_slot is not None:
+            free = free | Attr("slot").eq(_decimal(previous_slot))
+        if self._set_intent(intent, 0.0, now + INTENT_PENDING_SECONDS * self.time_scale, free):
+            return None
+        item = self._t.get_item(Key=self._intent_key(intent), ConsistentRead=True).get("Item") or {}
+        return float(item.get("slot", 0) or 0)
+
+    def record_intent(self, intent: str, slot: float | None) -> None:
+        """The held intent's mutation has its slot (the others come back after it); None: nothing was
+        reserved, so the hold is given up and the next execution to ask reserves."""
+        if slot is None:
+            self._set_intent(intent, 0.0, 0.0)
+        else:
+            self._set_intent(intent, slot, slot + INTENT_HOLD_SECONDS * self.time_scale)
+
+    def _set_intent(self, intent: str, slot: float, until: float, condition: Any = None) -> bool:
+        """Write the intent's slot and hold (UpdateItem, as every pace write): False when `condition` failed."""
+        kwargs: dict[str, Any] = {
+            "UpdateExpression": "SET #slot = :slot, #until = :until, expires_at = :expires",
+            "ExpressionAttributeNames": {"#slot": "slot", "#until": "until"},
+            "ExpressionAttributeValues": {
+                ":slot": _decimal(slot),
+                ":until": _decimal(until),
+                ":expires": int(max(until, self.clock()) + 3600),
+            },
+        }
+        if condition is not None:
+            kwargs["ConditionExpression"] = condition
+        try:
+            self._t.update_item(Key=self._intent_key(intent), **kwargs)
+            return True
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise map_aws_error(exc, "DynamoDB UpdateItem (pacing intent)") from exc
+        except BotoCoreError as exc:
+            raise map_aws_error(exc, "DynamoDB UpdateItem (pacing intent)") from exc
+
     def reserve_slots(self, count: int, max_wait_s: float, what: str = "") -> list[float]:
         """Reserve `count` calls that all conform within `max_wait_s` service seconds and return their
         slots (wall epoch seconds) to spend one by one; past that AwsThrottledError with nothing taken."""
@@ -258,6 +320,7 @@ def pace_mutations(
     *,
     inline_wait_s: float = 7.0,
     deferrable: bool = False,
+    intent: str = "",
 ) -> PaceDecision:
     """Decide whether `count` endpoint mutations may be made now: with a ticket that is due, or a fresh
     reservation whose slot is at most `inline_wait_s` service seconds away (slept inline: two intervals at
@@ -270,7 +333,11 @@ def pace_mutations(
     DEFERRABLE_QUEUE_SECONDS ahead they reserve nothing and come back about when those will have gone; then
     they join the queue's end with a ticket like any other call. So the mutations the Databricks side waits
     for (its endpoints, their private DNS) are not queued behind deferrable ones that asked before them
-    (one that asks after deferrable ones joined the queue still joins its end)."""
+    (one that asks after deferrable ones joined the queue still joins its end).
+
+    `intent` names the mutations when other executions may need the very same ones (a shared VPC's
+    endpoint, its private DNS): while another execution holds that intent, nothing is reserved and the
+    decision is to come back a little after its slot, by when the mutation is made."""
     if pacer is None or count <= 0:
         return PaceDecision()
     now = pacer.clock()
@@ -279,7 +346,15 @@ def pace_mutations(
     if ticket is not None and ticket.count >= count and ticket.start - inline <= now <= ticket.start + grace:
         pacer.wait_until(ticket.start)
         return PaceDecision()
+    if intent:
+        held = pacer.hold_intent(intent, ticket.start if ticket is not None else None)
+        if held is not None:
+            back = (max(held, now) - now) if held else 0.0
+            margin = INTENT_MARGIN_SECONDS if held else INTENT_PENDING_SECONDS
+            return PaceDecision(wait_seconds=max(1, math.ceil(pacer.service_seconds(back) + margin)))
     reservation = pacer.reserve(count, deferrable=deferrable)
+    if intent:
+        pacer.record_intent(intent, reservation.start if reservation.reserved else None)
     wait = reservation.start - now
     if not reservation.reserved:
         # Back a little before the critical calls ahead will have gone (so the schedule has no gap), at

@@ -123,7 +123,11 @@ def ensure_endpoint(inp: EnsureEndpointInput, deps: Deps) -> EnsureEndpointOutpu
     ours, incarnation = _ours(ec2, plan, owner)
     action: Action = "found"
     if not ours:
-        decision = pace_mutations(pacer, 1, _ticket(inp.pacing), deferrable=not plan.is_databricks)
+        token = client_token(owner, plan, incarnation)
+        # Workspaces sharing the VPC need this very create (same token): one of them takes a slot for it.
+        decision = pace_mutations(
+            pacer, 1, _ticket(inp.pacing), deferrable=not plan.is_databricks, intent=f"create#{token}"
+        )
         if not decision.go:
             return EnsureEndpointOutput(pacing=_wait(decision))
         try:
@@ -135,7 +139,7 @@ def ensure_endpoint(inp: EnsureEndpointInput, deps: Deps) -> EnsureEndpointOutpu
                 security_group_ids=plan.security_group_ids,
                 route_table_ids=plan.route_table_ids,
                 private_dns_enabled=plan.private_dns_at_create,
-                client_token=client_token(owner, plan, incarnation),
+                client_token=token,
                 tags={OWNER_TAG_KEY: owner, ROLE_TAG_KEY: plan.role, "Name": f"dbx-privatelink-{plan.role}"},
             )
         except (IdempotencyConflictError, PrivateDnsConflictError) as exc:
@@ -304,7 +308,13 @@ def enable_private_dns(inp: EnablePrivateDnsInput, deps: Deps) -> EnablePrivateD
             raise EventualConsistencyError(f"endpoint {e.vpc_endpoint_id} is not visible yet")
         _fail_if_gone(info, e.role)
         (already if info.private_dns_enabled else todo).append(e.vpc_endpoint_id)
-    decision = pace_mutations(deps.endpoint_pacer(inp.region), len(todo), _ticket(inp.pacing))
+    # Workspaces sharing the VPC share these endpoints: one of them takes the slots to turn private DNS on.
+    decision = pace_mutations(
+        deps.endpoint_pacer(inp.region),
+        len(todo),
+        _ticket(inp.pacing),
+        intent="private-dns#" + ",".join(sorted(todo)),
+    )
     if not decision.go:
         return EnablePrivateDnsOutput(already=already, pacing=_wait(decision))
     for endpoint_id in todo:
