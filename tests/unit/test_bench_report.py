@@ -303,3 +303,17 @@ def test_import_section_replaces_only_its_own_section() -> None:
         splice_import_section("# B\n", "## Handler import time\n\nx\n")
         == "# B\n\n## Handler import time\n\nx\n"
     )
+
+
+def test_the_fleets_idle_time_is_the_time_aws_bucket_stood_full() -> None:
+    from bench.fleet import where_the_time_goes
+
+    step = 1 / 0.3
+    # The burst empties the bucket, calls follow at AWS's rate, a pause of one interval is made up by two
+    # calls made together (no capacity lost), then a pause of 2 intervals and 20 s: the bucket refills its 4
+    # tokens in 13.3 s and stands full for the remaining 13.3 s
+    calls = [0.0, 0.0, 0.0, 0.0, step, 2 * step, 4 * step, 4 * step, 6 * step + 20]
+    report = where_the_time_goes([], calls, 0.0, 1.0)
+    assert "EC2 schedule idle (AWS's bucket full): 13 s, 1 gaps (first mutation at 0 s)" in report, report
+    # Wall seconds are turned into emulated ones first
+    assert "full): 13 s, 1 gaps" in where_the_time_goes([], [c * 0.5 for c in calls], 0.0, 0.5)
