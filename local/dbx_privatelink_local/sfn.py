@@ -11,6 +11,9 @@ interpreter it took from LocalStack, and closes the gaps the application depends
   `Lambda.<ErrorCode>` as on AWS, where moto says `Exception`;
 - an execution started without a name gets a UUID, as on AWS (moto names it None: its ARN ends in
   ":None", $$.Execution.Name is null, and two unnamed starts with one input are taken for the same one);
+- an ended execution's output, error and cause are in place before its status says it ended (moto sets
+  the status first: a DescribeExecution in between saw SUCCEEDED without output, and a CLI following it
+  took a run handed to the lease holder for its own success);
 - the interpreter's large ERROR dump per failed state is silenced: the execution history has the error.
 All patches are process-wide (the ThreadedMotoServer runs in this process) and idempotent.
 """
@@ -41,6 +44,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_la
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramError
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from dbx_privatelink_local.timescale import TIME_SCALE, TimeScale
@@ -154,6 +159,28 @@ def _start_execution_named(
     )
 
 
+_ORIGINAL_REFLECT_STATUS = BaseExecutionWorkerCommunication._reflect_execution_status
+
+
+def _reflect_execution_status_last(self: BaseExecutionWorkerCommunication) -> None:
+    """Replaces BaseExecutionWorkerCommunication._reflect_execution_status: what the execution ended with
+    first, then (the original) its status, so no reader sees an ended execution without its output."""
+    execution = self.execution
+    ended = execution.exec_worker.env.program_state() if execution.exec_worker else None
+    if isinstance(ended, ProgramEnded):
+        execution.output = execution.exec_worker.env.states.get_input()  # type: ignore[union-attr]
+    elif isinstance(ended, ProgramError):
+        execution.error = ended.error.get("error")
+        execution.cause = ended.error.get("cause")
+    _ORIGINAL_REFLECT_STATUS(self)
+
+
+def status_last() -> None:
+    """Install the ended-execution ordering above (idempotent, process-wide): for tests that run moto's
+    interpreter without the rest of `enable_step_functions`."""
+    BaseExecutionWorkerCommunication._reflect_execution_status = _reflect_execution_status_last  # type: ignore[method-assign]
+
+
 def enable_step_functions(time_scale: TimeScale = TIME_SCALE) -> StepFunctionsControl:
     """Run state machines with moto's ASL interpreter on `time_scale` (idempotent, process-wide).
 
@@ -168,6 +195,7 @@ def enable_step_functions(time_scale: TimeScale = TIME_SCALE) -> StepFunctionsCo
     state_task_service_aws_sdk._SERVICE_ERROR_NAMES.update(AWS_SDK_ERROR_NAMES)
     StateTaskLambda._from_error = _lambda_task_from_error  # type: ignore[method-assign]
     StepFunctionsParserBackend.start_execution = _start_execution_named  # type: ignore[method-assign]
+    status_last()
     logging.getLogger(_PARSER_LOGGER).setLevel(logging.CRITICAL)
     return _CONTROL
 

@@ -18,6 +18,7 @@ from moto import mock_aws
 
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import StoreClient
+from dbx_privatelink_local import sfn
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = ROOT / "examples" / "us-east-1.yaml"
@@ -80,6 +81,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     # moto's interpreter logs a whole state dump on every Fail state; the history has what matters.
     logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+    sfn.status_last()  # an ended execution shows its output once its status says it ended, as on AWS
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         yield boto3.session.Session(region_name=REGION)
 

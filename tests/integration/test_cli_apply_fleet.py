@@ -28,6 +28,7 @@ from dbx_privatelink.spec import parse_spec
 from dbx_privatelink_cli.apply import run
 from dbx_privatelink_cli.common import Runtime
 from dbx_privatelink_cli.main import build_parser
+from dbx_privatelink_local import sfn
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "us-east-1.yaml"
 KEYS = ("fleet-one", "fleet-two", "fleet-three")
@@ -39,6 +40,7 @@ def _session(monkeypatch: pytest.MonkeyPatch, *, execute: bool) -> Iterator[Any]
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+    sfn.status_last()  # an ended execution shows its output once its status says it ended, as on AWS
     with mock_aws(config={"stepfunctions": {"execute_state_machine": execute}}):
         yield boto3.session.Session(region_name=REGION)
 

@@ -289,3 +289,41 @@ def test_an_execution_started_without_a_name_is_named_with_a_uuid(interpreter: I
     assert [e["name"] for e in (first, second)] == names
     assert all(uuid.UUID(n) for n in names) and names[0] != names[1]
     assert first["executionArn"].endswith(f":{names[0]}")
+
+
+def test_an_ended_execution_has_its_output_before_its_status_says_it_ended() -> None:
+    # Given an execution whose program ended, that records what a reader would see when its status is set
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    from dbx_privatelink_local.sfn import status_last
+
+    seen: list[tuple[str, Any]] = []
+
+    class Execution:
+        output: Any = None
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            if name == "exec_status":
+                seen.append((getattr(value, "value", value), self.output))
+            object.__setattr__(self, name, value)
+
+    class Env:
+        def program_state(self) -> ProgramEnded:
+            return ProgramEnded()
+
+        class states:  # moto's attribute name
+            @staticmethod
+            def get_input() -> dict[str, Any]:
+                return {"handed_to_lease_holder": True}
+
+    class Worker:
+        env = Env()
+
+    execution = Execution()
+    execution.exec_worker = Worker()  # type: ignore[attr-defined]
+    status_last()
+    # When the interpreter reflects the end
+    BaseExecutionWorkerCommunication(execution)._reflect_execution_status()  # type: ignore[arg-type]
+    # Then the output was there when the status turned SUCCEEDED
+    assert seen == [("SUCCEEDED", {"handed_to_lease_holder": True})], seen

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from dbx_privatelink_cli.progress import (
+    SETTLE_S,
     Display,
     FollowTimeoutError,
     HistoryReader,
@@ -236,9 +237,55 @@ def test_the_end_event_decides_when_describe_still_says_running() -> None:
         return {"executionArn": executionArn, "status": "RUNNING"}
 
     sfn.describe_execution = lagging  # type: ignore[method-assign]
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
     described = follow_execution(
-        sfn, "arn:exec", Display(io.StringIO()), HistoryRenderer(), sleep=lambda s: None
+        sfn, "arn:exec", Display(io.StringIO()), HistoryRenderer(), sleep=sleep, clock=lambda: now[0]
     )
+    # after asking DescribeExecution again for a while (bounded), the history's end event decides
+    assert now[0] >= SETTLE_S
     assert described["status"] == "FAILED"
     assert described["error"] == "EndpointRejectedError"
     assert str(described["cause"]).startswith("Databricks registration")
+
+
+class LaggingDescribe(FakeStepFunctions):
+    """DescribeExecution says RUNNING, without output, for `lag` calls after the history has ended (moto's
+    interpreter writes the end event first)."""
+
+    def __init__(self, events: list[dict[str, Any]], lag: int) -> None:
+        super().__init__(events, reveal=len(events))
+        self.lag = lag
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
+        described = super().describe_execution(executionArn)
+        if self.lag > 0:
+            self.lag -= 1
+            return {"executionArn": executionArn, "status": "RUNNING"}
+        return {**described, "output": '{"handed_to_lease_holder": true}'}
+
+
+def test_an_ended_history_waits_briefly_for_describe_execution_and_its_output() -> None:
+    # Given an execution whose history has ended while DescribeExecution still says RUNNING three times
+    sfn, sleeps = LaggingDescribe(history("success"), lag=3), []
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    described = follow_execution(
+        sfn,
+        "arn:exec",
+        Display(io.StringIO(), live=False),
+        HistoryRenderer(),
+        sleep=sleep,
+        clock=lambda: now[0],
+    )
+    # Then the description it returns is the settled one, with the output (a run handed to the lease holder
+    # is told by it), not the history's status without output
+    assert described["status"] == "SUCCEEDED" and described["output"] == '{"handed_to_lease_holder": true}'
+    assert sfn.describe_calls == 4
