@@ -254,14 +254,7 @@ def follow_fleet(
                 read_history(member, now)
                 if member.renderer.finished:
                     # The history showed the end before DescribeExecution did: the history decides.
-                    describe = partial(
-                        final_description,
-                        sfn,
-                        member.execution_arn,
-                        member.renderer,
-                        sleep=sleep,
-                        clock=clock,
-                    )
+                    describe = partial(final_description, sfn, member.execution_arn, member.renderer)
                     final = attempt(member, "DescribeExecution", describe)
                     if final is not None:
                         member.described, member.ended_at = final, clock()

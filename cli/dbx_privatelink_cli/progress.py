@@ -504,6 +504,9 @@ class HistoryRenderer:
         details = next(
             (v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {}
         )
+        if self.status == "SUCCEEDED" and not (details.get("outputDetails") or {}).get("truncated"):
+            # What DescribeExecution will say: whether the run was handed to the lease holder, its summary.
+            self.output = details.get("output")
         if self.status != "SUCCEEDED":
             self.error = details.get("error") or self.status
             self.cause = human_cause(self.error or "", str(details.get("cause") or ""))
@@ -623,29 +626,12 @@ def follow_execution(
             interval = min_interval_s if events else min(max_interval_s, interval * 1.5)
     finally:
         display.close()
-    return final_description(sfn, execution_arn, renderer, sleep=sleep, clock=clock)
+    return final_description(sfn, execution_arn, renderer)
 
 
-# How long DescribeExecution may lag behind the history's end event before the history alone is believed.
-SETTLE_S = 5.0
-
-
-def final_description(
-    sfn: Any,
-    execution_arn: str,
-    renderer: HistoryRenderer,
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> dict[str, Any]:
-    """DescribeExecution of an execution whose history has ended. The end event can be readable before
-    DescribeExecution reports the end (and its output, which says whether a run was handed to the lease
-    holder): it is asked again for up to SETTLE_S before the history's status stands in for it."""
+def final_description(sfn: Any, execution_arn: str, renderer: HistoryRenderer) -> dict[str, Any]:
+    """DescribeExecution of an execution whose history has ended."""
     described = dict(sfn.describe_execution(executionArn=execution_arn))
-    settle_by = clock() + SETTLE_S
-    while described.get("status") == "RUNNING" and renderer.finished and clock() < settle_by:
-        sleep(0.1)
-        described = dict(sfn.describe_execution(executionArn=execution_arn))
     if described.get("status") == "RUNNING" and renderer.finished:
         # The end event can be readable before DescribeExecution reports the end: the history decides.
         described.update(status=renderer.status, error=renderer.error, cause=renderer.cause)

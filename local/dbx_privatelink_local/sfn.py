@@ -12,8 +12,9 @@ interpreter it took from LocalStack, and closes the gaps the application depends
 - an execution started without a name gets a UUID, as on AWS (moto names it None: its ARN ends in
   ":None", $$.Execution.Name is null, and two unnamed starts with one input are taken for the same one);
 - an ended execution's output, error and cause are in place before its status says it ended (moto sets
-  the status first: a DescribeExecution in between saw SUCCEEDED without output, and a CLI following it
-  took a run handed to the lease holder for its own success);
+  the status first: a DescribeExecution in between would see SUCCEEDED without the output that tells a
+  run handed to the lease holder; moto also writes the history's end event before either, which the CLI
+  covers by taking the output from that event);
 - the interpreter's large ERROR dump per failed state is silenced: the execution history has the error.
 All patches are process-wide (the ThreadedMotoServer runs in this process) and idempotent.
 """

@@ -329,14 +329,20 @@ def test_invocations_side_by_side_in_one_process_keep_their_own_slots(table: Any
     assert clock.now == before
 
 
+def _queued_ec2_pace(table: Any, queued: int) -> tuple[Clock, SharedPacer]:
+    """The EC2 endpoint-mutation pace with `queued` calls already reserved (a queue: tickets, not inline)."""
+    clock = Clock()
+    pacer = SharedPacer(table, EC2_ENDPOINT_MUTATIONS, REGION, clock=clock, sleep=clock.sleep)
+    for _ in range(queued):
+        pacer.reserve()
+    return clock, pacer
+
+
 def test_a_mutation_several_executions_need_takes_one_slot_and_the_others_come_back_after_it(
     table: Any,
 ) -> None:
-    clock = Clock()
-    pacer = SharedPacer(table, EC2_ENDPOINT_MUTATIONS, REGION, clock=clock, sleep=clock.sleep)
     # Given a queue, and two workspaces of one VPC that both need its sts endpoint created (same intent)
-    for _ in range(8):
-        pacer.reserve()
+    clock, pacer = _queued_ec2_pace(table, 8)
     first = pace_mutations(pacer, 1, None, intent="create#dbxpl-sts")
     assert first.ticket is not None
     # When the second asks, then it reserves nothing and comes back a little after the first one's slot
@@ -354,10 +360,7 @@ def test_a_mutation_several_executions_need_takes_one_slot_and_the_others_come_b
 
 
 def test_a_hold_whose_holder_never_came_back_lapses_and_a_refused_one_is_given_up_at_once(table: Any) -> None:
-    clock = Clock()
-    pacer = SharedPacer(table, EC2_ENDPOINT_MUTATIONS, REGION, clock=clock, sleep=clock.sleep)
-    for _ in range(8):
-        pacer.reserve()
+    clock, pacer = _queued_ec2_pace(table, 8)
     held = pace_mutations(pacer, 1, None, intent="private-dns#vpce-1,vpce-2")
     assert held.ticket is not None
     # Long after the holder's slot (its execution stopped), another execution reserves the mutation itself

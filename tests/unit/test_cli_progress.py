@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from dbx_privatelink_cli.progress import (
-    SETTLE_S,
     Display,
     FollowTimeoutError,
     HistoryReader,
@@ -237,55 +236,23 @@ def test_the_end_event_decides_when_describe_still_says_running() -> None:
         return {"executionArn": executionArn, "status": "RUNNING"}
 
     sfn.describe_execution = lagging  # type: ignore[method-assign]
-    now = [0.0]
-
-    def sleep(seconds: float) -> None:
-        now[0] += seconds
-
     described = follow_execution(
-        sfn, "arn:exec", Display(io.StringIO()), HistoryRenderer(), sleep=sleep, clock=lambda: now[0]
+        sfn, "arn:exec", Display(io.StringIO()), HistoryRenderer(), sleep=lambda s: None
     )
-    # after asking DescribeExecution again for a while (bounded), the history's end event decides
-    assert now[0] >= SETTLE_S
     assert described["status"] == "FAILED"
     assert described["error"] == "EndpointRejectedError"
     assert str(described["cause"]).startswith("Databricks registration")
 
 
-class LaggingDescribe(FakeStepFunctions):
-    """DescribeExecution says RUNNING, without output, for `lag` calls after the history has ended (moto's
-    interpreter writes the end event first)."""
-
-    def __init__(self, events: list[dict[str, Any]], lag: int) -> None:
-        super().__init__(events, reveal=len(events))
-        self.lag = lag
-
-    def describe_execution(self, executionArn: str) -> dict[str, Any]:
-        described = super().describe_execution(executionArn)
-        if self.lag > 0:
-            self.lag -= 1
-            return {"executionArn": executionArn, "status": "RUNNING"}
-        return {**described, "output": '{"handed_to_lease_holder": true}'}
-
-
-def test_an_ended_history_waits_briefly_for_describe_execution_and_its_output() -> None:
-    # Given an execution whose history has ended while DescribeExecution still says RUNNING three times
-    sfn, sleeps = LaggingDescribe(history("success"), lag=3), []
-    now = [0.0]
-
-    def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        now[0] += seconds
-
+def test_the_end_event_brings_the_output_when_describe_still_says_running() -> None:
+    # Given a history that has ended (its success event carries the output) while DescribeExecution still
+    # says RUNNING, without output (moto's interpreter writes the end event first)
+    events = history("success")
+    sfn = FakeStepFunctions(events, reveal=len(events))
+    sfn.describe_execution = lambda executionArn: {"executionArn": executionArn, "status": "RUNNING"}  # type: ignore[method-assign]
     described = follow_execution(
-        sfn,
-        "arn:exec",
-        Display(io.StringIO(), live=False),
-        HistoryRenderer(),
-        sleep=sleep,
-        clock=lambda: now[0],
+        sfn, "arn:exec", Display(io.StringIO()), HistoryRenderer(), sleep=lambda s: None
     )
-    # Then the description it returns is the settled one, with the output (a run handed to the lease holder
-    # is told by it), not the history's status without output
-    assert described["status"] == "SUCCEEDED" and described["output"] == '{"handed_to_lease_holder": true}'
-    assert sfn.describe_calls == 4
+    # Then the description has the event's status and output (what tells a run handed to the lease holder)
+    assert described["status"] == "SUCCEEDED"
+    assert described["output"] == events[-1]["executionSucceededEventDetails"]["output"]

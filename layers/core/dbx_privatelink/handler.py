@@ -71,9 +71,8 @@ def step[In: BaseModel](
 ) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
     """A Lambda handler that validates its input with `model` and runs `action` with the adapters."""
     name = action.__name__
-    deps = Deps(
-        settings=Settings.from_env(needs), step_name=name
-    )  # at cold start: a missing variable fails here
+    # At cold start: a missing variable fails here.
+    deps = Deps(settings=Settings.from_env(needs), step_name=name)
     # The models are built on first use (defer_build), so a function pays only for the ones its step
     # touches; its input model is built here, at cold start, rather than in the first invocation.
     model.model_rebuild()

@@ -146,11 +146,13 @@ class SharedPacer:
         kept back absorbs jitter: a call sent late followed by one on time must not find AWS's bucket empty."""
         return max(0, self.budget.burst - 2) * self.interval
 
-    def _update(self, **kwargs: Any) -> dict[str, Any] | None:
+    def _update(self, key: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any] | None:
+        """One conditional UpdateItem of the schedule's entry (or `key`'s): the item as it now is, or None
+        when the condition failed."""
         try:
-            attributes: dict[str, Any] = self._t.update_item(Key=self._key, ReturnValues="ALL_NEW", **kwargs)[
-                "Attributes"
-            ]
+            attributes: dict[str, Any] = self._t.update_item(
+                Key=key or self._key, ReturnValues="ALL_NEW", **kwargs
+            )["Attributes"]
             return attributes
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
@@ -232,27 +234,20 @@ class SharedPacer:
             self._set_intent(intent, slot, slot + INTENT_HOLD_SECONDS * self.time_scale)
 
     def _set_intent(self, intent: str, slot: float, until: float, condition: Any = None) -> bool:
-        """Write the intent's slot and hold (UpdateItem, as every pace write): False when `condition` failed."""
-        kwargs: dict[str, Any] = {
-            "UpdateExpression": "SET #slot = :slot, #until = :until, expires_at = :expires",
-            "ExpressionAttributeNames": {"#slot": "slot", "#until": "until"},
-            "ExpressionAttributeValues": {
+        """Write the intent's slot and hold: False when `condition` failed."""
+        kwargs: dict[str, Any] = {} if condition is None else {"ConditionExpression": condition}
+        written = self._update(
+            self._intent_key(intent),
+            UpdateExpression="SET #slot = :slot, #until = :until, expires_at = :expires",
+            ExpressionAttributeNames={"#slot": "slot", "#until": "until"},
+            ExpressionAttributeValues={
                 ":slot": _decimal(slot),
                 ":until": _decimal(until),
                 ":expires": int(max(until, self.clock()) + 3600),
             },
-        }
-        if condition is not None:
-            kwargs["ConditionExpression"] = condition
-        try:
-            self._t.update_item(Key=self._intent_key(intent), **kwargs)
-            return True
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise map_aws_error(exc, "DynamoDB UpdateItem (pacing intent)") from exc
-        except BotoCoreError as exc:
-            raise map_aws_error(exc, "DynamoDB UpdateItem (pacing intent)") from exc
+            **kwargs,
+        )
+        return written is not None
 
     def reserve_slots(self, count: int, max_wait_s: float, what: str = "") -> list[float]:
         """Reserve `count` calls that all conform within `max_wait_s` service seconds and return their
