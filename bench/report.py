@@ -62,6 +62,9 @@ class ImportFigures:
     floor_ms: float | None = None
     handlers_cpu_ms: Mapping[str, float] = field(default_factory=dict)
     floor_cpu_ms: float | None = None
+    # The same rounds against the layer's tree without bytecode (as `sam build`'s python builder shipped it).
+    source_handlers_ms: Mapping[str, float] = field(default_factory=dict)
+    source_floor_ms: float | None = None
 
     def ratio(self, name: str) -> float | None:
         """The handler's median import time over the floor's (wall clock)."""
@@ -447,7 +450,9 @@ def _sections(report: BenchReport) -> list[Section]:
 
 
 def import_section(imports: ImportFigures) -> tuple[str, str, list[str], list[list[str]]]:
-    """The handler import table: each function against the floor, as a ratio."""
+    """The handler import table: each function against the floor, as a ratio; beside it, the same import
+    from the layer's tree as source."""
+    source, source_floor = imports.source_handlers_ms, imports.source_floor_ms
 
     def times(wall: float, cpu: float | None, floor: float | None, floor_cpu: float | None) -> list[str]:
         return [
@@ -457,34 +462,47 @@ def import_section(imports: ImportFigures) -> tuple[str, str, list[str], list[li
             f"{cpu / floor_cpu:.2f}x" if cpu is not None and floor_cpu else "",
         ]
 
+    def as_source(ms: float | None, built: float) -> list[str]:
+        return [f"{ms:.0f}", f"{ms / built:.2f}x"] if ms is not None and built else ["", ""]
+
     floor, floor_cpu = imports.floor_ms, imports.floor_cpu_ms
     rows = [
-        [name, *times(ms, imports.handlers_cpu_ms.get(name), floor, floor_cpu)]
+        [
+            name,
+            *times(ms, imports.handlers_cpu_ms.get(name), floor, floor_cpu),
+            *as_source(source.get(name), ms),
+        ]
         for name, ms in sorted(imports.handlers_ms.items())
     ]
     if imports.handlers_ms:
         values = list(imports.handlers_ms.values())
         worst = f"{max(values) / floor:.2f}x" if floor else ""
-        rows.append(["**range**", f"{min(values):.0f}-{max(values):.0f}", worst, "", ""])
+        source_range = f"{min(source.values()):.0f}-{max(source.values()):.0f}" if source else ""
+        rows.append(["**range**", f"{min(values):.0f}-{max(values):.0f}", worst, "", "", source_range, ""])
     if floor is not None:
         rows.append(
             [
                 "**floor** (boto3, requests, pydantic, powertools; Logger, Metrics, Tracer)",
                 *times(floor, floor_cpu, floor, floor_cpu),
+                *as_source(source_floor, floor),
             ]
         )
     if imports.baseline_ms is not None:
-        rows.append(["`import boto3` alone (for scale)", f"{imports.baseline_ms:.0f}", "", "", ""])
+        rows.append(["`import boto3` alone (for scale)", f"{imports.baseline_ms:.0f}", "", "", "", "", ""])
     if imports.sdk_ms is not None:
-        rows.append(["`import databricks.sdk` (for comparison)", f"{imports.sdk_ms:.0f}", "", "", ""])
+        rows.append(["`import databricks.sdk` (for comparison)", f"{imports.sdk_ms:.0f}", "", "", "", "", ""])
     return (
         "Handler import time (cold, ms)",
-        "functions/<step>/app.py imported in a fresh interpreter with layers/core on sys.path and the "
-        "function's environment (dummy values, LAMBDA_TASK_ROOT set: Powertools sees Lambda, tracing on); "
-        f"median of {imports.repeats} interpreters each, the floor measured in the same rounds. "
-        "x floor = the handler's median over the floor's. CPU: the interpreter's CPU time over the same "
-        "span (less inflated by a busy machine). The Databricks SDK line is `import databricks.sdk` alone.",
-        ["module", "median ms", "x floor", "CPU ms", "x floor (CPU)"],
+        "functions/<step>/app.py imported in a fresh interpreter with the layer as `sam build` makes it "
+        "(layers/core/Makefile, for this machine's platform: the locked tree compiled to bytecode) first on "
+        "sys.path and the function's environment (dummy values, LAMBDA_TASK_ROOT set: Powertools sees Lambda, "
+        f"tracing on); median of {imports.repeats} interpreters each, the floor measured in the same rounds "
+        "from the same tree. x floor = the handler's median over the floor's. CPU: the interpreter's CPU time "
+        "over the same span (less inflated by a busy machine). As source: the same import from the same tree "
+        "without its bytecode (how the python builder shipped the layer: every cold start compiled it), and "
+        "that over the built figure. The boto3 and Databricks SDK lines are the bare import from the "
+        "development environment.",
+        ["module", "median ms", "x floor", "CPU ms", "x floor (CPU)", "as source ms", "as source / built"],
         rows,
     )
 

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -224,7 +225,7 @@ _IMPORT_HANDLER = textwrap.dedent(
     """
     import importlib.util, sys, time
     layer, code = sys.argv[1], sys.argv[2]
-    sys.path[:0] = [layer, code]
+    sys.path[:0] = [layer, code]  # as on Lambda: the layer's tree (/opt/python) before the runtime's
     started, cpu = time.perf_counter(), time.process_time()
     spec = importlib.util.spec_from_file_location("app", code + "/app.py")
     module = importlib.util.module_from_spec(spec)
@@ -248,7 +249,8 @@ _IMPORT_MODULE = textwrap.dedent(
 # Metrics and Tracer created as dbx_privatelink.handler creates them.
 _IMPORT_FLOOR = textwrap.dedent(
     """
-    import time
+    import sys, time
+    sys.path[:0] = sys.argv[1:]  # the layer's tree
     started, cpu = time.perf_counter(), time.process_time()
     import boto3, requests, pydantic, aws_lambda_powertools
     from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -305,19 +307,65 @@ def _time_subprocess(args: list[str], env: dict[str, str]) -> tuple[float, float
     return float(wall), float(cpu)
 
 
+def build_layer(dest: Path) -> Path:
+    """The layer as `sam build` makes it (layers/core/Makefile: the locked tree, compiled to bytecode), for
+    this machine's platform so that its compiled dependencies load here; returns its python/ directory."""
+    machine = platform.machine().lower()
+    wheel_platform = "manylinux2014_aarch64" if machine in ("aarch64", "arm64") else "manylinux2014_x86_64"
+    shutil.rmtree(dest, ignore_errors=True)
+    subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-f",
+            "Makefile",
+            "build-CoreLayer",
+            f"ARTIFACTS_DIR={dest}",
+            f"PLATFORM={wheel_platform}",
+            f"PYTHON={sys.executable}",
+        ],
+        cwd=REPO_ROOT / "layers" / "core",
+        check=True,
+        timeout=IMPORT_TIMEOUT_S,
+    )
+    return dest / "python"
+
+
+def source_copy(site: Path, dest: Path) -> Path:
+    """The same tree without its bytecode: what the layer was before the build compiled it."""
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(site, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return dest
+
+
+def _import_round(
+    site: Path,
+    codes: list[Path],
+    floor: list[tuple[float, float]],
+    samples: dict[str, list[tuple[float, float]]],
+) -> None:
+    floor.append(_time_subprocess(["-c", _IMPORT_FLOOR, str(site)], function_environment("import")))
+    for code in codes:
+        args = ["-c", _IMPORT_HANDLER, str(site), str(code)]
+        samples[code.name].append(_time_subprocess(args, function_environment(code.name)))
+
+
 def measure_imports(repeats: int) -> ImportFigures:
-    """Each handler and the floor in `repeats` rounds (a round: the floor, then every handler once), so that
-    a change of the machine's load touches both alike."""
-    layer = REPO_ROOT / "layers" / "core"
+    """Each handler and the floor against the layer as built, in `repeats` rounds (a round: the floor, then
+    every handler once), so that a change of the machine's load touches both alike; the same rounds against
+    the layer's tree as source give the column before the build compiled it."""
+    work = REPO_ROOT / ".aws-sam" / "bench-layer"
+    site = build_layer(work / "built")
+    source = source_copy(site, work / "source" / "python")
     codes = sorted(p for p in (REPO_ROOT / "functions").iterdir() if (p / "app.py").is_file())
-    floor_env = function_environment("import")
     samples: dict[str, list[tuple[float, float]]] = {code.name: [] for code in codes}
+    source_samples: dict[str, list[tuple[float, float]]] = {code.name: [] for code in codes}
     floor: list[tuple[float, float]] = []
+    source_floor: list[tuple[float, float]] = []
     for _ in range(repeats):
-        floor.append(_time_subprocess(["-c", _IMPORT_FLOOR], floor_env))
-        for code in codes:
-            args = ["-c", _IMPORT_HANDLER, str(layer), str(code)]
-            samples[code.name].append(_time_subprocess(args, function_environment(code.name)))
+        _import_round(site, codes, floor, samples)
+        _import_round(source, codes, source_floor, source_samples)
+    floor_env = function_environment("import")
     baseline = median_ms(
         [_time_subprocess(["-c", _IMPORT_MODULE, "boto3"], floor_env)[0] for _ in range(repeats)]
     )
@@ -336,6 +384,8 @@ def measure_imports(repeats: int) -> ImportFigures:
         floor_cpu_ms=median_ms([c for _, c in floor]),
         sdk_ms=sdk,
         baseline_ms=baseline,
+        source_handlers_ms={name: median_ms([w for w, _ in s]) for name, s in source_samples.items()},
+        source_floor_ms=median_ms([w for w, _ in source_floor]),
     )
 
 

@@ -136,6 +136,8 @@ def _report() -> BenchReport:
             floor_ms=250.0,
             handlers_cpu_ms={"a": 200.0, "b": 300.0},
             floor_cpu_ms=200.0,
+            source_handlers_ms={"a": 901.2, "b": 1000.0},
+            source_floor_ms=700.0,
         ),
         notes=("a note",),
     )
@@ -283,11 +285,12 @@ def test_side_by_side_in_text_and_absent_without_baseline() -> None:
 def test_import_table_gives_each_handler_as_a_ratio_of_the_floor() -> None:
     md = render_markdown(_report())
     # a: 300.4 / 250 wall, 200 / 200 CPU; the range row names the worst ratio (410.6 / 250)
-    assert "| a | 300 | 1.20x | 200 | 1.00x |" in md
-    assert "| **range** | 300-411 | 1.64x |" in md
+    # beside it, the same import from the tree as source: 901.2 ms, 901.2 / 300.4 = 3.00x the built one
+    assert "| a | 300 | 1.20x | 200 | 1.00x | 901 | 3.00x |" in md
+    assert "| **range** | 300-411 | 1.64x |  |  | 901-1000 |  |" in md
     assert (
-        "| **floor** (boto3, requests, pydantic, powertools; Logger, Metrics, Tracer) | 250 | 1.00x | 200 | 1.00x |"
-        in md
+        "| **floor** (boto3, requests, pydantic, powertools; Logger, Metrics, Tracer) | 250 | 1.00x | 200 | 1.00x "
+        "| 700 | 2.80x |" in md
     )
 
 
