@@ -263,7 +263,8 @@ class ConvergedResult(StepModel):
     aws_endpoints: list[EndpointState] = Field(default_factory=list)
 
 
-PreflightOutput.model_rebuild()  # its `converged` is defined after it, with the results it holds
+# PreflightOutput's `converged` names ConvergedResult, defined after it: the deferred build resolves it in
+# this module on first use (handler.step builds a function's input model at its cold start).
 
 
 class RecordAndReleaseInput(StepModel):

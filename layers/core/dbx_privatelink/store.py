@@ -102,6 +102,8 @@ class LeaseAttempt(BaseModel):
 
 
 class RunRecord(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     execution_name: str
     execution_arn: str = ""
     started_at: str = ""
@@ -544,6 +546,7 @@ class DriftRecord(BaseModel):
     (closed_at set, outcome repaired or resolved) when a repair run SUCCEEDED or a scan finds it gone.
     """
 
+    model_config = ConfigDict(defer_build=True)
     event_id: str
     workspace_key: str
     source: str  # cloudtrail | scan

@@ -25,7 +25,7 @@ DEFAULT_SECRET_MAX_AGE_S = 300
 class ServicePrincipalSecret(BaseModel):
     """The secret's JSON: {"client_id": "...", "client_secret": "..."}."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
     client_id: str = Field(min_length=1)
     client_secret: SecretStr
 

@@ -32,7 +32,7 @@ from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
 import requests
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from urllib3.exceptions import NewConnectionError
 
 from dbx_privatelink.databricks.models import (
@@ -95,6 +95,8 @@ class _Token:
 
 
 class _TokenResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     access_token: str
     token_type: str = "Bearer"
     expires_in: int = 3600

@@ -27,7 +27,7 @@ _HOSTED_ZONE_KEYS = {"hostedZoneId", "id", "HostedZoneId"}
 
 
 class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True, defer_build=True)
 
 
 class SessionIssuer(_Lenient):

@@ -15,7 +15,13 @@ NOT_REACHED = "not reached: the scan's time budget was spent"
 FAILED = "failed"
 
 
-class WorkspaceOutcome(BaseModel):
+class _Deferred(BaseModel):
+    """Built on first use, not at import: a function pays for the models its step touches."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class WorkspaceOutcome(_Deferred):
     workspace_key: str
     outcome: str
     mode: str = ""
@@ -24,7 +30,7 @@ class WorkspaceOutcome(BaseModel):
     error: str | None = None  # the error class that stopped this workspace's scan (outcome "failed")
 
 
-class DetectDriftOutput(BaseModel):
+class DetectDriftOutput(_Deferred):
     event_id: str
     event_name: str
     outcome: str  # handled | ignored
@@ -59,12 +65,12 @@ class ScanPlanInput(BaseModel):
     request: ScanRequest = Field(default_factory=ScanRequest)
 
 
-class PlannedWorkspace(BaseModel):
+class PlannedWorkspace(_Deferred):
     workspace_key: str
     last_scanned_at: str | None = None  # None: never reached by a scan
 
 
-class ScanPlan(BaseModel):
+class ScanPlan(_Deferred):
     """ScanPlan's output: the workspaces of this tick in scan order, the budget and the concurrency."""
 
     scan_id: str
@@ -96,7 +102,7 @@ class ScanWorkspaceInput(BaseModel):
         return self.index < self.max_concurrency
 
 
-class Orphan(BaseModel):
+class Orphan(_Deferred):
     """A Databricks object this application made that nothing uses any more (decommission/orphans.py)."""
 
     kind: Literal["registration", "network"]
@@ -106,7 +112,7 @@ class Orphan(BaseModel):
     action: Literal["deleted", "found", "in use"] = "found"
 
 
-class OrphanReport(BaseModel):
+class OrphanReport(_Deferred):
     orphans: list[Orphan] = Field(default_factory=list)
     skipped: str = ""
     deferred: int = 0  # found past the per-run cap: left to the next sweep
@@ -121,7 +127,7 @@ class ScanOrphansInput(BaseModel):
     skipped: str = ""
 
 
-class ScanDriftOutput(BaseModel):
+class ScanDriftOutput(_Deferred):
     """The scan state machine's output: one tick of the fleet scan, one outcome per planned workspace."""
 
     scan_id: str
