@@ -1,7 +1,7 @@
 """`make bench`: figures of one reconcile of the sample workspace on the local stack, run twice, side by
 side with the baseline script (bench/baseline.py) run twice on a fresh stack of its own.
 
-    .venv/bin/python bench/run.py [--time-scale 0.5] [--repeats 5] [--no-imports | --imports-only] [--no-baseline]
+    .venv/bin/python bench/run.py [--time-scale 1.0] [--repeats 5] [--no-imports | --imports-only] [--no-baseline]
         [--no-write]
 
 Prints a text report and writes bench/RESULTS.md. What each figure means: bench/README.md.
@@ -540,8 +540,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--time-scale",
         type=float,
-        default=0.5,
-        help="local-stack time scale (0.5: emulated delays dominate the Lambdas' and moto's own time)",
+        default=1.0,
+        help="local-stack time scale (1.0: an emulated second is a wall second; the emulated delays dominate)",
     )
     parser.add_argument("--repeats", type=int, default=5, help="fresh interpreters per import time (5)")
     imports_only = parser.add_mutually_exclusive_group()
