@@ -3,6 +3,7 @@ their bound; the README's table of waits is the code's."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -11,9 +12,11 @@ import pytest
 from dbx_privatelink.errors import EndpointsNotCreatedTimeoutError, WorkspaceNotRunningTimeoutError
 from dbx_privatelink.models import PollState
 from dbx_privatelink.reconcile.polling import (
+    LOOK_AGAIN_MARGIN_S,
     SCHEDULES,
     PollPolicy,
     PollSchedule,
+    look,
     next_poll,
     parse_expected_seconds,
     schedule_for,
@@ -107,7 +110,8 @@ def test_the_loop_state_names_its_schedule_else_the_check_default_applies() -> N
 
 def test_an_expected_time_can_be_overridden_per_resource() -> None:
     s = schedule_for(PollState(), "workspace_created", "workspace_created=300, private_dns=20")
-    assert s.expected_s == 300 and s.worst_overshoot_s(298, 330) == s.near_s
+    # 1 s: the second look of each short step is kept with the new expected time
+    assert s.expected_s == 300 and s.look_again_s == 1 and s.worst_overshoot_s(298, 330) == 1
     assert s.bound_s == SCHEDULES["workspace_created"].bound_s
 
 
@@ -141,3 +145,87 @@ def test_the_readme_table_of_waits_is_the_code() -> None:
         assert rows[name] == (s.expected_s, s.checks_until(s.expected_s), near, later, s.budget_s() // 60), (
             name
         )
+
+
+class _Deps:
+    """What look() uses of Deps: the invocation's time left and a pause it records instead of sleeping."""
+
+    def __init__(self, remaining_s: float = 60.0) -> None:
+        self.paused: list[float] = []
+        self._remaining_s = remaining_s
+
+    def remaining_time_s(self) -> float:
+        return self._remaining_s
+
+    def pause(self, seconds: float) -> None:
+        self.paused.append(seconds)
+
+
+def _reads(*results: str) -> tuple[list[str], object]:
+    calls: list[str] = []
+    found = iter(results)
+
+    def read() -> str:
+        calls.append("read")
+        return next(found)
+
+    return calls, read
+
+
+def test_a_second_look_comes_only_inside_the_window_of_short_steps() -> None:
+    s = PollSchedule(expected_s=40, bound_s=2230, look_again_s=1)
+    for attempt, offset in enumerate(s.offsets[:-1], start=1):
+        if s.second_look_s(attempt):
+            assert s.offsets[attempt] - offset == s.near_s, offset
+            assert s.expected_s - 2 * s.near_s <= offset < s.expected_s + s.window_s, offset
+    # From just before the expected time to the window's end the loop looks every second (checks every 2 s,
+    # each looking twice); outside, the same checks as without the second look.
+    window = [t for t in s.looks if s.expected_s - s.near_s <= t <= s.expected_s + s.window_s]
+    assert all(b - a == 1 for a, b in itertools.pairwise(window))
+    plain = PollSchedule(expected_s=40, bound_s=2230)
+    assert s.offsets == plain.offsets and set(s.looks) - set(s.offsets)
+    assert plain.looks == plain.offsets
+    with pytest.raises(ValueError, match="second look"):
+        PollSchedule(expected_s=40, bound_s=2230, look_again_s=2)
+
+
+def test_a_check_inside_the_window_looks_again_and_waits_the_less() -> None:
+    s = PollSchedule(expected_s=40, bound_s=2230, look_again_s=1)
+    attempt = next(a for a in range(1, s.max_attempts) if s.second_look_s(a))
+    previous = PollState(attempt=attempt - 1)
+    # Still waiting at the first look, there at the second: one invocation sees it.
+    deps = _Deps()
+    calls, read = _reads("relay is pendingAcceptance", "")
+    found, looked = look(previous, s, read, deps)  # type: ignore[arg-type]
+    assert (found, looked, deps.paused, len(calls)) == ("", 1, [1], 2)
+    # Still waiting at both: the next check comes after the rest of the short step.
+    calls, read = _reads("pending", "pending")
+    found, looked = look(previous, s, read, _Deps())  # type: ignore[arg-type]
+    state = next_poll(
+        previous,
+        ready=not found,
+        detail=found,
+        policy=s,
+        timeout=EndpointsNotCreatedTimeoutError,
+        looked_s=looked,
+    )
+    assert state.wait_seconds == s.wait_for(attempt) - 1 == 1 and len(calls) == 2
+
+
+def test_no_second_look_when_ready_outside_the_window_or_short_of_time() -> None:
+    s = PollSchedule(expected_s=40, bound_s=2230, look_again_s=1)
+    inside = next(a for a in range(1, s.max_attempts) if s.second_look_s(a))
+    early = next(a for a in range(1, s.max_attempts) if not s.second_look_s(a))
+    for attempt, remaining, first in (
+        (inside, 60.0, ""),  # nothing to wait for
+        (early, 60.0, "pending"),  # long before the expected time
+        (inside, LOOK_AGAIN_MARGIN_S, "pending"),  # the invocation would run out of time
+    ):
+        deps = _Deps(remaining)
+        calls, read = _reads(first, "")
+        assert look(PollState(attempt=attempt - 1), s, read, deps) == (first, 0)  # type: ignore[arg-type]
+        assert deps.paused == [] and len(calls) == 1
+    # A plain policy never looks twice.
+    calls, read = _reads("pending", "")
+    policy = PollPolicy(first_wait_s=5, max_wait_s=30, max_attempts=10)
+    assert look(PollState(), policy, read, _Deps()) == ("pending", 0)  # type: ignore[arg-type]

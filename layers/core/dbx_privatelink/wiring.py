@@ -144,6 +144,10 @@ class Deps:
     _resolver: dict[str, ResolverClient] = field(default_factory=dict)
     _pacers: dict[tuple[str, str], SharedPacer] = field(default_factory=dict)
 
+    def pause(self, seconds: float) -> None:
+        """Sleep `seconds` of the deployment's time (the local stack's time scale shortens it)."""
+        time.sleep(seconds * self.settings.time_scale)
+
     def _client(self, service: str, region: str | None = None) -> Any:
         return self._boto().client(service, region_name=region, config=_BOTO_CONFIG)
 

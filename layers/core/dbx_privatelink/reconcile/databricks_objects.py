@@ -24,7 +24,7 @@ from dbx_privatelink.models import (
     RetireNetworkOutput,
     WorkspaceResult,
 )
-from dbx_privatelink.reconcile.polling import next_poll, schedule_for
+from dbx_privatelink.reconcile.polling import look, next_poll, schedule_for
 
 if TYPE_CHECKING:
     from dbx_privatelink.databricks.client import DatabricksAccountClient
@@ -447,21 +447,28 @@ def check_workspace_running(inp: CheckWorkspaceRunningInput, deps: Deps) -> Poll
     """Ready once the workspace is RUNNING; FAILED or BANNED ends the run with the network's messages."""
     spec = inp.spec
     client = deps.databricks(spec.databricks.account_id)
-    w = client.get_workspace(inp.workspace.workspace_id)
-    status = str(w.workspace_status or "")
-    if status in ("FAILED", "BANNED"):
-        raise WorkspaceFailedError(_failure_text(client, w))
+    # A PATCH provisions again in about half the time a create takes.
+    policy = schedule_for(
+        inp.poll,
+        "workspace_updated" if inp.workspace.action == "updated" else "workspace_created",
+        deps.settings.poll_expected_seconds,
+    )
+
+    def waiting() -> str:
+        w = client.get_workspace(inp.workspace.workspace_id)
+        status = str(w.workspace_status or "")
+        if status in ("FAILED", "BANNED"):
+            raise WorkspaceFailedError(_failure_text(client, w))
+        return "" if status == "RUNNING" else f"workspace {w.workspace_id} is {status}"
+
+    still, looked = look(inp.poll, policy, waiting, deps)
     return next_poll(
         inp.poll,
-        ready=status == "RUNNING",
-        detail=f"workspace {w.workspace_id} is {status}",
-        # A PATCH provisions again in about half the time a create takes.
-        policy=schedule_for(
-            inp.poll,
-            "workspace_updated" if inp.workspace.action == "updated" else "workspace_created",
-            deps.settings.poll_expected_seconds,
-        ),
+        ready=not still,
+        detail=still or f"workspace {inp.workspace.workspace_id} is RUNNING",
+        policy=policy,
         timeout=WorkspaceNotRunningTimeoutError,
+        looked_s=looked,
     )
 
 

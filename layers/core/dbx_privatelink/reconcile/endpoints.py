@@ -33,7 +33,7 @@ from dbx_privatelink.models import (
     Registration,
 )
 from dbx_privatelink.pacing import Ticket, pace_mutations
-from dbx_privatelink.reconcile.polling import poll_until_settled, schedule_for
+from dbx_privatelink.reconcile.polling import look, poll_until_settled, schedule_for
 from dbx_privatelink.reconcile.shared import OWNER_TAG_KEY, endpoint_key
 
 if TYPE_CHECKING:
@@ -201,49 +201,62 @@ def _current(inp: CheckEndpointsInput, deps: Deps) -> dict[str, EndpointInfo]:
 
 def check_endpoints_created(inp: CheckEndpointsInput, deps: Deps) -> PollState:
     """Ready once every endpoint has left `pending` (Databricks ones wait in pendingAcceptance)."""
-    found = _current(inp, deps)
-    waiting = [
-        f"{e.role} {e.vpc_endpoint_id} is {found[e.vpc_endpoint_id].state if e.vpc_endpoint_id in found else 'not visible yet'}"
-        for e in inp.endpoints
-        if e.vpc_endpoint_id not in found or found[e.vpc_endpoint_id].state.lower() == "pending"
-    ]
+    policy = schedule_for(inp.poll, "endpoints_created", deps.settings.poll_expected_seconds)
+
+    def waiting() -> list[str]:
+        found = _current(inp, deps)
+        return [
+            f"{e.role} {e.vpc_endpoint_id} is {found[e.vpc_endpoint_id].state if e.vpc_endpoint_id in found else 'not visible yet'}"
+            for e in inp.endpoints
+            if e.vpc_endpoint_id not in found or found[e.vpc_endpoint_id].state.lower() == "pending"
+        ]
+
+    still, looked = look(inp.poll, policy, waiting, deps)
     return poll_until_settled(
         inp.poll,
-        waiting,
+        still,
         settled="every endpoint has left pending",
-        policy=schedule_for(inp.poll, "endpoints_created", deps.settings.poll_expected_seconds),
+        policy=policy,
         timeout=EndpointsNotCreatedTimeoutError,
+        looked_s=looked,
     )
 
 
 def check_endpoints_available(inp: CheckEndpointsInput, deps: Deps) -> PollState:
     """Ready once AWS says available for every endpoint and Databricks says available for every registration."""
-    found = _current(inp, deps)
-    waiting = [
-        f"AWS: {e.role} {e.vpc_endpoint_id} is {found[e.vpc_endpoint_id].state if e.vpc_endpoint_id in found else 'not visible yet'}"
-        for e in inp.endpoints
-        if e.vpc_endpoint_id not in found or found[e.vpc_endpoint_id].state.lower() != "available"
-    ]
-    if inp.registrations:
-        client = deps.databricks(inp.account_id)
-        for reg in inp.registrations:
-            current = client.get_vpc_endpoint(reg.vpc_endpoint_id)
-            state = (current.state or "").lower()
-            if state == "rejected":
-                raise EndpointRejectedError(
-                    f"Databricks registration {reg.vpc_endpoint_id} of {reg.aws_vpc_endpoint_id} ({reg.role}) "
-                    "was rejected: check that PrivateLink is enabled for the account and the endpoint's region"
-                )
-            if state != "available":
-                waiting.append(
-                    f"Databricks: {reg.role} registration {reg.vpc_endpoint_id} is {current.state}"
-                )
+    policy = schedule_for(inp.poll, "registration_available", deps.settings.poll_expected_seconds)
+
+    def waiting() -> list[str]:
+        found = _current(inp, deps)
+        pending = [
+            f"AWS: {e.role} {e.vpc_endpoint_id} is {found[e.vpc_endpoint_id].state if e.vpc_endpoint_id in found else 'not visible yet'}"
+            for e in inp.endpoints
+            if e.vpc_endpoint_id not in found or found[e.vpc_endpoint_id].state.lower() != "available"
+        ]
+        if inp.registrations:
+            client = deps.databricks(inp.account_id)
+            for reg in inp.registrations:
+                current = client.get_vpc_endpoint(reg.vpc_endpoint_id)
+                state = (current.state or "").lower()
+                if state == "rejected":
+                    raise EndpointRejectedError(
+                        f"Databricks registration {reg.vpc_endpoint_id} of {reg.aws_vpc_endpoint_id} ({reg.role}) "
+                        "was rejected: check that PrivateLink is enabled for the account and the endpoint's region"
+                    )
+                if state != "available":
+                    pending.append(
+                        f"Databricks: {reg.role} registration {reg.vpc_endpoint_id} is {current.state}"
+                    )
+        return pending
+
+    still, looked = look(inp.poll, policy, waiting, deps)
     return poll_until_settled(
         inp.poll,
-        waiting,
+        still,
         settled="every endpoint and registration is available",
-        policy=schedule_for(inp.poll, "registration_available", deps.settings.poll_expected_seconds),
+        policy=policy,
         timeout=EndpointsNotAvailableTimeoutError,
+        looked_s=looked,
     )
 
 

@@ -4,7 +4,9 @@ A reconcile loop waits for one known change (an endpoint accepted, a workspace p
 `PollSchedule`: long steps while the change cannot have landed yet, each half the time left to its expected
 completion; short steps (`near_s`) from just before the expected time to `window_s` after it; then growth
 by `growth` per check, capped at `max_wait_s`, until the bound (`budget_s` seconds of waiting) ends the loop
-with its named timeout error. The decommission's loops wait for things with no known duration (another
+with its named timeout error. A schedule with `look_again_s` has a check inside the short-step window that
+finds the change not there yet look once more that many seconds later, in the same invocation, before it
+hands back to the Wait state: the change is seen sooner at the cost of a read, not of an invocation. The decommission's loops wait for things with no known duration (another
 execution's lease, a delete refused as in use) and keep a plain `PollPolicy`: growth, cap, bound.
 """
 
@@ -18,7 +20,13 @@ from typing import TYPE_CHECKING, Protocol, get_args
 from dbx_privatelink.models import PollState, ScheduleName
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from dbx_privatelink.errors import PollTimeoutError
+    from dbx_privatelink.wiring import Deps
+
+# A second look is taken only when the invocation has this much time left after it.
+LOOK_AGAIN_MARGIN_S = 10.0
 
 
 class PollBound(Protocol):
@@ -58,10 +66,13 @@ class PollSchedule:
     window_s: int = 20
     max_wait_s: int = 15
     growth: float = 1.5
+    look_again_s: int = 0  # inside the window: a second look this many seconds after a check's first
 
     def __post_init__(self) -> None:
         if self.expected_s < 0 or self.near_s < 1 or self.max_wait_s < self.near_s:
             raise ValueError(f"a poll schedule needs expected_s >= 0 and 1 <= near_s <= max_wait_s: {self}")
+        if not 0 <= self.look_again_s < self.near_s:
+            raise ValueError(f"a poll schedule's second look must come before its next check: {self}")
         if self.bound_s <= self.expected_s + self.window_s:
             raise ValueError(f"a poll schedule's bound must lie past its expected time and window: {self}")
 
@@ -86,6 +97,23 @@ class PollSchedule:
     def max_attempts(self) -> int:
         return len(self.offsets)
 
+    def second_look_s(self, attempt: int) -> int:
+        """Seconds after its first look that check number `attempt` (1-based) looks again; 0: it does not."""
+        if not self.look_again_s or not 0 < attempt < self.max_attempts:
+            return 0
+        # A short step whose next check falls near the expected time or after it, up to the window's end.
+        t, following = self.offsets[attempt - 1], self.offsets[attempt]
+        near = following - t == self.near_s and following >= self.expected_s - self.near_s
+        return self.look_again_s if near and t < self.expected_s + self.window_s else 0
+
+    @cached_property
+    def looks(self) -> tuple[int, ...]:
+        """Seconds after the first check at which the loop looks: each check, and the second looks."""
+        again = (
+            o + self.second_look_s(a) for a, o in enumerate(self.offsets, start=1) if self.second_look_s(a)
+        )
+        return tuple(sorted({*self.offsets, *again}))
+
     def wait_for(self, attempt: int) -> int:
         """Seconds to wait after check number `attempt` (1-based) before the next one."""
         return self.offsets[attempt] - self.offsets[attempt - 1]
@@ -95,7 +123,7 @@ class PollSchedule:
 
     def worst_overshoot_s(self, start: int, end: int) -> int:
         """The longest a change landing between `start` and `end` seconds can stay unseen."""
-        pairs = zip(self.offsets, self.offsets[1:], strict=False)
+        pairs = zip(self.looks, self.looks[1:], strict=False)
         return max((b - a for a, b in pairs if b > start and a < end), default=0)
 
     def checks_until(self, t: int) -> int:
@@ -112,12 +140,18 @@ class PollSchedule:
 # POLL_EXPECTED_SECONDS ("workspace_created=300,registration_available=90"). The bounds are those the loops
 # have always had.
 SCHEDULES: dict[str, PollSchedule] = {
-    "endpoints_created": PollSchedule(expected_s=2, bound_s=1180),  # ~20 min
-    "registration_available": PollSchedule(expected_s=40, bound_s=2230),  # ~37 min
+    # The waits on the workspace's critical path look again 1 s into each short step (the others hold up
+    # nothing: the AWS-service endpoints, Resolver and Route 53 run beside the workspace).
+    "endpoints_created": PollSchedule(expected_s=2, bound_s=1180, look_again_s=1),  # ~20 min
+    "registration_available": PollSchedule(expected_s=40, bound_s=2230, look_again_s=1),  # ~37 min
     "private_dns": PollSchedule(expected_s=10, bound_s=2230),
     "aws_endpoints_available": PollSchedule(expected_s=60, bound_s=2230),
-    "workspace_created": PollSchedule(expected_s=60, window_s=30, max_wait_s=20, bound_s=2585),  # ~43 min
-    "workspace_updated": PollSchedule(expected_s=30, window_s=30, max_wait_s=20, bound_s=2585),
+    "workspace_created": PollSchedule(
+        expected_s=60, window_s=30, max_wait_s=20, bound_s=2585, look_again_s=1
+    ),  # ~43 min
+    "workspace_updated": PollSchedule(
+        expected_s=30, window_s=30, max_wait_s=20, bound_s=2585, look_again_s=1
+    ),
     "resolver_endpoints": PollSchedule(expected_s=60, window_s=30, max_wait_s=30, bound_s=1118),  # ~19 min
     "rule_associations": PollSchedule(expected_s=30, window_s=30, max_wait_s=30, bound_s=1118),
     "zone_associations": PollSchedule(expected_s=45, window_s=30, max_wait_s=30, bound_s=858),  # ~14 min
@@ -154,7 +188,20 @@ def schedule_for(poll: PollState, default: ScheduleName, expected_seconds: str =
         window_s=schedule.window_s,
         max_wait_s=schedule.max_wait_s,
         growth=schedule.growth,
+        look_again_s=schedule.look_again_s,
     )
+
+
+def look[T](previous: PollState, policy: PollBound, read: Callable[[], T], deps: Deps) -> tuple[T, int]:
+    """What `read` finds (falsy: nothing left to wait for), and the seconds this check spent waiting for
+    its second look: inside the schedule's window a check that still waits reads again `look_again_s`
+    later, when the invocation has the time."""
+    found = read()
+    pause = policy.second_look_s(previous.attempt + 1) if isinstance(policy, PollSchedule) else 0
+    if not found or not pause or deps.remaining_time_s() < pause + LOOK_AGAIN_MARGIN_S:
+        return found, 0
+    deps.pause(pause)
+    return read(), pause
 
 
 def next_poll(
@@ -164,8 +211,10 @@ def next_poll(
     detail: str,
     policy: PollBound,
     timeout: type[PollTimeoutError],
+    looked_s: int = 0,
 ) -> PollState:
-    """The loop's next state; past the policy's bound a not-ready check raises `timeout`."""
+    """The loop's next state; past the policy's bound a not-ready check raises `timeout`. `looked_s`: the
+    seconds the check already waited for its second look, taken off the next wait."""
     attempt = previous.attempt + 1
     if ready:
         return PollState(
@@ -177,7 +226,7 @@ def next_poll(
         )
     return PollState(
         attempt=attempt,
-        wait_seconds=policy.wait_for(attempt),
+        wait_seconds=max(1, policy.wait_for(attempt) - looked_s),
         ready=False,
         detail=detail,
         schedule=previous.schedule,
@@ -191,8 +240,14 @@ def poll_until_settled(
     settled: str,
     policy: PollBound,
     timeout: type[PollTimeoutError],
+    looked_s: int = 0,
 ) -> PollState:
     """next_poll for a check that lists what it still waits for: ready when the list is empty."""
     return next_poll(
-        previous, ready=not waiting, detail="; ".join(waiting) or settled, policy=policy, timeout=timeout
+        previous,
+        ready=not waiting,
+        detail="; ".join(waiting) or settled,
+        policy=policy,
+        timeout=timeout,
+        looked_s=looked_s,
     )
