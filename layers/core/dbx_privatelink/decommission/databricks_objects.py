@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from dbx_privatelink.decommission.claims import claimed_of
 from dbx_privatelink.decommission.models import DeletionProgress, PlanItem
 from dbx_privatelink.decommission.polling import RELEASED, WORKSPACE_GONE
-from dbx_privatelink.decommission.shared import claimed_of
 from dbx_privatelink.errors import (
     DatabricksAlreadyExistsError,
     DatabricksConflictError,

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from dbx_privatelink.decommission.claims import claimed_of
 from dbx_privatelink.decommission.models import DeletionProgress
 from dbx_privatelink.decommission.polling import RELEASED
-from dbx_privatelink.decommission.shared import claimed_of
 from dbx_privatelink.errors import ResourcesStillInUseTimeoutError
 from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.models import PacingState, PollState

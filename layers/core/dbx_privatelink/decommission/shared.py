@@ -68,17 +68,3 @@ def release_shared_resources(inp: ReleaseSharedInput, deps: Deps) -> ReleaseShar
 
 def _kept(item: PlanItem, reason: str, used_by: list[str]) -> PlanItem:
     return item.model_copy(update={"action": "keep", "reason": reason, "used_by": used_by})
-
-
-def claimed_of(claimed: list[SharedResource], kind: str) -> list[SharedResource]:
-    return [c for c in claimed if c.kind == kind]
-
-
-def keep_claimed(deps: Deps, token: str, resource: SharedResource, kind_label: str, reason: str) -> PlanItem:
-    """A claimed resource a deleting step found it must keep after all (something outside the workspaces
-    still uses it): the claim goes back, so nothing waits on it, and the reason is reported."""
-    key = SharedKey(resource.kind, resource.key)
-    deps.ledger.unclaim(key, token)
-    return PlanItem(
-        kind=kind_label, name=resource.key, ids=resource.ids, action="keep", reason=reason, shared_key=key.pk
-    )
