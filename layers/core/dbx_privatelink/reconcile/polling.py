@@ -4,10 +4,11 @@ A reconcile loop waits for one known change (an endpoint accepted, a workspace p
 `PollSchedule`: long steps while the change cannot have landed yet, each half the time left to its expected
 completion; short steps (`near_s`) from just before the expected time to `window_s` after it; then growth
 by `growth` per check, capped at `max_wait_s`, until the bound (`budget_s` seconds of waiting) ends the loop
-with its named timeout error. A schedule with `look_again_s` has a check inside the short-step window that
-finds the change not there yet look once more that many seconds later, in the same invocation, before it
-hands back to the Wait state: the change is seen sooner at the cost of a read, not of an invocation. The decommission's loops wait for things with no known duration (another
-execution's lease, a delete refused as in use) and keep a plain `PollPolicy`: growth, cap, bound.
+with its named timeout error. With `look_again_s`, a check inside the short-step window that finds the
+change not there yet looks once more that many seconds later, in the same invocation, before it hands back
+to the Wait state: the change is seen sooner at the cost of a read, not of an invocation. The
+decommission's loops wait for things with no known duration (another execution's lease, a delete refused as
+in use) and keep a plain `PollPolicy`: growth, cap, bound.
 """
 
 from __future__ import annotations
