@@ -4,34 +4,31 @@ locked tree as arm64 wheels, every module compiled to bytecode Lambda can use fr
 from __future__ import annotations
 
 import importlib.util
-import re
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
+
+from tests.unit.test_layer_requirements import LAYER_REQUIREMENTS, _pin, _requirements
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILT = ROOT / ".aws-sam" / "build" / "CoreLayer" / "python"
-LAYER_SOURCE = ROOT / "layers" / "core"
-PIN = re.compile(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^\s#]+)")
 
 pytestmark = pytest.mark.skipif(
     not BUILT.is_dir(), reason="the layer is not built here: `make build` (make test runs it first)"
 )
 
 
-def _pins() -> dict[str, str]:
-    pins = {}
-    for line in (LAYER_SOURCE / "requirements.txt").read_text(encoding="utf-8").splitlines():
-        if m := PIN.match(line.strip()):
-            pins[re.sub(r"[-_.]+", "_", m.group(1)).lower()] = m.group(2)
-    return pins
+def _pins() -> dict[str, str | None]:
+    return {canonicalize_name(r.name): _pin(r) for r in _requirements(LAYER_REQUIREMENTS)}
 
 
 def test_the_layer_holds_exactly_the_locked_distributions_for_lambdas_arm64() -> None:
     found = {}
     for info in BUILT.glob("*.dist-info"):
-        name, _, version = info.name.removesuffix(".dist-info").rpartition("-")
-        found[re.sub(r"[-_.]+", "_", name).lower()] = version
+        dist = metadata.Distribution.at(info)
+        found[canonicalize_name(dist.metadata["Name"])] = dist.version
     assert found == _pins()
     binaries = list(BUILT.rglob("*.so"))
     assert binaries, "pydantic-core and friends ship compiled extensions"

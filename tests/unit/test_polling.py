@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from dbx_privatelink.reconcile.polling import (
     SCHEDULES,
     PollPolicy,
     PollSchedule,
+    check_until_settled,
     look,
     next_poll,
     parse_expected_seconds,
@@ -161,7 +163,7 @@ class _Deps:
         self.paused.append(seconds)
 
 
-def _reads(*results: str) -> tuple[list[str], object]:
+def _reads(*results: str) -> tuple[list[str], Callable[[], str]]:
     calls: list[str] = []
     found = iter(results)
 
@@ -199,17 +201,22 @@ def test_a_check_inside_the_window_looks_again_and_waits_the_less() -> None:
     found, looked = look(previous, s, read, deps)  # type: ignore[arg-type]
     assert (found, looked, deps.paused, len(calls)) == ("", 1, [1], 2)
     # Still waiting at both: the next check comes after the rest of the short step.
-    calls, read = _reads("pending", "pending")
-    found, looked = look(previous, s, read, _Deps())  # type: ignore[arg-type]
-    state = next_poll(
+    reads: list[str] = []
+
+    def still_pending() -> list[str]:
+        reads.append("read")
+        return ["relay is pending"]
+
+    state = check_until_settled(
         previous,
-        ready=not found,
-        detail=found,
+        still_pending,
+        settled="every endpoint has left pending",
         policy=s,
         timeout=EndpointsNotCreatedTimeoutError,
-        looked_s=looked,
+        deps=_Deps(),  # type: ignore[arg-type]
     )
-    assert state.wait_seconds == s.wait_for(attempt) - 1 == 1 and len(calls) == 2
+    assert not state.ready and state.detail == "relay is pending" and len(reads) == 2
+    assert state.wait_seconds == s.wait_for(attempt) - 1 == 1
 
 
 def test_no_second_look_when_ready_outside_the_window_or_short_of_time() -> None:

@@ -547,6 +547,7 @@ class DriftRecord(BaseModel):
     """
 
     model_config = ConfigDict(defer_build=True)
+
     event_id: str
     workspace_key: str
     source: str  # cloudtrail | scan

@@ -7,6 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The package's base of deferred-build models (built on first use, not at import).
+from dbx_privatelink.models import StepModel
+
 # Step Functions runs at most 40 iterations of an inline Map at once, whatever MaxConcurrency says.
 MAX_INLINE_MAP_CONCURRENCY = 40
 # What the Map's item states say of a workspace they did not scan. The ASL writes FAILED itself (its Catch
@@ -15,13 +18,7 @@ NOT_REACHED = "not reached: the scan's time budget was spent"
 FAILED = "failed"
 
 
-class _Deferred(BaseModel):
-    """Built on first use, not at import: a function pays for the models its step touches."""
-
-    model_config = ConfigDict(defer_build=True)
-
-
-class WorkspaceOutcome(_Deferred):
+class WorkspaceOutcome(StepModel):
     workspace_key: str
     outcome: str
     mode: str = ""
@@ -30,7 +27,7 @@ class WorkspaceOutcome(_Deferred):
     error: str | None = None  # the error class that stopped this workspace's scan (outcome "failed")
 
 
-class DetectDriftOutput(_Deferred):
+class DetectDriftOutput(StepModel):
     event_id: str
     event_name: str
     outcome: str  # handled | ignored
@@ -65,12 +62,12 @@ class ScanPlanInput(BaseModel):
     request: ScanRequest = Field(default_factory=ScanRequest)
 
 
-class PlannedWorkspace(_Deferred):
+class PlannedWorkspace(StepModel):
     workspace_key: str
     last_scanned_at: str | None = None  # None: never reached by a scan
 
 
-class ScanPlan(_Deferred):
+class ScanPlan(StepModel):
     """ScanPlan's output: the workspaces of this tick in scan order, the budget and the concurrency."""
 
     scan_id: str
@@ -102,7 +99,7 @@ class ScanWorkspaceInput(BaseModel):
         return self.index < self.max_concurrency
 
 
-class Orphan(_Deferred):
+class Orphan(StepModel):
     """A Databricks object this application made that nothing uses any more (decommission/orphans.py)."""
 
     kind: Literal["registration", "network"]
@@ -112,7 +109,7 @@ class Orphan(_Deferred):
     action: Literal["deleted", "found", "in use"] = "found"
 
 
-class OrphanReport(_Deferred):
+class OrphanReport(StepModel):
     orphans: list[Orphan] = Field(default_factory=list)
     skipped: str = ""
     deferred: int = 0  # found past the per-run cap: left to the next sweep
@@ -127,7 +124,7 @@ class ScanOrphansInput(BaseModel):
     skipped: str = ""
 
 
-class ScanDriftOutput(_Deferred):
+class ScanDriftOutput(StepModel):
     """The scan state machine's output: one tick of the fleet scan, one outcome per planned workspace."""
 
     scan_id: str

@@ -24,7 +24,7 @@ from dbx_privatelink.models import (
     RetireNetworkOutput,
     WorkspaceResult,
 )
-from dbx_privatelink.reconcile.polling import look, next_poll, schedule_for
+from dbx_privatelink.reconcile.polling import check_until_settled, schedule_for
 
 if TYPE_CHECKING:
     from dbx_privatelink.databricks.client import DatabricksAccountClient
@@ -454,21 +454,20 @@ def check_workspace_running(inp: CheckWorkspaceRunningInput, deps: Deps) -> Poll
         deps.settings.poll_expected_seconds,
     )
 
-    def waiting() -> str:
+    def waiting() -> list[str]:
         w = client.get_workspace(inp.workspace.workspace_id)
         status = str(w.workspace_status or "")
         if status in ("FAILED", "BANNED"):
             raise WorkspaceFailedError(_failure_text(client, w))
-        return "" if status == "RUNNING" else f"workspace {w.workspace_id} is {status}"
+        return [] if status == "RUNNING" else [f"workspace {w.workspace_id} is {status}"]
 
-    still, looked = look(inp.poll, policy, waiting, deps)
-    return next_poll(
+    return check_until_settled(
         inp.poll,
-        ready=not still,
-        detail=still or f"workspace {inp.workspace.workspace_id} is RUNNING",
+        waiting,
+        settled=f"workspace {inp.workspace.workspace_id} is RUNNING",
         policy=policy,
         timeout=WorkspaceNotRunningTimeoutError,
-        looked_s=looked,
+        deps=deps,
     )
 
 

@@ -33,7 +33,7 @@ from dbx_privatelink.models import (
     Registration,
 )
 from dbx_privatelink.pacing import Ticket, pace_mutations
-from dbx_privatelink.reconcile.polling import look, poll_until_settled, schedule_for
+from dbx_privatelink.reconcile.polling import check_until_settled, schedule_for
 from dbx_privatelink.reconcile.shared import OWNER_TAG_KEY, endpoint_key
 
 if TYPE_CHECKING:
@@ -211,14 +211,13 @@ def check_endpoints_created(inp: CheckEndpointsInput, deps: Deps) -> PollState:
             if e.vpc_endpoint_id not in found or found[e.vpc_endpoint_id].state.lower() == "pending"
         ]
 
-    still, looked = look(inp.poll, policy, waiting, deps)
-    return poll_until_settled(
+    return check_until_settled(
         inp.poll,
-        still,
+        waiting,
         settled="every endpoint has left pending",
         policy=policy,
         timeout=EndpointsNotCreatedTimeoutError,
-        looked_s=looked,
+        deps=deps,
     )
 
 
@@ -249,14 +248,13 @@ def check_endpoints_available(inp: CheckEndpointsInput, deps: Deps) -> PollState
                     )
         return pending
 
-    still, looked = look(inp.poll, policy, waiting, deps)
-    return poll_until_settled(
+    return check_until_settled(
         inp.poll,
-        still,
+        waiting,
         settled="every endpoint and registration is available",
         policy=policy,
         timeout=EndpointsNotAvailableTimeoutError,
-        looked_s=looked,
+        deps=deps,
     )
 
 

@@ -205,6 +205,23 @@ def look[T](previous: PollState, policy: PollBound, read: Callable[[], T], deps:
     return read(), pause
 
 
+def check_until_settled(
+    previous: PollState,
+    read: Callable[[], list[str]],
+    *,
+    settled: str,
+    policy: PollBound,
+    timeout: type[PollTimeoutError],
+    deps: Deps,
+) -> PollState:
+    """poll_until_settled for a check that reads what it still waits for with `read`: inside the schedule's
+    window it looks twice (look)."""
+    waiting, looked = look(previous, policy, read, deps)
+    return poll_until_settled(
+        previous, waiting, settled=settled, policy=policy, timeout=timeout, looked_s=looked
+    )
+
+
 def next_poll(
     previous: PollState,
     *,
