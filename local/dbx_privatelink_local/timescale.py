@@ -7,9 +7,14 @@ duration by one factor, so a demo that takes minutes on AWS runs in seconds here
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
+
+log = logging.getLogger(__name__)
 
 
 class TimeScale:
@@ -18,6 +23,7 @@ class TimeScale:
     def __init__(self, factor: float = 1.0) -> None:
         self._lock = threading.Lock()
         self._factor = factor
+        self._timeline = _Timeline()
 
     @property
     def factor(self) -> float:
@@ -41,12 +47,64 @@ class TimeScale:
         if wall > 0:
             time.sleep(wall)
 
-    def timer(self, seconds: float, action: object) -> threading.Timer:
-        """Run `action` once after `seconds` of emulated time, on a daemon thread."""
-        t = threading.Timer(self.scaled(seconds), action)  # type: ignore[arg-type]
-        t.daemon = True
-        t.start()
-        return t
+    def timer(self, seconds: float, action: Callable[[], object]) -> Timer:
+        """Run `action` once after `seconds` of emulated time. Every timer of this scale runs on one thread in
+        the order they fall due, so a change due earlier is never seen after one due later, however late a
+        loaded machine runs them (an endpoint back to `available` before the workspace's validation)."""
+        return self._timeline.call_at(time.monotonic() + self.scaled(seconds), action)
+
+
+class Timer:
+    """One pending action of a timeline; `cancel` keeps it from running if it has not run yet."""
+
+    def __init__(self, action: Callable[[], object]) -> None:
+        self.action = action
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class _Timeline:
+    """Actions by due time (ties in the order they were set), run one at a time on a daemon thread started
+    with the first."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition()
+        self._queue: list[tuple[float, int, Timer]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def call_at(self, due: float, action: Callable[[], object]) -> Timer:
+        timer = Timer(action)
+        with self._ready:
+            heapq.heappush(self._queue, (due, next(self._seq), timer))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="emulated-timeline", daemon=True)
+                self._thread.start()
+            self._ready.notify()
+        return timer
+
+    def _next_due(self) -> Timer:
+        with self._ready:
+            while True:
+                if not self._queue:
+                    self._ready.wait()
+                    continue
+                wait = self._queue[0][0] - time.monotonic()
+                if wait <= 0:
+                    return heapq.heappop(self._queue)[2]
+                self._ready.wait(wait)
+
+    def _run(self) -> None:
+        while True:
+            timer = self._next_due()
+            if timer.cancelled:
+                continue
+            try:
+                timer.action()
+            except Exception:  # the timeline has no caller to report to, and must run the next action
+                log.exception("emulated delayed action failed")
 
 
 # The process-wide factor: the local stack sets it once at start-up.
@@ -60,7 +118,7 @@ class Transitions:
     def __init__(self, time_scale: TimeScale, lock: threading.Lock | threading.RLock) -> None:
         self._time = time_scale
         self._lock = lock
-        self._timers: set[threading.Timer] = set()
+        self._timers: set[Timer] = set()
         # Told when a state moves on by itself (a timer, not a call): what a resolver answers may change.
         self.listeners: list[Callable[[], None]] = []
 
