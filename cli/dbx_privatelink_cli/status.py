@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -185,7 +185,7 @@ def _recorded_resources(resources: dict[str, Any]) -> list[ResourceStatus]:
 def _live_deps(runtime: Runtime, stack: Any) -> Deps:
     """The domain's adapters for the drift scan's checks. Read-only: Route 53 Resolver reads are paced by
     this process alone, never through the table."""
-    settings = stack.settings(runtime.region).model_copy(update={"rate_pacing": "off"})
+    settings = replace(stack.settings(runtime.region), rate_pacing="off")
     return Deps(settings=settings, session=RegionalSession(runtime))
 
 

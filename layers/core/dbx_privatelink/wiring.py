@@ -17,9 +17,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
-from pydantic import BaseModel, ConfigDict
 
-from dbx_privatelink.aws.secrets import DEFAULT_SECRET_MAX_AGE_S
+from dbx_privatelink.aws import DEFAULT_SECRET_MAX_AGE_S
 from dbx_privatelink.pacing import EC2_ENDPOINT_MUTATIONS, ROUTE53_RESOLVER, RateBudget
 from dbx_privatelink.reconcile.polling import parse_expected_seconds
 
@@ -57,10 +56,11 @@ class SettingsError(RuntimeError):
     """A required environment variable is missing: the template must pass it to the function."""
 
 
-class Settings(BaseModel):
-    """One frozen settings model per function, validated at cold start."""
-
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """One function's settings, read from its environment at cold start (`from_env` converts and checks each
+    value). A dataclass, not a pydantic model: building a model's validator at every cold start bought no
+    checking that `from_env` does not already do."""
 
     region: str
     owner_tag: str

@@ -15,11 +15,9 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from dbx_privatelink.aws import DEFAULT_SECRET_MAX_AGE_S
 from dbx_privatelink.aws.errors import map_aws_error
 from dbx_privatelink.errors import DatabricksAuthError
-
-# The template's DatabricksSecretMaxAgeSeconds default: how long a read secret is used before it is read again.
-DEFAULT_SECRET_MAX_AGE_S = 300
 
 
 class ServicePrincipalSecret(BaseModel):
