@@ -174,7 +174,7 @@ def outcome(
             result["handed_to_lease_holder"] = True
         result["resources"] = _resources_from_store(runtime, stack, started["workspace_key"])
     if result["cause"]:
-        from dbx_privatelink.reconcile.record import human_cause
+        from dbx_privatelink.errors import human_cause
 
         result["cause"] = human_cause(str(result["error"] or ""), str(result["cause"]))
     return result

@@ -23,8 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from dbx_privatelink.decommission.models import DecommissionPlan, PlanItem
 from dbx_privatelink.decommission.plan import plan_decommission
-from dbx_privatelink.errors import DbxPrivateLinkError
-from dbx_privatelink.reconcile.record import human_cause
+from dbx_privatelink.errors import DbxPrivateLinkError, human_cause
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.wiring import Deps
 from dbx_privatelink_cli.common import (

@@ -18,7 +18,7 @@ from dbx_privatelink.aws.ec2 import EndpointInfo
 from dbx_privatelink.databricks.client import DatabricksAccountClient
 from dbx_privatelink.databricks.models import Network, PrivateAccessSettings, Workspace
 from dbx_privatelink.errors import DatabricksNotFoundError, DbxPrivateLinkError, PreflightFailedError
-from dbx_privatelink.models import EndpointPlan, Registration
+from dbx_privatelink.models.endpoints import EndpointPlan, Registration
 
 # The Ensure* steps' own helpers: plan compares against exactly what those steps would write.
 from dbx_privatelink.reconcile.databricks_objects import (

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dbx_privatelink.reconcile.record import human_cause
+from dbx_privatelink.errors import human_cause
 from dbx_privatelink_cli.output import first_line
 
 TERMINAL_EVENTS = frozenset(

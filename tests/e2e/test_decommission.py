@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from dbx_privatelink.decommission.plan import claim_token
+from dbx_privatelink.decommission.claims import claim_token
 from dbx_privatelink.ledger import SharedRecord
 from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY
 from dbx_privatelink.store import DriftStore

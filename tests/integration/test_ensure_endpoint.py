@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from dbx_privatelink.models import EndpointPlan, EndpointState, EnsureEndpointInput
+from dbx_privatelink.models.endpoints import EndpointPlan, EndpointState, EnsureEndpointInput
 from dbx_privatelink.reconcile.endpoints import ensure_endpoint
 from dbx_privatelink.reconcile.preflight import aws_endpoint_plans
 from dbx_privatelink.spec import parse_spec

@@ -23,15 +23,15 @@ from dbx_privatelink.errors import (
     QuotaExceededError,
     SpecInvalidError,
 )
-from dbx_privatelink.models import (
+from dbx_privatelink.models.base import PollState
+from dbx_privatelink.models.dns import (
     CheckResolverEndpointsInput,
     CheckRuleAssociationsInput,
     EnsureResolverRulesInput,
     EnsureRuleAssociationsInput,
-    PollState,
-    SpecStep,
     VerifyDnsInput,
 )
+from dbx_privatelink.models.spec_step import SpecStep
 from dbx_privatelink.reconcile.dns import (
     VERIFY_ATTEMPTS,
     VERIFY_MARGIN_S,

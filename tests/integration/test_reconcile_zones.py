@@ -12,7 +12,8 @@ import pytest
 from moto import mock_aws
 
 from dbx_privatelink.errors import PreflightFailedError, ZoneChangeNotInSyncTimeoutError
-from dbx_privatelink.models import CheckZoneAssociationsInput, EnsureZoneAssociationsInput, PollState
+from dbx_privatelink.models.base import PollState
+from dbx_privatelink.models.dns import CheckZoneAssociationsInput, EnsureZoneAssociationsInput
 from dbx_privatelink.reconcile.zones import (
     check_zone_associations,
     ensure_zone_associations,

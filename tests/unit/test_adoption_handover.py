@@ -7,7 +7,7 @@ import pytest
 
 from dbx_privatelink.aws.ec2 import EndpointInfo
 from dbx_privatelink.errors import AwsAccessDeniedError
-from dbx_privatelink.models import EndpointPlan
+from dbx_privatelink.models.endpoints import EndpointPlan
 from dbx_privatelink.reconcile.dns import _claim
 from dbx_privatelink.reconcile.preflight import ADOPT_TAG_KEY, OWNER_TAG_KEY, _check_endpoint_ownership
 

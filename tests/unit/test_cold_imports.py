@@ -31,12 +31,12 @@ _PROBE = textwrap.dedent(
     sys.modules["app"] = app
     spec.loader.exec_module(app)
     exec(then)
-    import dbx_privatelink.models as models
+    parts = [m for name, m in sys.modules.items() if name.startswith("dbx_privatelink.models.")]
     print(json.dumps({
         "modules": sorted(m for m in sys.modules if m.split(".")[0] in ("dns", "aws_xray_sdk", "dbx_privatelink")),
-        "built": sorted(n for n, c in vars(models).items()
+        "built": sorted(n for part in parts for n, c in vars(part).items()
                         if isinstance(c, type) and getattr(c, "__pydantic_complete__", False)
-                        and c.__module__ == models.__name__),
+                        and c.__module__ == part.__name__),
     }))
     """
 )
@@ -121,3 +121,27 @@ def test_a_function_builds_its_input_model_at_cold_start_and_not_the_other_steps
     assert "AcquireLeaseInput" in seen["built"]
     assert "VerifyDnsOutput" not in seen["built"]
     assert "EnsureWorkspaceInput" not in seen["built"]
+
+
+@pytest.mark.parametrize(
+    ("step", "loaded", "not_loaded"),
+    [
+        ("acquire_lease", {"lease"}, {"endpoints", "databricks", "dns", "record", "spec_step"}),
+        ("ensure_endpoint", {"endpoints"}, {"lease", "databricks", "dns", "record", "spec_step"}),
+        ("check_workspace_running", {"databricks", "spec_step"}, {"dns", "record", "lease"}),
+        ("check_zone_associations", {"dns"}, {"databricks", "record", "lease"}),
+    ],
+)
+def test_a_function_loads_the_models_of_its_step_and_not_the_other_steps_models(
+    step: str, loaded: set[str], not_loaded: set[str]
+) -> None:
+    # Given a function
+    # When its handler module is imported
+    parts = {
+        m.removeprefix("dbx_privatelink.models.")
+        for m in _probe(step)["modules"]
+        if m.startswith("dbx_privatelink.models.")
+    }
+    # Then the part of the models its step uses is loaded, and the parts of unrelated steps are not
+    assert loaded <= parts, parts
+    assert not parts & not_loaded, parts

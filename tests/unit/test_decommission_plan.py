@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from dbx_privatelink.databricks.models import Network, PrivateAccessSettings, Workspace
+from dbx_privatelink.decommission.claims import standing
 from dbx_privatelink.decommission.lifecycle import summarize
 from dbx_privatelink.decommission.locate import Located
 from dbx_privatelink.decommission.models import (
@@ -30,11 +31,10 @@ from dbx_privatelink.decommission.plan import (
     describe_permission,
     ordered,
     restored_permissions,
-    standing,
 )
 from dbx_privatelink.drift.prerequisites import RESTORED_RULE_DESCRIPTION
 from dbx_privatelink.ledger import SharedKey
-from dbx_privatelink.models import PollState
+from dbx_privatelink.models.base import PollState
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import DecommissionMarker, Desired
 

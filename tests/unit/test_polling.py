@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dbx_privatelink.errors import EndpointsNotCreatedTimeoutError, WorkspaceNotRunningTimeoutError
-from dbx_privatelink.models import PollState
+from dbx_privatelink.models.base import PollState
 from dbx_privatelink.reconcile.polling import (
     LOOK_AGAIN_MARGIN_S,
     SCHEDULES,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dbx_privatelink.aws.ec2 import EndpointInfo
-from dbx_privatelink.models import EndpointPlan
+from dbx_privatelink.models.endpoints import EndpointPlan
 from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY, _check_shared_endpoints
 
 VPC = "vpc-0a0a0a0a0a0a0a0a0"

@@ -16,7 +16,7 @@ from moto import mock_aws
 
 from dbx_privatelink.catalog import default_catalog
 from dbx_privatelink.errors import PreflightFailedError
-from dbx_privatelink.models import SpecStep
+from dbx_privatelink.models.spec_step import SpecStep
 from dbx_privatelink.reconcile.preflight import preflight
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import StoreClient

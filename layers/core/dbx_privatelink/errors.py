@@ -7,6 +7,8 @@ cause: they say what is wrong and what to do, and never carry a secret or a toke
 
 from __future__ import annotations
 
+import json
+
 
 class DbxPrivateLinkError(Exception):
     """Root of every error the application raises on purpose."""
@@ -197,3 +199,16 @@ def error_classes() -> dict[str, type[DbxPrivateLinkError]]:
         found[cls.__name__] = cls
         pending.extend(cls.__subclasses__())
     return found
+
+
+def human_cause(error: str, cause: str) -> str:
+    """The readable part of a Step Functions cause: a Lambda error payload's message, else the cause itself."""
+    try:
+        payload = json.loads(cause)
+    except (TypeError, ValueError):
+        return cause or error
+    if isinstance(payload, dict):
+        message = payload.get("errorMessage") or payload.get("Cause") or payload.get("message")
+        if message:
+            return str(message)
+    return cause or error

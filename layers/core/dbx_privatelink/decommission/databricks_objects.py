@@ -22,7 +22,7 @@ from dbx_privatelink.errors import (
     WorkspaceNotDeletedTimeoutError,
 )
 from dbx_privatelink.ledger import SharedKey
-from dbx_privatelink.models import PollState
+from dbx_privatelink.models.base import PollState
 from dbx_privatelink.reconcile.polling import poll_until_settled
 
 if TYPE_CHECKING:

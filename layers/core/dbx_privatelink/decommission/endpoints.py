@@ -16,7 +16,7 @@ from dbx_privatelink.decommission.models import DeletionProgress
 from dbx_privatelink.decommission.polling import RELEASED
 from dbx_privatelink.errors import ResourcesStillInUseTimeoutError
 from dbx_privatelink.ledger import SharedKey
-from dbx_privatelink.models import PacingState, PollState
+from dbx_privatelink.models.base import PacingState, PollState
 from dbx_privatelink.pacing import Ticket, pace_mutations
 from dbx_privatelink.reconcile.polling import poll_until_settled
 

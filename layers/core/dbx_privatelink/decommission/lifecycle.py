@@ -11,28 +11,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from dbx_privatelink.decommission.claims import claim_token, standing
 from dbx_privatelink.decommission.models import (
     BeginDecommissionOutput,
     DecommissionContext,
     DecommissionSummary,
     RecordDecommissionFailureOutput,
 )
-from dbx_privatelink.decommission.plan import claim_token, plan_decommission, standing
 from dbx_privatelink.decommission.polling import LEASE_FREED
-from dbx_privatelink.errors import DecommissionRefusedError, LeaseNotFreedTimeoutError
+from dbx_privatelink.errors import DecommissionRefusedError, LeaseNotFreedTimeoutError, human_cause
 from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.reconcile.polling import next_poll
-from dbx_privatelink.reconcile.record import human_cause
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import LEASE_TTL_SECONDS, DecommissionMarker, RunRecord, now_iso
 
 if TYPE_CHECKING:
     from dbx_privatelink.decommission.models import (
         BeginDecommissionInput,
-        DecommissionPlan,
         DecommissionRun,
         FinishDecommissionInput,
-        PlanDecommissionInput,
         PlanItem,
         RecordDecommissionFailureInput,
     )
@@ -113,18 +110,6 @@ def begin_decommission(inp: BeginDecommissionInput, deps: Deps) -> BeginDecommis
         timeout=LeaseNotFreedTimeoutError,
     )
     return BeginDecommissionOutput(outcome="wait", reason=poll.detail, context=context, poll=poll)
-
-
-def plan_step(inp: PlanDecommissionInput, deps: Deps) -> DecommissionPlan:
-    """The plan of a decommission in delete mode, with the lease held (read-only)."""
-    ctx = inp.context
-    return plan_decommission(
-        ctx.workspace_key,
-        ctx.mode,
-        deps,
-        deps.databricks(ctx.account_id),
-        delete_existing_workspace=ctx.delete_existing_workspace,
-    )
 
 
 def summarize(workspace_key: str, mode: DecommissionMode, run: DecommissionRun) -> DecommissionSummary:

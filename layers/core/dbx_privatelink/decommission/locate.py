@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from dbx_privatelink.aws.resolver import normalize_domain
 from dbx_privatelink.ledger import SharedKey
-from dbx_privatelink.models import EndpointPlan
+from dbx_privatelink.models.endpoints import EndpointPlan
 from dbx_privatelink.reconcile.dns import GONE_ENDPOINT_STATUSES, SCOPE_TAG_KEY, group_name
 from dbx_privatelink.reconcile.endpoints import ROLE_TAG_KEY
 from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY, aws_endpoint_plans

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dbx_privatelink.drift.models import Orphan as Orphan
 from dbx_privatelink.drift.models import OrphanReport as OrphanReport
 from dbx_privatelink.ledger import SharedKind
-from dbx_privatelink.models import PacingState, PollState, StepError, StepModel
+from dbx_privatelink.models.base import PacingState, PollState, StepError, StepModel
 from dbx_privatelink.store import DecommissionMode
 
 Decision = Literal["delete", "keep", "gone"]

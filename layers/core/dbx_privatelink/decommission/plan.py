@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dbx_privatelink.decommission.claims import claim_token, standing
 from dbx_privatelink.decommission.locate import (
     adopted_endpoint_ids,
     endpoint_ids_ever,
@@ -40,10 +41,8 @@ if TYPE_CHECKING:
     from dbx_privatelink.aws.resolver import ResolverClient
     from dbx_privatelink.databricks.client import DatabricksAccountClient
     from dbx_privatelink.databricks.models import Network, PrivateAccessSettings, VpcEndpoint, Workspace
-    from dbx_privatelink.decommission.locate import (
-        Located,
-    )
-    from dbx_privatelink.decommission.models import PlanStatus
+    from dbx_privatelink.decommission.locate import Located
+    from dbx_privatelink.decommission.models import PlanDecommissionInput
     from dbx_privatelink.ledger import SharedRecord
     from dbx_privatelink.spec import WorkspaceSpec
     from dbx_privatelink.store import DecommissionMode, Desired
@@ -80,12 +79,6 @@ LEDGER_KINDS = {
 DETACH = "detach: nothing is deleted, the workspace keeps running on it"
 
 
-def claim_token(workspace_key: str) -> str:
-    """The ledger token of a workspace's decommission: one per workspace, so a re-run of an interrupted
-    decommission takes over its own claims."""
-    return f"decommission:{workspace_key}"
-
-
 def is_network_of(workspace_key: str, network_name: str) -> bool:
     """Whether the reconcile named this network for the workspace: `<key>-network-<8 hex digits>`
     (reconcile/databricks_objects.py); a key that merely starts like it is another workspace's."""
@@ -100,37 +93,6 @@ def ordered(items: Iterable[PlanItem]) -> list[PlanItem]:
     """The items in dependency order (stable within a kind)."""
     rank = {kind: n for n, kind in enumerate(KIND_ORDER)}
     return sorted(items, key=lambda i: rank.get(i.kind, len(KIND_ORDER)))
-
-
-# --- standing: is there anything to decommission --------------------------------------------------------
-
-
-def standing(
-    key: str, desired: Desired | None, mode: DecommissionMode, delete_existing_workspace: bool = False
-) -> tuple[PlanStatus, str]:
-    """(status, reason) before anything else: not_managed, already_decommissioned, refused or ready."""
-    if desired is None:
-        return "not_managed", f"{key} is not managed by this stack (no desired spec): nothing to decommission"
-    marker = desired.decommission
-    if (
-        marker is not None
-        and marker.state == "decommissioned"
-        and (marker.mode == "delete" or mode == "detach")
-    ):
-        when = f" at {marker.ended_at}" if marker.ended_at else ""
-        return (
-            "already_decommissioned",
-            f"{key} is already decommissioned ({marker.mode}{when}): nothing to do",
-        )
-    target = parse_spec(desired.spec).databricks.workspace
-    if mode == "delete" and target.existing_workspace_id is not None and not delete_existing_workspace:
-        return (
-            "refused",
-            f"workspace {target.existing_workspace_id} existed before this application "
-            "(databricks.workspace.existing_workspace_id): delete mode would delete it. Use --mode detach to "
-            "stop managing it, or pass --delete-existing-workspace to delete it and everything else",
-        )
-    return "ready", ""
 
 
 # --- decisions --------------------------------------------------------------------------------------------
@@ -621,3 +583,15 @@ def _adopted(desired: Desired) -> set[str]:
         return adopted_endpoint_ids(parse_spec(desired.spec))
     except Exception:
         return set()
+
+
+def plan_step(inp: PlanDecommissionInput, deps: Deps) -> DecommissionPlan:
+    """The plan of a decommission in delete mode, with the lease held (read-only)."""
+    ctx = inp.context
+    return plan_decommission(
+        ctx.workspace_key,
+        ctx.mode,
+        deps,
+        deps.databricks(ctx.account_id),
+        delete_existing_workspace=ctx.delete_existing_workspace,
+    )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from dbx_privatelink.decommission.models import DeletionProgress, PlanItem
 from dbx_privatelink.decommission.plan import groups_named_by, restored_permissions
-from dbx_privatelink.models import PollState
+from dbx_privatelink.models.base import PollState
 
 if TYPE_CHECKING:
     from dbx_privatelink.decommission.models import DeletionInput

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 # The package's base of deferred-build models (built on first use, not at import).
-from dbx_privatelink.models import StepModel
+from dbx_privatelink.models.base import StepModel
 
 # Step Functions runs at most 40 iterations of an inline Map at once, whatever MaxConcurrency says.
 MAX_INLINE_MAP_CONCURRENCY = 40

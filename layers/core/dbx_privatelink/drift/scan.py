@@ -13,12 +13,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dbx_privatelink.errors import DatabricksNotFoundError, DbxPrivateLinkError, PreflightFailedError
-from dbx_privatelink.models import (
-    DATABRICKS_ROLES,
-    Registration,
-    ResolverEndpointsResult,
-    ResolverEndpointState,
-)
+from dbx_privatelink.models.base import DATABRICKS_ROLES
+from dbx_privatelink.models.dns import ResolverEndpointsResult, ResolverEndpointState
+from dbx_privatelink.models.endpoints import Registration
 from dbx_privatelink.reconcile.databricks_objects import desired_private_access_settings, workspace_of
 from dbx_privatelink.reconcile.dns import rule_drift, wanted_rules_now
 from dbx_privatelink.reconcile.preflight import assess

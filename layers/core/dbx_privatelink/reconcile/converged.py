@@ -17,16 +17,9 @@ from dbx_privatelink.aws.ec2 import EndpointInfo
 from dbx_privatelink.databricks.client import DatabricksAccountClient
 from dbx_privatelink.databricks.models import Network, Workspace
 from dbx_privatelink.errors import DatabricksNotFoundError
-from dbx_privatelink.models import (
-    ConvergedResult,
-    EndpointPlan,
-    EndpointState,
-    NetworkResult,
-    PrivateAccessSettingsResult,
-    PrivateLinkResult,
-    Registration,
-    WorkspaceResult,
-)
+from dbx_privatelink.models.databricks import NetworkResult, PrivateAccessSettingsResult, WorkspaceResult
+from dbx_privatelink.models.endpoints import EndpointPlan, EndpointState, Registration
+from dbx_privatelink.models.record import ConvergedResult, PrivateLinkResult
 from dbx_privatelink.reconcile.databricks_objects import (
     _pas_matches,
     desired_networks,

@@ -18,7 +18,7 @@ from dbx_privatelink.errors import (
     WorkspaceFailedError,
     WorkspaceNotRunningTimeoutError,
 )
-from dbx_privatelink.models import (
+from dbx_privatelink.models.databricks import (
     NetworkResult,
     PrivateAccessSettingsResult,
     RetireNetworkOutput,
@@ -29,15 +29,15 @@ from dbx_privatelink.reconcile.polling import check_until_settled, schedule_for
 if TYPE_CHECKING:
     from dbx_privatelink.databricks.client import DatabricksAccountClient
     from dbx_privatelink.databricks.models import Network, PrivateAccessSettings, Workspace
-    from dbx_privatelink.models import (
+    from dbx_privatelink.models.base import PollState
+    from dbx_privatelink.models.databricks import (
         CheckWorkspaceRunningInput,
         EnsureNetworkInput,
         EnsurePrivateAccessSettingsInput,
         EnsureWorkspaceInput,
-        PollState,
-        Registration,
         RetireNetworkInput,
     )
+    from dbx_privatelink.models.endpoints import Registration
     from dbx_privatelink.spec import WorkspaceSet, WorkspaceSpec
     from dbx_privatelink.wiring import Deps
 

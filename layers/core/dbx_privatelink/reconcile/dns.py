@@ -43,7 +43,7 @@ from dbx_privatelink.errors import (
     SpecInvalidError,
 )
 from dbx_privatelink.ledger import SharedKey
-from dbx_privatelink.models import (
+from dbx_privatelink.models.dns import (
     DnsInbound,
     DnsOutboundEndpoint,
     DnsPeered,
@@ -66,18 +66,17 @@ if TYPE_CHECKING:
         ResolverClient,
         RuleAssociationInfo,
     )
-    from dbx_privatelink.models import (
-        Action,
+    from dbx_privatelink.models.base import Action, PollState
+    from dbx_privatelink.models.dns import (
         CheckResolverEndpointsInput,
         CheckRuleAssociationsInput,
         EnsureResolverRulesInput,
         EnsureRuleAssociationsInput,
-        PollState,
         ResolverRole,
         RuleRole,
-        SpecStep,
         VerifyDnsInput,
     )
+    from dbx_privatelink.models.spec_step import SpecStep
     from dbx_privatelink.spec import WorkspaceSpec
     from dbx_privatelink.wiring import Deps
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dbx_privatelink.errors import PreflightFailedError
-from dbx_privatelink.models import ResolverEndpointsResult, ResolverEndpointState
+from dbx_privatelink.models.dns import ResolverEndpointsResult, ResolverEndpointState
 from dbx_privatelink.reconcile.dns import (
     association_vpcs,
     decide_association,
@@ -33,7 +33,7 @@ from dbx_privatelink.reconcile.zones import listed_zones, zone_associations_to_m
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import VpcInfo
     from dbx_privatelink.aws.resolver import ResolverRuleInfo, RuleAssociationInfo
-    from dbx_privatelink.models import ResolverRuleState
+    from dbx_privatelink.models.dns import ResolverRuleState
     from dbx_privatelink.spec import WorkspaceSpec
     from dbx_privatelink.wiring import Deps
 

@@ -24,11 +24,11 @@ from dbx_privatelink.errors import (
     PrivateDnsConflictError,
 )
 from dbx_privatelink.ledger import SharedKey
-from dbx_privatelink.models import (
+from dbx_privatelink.models.base import PacingState
+from dbx_privatelink.models.endpoints import (
     EnablePrivateDnsOutput,
     EndpointState,
     EnsureEndpointOutput,
-    PacingState,
     RegisterEndpointsOutput,
     Registration,
 )
@@ -39,14 +39,13 @@ from dbx_privatelink.reconcile.shared import OWNER_TAG_KEY, endpoint_key
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import Ec2Client, EndpointInfo
     from dbx_privatelink.databricks.client import DatabricksAccountClient
-    from dbx_privatelink.models import (
-        Action,
+    from dbx_privatelink.models.base import Action, PollState
+    from dbx_privatelink.models.databricks import RegisterEndpointsInput
+    from dbx_privatelink.models.endpoints import (
         CheckEndpointsInput,
         EnablePrivateDnsInput,
         EndpointPlan,
         EnsureEndpointInput,
-        PollState,
-        RegisterEndpointsInput,
     )
     from dbx_privatelink.pacing import PaceDecision
     from dbx_privatelink.wiring import Deps

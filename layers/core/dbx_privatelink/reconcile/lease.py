@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dbx_privatelink.errors import WorkspaceBusyError
-from dbx_privatelink.models import AcquireLeaseOutput
+from dbx_privatelink.models.lease import AcquireLeaseOutput
 from dbx_privatelink.spec import parse_spec
 
 if TYPE_CHECKING:
-    from dbx_privatelink.models import AcquireLeaseInput
+    from dbx_privatelink.models.lease import AcquireLeaseInput
     from dbx_privatelink.wiring import Deps
 
 # Rounds of "take the lease, else mark its holder's lease dirty" before the step gives up (retried).

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol, get_args
 
-from dbx_privatelink.models import PollState, ScheduleName
+from dbx_privatelink.models.base import PollState, ScheduleName
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from dbx_privatelink.catalog import port_ranges
 from dbx_privatelink.errors import PreflightFailedError
-from dbx_privatelink.models import EndpointPlan, PreflightOutput, SharedRef
+from dbx_privatelink.models.endpoints import EndpointPlan
+from dbx_privatelink.models.record import PreflightOutput, SharedRef
 from dbx_privatelink.reconcile.databricks_objects import databricks_problems
 from dbx_privatelink.reconcile.shared import ADOPT_TAG_KEY as ADOPT_TAG_KEY
 from dbx_privatelink.reconcile.shared import OWNER_TAG_KEY as OWNER_TAG_KEY
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
         VpcInfo,
     )
     from dbx_privatelink.catalog import Catalog, RegionServices
-    from dbx_privatelink.models import SpecStep
+    from dbx_privatelink.models.spec_step import SpecStep
     from dbx_privatelink.spec import WorkspaceSet, WorkspaceSpec
     from dbx_privatelink.wiring import Deps
 

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from dbx_privatelink.drift.records import close_repaired
-from dbx_privatelink.errors import DbxPrivateLinkError
+from dbx_privatelink.errors import DbxPrivateLinkError, human_cause
 from dbx_privatelink.ledger import SharedKey
-from dbx_privatelink.models import (
-    RecordAndReleaseOutput,
-    RecordFailureOutput,
-)
+from dbx_privatelink.models.record import RecordAndReleaseOutput, RecordFailureOutput
 from dbx_privatelink.reconcile.shared import observed_ids
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import RunRecord, now_iso
 
 if TYPE_CHECKING:
-    from dbx_privatelink.models import (
-        RecordAndReleaseInput,
-        RecordFailureInput,
-    )
+    from dbx_privatelink.models.record import RecordAndReleaseInput, RecordFailureInput
     from dbx_privatelink.spec import WorkspaceSpec
     from dbx_privatelink.wiring import Deps
 
@@ -162,19 +155,6 @@ def _newest_spec(key: str, deps: Deps) -> dict[str, Any] | None:
         return pending.spec
     desired = deps.store.get_desired(key)
     return desired.spec if desired else None
-
-
-def human_cause(error: str, cause: str) -> str:
-    """The readable part of a Step Functions cause: a Lambda error payload's message, else the cause itself."""
-    try:
-        payload = json.loads(cause)
-    except (TypeError, ValueError):
-        return cause or error
-    if isinstance(payload, dict):
-        message = payload.get("errorMessage") or payload.get("Cause") or payload.get("message")
-        if message:
-            return str(message)
-    return cause or error
 
 
 def record_failure(inp: RecordFailureInput, deps: Deps) -> RecordFailureOutput:

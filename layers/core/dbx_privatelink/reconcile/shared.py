@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from dbx_privatelink.ledger import SharedKey
 
 if TYPE_CHECKING:
-    from dbx_privatelink.models import EndpointPlan, EndpointState, Registration
+    from dbx_privatelink.models.endpoints import EndpointPlan, EndpointState, Registration
     from dbx_privatelink.spec import WorkspaceSpec
 
 # The tag that marks a resource as the application's (its value: the stack's OWNER_TAG).

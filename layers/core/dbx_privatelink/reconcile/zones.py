@@ -10,21 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dbx_privatelink.errors import PreflightFailedError, ZoneChangeNotInSyncTimeoutError
-from dbx_privatelink.models import (
-    ZoneAssociationState,
-)
+from dbx_privatelink.models.dns import ZoneAssociationState
 from dbx_privatelink.reconcile.polling import poll_until_settled, schedule_for
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.zones import HostedZoneInfo
     from dbx_privatelink.dns.spec import PrivateZoneAssociation
-    from dbx_privatelink.models import (
-        Action,
-        CheckZoneAssociationsInput,
-        DnsResult,
-        EnsureZoneAssociationsInput,
-        PollState,
-    )
+    from dbx_privatelink.models.base import Action, PollState
+    from dbx_privatelink.models.dns import CheckZoneAssociationsInput, DnsResult, EnsureZoneAssociationsInput
     from dbx_privatelink.spec import WorkspaceSpec
     from dbx_privatelink.wiring import Deps
 

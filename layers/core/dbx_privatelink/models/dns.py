@@ -1,0 +1,163 @@
+"""Custom DNS: Route 53 Resolver endpoints, rules and associations, private hosted zones, and VerifyDns."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from dbx_privatelink.models.base import Action, PollState, StepModel
+from dbx_privatelink.models.endpoints import EndpointState
+from dbx_privatelink.models.spec_step import SpecStep
+
+ResolverRole = Literal["outbound", "inbound", "peered-outbound"]
+RuleRole = Literal["forward-all", "aws-names", "inbound-forward"]
+
+
+class ResolverEndpointState(StepModel):
+    role: ResolverRole
+    resolver_endpoint_id: str
+    vpc_id: str
+    direction: Literal["INBOUND", "OUTBOUND"]
+    status: str
+    security_group_id: str
+    ips: list[str] = Field(default_factory=list)
+    action: Action = "found"
+    # The group is this application's (made for the endpoint), not one the spec names; created by this run.
+    group_managed: bool = False
+    group_created: bool = False
+
+
+class ResolverEndpointsResult(StepModel):
+    """The endpoints the spec's dns section needs, as EnsureResolverEndpoints left them."""
+
+    outbound: ResolverEndpointState | None = None
+    inbound: ResolverEndpointState | None = None
+    peered: list[ResolverEndpointState] = Field(default_factory=list)
+
+    def all(self) -> list[ResolverEndpointState]:
+        found = [e for e in (self.outbound, self.inbound) if e is not None]
+        return found + list(self.peered)
+
+
+class CheckResolverEndpointsInput(StepModel):
+    region: str
+    endpoints: ResolverEndpointsResult
+    poll: PollState
+
+
+class EnsureResolverRulesInput(SpecStep):
+    endpoints: ResolverEndpointsResult
+
+
+class ResolverRuleState(StepModel):
+    role: RuleRole
+    resolver_rule_id: str
+    domain: str
+    rule_type: Literal["FORWARD", "SYSTEM"]
+    # The VPC of the outbound endpoint the rule forwards through (the DNS VPC or a peered VPC).
+    scope_vpc_id: str
+    resolver_endpoint_id: str | None = None
+    target_ips: list[str] = Field(default_factory=list)
+    action: Action = "found"
+
+
+class EnsureResolverRulesOutput(StepModel):
+    endpoints: ResolverEndpointsResult
+    rules: list[ResolverRuleState]
+
+
+class EnsureRuleAssociationsInput(SpecStep):
+    endpoints: ResolverEndpointsResult
+    rules: list[ResolverRuleState]
+
+
+class RuleAssociationState(StepModel):
+    resolver_rule_association_id: str
+    resolver_rule_id: str
+    vpc_id: str
+    domain: str
+    status: str
+    action: Action = "found"
+
+
+class DnsOutboundEndpoint(StepModel):
+    resolver_endpoint_id: str
+    ips: list[str] = Field(default_factory=list)
+    # Indexed with the workspace's resources, so a change to the resolver group reaches the drift detector.
+    security_group_id: str | None = None
+
+
+class DnsInbound(StepModel):
+    resolver_endpoint_id: str
+    vpc_id: str
+    domains: list[str]
+    ips: list[str] = Field(default_factory=list)
+
+
+class DnsPeered(StepModel):
+    vpc_id: str
+    resolver_endpoint_id: str
+    rule_ids: list[str] = Field(default_factory=list)
+
+
+class ZoneAssociationState(StepModel):
+    """A private hosted zone associated with a VPC, as the spec's dns.private_zones asks."""
+
+    hosted_zone_id: str
+    zone_name: str
+    vpc_id: str
+    action: Action = "found"
+    change: str | None = None  # the Route 53 change of an association made now, until it is INSYNC
+
+
+class DnsResult(StepModel):
+    """What the DNS branch leaves in its output (record_and_release stores it under summary["dns"])."""
+
+    outbound_endpoint: DnsOutboundEndpoint | None = None
+    forward_rule_id: str | None = None
+    aws_rule_ids: list[str] = Field(default_factory=list)
+    associations: list[RuleAssociationState] = Field(default_factory=list)
+    inbound: DnsInbound | None = None
+    peered: list[DnsPeered] = Field(default_factory=list)
+    zone_associations: list[ZoneAssociationState] = Field(default_factory=list)
+    # Every endpoint and rule as the branch left them, and the ids of what this run created (for the ledger).
+    resolver_endpoints: list[ResolverEndpointState] = Field(default_factory=list)
+    rules: list[ResolverRuleState] = Field(default_factory=list)
+    created: list[str] = Field(default_factory=list)
+
+
+class EnsureZoneAssociationsInput(SpecStep):
+    dns: DnsResult = Field(default_factory=DnsResult)  # the branch's result so far (empty without Resolver)
+
+
+class CheckRuleAssociationsInput(StepModel):
+    region: str
+    associations: list[RuleAssociationState]
+    poll: PollState
+
+
+class CheckZoneAssociationsInput(StepModel):
+    zone_associations: list[ZoneAssociationState]
+    poll: PollState
+
+
+class VerifyDnsInput(SpecStep):
+    private_dns_name: str
+    endpoints: list[EndpointState] = Field(default_factory=list)
+
+
+class NameVerification(StepModel):
+    name: str
+    expected: list[str] = Field(default_factory=list)  # empty: any address will do
+    answers: list[str] = Field(default_factory=list)
+    status: str  # NOERROR, NXDOMAIN, TIMEOUT ...
+    ok: bool
+    answered_by: str = ""
+
+
+class VerifyDnsOutput(StepModel):
+    status: Literal["verified", "skipped"]
+    reason: str = ""
+    resolver: str = ""
+    names: list[NameVerification] = Field(default_factory=list)

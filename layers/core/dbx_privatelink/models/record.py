@@ -1,0 +1,88 @@
+"""Preflight's plan, the branches' results, and what RecordAndRelease and RecordFailure store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from dbx_privatelink.models.base import StepError, StepModel
+from dbx_privatelink.models.databricks import NetworkResult, PrivateAccessSettingsResult, WorkspaceResult
+from dbx_privatelink.models.endpoints import EndpointPlan, EndpointState, Registration
+from dbx_privatelink.models.lease import AcquireLeaseOutput
+
+
+class SharedRef(StepModel):
+    """A shared resource the workspace refers to (ledger.SharedKey) and its id as the ledger knew it."""
+
+    kind: str
+    key: str
+    resource_id: str = ""
+
+
+class PreflightOutput(StepModel):
+    # The Databricks endpoints (the critical path) and the AWS-service endpoints (their own branch).
+    endpoints: list[EndpointPlan]
+    aws_endpoints: list[EndpointPlan] = Field(default_factory=list)
+    private_dns_name: str
+    warnings: list[str] = Field(default_factory=list)
+    shared: list[SharedRef] = Field(default_factory=list)
+    # Set when nothing is to be done (the state machine then skips the Reconcile branches); else why not.
+    converged: ConvergedResult | None = None
+    converged_reason: str = ""
+
+
+class PrivateLinkResult(StepModel):
+    """What the PrivateLink branch leaves in its output."""
+
+    endpoints: list[EndpointState] = Field(default_factory=list)
+    registrations: list[Registration] = Field(default_factory=list)
+    private_access_settings: PrivateAccessSettingsResult | None = None
+    network: NetworkResult | None = None
+    workspace: WorkspaceResult | None = None
+
+
+class ConvergedResult(StepModel):
+    """A converged workspace's result in the Reconcile branches' shape, from the live reads and the record."""
+
+    privatelink: PrivateLinkResult
+    dns: dict[str, Any] | None = None
+    aws_endpoints: list[EndpointState] = Field(default_factory=list)
+
+
+# PreflightOutput's `converged` names ConvergedResult, defined after it: the deferred build resolves it in
+# this module on first use (handler.step builds a function's input model at its cold start).
+
+
+class RecordAndReleaseInput(StepModel):
+    execution_name: str
+    execution_arn: str = ""
+    started_at: str = ""
+    lease: AcquireLeaseOutput
+    privatelink: PrivateLinkResult
+    aws_endpoints: list[EndpointState] = Field(default_factory=list)
+    shared: list[SharedRef] = Field(default_factory=list)
+    dns: dict[str, Any] | None = None
+    # VerifyDns's result (absent when the spec asks for no DNS verification).
+    verification: dict[str, Any] | None = None
+    rerun_count: int = 0
+
+
+class RecordAndReleaseOutput(StepModel):
+    rerun: bool
+    rerun_count: int
+    spec: dict[str, Any] | None = None
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+
+class RecordFailureInput(StepModel):
+    execution_name: str
+    execution_arn: str = ""
+    started_at: str = ""
+    spec: dict[str, Any]
+    error: StepError
+
+
+class RecordFailureOutput(StepModel):
+    error: str
+    cause: str
