@@ -17,7 +17,7 @@ from dbx_privatelink.decommission.orphans import (
     remove_orphans,
     scan_orphans,
 )
-from dbx_privatelink.drift.models import Orphan, OrphanReport, ScanOrphansInput
+from dbx_privatelink.drift.orphan_models import Orphan, OrphanReport, ScanOrphansInput
 from dbx_privatelink.errors import DatabricksAuthError, DatabricksRequestError
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import DriftStore

@@ -16,16 +16,8 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from dbx_privatelink.drift import fleet
-from dbx_privatelink.drift.fleet import (
-    MAX_WORKSPACES_PER_TICK,
-    SCAN_TAIL_SECONDS,
-    brief_findings,
-    budget_seconds,
-    plan_scan,
-    scan_and_respond,
-    scan_order,
-)
+from dbx_privatelink.drift import fleet, tick
+from dbx_privatelink.drift.fleet import brief_findings, scan_and_respond
 from dbx_privatelink.drift.models import (
     FAILED,
     NOT_REACHED,
@@ -38,6 +30,13 @@ from dbx_privatelink.drift.models import (
 from dbx_privatelink.drift.records import close_repaired, record_drifts, split_findings
 from dbx_privatelink.drift.remediation import execution_arn
 from dbx_privatelink.drift.scan import ScanResult
+from dbx_privatelink.drift.tick import (
+    MAX_WORKSPACES_PER_TICK,
+    SCAN_TAIL_SECONDS,
+    budget_seconds,
+    plan_scan,
+    scan_order,
+)
 from dbx_privatelink.errors import SpecInvalidError
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import DriftRecord, DriftStore, RunRecord, ScanCandidate, scanned_stamp
@@ -456,7 +455,7 @@ def test_a_tick_at_the_cap_stays_under_the_state_payload_limit_even_when_everyth
         budget_seconds=86400,
         max_concurrency=40,
         workspaces=[{"workspace_key": key, "last_scanned_at": scanned_stamp(T0)}] * MAX_WORKSPACES_PER_TICK,  # type: ignore[list-item]
-        busy=[key] * fleet.BUSY_LISTED,
+        busy=[key] * tick.BUSY_LISTED,
         busy_count=10_000,
         deferred=10_000,
         skipped="",

@@ -16,7 +16,7 @@ from dbx_privatelink.models.endpoints import EndpointPlan
 from dbx_privatelink.reconcile.dns import GONE_ENDPOINT_STATUSES, SCOPE_TAG_KEY, group_name
 from dbx_privatelink.reconcile.endpoints import ROLE_TAG_KEY
 from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY, aws_endpoint_plans
-from dbx_privatelink.reconcile.shared import shared_keys
+from dbx_privatelink.reconcile.shared import REGISTRATION_PREFIX, shared_keys
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import Ec2Client
@@ -24,9 +24,6 @@ if TYPE_CHECKING:
     from dbx_privatelink.catalog import Catalog
     from dbx_privatelink.databricks.models import VpcEndpoint
     from dbx_privatelink.spec import WorkspaceSpec
-
-# The names the application gives its registrations (reconcile/endpoints.py, _register).
-REGISTRATION_PREFIX = "dbx-privatelink-"
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 # The drift scan reports orphans too: they are defined with its models and re-exported here.
-from dbx_privatelink.drift.models import Orphan as Orphan
-from dbx_privatelink.drift.models import OrphanReport as OrphanReport
+from dbx_privatelink.drift.orphan_models import Orphan, OrphanReport
 from dbx_privatelink.ledger import SharedKind
 from dbx_privatelink.models.base import PacingState, PollState, StepError, StepModel
 from dbx_privatelink.store import DecommissionMode

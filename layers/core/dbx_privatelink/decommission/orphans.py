@@ -20,21 +20,21 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from dbx_privatelink.decommission.databricks_objects import refused_as_in_use
-from dbx_privatelink.decommission.locate import REGISTRATION_PREFIX
-from dbx_privatelink.decommission.models import Orphan, OrphanReport
+from dbx_privatelink.drift.orphan_models import Orphan, OrphanReport
 from dbx_privatelink.errors import (
     DatabricksNotFoundError,
     DatabricksRequestError,
     DbxPrivateLinkError,
     RetryableError,
 )
+from dbx_privatelink.reconcile.shared import REGISTRATION_PREFIX
 from dbx_privatelink.spec import parse_spec
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import Ec2Client
     from dbx_privatelink.databricks.client import DatabricksAccountClient
     from dbx_privatelink.decommission.models import DeletionInput
-    from dbx_privatelink.drift.models import ScanOrphansInput
+    from dbx_privatelink.drift.orphan_models import ScanOrphansInput
     from dbx_privatelink.wiring import Deps
 
 NETWORK_NAME = re.compile(r"^(?P<key>[a-z][a-z0-9-]{2,39})-network-[0-9a-f]{8}$")

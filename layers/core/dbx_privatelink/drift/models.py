@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 # The package's base of deferred-build models (built on first use, not at import).
+from dbx_privatelink.drift.orphan_models import OrphanReport
 from dbx_privatelink.models.base import StepModel
 
 # Step Functions runs at most 40 iterations of an inline Map at once, whatever MaxConcurrency says.
@@ -97,31 +98,6 @@ class ScanWorkspaceInput(BaseModel):
     def first_wave(self) -> bool:
         """The first max_concurrency items run whatever the budget: every tick moves the fleet forward."""
         return self.index < self.max_concurrency
-
-
-class Orphan(StepModel):
-    """A Databricks object this application made that nothing uses any more (decommission/orphans.py)."""
-
-    kind: Literal["registration", "network"]
-    id: str
-    name: str
-    reason: str
-    action: Literal["deleted", "found", "in use"] = "found"
-
-
-class OrphanReport(StepModel):
-    orphans: list[Orphan] = Field(default_factory=list)
-    skipped: str = ""
-    deferred: int = 0  # found past the per-run cap: left to the next sweep
-    failed: list[str] = Field(default_factory=list)  # accounts not swept this time, each with its error
-
-
-class ScanOrphansInput(BaseModel):
-    """ScanOrphans's input in the scan state machine: nothing to do when the tick itself is skipped."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
-    scan_id: str = ""
-    skipped: str = ""
 
 
 class ScanDriftOutput(StepModel):

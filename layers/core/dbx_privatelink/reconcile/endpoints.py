@@ -34,7 +34,7 @@ from dbx_privatelink.models.endpoints import (
 )
 from dbx_privatelink.pacing import Ticket, pace_mutations
 from dbx_privatelink.reconcile.polling import check_until_settled, schedule_for
-from dbx_privatelink.reconcile.shared import OWNER_TAG_KEY, endpoint_key
+from dbx_privatelink.reconcile.shared import OWNER_TAG_KEY, REGISTRATION_PREFIX, endpoint_key
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import Ec2Client, EndpointInfo
@@ -270,7 +270,7 @@ def _register(
             if existing is None:
                 try:
                     existing = client.register_vpc_endpoint(
-                        f"dbx-privatelink-{e.role}-{e.vpc_endpoint_id}", e.vpc_endpoint_id, region
+                        f"{REGISTRATION_PREFIX}{e.role}-{e.vpc_endpoint_id}", e.vpc_endpoint_id, region
                     )
                     action = "created"
                 except DatabricksAlreadyExistsError:

@@ -20,6 +20,9 @@ OWNER_TAG_KEY = "dbx-privatelink:owner"
 # A human hands an existing endpoint over to a stack (endpoints.adopt) by tagging it adopt=<stack>: the
 # stack's roles may put the ownership tag only on what they create, or on what is handed over this way.
 ADOPT_TAG_KEY = "dbx-privatelink:adopt"
+# The names the application gives its endpoint registrations (reconcile/endpoints.py, _register): what the
+# decommission and the orphan sweep recognise as theirs.
+REGISTRATION_PREFIX = "dbx-privatelink-"
 
 
 def endpoint_key(vpc_id: str, service_name: str) -> str:
