@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from dbx_privatelink.databricks.models import Network, PrivateAccessSettings, Workspace
-from dbx_privatelink.decommission.claims import standing
-from dbx_privatelink.decommission.lifecycle import summarize
+from dbx_privatelink.decommission.lifecycle import standing, summarize
 from dbx_privatelink.decommission.locate import Located
 from dbx_privatelink.decommission.models import (
     DecommissionPlan,

@@ -26,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from dbx_privatelink.aws.errors import error_code, map_aws_error
+from dbx_privatelink.decommission import DecommissionMode
 from dbx_privatelink.errors import LeaseLostError
 from dbx_privatelink.spec import WorkspaceSpec
 
@@ -37,7 +38,6 @@ def now_iso() -> str:
 
 
 DecommissionState = Literal["decommissioning", "decommissioned", "failed"]
-DecommissionMode = Literal["detach", "delete"]
 
 
 class DecommissionMarker(BaseModel):

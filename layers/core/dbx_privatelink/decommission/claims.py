@@ -1,7 +1,7 @@
-"""A decommission's claim: whether a workspace may be decommissioned (its standing), the ledger token its
-steps claim shared resources with, and the claimed resources a deleting step works on. Apart from
-decommission.plan and decommission.shared (which decide the claims from the plan's users) so that the
-lifecycle and deleting functions do not import the planning modules."""
+"""A decommission's claims: the ledger token its steps claim shared resources with, and the claimed
+resources a deleting step works on. Apart from decommission.plan and decommission.shared (which decide the
+claims from the plan's users) so that the lifecycle and deleting functions do not import the planning
+modules."""
 
 from __future__ import annotations
 
@@ -9,11 +9,9 @@ from typing import TYPE_CHECKING
 
 from dbx_privatelink.decommission.models import PlanItem
 from dbx_privatelink.ledger import SharedKey
-from dbx_privatelink.spec import parse_spec
 
 if TYPE_CHECKING:
-    from dbx_privatelink.decommission.models import PlanStatus, SharedResource
-    from dbx_privatelink.store import DecommissionMode, Desired
+    from dbx_privatelink.decommission.models import SharedResource
     from dbx_privatelink.wiring import Deps
 
 
@@ -35,31 +33,3 @@ def claim_token(workspace_key: str) -> str:
     """The ledger token of a workspace's decommission: one per workspace, so a re-run of an interrupted
     decommission takes over its own claims."""
     return f"decommission:{workspace_key}"
-
-
-def standing(
-    key: str, desired: Desired | None, mode: DecommissionMode, delete_existing_workspace: bool = False
-) -> tuple[PlanStatus, str]:
-    """(status, reason) before anything else: not_managed, already_decommissioned, refused or ready."""
-    if desired is None:
-        return "not_managed", f"{key} is not managed by this stack (no desired spec): nothing to decommission"
-    marker = desired.decommission
-    if (
-        marker is not None
-        and marker.state == "decommissioned"
-        and (marker.mode == "delete" or mode == "detach")
-    ):
-        when = f" at {marker.ended_at}" if marker.ended_at else ""
-        return (
-            "already_decommissioned",
-            f"{key} is already decommissioned ({marker.mode}{when}): nothing to do",
-        )
-    target = parse_spec(desired.spec).databricks.workspace
-    if mode == "delete" and target.existing_workspace_id is not None and not delete_existing_workspace:
-        return (
-            "refused",
-            f"workspace {target.existing_workspace_id} existed before this application "
-            "(databricks.workspace.existing_workspace_id): delete mode would delete it. Use --mode detach to "
-            "stop managing it, or pass --delete-existing-workspace to delete it and everything else",
-        )
-    return "ready", ""

@@ -19,9 +19,8 @@ from dbx_privatelink.decommission.polling import RELEASED
 from dbx_privatelink.errors import ResolverBusyError, ResourceInUseError, ResourcesStillInUseTimeoutError
 from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.models.base import PollState
-from dbx_privatelink.reconcile.dns import prepay_resolver_calls
 from dbx_privatelink.reconcile.polling import poll_until_settled
-from dbx_privatelink.reconcile.shared import OWNER_TAG_KEY
+from dbx_privatelink.reconcile.shared import OWNER_TAG_KEY, prepay_resolver_calls
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.resolver import ResolverClient

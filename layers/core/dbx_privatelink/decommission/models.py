@@ -10,11 +10,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dbx_privatelink.decommission import DecommissionMode
+
 # The drift scan reports orphans too: they are defined with its models and re-exported here.
 from dbx_privatelink.drift.orphan_models import Orphan, OrphanReport
 from dbx_privatelink.ledger import SharedKind
 from dbx_privatelink.models.base import PacingState, PollState, StepError, StepModel
-from dbx_privatelink.store import DecommissionMode
 
 Decision = Literal["delete", "keep", "gone"]
 PlanStatus = Literal["ready", "not_managed", "already_decommissioned", "refused"]

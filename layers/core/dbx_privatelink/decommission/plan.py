@@ -19,7 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dbx_privatelink.decommission.claims import claim_token, standing
+from dbx_privatelink.decommission.claims import claim_token
+from dbx_privatelink.decommission.lifecycle import standing
 from dbx_privatelink.decommission.locate import (
     adopted_endpoint_ids,
     endpoint_ids_ever,
@@ -41,11 +42,12 @@ if TYPE_CHECKING:
     from dbx_privatelink.aws.resolver import ResolverClient
     from dbx_privatelink.databricks.client import DatabricksAccountClient
     from dbx_privatelink.databricks.models import Network, PrivateAccessSettings, VpcEndpoint, Workspace
+    from dbx_privatelink.decommission import DecommissionMode
     from dbx_privatelink.decommission.locate import Located
     from dbx_privatelink.decommission.models import PlanDecommissionInput
     from dbx_privatelink.ledger import SharedRecord
     from dbx_privatelink.spec import WorkspaceSpec
-    from dbx_privatelink.store import DecommissionMode, Desired
+    from dbx_privatelink.store import Desired
     from dbx_privatelink.wiring import Deps
 
 # The plan's order is the order things are taken down: nothing is deleted while something later in the

@@ -58,7 +58,13 @@ from dbx_privatelink.models.dns import (
 )
 from dbx_privatelink.reconcile.endpoints import ROLE_TAG_KEY
 from dbx_privatelink.reconcile.polling import poll_until_settled, schedule_for
-from dbx_privatelink.reconcile.shared import ADOPT_TAG_KEY, OWNER_TAG_KEY, rule_key, spec_rules
+from dbx_privatelink.reconcile.shared import (
+    ADOPT_TAG_KEY,
+    OWNER_TAG_KEY,
+    prepay_resolver_calls,
+    rule_key,
+    spec_rules,
+)
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import VpcInfo
@@ -528,18 +534,6 @@ def _endpoint_state(
             "group_created": group_created,
         }
     )
-
-
-# The Route 53 Resolver calls each step makes at most, roughly: a step takes their slots on the stack's
-# shared pace at once (one wait behind the queue), calls past them take slots of their own.
-RESOLVER_STEP_MAX_WAIT_S = 240.0
-
-
-def prepay_resolver_calls(deps: Deps, resolver: ResolverClient, count: int) -> None:
-    """Take the slots of a step's `count` Resolver calls, waiting at most until shortly before the Lambda's
-    timeout (RESOLVER_STEP_MAX_WAIT_S at most): past that AwsThrottledError and the state machine retries."""
-    remaining = deps.remaining_time_s() / deps.settings.time_scale - 15.0
-    resolver.reserve_calls(count, max(1.0, min(RESOLVER_STEP_MAX_WAIT_S, remaining)))
 
 
 def _lock_holder(inp: SpecStep) -> str:

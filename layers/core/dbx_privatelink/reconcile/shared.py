@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 from dbx_privatelink.ledger import SharedKey
 
 if TYPE_CHECKING:
+    from dbx_privatelink.aws.resolver import ResolverClient
     from dbx_privatelink.models.endpoints import EndpointPlan, EndpointState, Registration
     from dbx_privatelink.spec import WorkspaceSpec
+    from dbx_privatelink.wiring import Deps
 
 # The tag that marks a resource as the application's (its value: the stack's OWNER_TAG).
 OWNER_TAG_KEY = "dbx-privatelink:owner"
@@ -128,3 +130,15 @@ def observed_ids(
             association.get("action") == "created",
         )
     return found
+
+
+# A step that makes Route 53 Resolver calls (reconcile/dns.py, decommission/dns.py) takes their slots on
+# the stack's shared pace at once (one wait behind the queue); calls past them take slots of their own.
+RESOLVER_STEP_MAX_WAIT_S = 240.0
+
+
+def prepay_resolver_calls(deps: Deps, resolver: ResolverClient, count: int) -> None:
+    """Take the slots of a step's `count` Resolver calls, waiting at most until shortly before the Lambda's
+    timeout (RESOLVER_STEP_MAX_WAIT_S at most): past that AwsThrottledError and the state machine retries."""
+    remaining = deps.remaining_time_s() / deps.settings.time_scale - 15.0
+    resolver.reserve_calls(count, max(1.0, min(RESOLVER_STEP_MAX_WAIT_S, remaining)))
