@@ -33,16 +33,14 @@ from dbx_privatelink.models.dns import (
 )
 from dbx_privatelink.models.spec_step import SpecStep
 from dbx_privatelink.reconcile.dns import (
-    VERIFY_ATTEMPTS,
-    VERIFY_MARGIN_S,
     check_resolver_endpoints,
     check_rule_associations,
     dns_problems,
     ensure_resolver_endpoints,
     ensure_resolver_rules,
     ensure_rule_associations,
-    verify_dns,
 )
+from dbx_privatelink.reconcile.verify import VERIFY_ATTEMPTS, VERIFY_MARGIN_S, verify_dns
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.wiring import Deps, Settings
 from dbx_privatelink_local.aws import resolver_patches
