@@ -65,9 +65,13 @@ class ImportFigures:
     # The same rounds against the layer's tree without bytecode (as `sam build`'s python builder shipped it).
     source_handlers_ms: Mapping[str, float] = field(default_factory=dict)
     source_floor_ms: float | None = None
+    # Paired: the median, over the rounds, of the handler's time over the floor measured just before it.
+    handlers_ratio: Mapping[str, float] = field(default_factory=dict)
 
     def ratio(self, name: str) -> float | None:
-        """The handler's median import time over the floor's (wall clock)."""
+        """The handler's import time over the floor's: paired when measured so, else the medians' ratio."""
+        if name in self.handlers_ratio:
+            return self.handlers_ratio[name]
         return self.handlers_ms[name] / self.floor_ms if self.floor_ms else None
 
 
@@ -454,10 +458,12 @@ def import_section(imports: ImportFigures) -> tuple[str, str, list[str], list[li
     from the layer's tree as source."""
     source, source_floor = imports.source_handlers_ms, imports.source_floor_ms
 
-    def times(wall: float, cpu: float | None, floor: float | None, floor_cpu: float | None) -> list[str]:
+    def times(
+        wall: float, ratio: float | None, cpu: float | None, floor: float | None, floor_cpu: float | None
+    ) -> list[str]:
         return [
             f"{wall:.0f}",
-            f"{wall / floor:.2f}x" if floor else "",
+            f"{ratio:.2f}x" if ratio is not None else "",
             f"{cpu:.0f}" if cpu is not None else "",
             f"{cpu / floor_cpu:.2f}x" if cpu is not None and floor_cpu else "",
         ]
@@ -469,21 +475,22 @@ def import_section(imports: ImportFigures) -> tuple[str, str, list[str], list[li
     rows = [
         [
             name,
-            *times(ms, imports.handlers_cpu_ms.get(name), floor, floor_cpu),
+            *times(ms, imports.ratio(name), imports.handlers_cpu_ms.get(name), floor, floor_cpu),
             *as_source(source.get(name), ms),
         ]
         for name, ms in sorted(imports.handlers_ms.items())
     ]
     if imports.handlers_ms:
         values = list(imports.handlers_ms.values())
-        worst = f"{max(values) / floor:.2f}x" if floor else ""
+        ratios = [r for r in map(imports.ratio, imports.handlers_ms) if r is not None]
+        worst = f"{min(ratios):.2f}-{max(ratios):.2f}x" if ratios else ""
         source_range = f"{min(source.values()):.0f}-{max(source.values()):.0f}" if source else ""
         rows.append(["**range**", f"{min(values):.0f}-{max(values):.0f}", worst, "", "", source_range, ""])
     if floor is not None:
         rows.append(
             [
                 "**floor** (boto3, requests, pydantic, powertools; Logger, Metrics, Tracer)",
-                *times(floor, floor_cpu, floor, floor_cpu),
+                *times(floor, 1.0, floor_cpu, floor, floor_cpu),
                 *as_source(source_floor, floor),
             ]
         )
@@ -497,7 +504,9 @@ def import_section(imports: ImportFigures) -> tuple[str, str, list[str], list[li
         "(layers/core/Makefile, for this machine's platform: the locked tree compiled to bytecode) first on "
         "sys.path and the function's environment (dummy values, LAMBDA_TASK_ROOT set: Powertools sees Lambda, "
         f"tracing on); median of {imports.repeats} interpreters each, the floor measured in the same rounds "
-        "from the same tree. x floor = the handler's median over the floor's. CPU: the interpreter's CPU time "
+        "from the same tree, once just before each handler. x floor = the median, over the rounds, of the "
+        "handler's time over the floor measured just before it (paired: a slow spell of the machine touches "
+        "both). CPU: the interpreter's CPU time "
         "over the same span (less inflated by a busy machine). As source: the same import from the same tree "
         "without its bytecode (how the python builder shipped the layer: every cold start compiled it), and "
         "that over the built figure. The boto3 and Databricks SDK lines are the bare import from the "

@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -343,27 +344,44 @@ def _import_round(
     codes: list[Path],
     floor: list[tuple[float, float]],
     samples: dict[str, list[tuple[float, float]]],
+    paired: dict[str, list[float]] | None = None,
 ) -> None:
-    floor.append(_time_subprocess(["-c", _IMPORT_FLOOR, str(site)], function_environment("import")))
+    """One round: the floor, then every handler once. With `paired`, the floor is measured again just
+    before each handler and the handler's time over it is kept: a slow spell of the machine (this one is a
+    shared VM) then touches both sides of each ratio alike."""
+
+    def floor_sample() -> tuple[float, float]:
+        sample = _time_subprocess(["-c", _IMPORT_FLOOR, str(site)], function_environment("import"))
+        floor.append(sample)
+        return sample
+
+    if paired is None:
+        floor_sample()
     for code in codes:
+        before = floor_sample() if paired is not None else None
         args = ["-c", _IMPORT_HANDLER, str(site), str(code)]
-        samples[code.name].append(_time_subprocess(args, function_environment(code.name)))
+        sample = _time_subprocess(args, function_environment(code.name))
+        samples[code.name].append(sample)
+        if paired is not None and before is not None:
+            paired[code.name].append(sample[0] / before[0])
 
 
 def measure_imports(repeats: int) -> ImportFigures:
-    """Each handler and the floor against the layer as built, in `repeats` rounds (a round: the floor, then
-    every handler once), so that a change of the machine's load touches both alike; the same rounds against
-    the layer's tree as source give the column before the build compiled it."""
+    """Each handler and the floor against the layer as built, in `repeats` rounds (a round: every handler
+    once, each just after a floor of its own: the ratio is paired), so that a change of the machine's load
+    touches both alike; the same rounds against the layer's tree as source (one floor a round) give the
+    column before the build compiled it."""
     work = REPO_ROOT / ".aws-sam" / "bench-layer"
     site = build_layer(work / "built")
     source = source_copy(site, work / "source" / "python")
     codes = sorted(p for p in (REPO_ROOT / "functions").iterdir() if (p / "app.py").is_file())
     samples: dict[str, list[tuple[float, float]]] = {code.name: [] for code in codes}
+    paired: dict[str, list[float]] = {code.name: [] for code in codes}
     source_samples: dict[str, list[tuple[float, float]]] = {code.name: [] for code in codes}
     floor: list[tuple[float, float]] = []
     source_floor: list[tuple[float, float]] = []
     for _ in range(repeats):
-        _import_round(site, codes, floor, samples)
+        _import_round(site, codes, floor, samples, paired)
         _import_round(source, codes, source_floor, source_samples)
     floor_env = function_environment("import")
     baseline = median_ms(
@@ -379,6 +397,7 @@ def measure_imports(repeats: int) -> ImportFigures:
     return ImportFigures(
         repeats=repeats,
         handlers_ms={name: median_ms([w for w, _ in s]) for name, s in samples.items()},
+        handlers_ratio={name: statistics.median(r) for name, r in paired.items()},
         handlers_cpu_ms={name: median_ms([c for _, c in s]) for name, s in samples.items()},
         floor_ms=median_ms([w for w, _ in floor]),
         floor_cpu_ms=median_ms([c for _, c in floor]),

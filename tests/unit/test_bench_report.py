@@ -284,14 +284,26 @@ def test_side_by_side_in_text_and_absent_without_baseline() -> None:
 
 def test_import_table_gives_each_handler_as_a_ratio_of_the_floor() -> None:
     md = render_markdown(_report())
-    # a: 300.4 / 250 wall, 200 / 200 CPU; the range row names the worst ratio (410.6 / 250)
+    # a: 300.4 / 250 wall, 200 / 200 CPU; the range row names the best and worst ratios (300.4 and 410.6 / 250)
     # beside it, the same import from the tree as source: 901.2 ms, 901.2 / 300.4 = 3.00x the built one
     assert "| a | 300 | 1.20x | 200 | 1.00x | 901 | 3.00x |" in md
-    assert "| **range** | 300-411 | 1.64x |  |  | 901-1000 |  |" in md
+    assert "| **range** | 300-411 | 1.20-1.64x |  |  | 901-1000 |  |" in md
     assert (
         "| **floor** (boto3, requests, pydantic, powertools; Logger, Metrics, Tracer) | 250 | 1.00x | 200 | 1.00x "
         "| 700 | 2.80x |" in md
     )
+
+
+def test_a_paired_ratio_is_reported_rather_than_the_ratio_of_the_medians() -> None:
+    # Given b measured each round just after a floor of its own: its paired ratios' median is 1.5
+    report = _report()
+    assert report.imports is not None
+    imports = replace(report.imports, handlers_ratio={"b": 1.5})
+    md = render_markdown(replace(report, imports=imports))
+    # Then b's x floor is the paired figure (not 410.6 / 250 = 1.64x); a, unpaired, keeps the medians' ratio
+    assert "| b | 411 | 1.50x |" in md
+    assert "| a | 300 | 1.20x |" in md
+    assert "| **range** | 300-411 | 1.20-1.50x |" in md
 
 
 def test_import_section_replaces_only_its_own_section() -> None:
