@@ -67,6 +67,10 @@ class ImportFigures:
     source_floor_ms: float | None = None
     # Paired: the median, over the rounds, of the handler's time over the floor measured just before it.
     handlers_ratio: Mapping[str, float] = field(default_factory=dict)
+    # The floor with pydantic's BaseModel imported and one model of one field built and used: what a handler
+    # that validates its input pays before any code of its own (paired with the floor, like the handlers).
+    validating_floor_ms: float | None = None
+    validating_floor_ratio: float | None = None
 
     def ratio(self, name: str) -> float | None:
         """The handler's import time over the floor's: paired when measured so, else the medians' ratio."""
@@ -492,6 +496,19 @@ def import_section(imports: ImportFigures) -> tuple[str, str, list[str], list[li
                 "**floor** (boto3, requests, pydantic, powertools; Logger, Metrics, Tracer)",
                 *times(floor, 1.0, floor_cpu, floor, floor_cpu),
                 *as_source(source_floor, floor),
+            ]
+        )
+    if imports.validating_floor_ms is not None:
+        ratio = imports.validating_floor_ratio
+        rows.append(
+            [
+                "floor + one pydantic model built and used (what validating an input costs)",
+                f"{imports.validating_floor_ms:.0f}",
+                f"{ratio:.2f}x" if ratio is not None else "",
+                "",
+                "",
+                "",
+                "",
             ]
         )
     if imports.baseline_ms is not None:

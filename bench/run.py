@@ -262,6 +262,17 @@ _IMPORT_FLOOR = textwrap.dedent(
     """
 )
 
+# The floor, then what any handler that validates its input with pydantic pays besides: BaseModel imported
+# and one model of one field built and used (pydantic's first build loads its schema machinery).
+_IMPORT_VALIDATING_FLOOR = _IMPORT_FLOOR.replace(
+    "print(",
+    "from pydantic import BaseModel\n"
+    "class Event(BaseModel):\n"
+    "    workspace_key: str\n"
+    "Event.model_validate({'workspace_key': 'w'})\n"
+    "print(",
+)
+
 
 def function_environment(step: str) -> dict[str, str]:
     """What a deployed function sees (template Globals plus every variable a step may need), dummy values;
@@ -380,7 +391,13 @@ def measure_imports(repeats: int) -> ImportFigures:
     source_samples: dict[str, list[tuple[float, float]]] = {code.name: [] for code in codes}
     floor: list[tuple[float, float]] = []
     source_floor: list[tuple[float, float]] = []
+    validating: list[float] = []
+    validating_ratio: list[float] = []
     for _ in range(repeats):
+        env = function_environment("import")
+        before = _time_subprocess(["-c", _IMPORT_FLOOR, str(site)], env)[0]
+        validating.append(_time_subprocess(["-c", _IMPORT_VALIDATING_FLOOR, str(site)], env)[0])
+        validating_ratio.append(validating[-1] / before)
         _import_round(site, codes, floor, samples, paired)
         _import_round(source, codes, source_floor, source_samples)
     floor_env = function_environment("import")
@@ -398,6 +415,8 @@ def measure_imports(repeats: int) -> ImportFigures:
         repeats=repeats,
         handlers_ms={name: median_ms([w for w, _ in s]) for name, s in samples.items()},
         handlers_ratio={name: statistics.median(r) for name, r in paired.items()},
+        validating_floor_ms=median_ms(validating),
+        validating_floor_ratio=statistics.median(validating_ratio),
         handlers_cpu_ms={name: median_ms([c for _, c in s]) for name, s in samples.items()},
         floor_ms=median_ms([w for w, _ in floor]),
         floor_cpu_ms=median_ms([c for _, c in floor]),

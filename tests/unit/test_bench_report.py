@@ -306,6 +306,17 @@ def test_a_paired_ratio_is_reported_rather_than_the_ratio_of_the_medians() -> No
     assert "| **range** | 300-411 | 1.20-1.50x |" in md
 
 
+def test_the_validating_floor_is_a_row_of_its_own_as_a_ratio_of_the_floor() -> None:
+    report = _report()
+    assert report.imports is not None
+    imports = replace(report.imports, validating_floor_ms=290.2, validating_floor_ratio=1.16)
+    md = render_markdown(replace(report, imports=imports))
+    assert (
+        "| floor + one pydantic model built and used (what validating an input costs) | 290 | 1.16x |" in md
+    )
+    assert "validating" not in render_markdown(report)
+
+
 def test_import_section_replaces_only_its_own_section() -> None:
     results = "# Benchmark results\n\n## Summary\n\nrun\n\n## Handler import time (cold, ms)\n\nold\n\n## Fleet\n\nfleet\n"
     new = splice_import_section(results, "## Handler import time (cold, ms)\n\nnew\n")
