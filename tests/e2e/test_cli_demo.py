@@ -46,8 +46,11 @@ def test_demo_reconciles_the_sample_workspace_and_proves_a_second_apply_changes_
         stdin=subprocess.DEVNULL,
     )
     out = done.stdout
-    # Then it ends well
-    assert done.returncode == 0, (out[-4000:], done.stderr[-4000:])
+    # Then it ends well (on failure the whole narration is shown: an assertion's repr would cut its middle)
+    if done.returncode != 0:
+        pytest.fail(
+            f"demo exited {done.returncode}\n--- stdout ---\n{out}\n--- stderr ---\n{done.stderr[-6000:]}"
+        )
     assert "Traceback" not in done.stderr
     # ... the first apply went through `apply --wait` and created everything
     assert out.count("execution SUCCEEDED") == 2
