@@ -23,7 +23,7 @@ from dbx_privatelink.reconcile.polling import (
     parse_expected_seconds,
     schedule_for,
 )
-from dbx_privatelink.wiring import Settings
+from dbx_privatelink.wiring import Settings, SettingsError
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -236,3 +236,27 @@ def test_no_second_look_when_ready_outside_the_window_or_short_of_time() -> None
     calls, read = _reads("pending", "")
     policy = PollPolicy(first_wait_s=5, max_wait_s=30, max_attempts=10)
     assert look(PollState(), policy, read, _Deps()) == ("pending", 0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("var", "raw", "want"),
+    [
+        ("MAX_REMEDIATIONS_PER_HOUR", "three", "a whole number at least 0"),
+        ("MAX_REMEDIATIONS_PER_HOUR", "-1", "a whole number at least 0"),
+        ("RESOLVER_REQUESTS_PER_SECOND", "0", "a number above 0"),
+        ("DBX_PRIVATELINK_TIME_SCALE", "fast", "a number above 0"),
+        ("RESOLVER_ENDPOINTS_QUOTA", "4.5", "a whole number above 0"),
+        ("POWERTOOLS_PARAMETERS_MAX_AGE", "", None),
+    ],
+)
+def test_a_number_setting_that_is_not_one_is_named_at_cold_start(
+    var: str, raw: str, want: str | None
+) -> None:
+    env = {"AWS_REGION": "us-east-1", "OWNER_TAG": "t", var: raw}
+    if want is None:  # unset or empty: the default
+        assert Settings.from_env((), env).secret_max_age_s > 0
+        return
+    with pytest.raises(SettingsError, match=rf"{var}={raw!r} must be {want}: set it so in template.yaml"):
+        Settings.from_env((), env)
+    env[var] = "2"
+    Settings.from_env((), env)

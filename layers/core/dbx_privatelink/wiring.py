@@ -53,7 +53,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
 
 
 class SettingsError(RuntimeError):
-    """A required environment variable is missing: the template must pass it to the function."""
+    """A required environment variable is missing or not what it must be: the template must pass it so."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,22 +106,43 @@ class Settings:
             table_name=env.get("TABLE_NAME", ""),
             databricks_host=env.get("DATABRICKS_HOST", ""),
             databricks_secret_id=env.get("DATABRICKS_SECRET_ID", ""),
-            secret_max_age_s=int(env.get("POWERTOOLS_PARAMETERS_MAX_AGE") or DEFAULT_SECRET_MAX_AGE_S),
+            secret_max_age_s=_number(env, "POWERTOOLS_PARAMETERS_MAX_AGE", int, DEFAULT_SECRET_MAX_AGE_S),
             endpoint_services_json=env.get("ENDPOINT_SERVICES_JSON", ""),
             state_machine_arn=env.get("STATE_MACHINE_ARN", ""),
             topic_arn=env.get("TOPIC_ARN", ""),
-            max_remediations_per_hour=int(env.get("MAX_REMEDIATIONS_PER_HOUR") or 3),
+            max_remediations_per_hour=_number(env, "MAX_REMEDIATIONS_PER_HOUR", int, 3, least=0),
             own_role_arns=env.get("OWN_ROLE_ARNS", ""),
             verifier_subnet_ids=env.get("VERIFIER_SUBNET_IDS", ""),
             dns_address_map=env.get("DNS_ADDRESS_MAP", ""),
             rate_pacing=env.get("RATE_PACING") or "shared",
-            resolver_requests_per_second=float(
-                env.get("RESOLVER_REQUESTS_PER_SECOND") or ROUTE53_RESOLVER.rate
+            resolver_requests_per_second=_number(
+                env, "RESOLVER_REQUESTS_PER_SECOND", float, ROUTE53_RESOLVER.rate
             ),
-            time_scale=float(env.get("DBX_PRIVATELINK_TIME_SCALE") or 1.0),
-            resolver_endpoints_quota=int(env.get("RESOLVER_ENDPOINTS_QUOTA") or 4),
+            time_scale=_number(env, "DBX_PRIVATELINK_TIME_SCALE", float, 1.0),
+            resolver_endpoints_quota=_number(env, "RESOLVER_ENDPOINTS_QUOTA", int, 4),
             poll_expected_seconds=expected,
         )
+
+
+def _number[N: (int, float)](
+    env: Mapping[str, str], var: str, kind: type[N], default: N, *, least: N | None = None
+) -> N:
+    """The variable as a number of `kind` (above zero, or at least `least`), `default` when unset; a
+    SettingsError naming the variable and the fix otherwise."""
+    raw = env.get(var)
+    if not raw:
+        return default
+    try:
+        value: N | None = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or (value < least if least is not None else value <= 0):
+        want = f"at least {least}" if least is not None else "above 0"
+        noun = "a whole number" if kind is int else "a number"
+        raise SettingsError(
+            f"environment variable {var}={raw!r} must be {noun} {want}: set it so in template.yaml"
+        )
+    return value
 
 
 _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
