@@ -16,8 +16,11 @@ from moto import mock_aws
 from dbx_privatelink.aws.ec2 import Ec2Client
 from dbx_privatelink.catalog import default_catalog
 from dbx_privatelink.decommission.models import DecommissionContext, DecommissionPlan, DeletionInput
-from dbx_privatelink.decommission.plan import describe_permission, restored_permissions
-from dbx_privatelink.decommission.rules import revoke_restored_rules
+from dbx_privatelink.decommission.rules import (
+    describe_permission,
+    restored_permissions,
+    revoke_restored_rules,
+)
 from dbx_privatelink.drift.aws import DriftEc2Client
 from dbx_privatelink.drift.prerequisites import endpoint_group_repairs
 from dbx_privatelink.spec import parse_spec

@@ -12,8 +12,8 @@ import pytest
 from moto import mock_aws
 
 from dbx_privatelink.models.endpoints import EndpointPlan, EndpointState, EnsureEndpointInput
+from dbx_privatelink.reconcile.aws_services import aws_endpoint_plans
 from dbx_privatelink.reconcile.endpoints import ensure_endpoint
-from dbx_privatelink.reconcile.preflight import aws_endpoint_plans
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.wiring import Deps, Settings
 from tests.tables import app_table

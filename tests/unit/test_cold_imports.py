@@ -145,3 +145,23 @@ def test_a_function_loads_the_models_of_its_step_and_not_the_other_steps_models(
     # Then the part of the models its step uses is loaded, and the parts of unrelated steps are not
     assert loaded <= parts, parts
     assert not parts & not_loaded, parts
+
+
+@pytest.mark.parametrize("step", ["release_shared_resources", "revoke_restored_rules"])
+def test_a_decommission_step_that_asks_who_else_uses_what_loads_neither_the_plan_nor_the_reconcile(
+    step: str,
+) -> None:
+    # Given a deleting decommission step that asks the other workspaces' specs what they still use
+    # When its handler module is imported
+    seen = set(_probe(step)["modules"])
+    # Then it reads the specs (the spec model, the shared keys) without the plan's lookups or the reconcile
+    assert {"dbx_privatelink.decommission.users", "dbx_privatelink.spec"} <= seen
+    heavy = {
+        "dbx_privatelink.decommission.plan",
+        "dbx_privatelink.decommission.locate",
+        "dbx_privatelink.decommission.lifecycle",
+        "dbx_privatelink.reconcile.preflight",
+        "dbx_privatelink.reconcile.dns",
+        "dbx_privatelink.store",
+    }
+    assert not seen & heavy, sorted(seen & heavy)

@@ -27,13 +27,12 @@ from dbx_privatelink.decommission.plan import (
     decide_restored_rules,
     decide_shared,
     decide_workspace,
-    describe_permission,
     ordered,
-    restored_permissions,
 )
-from dbx_privatelink.drift.prerequisites import RESTORED_RULE_DESCRIPTION
+from dbx_privatelink.decommission.rules import describe_permission, restored_permissions
 from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.models.base import PollState
+from dbx_privatelink.reconcile.shared import RESTORED_RULE_DESCRIPTION
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import DecommissionMarker, Desired
 

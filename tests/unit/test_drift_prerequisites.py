@@ -7,9 +7,10 @@ from typing import Any
 
 from dbx_privatelink.aws.ec2 import SecurityGroupInfo, SgRule, VpcInfo
 from dbx_privatelink.catalog import default_catalog, port_ranges
-from dbx_privatelink.drift.prerequisites import RESTORED_RULE_DESCRIPTION, prerequisite_repairs
+from dbx_privatelink.drift.prerequisites import prerequisite_repairs
 from dbx_privatelink.drift.remediation import REPAIR_TAG_KEY, _repair_prerequisites
 from dbx_privatelink.errors import AwsAccessDeniedError
+from dbx_privatelink.reconcile.shared import RESTORED_RULE_DESCRIPTION
 from dbx_privatelink.spec import WorkspaceSpec, parse_spec
 
 WS_SG, EP_SG, VPC = "sg-0a1b2c3d4e5f60711", "sg-0a1b2c3d4e5f60712", "vpc-0a1b2c3d4e5f60718"

@@ -12,16 +12,13 @@ from typing import TYPE_CHECKING
 
 from dbx_privatelink.aws.resolver import normalize_domain
 from dbx_privatelink.ledger import SharedKey
-from dbx_privatelink.models.endpoints import EndpointPlan
 from dbx_privatelink.reconcile.dns import GONE_ENDPOINT_STATUSES, SCOPE_TAG_KEY, group_name
 from dbx_privatelink.reconcile.endpoints import ROLE_TAG_KEY
-from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY, aws_endpoint_plans
-from dbx_privatelink.reconcile.shared import REGISTRATION_PREFIX, shared_keys
+from dbx_privatelink.reconcile.shared import OWNER_TAG_KEY, REGISTRATION_PREFIX
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import Ec2Client
     from dbx_privatelink.aws.resolver import ResolverClient
-    from dbx_privatelink.catalog import Catalog
     from dbx_privatelink.databricks.models import VpcEndpoint
     from dbx_privatelink.spec import WorkspaceSpec
 
@@ -35,31 +32,6 @@ class Located:
     not_ours: str = ""
     # Associations: the rules they associate (DisassociateResolverRule takes the rule and the VPC).
     rule_ids: tuple[str, ...] = ()
-
-
-def endpoint_plans(spec: WorkspaceSpec, catalog: Catalog) -> list[EndpointPlan]:
-    """The endpoints a spec asks for, as far as the ledger's keys need them (VPC, service, role): the same
-    keys preflight refers to, computed without reading AWS."""
-    services = catalog.region(spec.region)
-    plans: list[EndpointPlan] = []
-    if services is not None:
-        net = spec.network
-        plans += [
-            EndpointPlan(role="workspace", vpc_id=net.vpc_id, service_name=services.workspace_service),
-            EndpointPlan(role="relay", vpc_id=net.vpc_id, service_name=services.relay_service),
-        ]
-        if spec.front_end:
-            plans.append(
-                EndpointPlan(
-                    role="front_end", vpc_id=spec.front_end.vpc_id, service_name=services.workspace_service
-                )
-            )
-    return plans + aws_endpoint_plans(spec, None, [])
-
-
-def keys_of_spec(spec: WorkspaceSpec, catalog: Catalog) -> set[SharedKey]:
-    """Every shared resource a spec uses (ledger.SharedKey), known from the spec alone."""
-    return set(shared_keys(spec, endpoint_plans(spec, catalog)))
 
 
 def adopted_endpoint_ids(spec: WorkspaceSpec) -> set[str]:

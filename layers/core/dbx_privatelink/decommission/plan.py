@@ -24,7 +24,6 @@ from dbx_privatelink.decommission.lifecycle import standing
 from dbx_privatelink.decommission.locate import (
     adopted_endpoint_ids,
     endpoint_ids_ever,
-    keys_of_spec,
     locate_association,
     locate_endpoints,
     locate_registrations,
@@ -33,7 +32,8 @@ from dbx_privatelink.decommission.locate import (
     locate_rule,
 )
 from dbx_privatelink.decommission.models import DecommissionPlan, PlanItem
-from dbx_privatelink.drift.prerequisites import RESTORED_RULE_DESCRIPTION
+from dbx_privatelink.decommission.rules import describe_permission, restored_permissions
+from dbx_privatelink.decommission.users import groups_named_by, keys_of_spec, spec_users, users_besides
 from dbx_privatelink.errors import DatabricksNotFoundError
 from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.spec import parse_spec
@@ -110,11 +110,6 @@ class SharedFacts:
     spec_users: tuple[str, ...] = ()  # other managed workspaces whose spec uses it
     deleting: str = ""  # the token of a decommission that claimed it
     recorded: bool = True  # the ledger has an entry for it
-
-
-def users_besides(workspace_key: str, *groups: Iterable[str]) -> list[str]:
-    """The workspaces other than `workspace_key` in any of the groups, sorted."""
-    return sorted({u for g in groups for u in g} - {workspace_key})
 
 
 def decide_shared(workspace_key: str, mode: DecommissionMode, facts: SharedFacts, token: str) -> PlanItem:
@@ -266,45 +261,6 @@ def decide_private_access_settings(
     return items
 
 
-def restored_permissions(permissions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Of a group's raw permissions, exactly the parts a drift repair added (by their description): each
-    permission cut down to its described ranges and group pairs, ready to revoke."""
-    found: list[dict[str, Any]] = []
-    for p in permissions:
-        ranges = [r for r in p.get("IpRanges", []) if r.get("Description") == RESTORED_RULE_DESCRIPTION]
-        pairs = [
-            {"GroupId": g["GroupId"]}
-            for g in p.get("UserIdGroupPairs", [])
-            if g.get("Description") == RESTORED_RULE_DESCRIPTION and g.get("GroupId")
-        ]
-        if not ranges and not pairs:
-            continue
-        cut: dict[str, Any] = {"IpProtocol": p.get("IpProtocol", "-1")}
-        if p.get("FromPort") is not None:
-            cut.update(FromPort=p["FromPort"], ToPort=p.get("ToPort"))
-        if ranges:
-            cut["IpRanges"] = [{"CidrIp": r["CidrIp"]} for r in ranges]
-        if pairs:
-            cut["UserIdGroupPairs"] = pairs
-        found.append(cut)
-    return found
-
-
-def describe_permission(direction: str, p: dict[str, Any]) -> str:
-    """One restored rule in words: "egress tcp 443 to 0.0.0.0/0"."""
-    ports = (
-        "all"
-        if p.get("FromPort") in (None, -1)
-        else (
-            str(p["FromPort"]) if p["FromPort"] == p.get("ToPort") else f"{p['FromPort']}-{p.get('ToPort')}"
-        )
-    )
-    peers = [r["CidrIp"] for r in p.get("IpRanges", [])] + [
-        g["GroupId"] for g in p.get("UserIdGroupPairs", [])
-    ]
-    return f"{direction} {p.get('IpProtocol')} {ports} {'to' if direction == 'egress' else 'from'} {', '.join(peers)}"
-
-
 def decide_restored_rules(
     mode: DecommissionMode, group_id: str, described: list[str], other_users: list[str]
 ) -> PlanItem | None:
@@ -427,37 +383,6 @@ def workspace_keys(spec: WorkspaceSpec, observed: dict[str, Any], deps: Deps) ->
     """The shared resources the workspace refers to: what its last run recorded, and what its spec uses."""
     recorded = {SharedKey.from_pk(str(pk)) for pk in observed.get("shared") or []}
     return sorted(recorded | keys_of_spec(spec, deps.catalog))
-
-
-def spec_users(workspace_key: str, others: dict[str, Desired], deps: Deps) -> dict[SharedKey, list[str]]:
-    """Which managed workspaces (not decommissioned) besides this one use each shared key, by their specs:
-    a guard beside the ledger for a workspace whose reference was never recorded."""
-    users: dict[SharedKey, list[str]] = {}
-    for key, desired in sorted(others.items()):
-        if key == workspace_key or desired.decommission is not None:
-            continue
-        try:
-            spec = parse_spec(desired.spec)
-        except Exception:  # a spec that no longer validates names nothing the decommission can rely on
-            continue
-        for shared in keys_of_spec(spec, deps.catalog):
-            users.setdefault(shared, []).append(key)
-    return users
-
-
-def groups_named_by(others: dict[str, Desired], workspace_key: str) -> dict[str, list[str]]:
-    """group id -> the other managed workspaces whose spec names it (workspace sets, endpoint group)."""
-    named: dict[str, list[str]] = {}
-    for key, desired in sorted(others.items()):
-        if key == workspace_key or desired.decommission is not None:
-            continue
-        try:
-            net = parse_spec(desired.spec).network
-        except Exception:
-            continue
-        for group in {*net.all_workspace_security_group_ids(), net.endpoint_security_group_id}:
-            named.setdefault(group, []).append(key)
-    return named
 
 
 def locate(

@@ -4,11 +4,13 @@ names the group. The groups, and every rule the customer made, stay."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from dbx_privatelink.decommission.models import DeletionProgress, PlanItem
-from dbx_privatelink.decommission.plan import groups_named_by, restored_permissions
+from dbx_privatelink.decommission.users import groups_named_by
 from dbx_privatelink.models.base import PollState
+from dbx_privatelink.reconcile.shared import RESTORED_RULE_DESCRIPTION
 
 if TYPE_CHECKING:
     from dbx_privatelink.decommission.models import DeletionInput
@@ -53,3 +55,42 @@ def revoke_restored_rules(inp: DeletionInput, deps: Deps) -> DeletionProgress:
         ),
         kept=kept,
     )
+
+
+def restored_permissions(permissions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Of a group's raw permissions, exactly the parts a drift repair added (by their description): each
+    permission cut down to its described ranges and group pairs, ready to revoke."""
+    found: list[dict[str, Any]] = []
+    for p in permissions:
+        ranges = [r for r in p.get("IpRanges", []) if r.get("Description") == RESTORED_RULE_DESCRIPTION]
+        pairs = [
+            {"GroupId": g["GroupId"]}
+            for g in p.get("UserIdGroupPairs", [])
+            if g.get("Description") == RESTORED_RULE_DESCRIPTION and g.get("GroupId")
+        ]
+        if not ranges and not pairs:
+            continue
+        cut: dict[str, Any] = {"IpProtocol": p.get("IpProtocol", "-1")}
+        if p.get("FromPort") is not None:
+            cut.update(FromPort=p["FromPort"], ToPort=p.get("ToPort"))
+        if ranges:
+            cut["IpRanges"] = [{"CidrIp": r["CidrIp"]} for r in ranges]
+        if pairs:
+            cut["UserIdGroupPairs"] = pairs
+        found.append(cut)
+    return found
+
+
+def describe_permission(direction: str, p: dict[str, Any]) -> str:
+    """One restored rule in words: "egress tcp 443 to 0.0.0.0/0"."""
+    ports = (
+        "all"
+        if p.get("FromPort") in (None, -1)
+        else (
+            str(p["FromPort"]) if p["FromPort"] == p.get("ToPort") else f"{p['FromPort']}-{p.get('ToPort')}"
+        )
+    )
+    peers = [r["CidrIp"] for r in p.get("IpRanges", [])] + [
+        g["GroupId"] for g in p.get("UserIdGroupPairs", [])
+    ]
+    return f"{direction} {p.get('IpProtocol')} {ports} {'to' if direction == 'egress' else 'from'} {', '.join(peers)}"

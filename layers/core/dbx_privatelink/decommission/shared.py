@@ -16,7 +16,7 @@ from dbx_privatelink.decommission.models import (
     ReleaseSharedOutput,
     SharedResource,
 )
-from dbx_privatelink.decommission.plan import spec_users, users_besides
+from dbx_privatelink.decommission.users import spec_users, users_besides
 from dbx_privatelink.ledger import SharedKey
 
 if TYPE_CHECKING:

@@ -16,15 +16,12 @@ from dbx_privatelink.reconcile.preflight import (
     allows_egress_beyond_group,
     allows_endpoint_ingress,
 )
+from dbx_privatelink.reconcile.shared import RESTORED_RULE_DESCRIPTION
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import SecurityGroupInfo, VpcInfo
     from dbx_privatelink.catalog import Catalog
     from dbx_privatelink.spec import WorkspaceSet, WorkspaceSpec
-
-# Every rule a drift repair adds to a customer's group carries this description: a decommission in delete
-# mode finds exactly those (and no rule the customer made) and takes them away with the workspace.
-RESTORED_RULE_DESCRIPTION = "dbx-privatelink: restored by drift repair"
 
 
 @dataclass(frozen=True)

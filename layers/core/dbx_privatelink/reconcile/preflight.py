@@ -11,6 +11,7 @@ from dbx_privatelink.catalog import port_ranges
 from dbx_privatelink.errors import PreflightFailedError
 from dbx_privatelink.models.endpoints import EndpointPlan
 from dbx_privatelink.models.record import PreflightOutput, SharedRef
+from dbx_privatelink.reconcile.aws_services import aws_endpoint_plans
 from dbx_privatelink.reconcile.databricks_objects import databricks_problems
 from dbx_privatelink.reconcile.shared import ADOPT_TAG_KEY as ADOPT_TAG_KEY
 from dbx_privatelink.reconcile.shared import OWNER_TAG_KEY as OWNER_TAG_KEY
@@ -36,10 +37,6 @@ if TYPE_CHECKING:
     from dbx_privatelink.reconcile.dns_plan import PlannedChange  # it imports this module
 MIN_PREFIX, MAX_PREFIX = 17, 26
 MAX_INTERFACE_ENDPOINTS_PER_VPC = 50  # VPC quota, default
-
-
-def _aws_service_name(region: str, service: str) -> str:
-    return f"com.amazonaws.{region}.{service}"
 
 
 def _check_vpc(label: str, vpc: VpcInfo | None, vpc_id: str, problems: list[str]) -> None:
@@ -197,46 +194,6 @@ def _databricks_plans(spec: WorkspaceSpec, services: RegionServices) -> list[End
                 adopt_id=spec.endpoints.adopt.front_end,
             )
         )
-    return plans
-
-
-def aws_endpoint_plans(
-    spec: WorkspaceSpec, main_route_table: str | None, problems: list[str]
-) -> list[EndpointPlan]:
-    """The AWS service endpoints of endpoints.aws_services: S3 as a gateway, the others as interfaces."""
-    net = spec.network
-    plans: list[EndpointPlan] = []
-    for service in spec.endpoints.aws_services:
-        name = _aws_service_name(spec.region, service)
-        if service == "s3":
-            tables = spec.endpoints.s3_route_table_ids or ([main_route_table] if main_route_table else [])
-            if not tables:
-                problems.append(
-                    "endpoints.s3_route_table_ids: the VPC has no main route table; list route tables"
-                )
-            plans.append(
-                EndpointPlan(
-                    role="s3",
-                    vpc_id=net.vpc_id,
-                    service_name=name,
-                    endpoint_type="Gateway",
-                    route_table_ids=tables,
-                )
-            )
-        else:
-            plans.append(
-                EndpointPlan(
-                    role=service,
-                    vpc_id=net.vpc_id,
-                    service_name=name,
-                    subnet_ids=net.workspace_subnet_ids,
-                    # The endpoint group, not the workspace groups: preflight holds it to admitting 443 from
-                    # every workspace set, and the workspaces of a VPC share it, so one group serves the
-                    # whole fleet of the VPC (the groups-per-interface quota, 5, never grows with it).
-                    security_group_ids=[net.endpoint_security_group_id],
-                    private_dns_at_create=True,
-                )
-            )
     return plans
 
 

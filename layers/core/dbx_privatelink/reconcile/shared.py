@@ -25,6 +25,9 @@ ADOPT_TAG_KEY = "dbx-privatelink:adopt"
 # The names the application gives its endpoint registrations (reconcile/endpoints.py, _register): what the
 # decommission and the orphan sweep recognise as theirs.
 REGISTRATION_PREFIX = "dbx-privatelink-"
+# Every rule a drift repair adds to a customer's group carries this description: a decommission in delete
+# mode finds exactly those (and no rule the customer made) and takes them away with the workspace.
+RESTORED_RULE_DESCRIPTION = "dbx-privatelink: restored by drift repair"
 
 
 def endpoint_key(vpc_id: str, service_name: str) -> str:

@@ -1,0 +1,83 @@
+"""Who else uses what: the other managed workspaces whose specs name a shared resource or a security group.
+
+A guard beside the ledger's references (a workspace applied before the ledger has none): the plan, the
+release of the shared resources and the revocation of restored rules each ask it again as things stand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from dbx_privatelink.ledger import SharedKey
+from dbx_privatelink.models.endpoints import EndpointPlan
+from dbx_privatelink.reconcile.aws_services import aws_endpoint_plans
+from dbx_privatelink.reconcile.shared import shared_keys
+from dbx_privatelink.spec import parse_spec
+
+if TYPE_CHECKING:
+    from dbx_privatelink.catalog import Catalog
+    from dbx_privatelink.spec import WorkspaceSpec
+    from dbx_privatelink.store import Desired
+    from dbx_privatelink.wiring import Deps
+
+
+def endpoint_plans(spec: WorkspaceSpec, catalog: Catalog) -> list[EndpointPlan]:
+    """The endpoints a spec asks for, as far as the ledger's keys need them (VPC, service, role): the same
+    keys preflight refers to, computed without reading AWS."""
+    services = catalog.region(spec.region)
+    plans: list[EndpointPlan] = []
+    if services is not None:
+        net = spec.network
+        plans += [
+            EndpointPlan(role="workspace", vpc_id=net.vpc_id, service_name=services.workspace_service),
+            EndpointPlan(role="relay", vpc_id=net.vpc_id, service_name=services.relay_service),
+        ]
+        if spec.front_end:
+            plans.append(
+                EndpointPlan(
+                    role="front_end", vpc_id=spec.front_end.vpc_id, service_name=services.workspace_service
+                )
+            )
+    return plans + aws_endpoint_plans(spec, None, [])
+
+
+def keys_of_spec(spec: WorkspaceSpec, catalog: Catalog) -> set[SharedKey]:
+    """Every shared resource a spec uses (ledger.SharedKey), known from the spec alone."""
+    return set(shared_keys(spec, endpoint_plans(spec, catalog)))
+
+
+def users_besides(workspace_key: str, *groups: Iterable[str]) -> list[str]:
+    """The workspaces other than `workspace_key` in any of the groups, sorted."""
+    return sorted({u for g in groups for u in g} - {workspace_key})
+
+
+def spec_users(workspace_key: str, others: dict[str, Desired], deps: Deps) -> dict[SharedKey, list[str]]:
+    """Which managed workspaces (not decommissioned) besides this one use each shared key, by their specs:
+    a guard beside the ledger for a workspace whose reference was never recorded."""
+    users: dict[SharedKey, list[str]] = {}
+    for key, desired in sorted(others.items()):
+        if key == workspace_key or desired.decommission is not None:
+            continue
+        try:
+            spec = parse_spec(desired.spec)
+        except Exception:  # a spec that no longer validates names nothing the decommission can rely on
+            continue
+        for shared in keys_of_spec(spec, deps.catalog):
+            users.setdefault(shared, []).append(key)
+    return users
+
+
+def groups_named_by(others: dict[str, Desired], workspace_key: str) -> dict[str, list[str]]:
+    """group id -> the other managed workspaces whose spec names it (workspace sets, endpoint group)."""
+    named: dict[str, list[str]] = {}
+    for key, desired in sorted(others.items()):
+        if key == workspace_key or desired.decommission is not None:
+            continue
+        try:
+            net = parse_spec(desired.spec).network
+        except Exception:
+            continue
+        for group in {*net.all_workspace_security_group_ids(), net.endpoint_security_group_id}:
+            named.setdefault(group, []).append(key)
+    return named
