@@ -165,3 +165,19 @@ def test_a_decommission_step_that_asks_who_else_uses_what_loads_neither_the_plan
         "dbx_privatelink.store",
     }
     assert not seen & heavy, sorted(seen & heavy)
+
+
+def test_the_decommission_plan_finds_resources_without_loading_the_reconcile_that_made_them() -> None:
+    # Given PlanDecommission: it finds every resource by the tags and names the reconcile gave them
+    # When its handler module is imported
+    seen = set(_probe("plan_decommission")["modules"])
+    # Then it has the marks (reconcile.shared) and its lookups, not the reconcile steps or their models
+    assert {"dbx_privatelink.reconcile.shared", "dbx_privatelink.decommission.locate"} <= seen
+    reconcile = {
+        "dbx_privatelink.reconcile.preflight",
+        "dbx_privatelink.reconcile.dns",
+        "dbx_privatelink.reconcile.endpoints",
+        "dbx_privatelink.models.dns",
+        "dbx_privatelink.models.record",
+    }
+    assert not seen & reconcile, sorted(seen & reconcile)

@@ -36,6 +36,8 @@ _QUOTAS = {
     "AssociateResolverEndpointIpAddress": "IP addresses per Route 53 Resolver endpoint (6)",
 }
 INBOUND_TARGET_CODE = "RSLVR-00804"
+# A Resolver endpoint in this status is going away: it is neither found nor waited for.
+GONE_ENDPOINT_STATUSES = frozenset({"DELETING"})
 _MAX_PAGES = 50
 
 

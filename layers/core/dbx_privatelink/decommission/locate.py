@@ -10,11 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dbx_privatelink.aws.resolver import normalize_domain
+from dbx_privatelink.aws.resolver import GONE_ENDPOINT_STATUSES, normalize_domain
 from dbx_privatelink.ledger import SharedKey
-from dbx_privatelink.reconcile.dns import GONE_ENDPOINT_STATUSES, SCOPE_TAG_KEY, group_name
-from dbx_privatelink.reconcile.endpoints import ROLE_TAG_KEY
-from dbx_privatelink.reconcile.shared import OWNER_TAG_KEY, REGISTRATION_PREFIX
+from dbx_privatelink.reconcile.shared import (
+    OWNER_TAG_KEY,
+    REGISTRATION_PREFIX,
+    ROLE_TAG_KEY,
+    SCOPE_TAG_KEY,
+    group_name,
+)
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import Ec2Client

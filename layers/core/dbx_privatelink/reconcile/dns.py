@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from dbx_privatelink.aws.resolver import (
+    GONE_ENDPOINT_STATUSES,
     INBOUND_TARGET_CODE,
     GroupRule,
     ResolverEndpointInfo,
@@ -50,11 +51,13 @@ from dbx_privatelink.models.dns import (
     ResolverRuleState,
     RuleAssociationState,
 )
-from dbx_privatelink.reconcile.endpoints import ROLE_TAG_KEY
 from dbx_privatelink.reconcile.polling import poll_until_settled, schedule_for
 from dbx_privatelink.reconcile.shared import (
     ADOPT_TAG_KEY,
     OWNER_TAG_KEY,
+    ROLE_TAG_KEY,
+    SCOPE_TAG_KEY,
+    group_name,
     prepay_resolver_calls,
     rule_key,
     spec_rules,
@@ -82,9 +85,6 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     from dbx_privatelink.reconcile.dns_plan import PlannedChange  # it imports this module
 
-# The VPC of the outbound endpoint a rule forwards through: two DNS VPCs never share a rule.
-SCOPE_TAG_KEY = "dbx-privatelink:scope"
-GONE_ENDPOINT_STATUSES = {"DELETING"}
 WAITING_ENDPOINT_STATUSES = {"CREATING", "UPDATING", "AUTO_RECOVERING"}
 _INCARNATIONS = 10  # a CreatorRequestId stays spent after its resource is deleted by hand
 MAX_RULES_PER_SECURITY_GROUP = 60  # inbound (and, separately, outbound) rules per group: VPC quota, default
@@ -304,12 +304,6 @@ def _validate(deps: Deps, region: str, wanted: list[WantedEndpoint]) -> dict[str
             + "\n- ".join(problems)
         )
     return vpcs
-
-
-def group_name(owner: str, role: str) -> str:
-    """The name of the group this application makes for a role's Resolver endpoint in a VPC (one per VPC:
-    group names are unique within a VPC, which makes concurrent creates converge)."""
-    return f"dbx-privatelink-resolver-{role}-{hashlib.sha256(owner.encode()).hexdigest()[:8]}"
 
 
 def wanted_group_rules(w: WantedEndpoint, vpc: VpcInfo) -> list[GroupRule]:

@@ -18,7 +18,6 @@ from dbx_privatelink.reconcile.dns import (
     endpoint_token,
     find_endpoint,
     find_rule,
-    group_name,
     inbound_clash,
     inbound_ips_by_vpc,
     rule_drift,
@@ -28,6 +27,7 @@ from dbx_privatelink.reconcile.dns import (
     wanted_rules_now,
     with_egress,
 )
+from dbx_privatelink.reconcile.shared import group_name
 from dbx_privatelink.reconcile.zones import listed_zones, zone_associations_to_make
 
 if TYPE_CHECKING:

@@ -34,7 +34,7 @@ from dbx_privatelink.models.endpoints import (
 )
 from dbx_privatelink.pacing import Ticket, pace_mutations
 from dbx_privatelink.reconcile.polling import check_until_settled, schedule_for
-from dbx_privatelink.reconcile.shared import OWNER_TAG_KEY, REGISTRATION_PREFIX, endpoint_key
+from dbx_privatelink.reconcile.shared import OWNER_TAG_KEY, REGISTRATION_PREFIX, ROLE_TAG_KEY, endpoint_key
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import Ec2Client, EndpointInfo
@@ -49,8 +49,6 @@ if TYPE_CHECKING:
     )
     from dbx_privatelink.pacing import PaceDecision
     from dbx_privatelink.wiring import Deps
-
-ROLE_TAG_KEY = "dbx-privatelink:role"
 
 
 def client_token(owner: str, plan: EndpointPlan, incarnation: int) -> str:

@@ -7,6 +7,7 @@ saw are recorded against the same keys.
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from dbx_privatelink.ledger import SharedKey
@@ -22,12 +23,22 @@ OWNER_TAG_KEY = "dbx-privatelink:owner"
 # A human hands an existing endpoint over to a stack (endpoints.adopt) by tagging it adopt=<stack>: the
 # stack's roles may put the ownership tag only on what they create, or on what is handed over this way.
 ADOPT_TAG_KEY = "dbx-privatelink:adopt"
+# What the resource is for: the endpoint's role, or the Resolver endpoint's or group's ("resolver-outbound").
+ROLE_TAG_KEY = "dbx-privatelink:role"
+# The VPC of the outbound endpoint a rule forwards through: two DNS VPCs never share a rule.
+SCOPE_TAG_KEY = "dbx-privatelink:scope"
 # The names the application gives its endpoint registrations (reconcile/endpoints.py, _register): what the
 # decommission and the orphan sweep recognise as theirs.
 REGISTRATION_PREFIX = "dbx-privatelink-"
 # Every rule a drift repair adds to a customer's group carries this description: a decommission in delete
 # mode finds exactly those (and no rule the customer made) and takes them away with the workspace.
 RESTORED_RULE_DESCRIPTION = "dbx-privatelink: restored by drift repair"
+
+
+def group_name(owner: str, role: str) -> str:
+    """The name of the group this application makes for a role's Resolver endpoint in a VPC (one per VPC:
+    group names are unique within a VPC, which makes concurrent creates converge)."""
+    return f"dbx-privatelink-resolver-{role}-{hashlib.sha256(owner.encode()).hexdigest()[:8]}"
 
 
 def endpoint_key(vpc_id: str, service_name: str) -> str:
