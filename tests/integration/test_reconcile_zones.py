@@ -14,12 +14,8 @@ from moto import mock_aws
 from dbx_privatelink.errors import PreflightFailedError, ZoneChangeNotInSyncTimeoutError
 from dbx_privatelink.models.base import PollState
 from dbx_privatelink.models.dns import CheckZoneAssociationsInput, EnsureZoneAssociationsInput
-from dbx_privatelink.reconcile.zones import (
-    check_zone_associations,
-    ensure_zone_associations,
-    missing_associations,
-    zone_problems,
-)
+from dbx_privatelink.reconcile.zone_checks import missing_associations, zone_problems
+from dbx_privatelink.reconcile.zones import check_zone_associations, ensure_zone_associations
 from dbx_privatelink.spec import WorkspaceSpec, parse_spec
 from dbx_privatelink.wiring import Deps, Settings
 from dbx_privatelink_local.aws import route53_patches

@@ -130,6 +130,8 @@ def test_a_function_builds_its_input_model_at_cold_start_and_not_the_other_steps
         ("ensure_endpoint", {"endpoints"}, {"lease", "databricks", "dns", "record", "spec_step"}),
         ("check_workspace_running", {"databricks", "spec_step"}, {"dns", "record", "lease"}),
         ("check_zone_associations", {"dns"}, {"databricks", "record", "lease"}),
+        # Preflight reads the listed zones (reconcile.zone_checks) without the zone steps' models
+        ("preflight", {"spec_step", "endpoints", "record"}, {"dns"}),
     ],
 )
 def test_a_function_loads_the_models_of_its_step_and_not_the_other_steps_models(

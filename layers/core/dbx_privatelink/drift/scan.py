@@ -19,7 +19,7 @@ from dbx_privatelink.models.endpoints import Registration
 from dbx_privatelink.reconcile.databricks_objects import desired_private_access_settings, workspace_of
 from dbx_privatelink.reconcile.dns import rule_drift, wanted_rules_now
 from dbx_privatelink.reconcile.preflight import assess
-from dbx_privatelink.reconcile.zones import association_states
+from dbx_privatelink.reconcile.zone_checks import association_states
 from dbx_privatelink.spec import parse_spec
 
 if TYPE_CHECKING:

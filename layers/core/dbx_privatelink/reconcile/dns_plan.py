@@ -28,7 +28,8 @@ from dbx_privatelink.reconcile.dns import (
     with_egress,
 )
 from dbx_privatelink.reconcile.shared import group_name
-from dbx_privatelink.reconcile.zones import listed_zones, zone_associations_to_make
+from dbx_privatelink.reconcile.zone_checks import listed_zones
+from dbx_privatelink.reconcile.zones import zone_associations_to_make
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import VpcInfo

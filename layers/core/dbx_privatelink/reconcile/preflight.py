@@ -16,7 +16,7 @@ from dbx_privatelink.reconcile.databricks_objects import databricks_problems
 from dbx_privatelink.reconcile.shared import ADOPT_TAG_KEY as ADOPT_TAG_KEY
 from dbx_privatelink.reconcile.shared import OWNER_TAG_KEY as OWNER_TAG_KEY
 from dbx_privatelink.reconcile.shared import shared_keys
-from dbx_privatelink.reconcile.zones import zone_problems
+from dbx_privatelink.reconcile.zone_checks import zone_problems
 from dbx_privatelink.spec import MAX_GROUPS_PER_INTERFACE, input_problems
 
 if TYPE_CHECKING:
