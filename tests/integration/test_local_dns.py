@@ -99,11 +99,7 @@ def _answers(address: str, name: str, addresses: list[str], timeout: float = 20.
     deadline = time.monotonic() + timeout
     while True:
         try:
-            host, port = address.split(":")
-            reply = dns.query.udp(
-                dns.message.make_query(name, "A"), host, port=int(port), timeout=QUERY_TIMEOUT_S
-            )
-            if _a(reply) == addresses:
+            if _a(_query(address, name)) == addresses:
                 return True
         except dns.exception.Timeout:
             pass

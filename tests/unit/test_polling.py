@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from dbx_privatelink.aws import DEFAULT_SECRET_MAX_AGE_S
 from dbx_privatelink.errors import EndpointsNotCreatedTimeoutError, WorkspaceNotRunningTimeoutError
 from dbx_privatelink.models.base import PollState
 from dbx_privatelink.reconcile.polling import (
@@ -245,18 +246,20 @@ def test_no_second_look_when_ready_outside_the_window_or_short_of_time() -> None
         ("MAX_REMEDIATIONS_PER_HOUR", "-1", "a whole number at least 0"),
         ("RESOLVER_REQUESTS_PER_SECOND", "0", "a number above 0"),
         ("DBX_PRIVATELINK_TIME_SCALE", "fast", "a number above 0"),
+        ("DBX_PRIVATELINK_TIME_SCALE", "nan", "a number above 0"),
+        ("RESOLVER_REQUESTS_PER_SECOND", "inf", "a number above 0"),
         ("RESOLVER_ENDPOINTS_QUOTA", "4.5", "a whole number above 0"),
-        ("POWERTOOLS_PARAMETERS_MAX_AGE", "", None),
+        ("POWERTOOLS_PARAMETERS_MAX_AGE", "-5", "a whole number above 0"),
     ],
 )
-def test_a_number_setting_that_is_not_one_is_named_at_cold_start(
-    var: str, raw: str, want: str | None
-) -> None:
+def test_a_number_setting_that_is_not_one_is_named_at_cold_start(var: str, raw: str, want: str) -> None:
     env = {"AWS_REGION": "us-east-1", "OWNER_TAG": "t", var: raw}
-    if want is None:  # unset or empty: the default
-        assert Settings.from_env((), env).secret_max_age_s > 0
-        return
     with pytest.raises(SettingsError, match=rf"{var}={raw!r} must be {want}: set it so in template.yaml"):
         Settings.from_env((), env)
     env[var] = "2"
     Settings.from_env((), env)
+
+
+def test_a_number_setting_left_empty_takes_its_default() -> None:
+    env = {"AWS_REGION": "us-east-1", "OWNER_TAG": "t", "POWERTOOLS_PARAMETERS_MAX_AGE": ""}
+    assert Settings.from_env((), env).secret_max_age_s == DEFAULT_SECRET_MAX_AGE_S

@@ -8,6 +8,7 @@ Databricks never loads its client). The imports under TYPE_CHECKING are for the 
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -127,7 +128,7 @@ class Settings:
 def _number[N: (int, float)](
     env: Mapping[str, str], var: str, kind: type[N], default: N, *, least: N | None = None
 ) -> N:
-    """The variable as a number of `kind` (above zero, or at least `least`), `default` when unset; a
+    """The variable as a finite number of `kind` (above zero, or at least `least`), `default` when unset; a
     SettingsError naming the variable and the fix otherwise."""
     raw = env.get(var)
     if not raw:
@@ -136,7 +137,7 @@ def _number[N: (int, float)](
         value: N | None = kind(raw)
     except ValueError:
         value = None
-    if value is None or (value < least if least is not None else value <= 0):
+    if value is None or not math.isfinite(value) or (value < least if least is not None else value <= 0):
         want = f"at least {least}" if least is not None else "above 0"
         noun = "a whole number" if kind is int else "a number"
         raise SettingsError(

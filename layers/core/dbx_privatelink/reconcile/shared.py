@@ -3,6 +3,11 @@
 The keys are known from the spec and the endpoint plan before anything exists, so preflight can record the
 workspace's references before any step finds or creates a shared resource; after the run, the ids the run
 saw are recorded against the same keys.
+
+Here too are the marks the application leaves on what it makes (its tag keys, its registration prefix, the
+description of a rule a drift repair restores, the name of its Resolver groups): the reconcile writes them,
+the drift scan, the decommission and the orphan sweep find resources by them, and none of those need load
+the steps that write them.
 """
 
 from __future__ import annotations
