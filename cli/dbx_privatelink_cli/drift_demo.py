@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from botocore.exceptions import ClientError
 
 from dbx_privatelink.catalog import default_catalog, port_ranges
 from dbx_privatelink.spec import WorkspaceSpec, parse_spec
@@ -36,6 +37,27 @@ def _wait(predicate: Callable[[], Any], timeout: float) -> Any:
             return value
         time.sleep(0.1)
     return None
+
+
+def _ended_status(sfn: Any, arn: str) -> str | None:
+    """The status of an execution that has ended; None while it runs or is not started yet.
+
+    A drift record can name an execution another record reserved a moment ago (it coalesced onto it):
+    until the reserving record calls StartExecution, Step Functions does not know it.
+    """
+    try:
+        status = str(sfn.describe_execution(executionArn=arn)["status"])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            return None
+        raise
+    return None if status == "RUNNING" else status
+
+
+def await_execution(sfn: Any, arn: str, timeout: float) -> str | None:
+    """Wait for the execution to end (it may not have started yet); its final status, or None."""
+    status: str | None = _wait(lambda: _ended_status(sfn, arn), timeout)
+    return status
 
 
 class _Act:
@@ -80,13 +102,14 @@ class _Act:
         arn = record.execution_arn
         run_ok = True
         if arn and ":execution:" in arn:
-            status = _wait(
-                lambda: (s := self.sfn.describe_execution(executionArn=arn)["status"]) != "RUNNING" and s,
-                REPAIR_TIMEOUT_S,
-            )
-            self.say(f"reconcile {arn.rsplit(':', 1)[-1]} ended {status or 'still RUNNING'}")
+            name = arn.rsplit(":", 1)[-1]
+            status = await_execution(self.sfn, arn, REPAIR_TIMEOUT_S)
             run_ok = status == "SUCCEEDED"
-            if not run_ok:
+            if status is None:
+                self.say(f"reconcile {name} did not end within {REPAIR_TIMEOUT_S:.0f} s")
+            else:
+                self.say(f"reconcile {name} ended {status}")
+            if status not in (None, "SUCCEEDED"):
                 cause = self.sfn.describe_execution(executionArn=arn).get("cause") or "no cause"
                 self.say(f"    cause: {cause}")
         ok = bool(_wait(repaired, REPAIR_TIMEOUT_S)) and run_ok
