@@ -15,6 +15,7 @@ import pytest
 from dbx_privatelink.catalog import default_catalog, port_ranges
 from dbx_privatelink.drift.models import ScanDriftOutput
 from dbx_privatelink.store import DriftRecord, DriftStore
+from dbx_privatelink_cli.drift_demo import await_execution
 from dbx_privatelink_cli.main import main as cli
 from dbx_privatelink_local.seed import DataPlane
 from dbx_privatelink_local.stack import LocalStack
@@ -97,11 +98,9 @@ class Drift:
         )
 
     def succeeded(self, arn: str, timeout: float = 60.0) -> None:
-        status = wait_for(
-            lambda: (s := self.sfn.describe_execution(executionArn=arn)["status"]) != "RUNNING" and s,
-            timeout,
-            f"execution {arn} finished",
-        )
+        # A coalesced record may name a run its reserving record has not started yet: await_execution waits.
+        status = await_execution(self.sfn, arn, timeout)
+        assert status is not None, f"execution {arn} did not end within {timeout} s"
         assert status == "SUCCEEDED", self.sfn.describe_execution(executionArn=arn).get("cause")
 
     def redeliver(self, event: dict[str, Any]) -> None:
