@@ -40,7 +40,7 @@ for _path in (REPO_ROOT, REPO_ROOT / "layers" / "core", REPO_ROOT / "local"):
 from bench.report import count_transitions, markdown_table, scheduled_lambdas, text_table  # noqa: E402
 from bench.run import full_history  # noqa: E402
 from dbx_privatelink.aws.resolver import ResolverClient, normalize_domain  # noqa: E402
-from dbx_privatelink.pacing import EC2_ENDPOINT_MUTATIONS, ROUTE53_RESOLVER  # noqa: E402
+from dbx_privatelink.rates import EC2_ENDPOINT_MUTATIONS, ROUTE53_RESOLVER  # noqa: E402
 from dbx_privatelink_local.aws import LocalAwsSettings  # noqa: E402
 from dbx_privatelink_local.seed import DataPlane, create_data_plane, workspace_security_group  # noqa: E402
 from dbx_privatelink_local.stack import LocalStack, LocalStackConfig  # noqa: E402

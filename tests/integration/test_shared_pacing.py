@@ -19,15 +19,13 @@ from dbx_privatelink.aws.resolver import ResolverClient, TokenBucket
 from dbx_privatelink.errors import AwsThrottledError, SharedResourceBusyError
 from dbx_privatelink.ledger import LedgerClient, SharedKey
 from dbx_privatelink.pacing import (
-    EC2_ENDPOINT_MUTATIONS,
     INTENT_HOLD_SECONDS,
     INTENT_MARGIN_SECONDS,
-    ROUTE53_RESOLVER,
-    RateBudget,
     SharedPacer,
     Ticket,
     pace_mutations,
 )
+from dbx_privatelink.rates import EC2_ENDPOINT_MUTATIONS, ROUTE53_RESOLVER, RateBudget
 from dbx_privatelink.wiring import Deps, Settings
 from dbx_privatelink_local.aws import LocalAws, LocalAwsSettings, dynamodb_patches
 from dbx_privatelink_local.timescale import TimeScale

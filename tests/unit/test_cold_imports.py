@@ -183,3 +183,12 @@ def test_the_decommission_plan_finds_resources_without_loading_the_reconcile_tha
         "dbx_privatelink.models.record",
     }
     assert not seen & reconcile, sorted(seen & reconcile)
+
+
+def test_a_step_that_neither_polls_nor_paces_loads_neither_the_polling_nor_the_pacer() -> None:
+    # Given AcquireLease: one conditional write, no wait loop, no rate-limited call
+    # When its handler module is imported (the settings read and checked, POLL_EXPECTED_SECONDS among them)
+    seen = set(_probe("acquire_lease")["modules"])
+    # Then the settings came from the rate budgets and the schedule names, not from the pacer or the polling
+    assert {"dbx_privatelink.rates", "dbx_privatelink.wiring"} <= seen
+    assert not seen & {"dbx_privatelink.pacing", "dbx_privatelink.reconcile.polling"}, sorted(seen)

@@ -7,12 +7,13 @@ import itertools
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from dbx_privatelink.aws import DEFAULT_SECRET_MAX_AGE_S
 from dbx_privatelink.errors import EndpointsNotCreatedTimeoutError, WorkspaceNotRunningTimeoutError
-from dbx_privatelink.models.base import PollState
+from dbx_privatelink.models.base import PollState, ScheduleName, parse_expected_seconds
 from dbx_privatelink.reconcile.polling import (
     LOOK_AGAIN_MARGIN_S,
     SCHEDULES,
@@ -21,7 +22,6 @@ from dbx_privatelink.reconcile.polling import (
     check_until_settled,
     look,
     next_poll,
-    parse_expected_seconds,
     schedule_for,
 )
 from dbx_privatelink.wiring import Settings, SettingsError
@@ -116,6 +116,11 @@ def test_an_expected_time_can_be_overridden_per_resource() -> None:
     # 1 s: the second look of each short step is kept with the new expected time
     assert s.expected_s == 300 and s.look_again_s == 1 and s.worst_overshoot_s(298, 330) == 1
     assert s.bound_s == SCHEDULES["workspace_created"].bound_s
+
+
+def test_every_schedule_name_has_a_schedule_and_every_schedule_a_name() -> None:
+    # POLL_EXPECTED_SECONDS is checked against the names (at cold start, without the schedules)
+    assert set(SCHEDULES) == set(get_args(ScheduleName))
 
 
 @pytest.mark.parametrize("text", ["workspace=60", "private_dns=ten", "private_dns"])

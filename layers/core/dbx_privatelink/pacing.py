@@ -45,6 +45,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from dbx_privatelink.aws.errors import error_code, map_aws_error
 from dbx_privatelink.errors import AwsThrottledError
+from dbx_privatelink.rates import RateBudget
 
 # How far ahead a ticket may be reserved: past that the queue is not a queue but an outage.
 MAX_QUEUE_SECONDS = 3600.0
@@ -62,24 +63,6 @@ INTENT_MARGIN_SECONDS = 5.0
 INTENT_HOLD_SECONDS = 60.0
 # While the holder is still reserving (slot not written yet), the others look again this soon.
 INTENT_PENDING_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class RateBudget:
-    """One rate AWS keeps per account and region: `rate` calls per second, `burst` saved up; the schedule
-    spends `utilization` of the rate (what is left lets AWS's bucket refill between bursts of calls that
-    arrive together, which a limit that is nobody's bottleneck can afford)."""
-
-    name: str
-    rate: float
-    burst: int
-    utilization: float = 1.0
-
-
-# The fleet's bottleneck: every token counts.
-EC2_ENDPOINT_MUTATIONS = RateBudget("ec2-endpoint-mutations", rate=0.3, burst=4)
-# Not on any critical path (the DNS branch runs beside the endpoints' queue): 10% left unused.
-ROUTE53_RESOLVER = RateBudget("route53resolver", rate=5.0, burst=5, utilization=0.9)
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.config import Config
 
 from dbx_privatelink.aws import DEFAULT_SECRET_MAX_AGE_S
-from dbx_privatelink.pacing import EC2_ENDPOINT_MUTATIONS, ROUTE53_RESOLVER, RateBudget
-from dbx_privatelink.reconcile.polling import parse_expected_seconds
+from dbx_privatelink.models.base import parse_expected_seconds
+from dbx_privatelink.rates import EC2_ENDPOINT_MUTATIONS, ROUTE53_RESOLVER, RateBudget
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.dns_query import DnsQueryClient

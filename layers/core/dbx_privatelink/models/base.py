@@ -3,7 +3,7 @@ state the state machine carries, and a caught error."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
@@ -26,7 +26,8 @@ class PacingState(StepModel):
     ticket_count: int = 0
 
 
-# What a reconcile loop waits for: the name of its schedule in reconcile/polling.py.
+# What a reconcile loop waits for: the name of its schedule in reconcile/polling.py. POLL_EXPECTED_SECONDS
+# is parsed here, by these names, so that wiring checks it at cold start without loading the polling.
 ScheduleName = Literal[
     "endpoints_created",
     "registration_available",
@@ -38,6 +39,21 @@ ScheduleName = Literal[
     "rule_associations",
     "zone_associations",
 ]
+
+
+def parse_expected_seconds(text: str) -> dict[str, int]:
+    """POLL_EXPECTED_SECONDS ("name=seconds,..."): the expected times that replace the defaults."""
+    found: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        name = name.strip()
+        if name not in get_args(ScheduleName) or not value.strip().isdigit():
+            raise ValueError(
+                f"POLL_EXPECTED_SECONDS: {item!r} is not name=seconds with a name among "
+                f"{', '.join(get_args(ScheduleName))} and whole seconds: fix or remove it"
+            )
+        found[name] = int(value)
+    return found
 
 
 class PollState(StepModel):

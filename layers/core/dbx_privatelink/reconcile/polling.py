@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Protocol, get_args
+from typing import TYPE_CHECKING, Protocol
 
-from dbx_privatelink.models.base import PollState, ScheduleName
+from dbx_privatelink.models.base import PollState, ScheduleName, parse_expected_seconds
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -157,21 +157,6 @@ SCHEDULES: dict[str, PollSchedule] = {
     "rule_associations": PollSchedule(expected_s=30, window_s=30, max_wait_s=30, bound_s=1118),
     "zone_associations": PollSchedule(expected_s=45, window_s=30, max_wait_s=30, bound_s=858),  # ~14 min
 }
-
-
-def parse_expected_seconds(text: str) -> dict[str, int]:
-    """POLL_EXPECTED_SECONDS ("name=seconds,..."): the expected times that replace the defaults."""
-    found: dict[str, int] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, _, value = item.partition("=")
-        name = name.strip()
-        if name not in SCHEDULES or not value.strip().isdigit():
-            raise ValueError(
-                f"POLL_EXPECTED_SECONDS: {item!r} is not name=seconds with a name among "
-                f"{', '.join(get_args(ScheduleName))} and whole seconds: fix or remove it"
-            )
-        found[name] = int(value)
-    return found
 
 
 def schedule_for(poll: PollState, default: ScheduleName, expected_seconds: str = "") -> PollSchedule:
