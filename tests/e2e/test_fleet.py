@@ -15,9 +15,10 @@ import pytest
 
 from dbx_privatelink.aws.ec2 import Ec2Client
 from dbx_privatelink.aws.resolver import normalize_domain
-from dbx_privatelink.ledger import LedgerClient, SharedKey
+from dbx_privatelink.ledger import LedgerClient
 from dbx_privatelink.reconcile.preflight import allows_endpoint_ingress
 from dbx_privatelink.reconcile.shared import endpoint_key
+from dbx_privatelink.shared_key import SharedKey
 from dbx_privatelink_local.aws.rate_limits import AwsRateLimits
 from dbx_privatelink_local.seed import DataPlane, workspace_security_group
 from dbx_privatelink_local.stack import LocalStack

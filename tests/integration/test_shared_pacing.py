@@ -17,7 +17,7 @@ from moto import mock_aws
 
 from dbx_privatelink.aws.resolver import ResolverClient, TokenBucket
 from dbx_privatelink.errors import AwsThrottledError, SharedResourceBusyError
-from dbx_privatelink.ledger import LedgerClient, SharedKey
+from dbx_privatelink.ledger import LedgerClient
 from dbx_privatelink.pacing import (
     INTENT_HOLD_SECONDS,
     INTENT_MARGIN_SECONDS,
@@ -26,6 +26,7 @@ from dbx_privatelink.pacing import (
     pace_mutations,
 )
 from dbx_privatelink.rates import EC2_ENDPOINT_MUTATIONS, ROUTE53_RESOLVER, RateBudget
+from dbx_privatelink.shared_key import SharedKey
 from dbx_privatelink.wiring import Deps, Settings
 from dbx_privatelink_local.aws import LocalAws, LocalAwsSettings, dynamodb_patches
 from dbx_privatelink_local.timescale import TimeScale

@@ -79,10 +79,12 @@ def test_a_step_imports_neither_dnspython_nor_the_databricks_client_at_cold_star
     # Given a function of a step that asks no DNS question at cold start
     # When its handler module is imported
     seen = _probe(step)
-    # Then dnspython is not loaded, nor the Databricks client (a Databricks step loads it at its first call)
+    # Then dnspython is not loaded, nor the Databricks client (a Databricks step loads it at its first call),
+    # nor the ledger of shared resources (an adapter too: a step names shared keys without it)
     assert "dns" not in seen["modules"]
     assert "dbx_privatelink.aws.dns_query" not in seen["modules"]
     assert "dbx_privatelink.databricks.client" not in seen["modules"]
+    assert "dbx_privatelink.ledger" not in seen["modules"]
 
 
 def test_only_the_step_that_resolves_names_loads_dnspython_and_only_when_it_builds_its_query_adapter() -> (

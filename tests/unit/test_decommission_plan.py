@@ -30,9 +30,9 @@ from dbx_privatelink.decommission.plan import (
     ordered,
 )
 from dbx_privatelink.decommission.rules import describe_permission, restored_permissions
-from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.models.base import PollState
 from dbx_privatelink.reconcile.shared import RESTORED_RULE_DESCRIPTION
+from dbx_privatelink.shared_key import SharedKey
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import DecommissionMarker, Desired
 

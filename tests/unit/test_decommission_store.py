@@ -12,7 +12,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from dbx_privatelink.ledger import LedgerClient, SharedKey
+from dbx_privatelink.ledger import LedgerClient
+from dbx_privatelink.shared_key import SharedKey
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import DecommissionMarker, DriftStore
 from tests.tables import app_table

@@ -24,8 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import BotoCoreError, ClientError
@@ -33,36 +32,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dbx_privatelink.aws.errors import error_code, map_aws_error
 from dbx_privatelink.errors import SharedResourceBusyError
+from dbx_privatelink.shared_key import SharedKey
 
-SharedKind = Literal[
-    "vpc-endpoint",
-    "registration",
-    "resolver-security-group",
-    "resolver-endpoint",
-    "resolver-rule",
-    "rule-association",
-]
 LOCK_SECONDS = 300  # a create that holds a lock longer than a Lambda can run has died
-
-
-@dataclass(frozen=True, order=True)
-class SharedKey:
-    """A shared resource by what it is, known from the spec before the resource exists."""
-
-    kind: SharedKind
-    key: str  # the natural key, e.g. "vpc-0a1b...|com.amazonaws.us-east-1.sts"
-
-    @property
-    def pk(self) -> str:
-        return f"SHARED#{self.kind}#{self.key}"
-
-    @classmethod
-    def from_pk(cls, pk: str) -> SharedKey:
-        _, kind, key = pk.split("#", 2)
-        return cls(kind, key)  # type: ignore[arg-type]
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.key}"
 
 
 class SharedRecord(BaseModel):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dbx_privatelink.decommission.models import PlanItem
-from dbx_privatelink.ledger import SharedKey
+from dbx_privatelink.shared_key import SharedKey
 
 if TYPE_CHECKING:
     from dbx_privatelink.decommission.models import SharedResource

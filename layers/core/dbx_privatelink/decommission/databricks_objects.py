@@ -21,9 +21,9 @@ from dbx_privatelink.errors import (
     ResourcesStillInUseTimeoutError,
     WorkspaceNotDeletedTimeoutError,
 )
-from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.models.base import PollState
 from dbx_privatelink.reconcile.polling import poll_until_settled
+from dbx_privatelink.shared_key import SharedKey
 
 if TYPE_CHECKING:
     from dbx_privatelink.databricks.client import DatabricksAccountClient

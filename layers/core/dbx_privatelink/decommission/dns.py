@@ -17,10 +17,10 @@ from dbx_privatelink.decommission.claims import claimed_of, keep_claimed
 from dbx_privatelink.decommission.models import DeletionProgress
 from dbx_privatelink.decommission.polling import RELEASED
 from dbx_privatelink.errors import ResolverBusyError, ResourceInUseError, ResourcesStillInUseTimeoutError
-from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.models.base import PollState
 from dbx_privatelink.reconcile.polling import poll_until_settled
 from dbx_privatelink.reconcile.shared import OWNER_TAG_KEY, prepay_resolver_calls
+from dbx_privatelink.shared_key import SharedKey
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.resolver import ResolverClient

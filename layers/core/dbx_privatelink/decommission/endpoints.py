@@ -15,10 +15,10 @@ from dbx_privatelink.decommission.claims import claimed_of
 from dbx_privatelink.decommission.models import DeletionProgress
 from dbx_privatelink.decommission.polling import RELEASED
 from dbx_privatelink.errors import ResourcesStillInUseTimeoutError
-from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.models.base import PacingState, PollState
 from dbx_privatelink.pacing import Ticket, pace_mutations
 from dbx_privatelink.reconcile.polling import poll_until_settled
+from dbx_privatelink.shared_key import SharedKey
 
 if TYPE_CHECKING:
     from dbx_privatelink.decommission.models import DeletionInput

@@ -20,8 +20,8 @@ from dbx_privatelink.decommission.models import (
 )
 from dbx_privatelink.decommission.polling import LEASE_FREED
 from dbx_privatelink.errors import DecommissionRefusedError, LeaseNotFreedTimeoutError, human_cause
-from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.reconcile.polling import next_poll
+from dbx_privatelink.shared_key import SharedKey
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import LEASE_TTL_SECONDS, DecommissionMarker, RunRecord, now_iso
 

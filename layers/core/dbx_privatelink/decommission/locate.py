@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dbx_privatelink.aws.resolver import GONE_ENDPOINT_STATUSES, normalize_domain
-from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.reconcile.shared import (
     OWNER_TAG_KEY,
     REGISTRATION_PREFIX,
@@ -19,6 +18,7 @@ from dbx_privatelink.reconcile.shared import (
     SCOPE_TAG_KEY,
     group_name,
 )
+from dbx_privatelink.shared_key import SharedKey
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import Ec2Client

@@ -14,8 +14,8 @@ from dbx_privatelink.decommission import DecommissionMode
 
 # The drift scan reports orphans too: they are defined with its models and re-exported here.
 from dbx_privatelink.drift.orphan_models import Orphan, OrphanReport
-from dbx_privatelink.ledger import SharedKind
 from dbx_privatelink.models.base import PacingState, PollState, StepError, StepModel
+from dbx_privatelink.shared_key import SharedKind
 
 Decision = Literal["delete", "keep", "gone"]
 PlanStatus = Literal["ready", "not_managed", "already_decommissioned", "refused"]

@@ -35,7 +35,7 @@ from dbx_privatelink.decommission.models import DecommissionPlan, PlanItem
 from dbx_privatelink.decommission.rules import describe_permission, restored_permissions
 from dbx_privatelink.decommission.users import groups_named_by, keys_of_spec, spec_users, users_besides
 from dbx_privatelink.errors import DatabricksNotFoundError
-from dbx_privatelink.ledger import SharedKey
+from dbx_privatelink.shared_key import SharedKey
 from dbx_privatelink.spec import parse_spec
 
 if TYPE_CHECKING:

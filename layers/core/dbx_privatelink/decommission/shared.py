@@ -17,7 +17,7 @@ from dbx_privatelink.decommission.models import (
     SharedResource,
 )
 from dbx_privatelink.decommission.users import spec_users, users_besides
-from dbx_privatelink.ledger import SharedKey
+from dbx_privatelink.shared_key import SharedKey
 
 if TYPE_CHECKING:
     from dbx_privatelink.decommission.models import (

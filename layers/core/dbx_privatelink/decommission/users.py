@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.models.endpoints import EndpointPlan
 from dbx_privatelink.reconcile.aws_services import aws_endpoint_plans
 from dbx_privatelink.reconcile.shared import shared_keys
+from dbx_privatelink.shared_key import SharedKey
 from dbx_privatelink.spec import parse_spec
 
 if TYPE_CHECKING:

@@ -39,7 +39,6 @@ from dbx_privatelink.errors import (
     ResourceConflictError,
     SpecInvalidError,
 )
-from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.models.dns import (
     DnsInbound,
     DnsOutboundEndpoint,
@@ -62,6 +61,7 @@ from dbx_privatelink.reconcile.shared import (
     rule_key,
     spec_rules,
 )
+from dbx_privatelink.shared_key import SharedKey
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import VpcInfo

@@ -23,7 +23,6 @@ from dbx_privatelink.errors import (
     IdempotencyConflictError,
     PrivateDnsConflictError,
 )
-from dbx_privatelink.ledger import SharedKey
 from dbx_privatelink.models.base import PacingState
 from dbx_privatelink.models.endpoints import (
     EnablePrivateDnsOutput,
@@ -35,6 +34,7 @@ from dbx_privatelink.models.endpoints import (
 from dbx_privatelink.pacing import Ticket, pace_mutations
 from dbx_privatelink.reconcile.polling import check_until_settled, schedule_for
 from dbx_privatelink.reconcile.shared import OWNER_TAG_KEY, REGISTRATION_PREFIX, ROLE_TAG_KEY, endpoint_key
+from dbx_privatelink.shared_key import SharedKey
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import Ec2Client, EndpointInfo

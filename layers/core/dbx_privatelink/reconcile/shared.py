@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from dbx_privatelink.ledger import SharedKey
+from dbx_privatelink.shared_key import SharedKey
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.resolver import ResolverClient
