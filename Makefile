@@ -67,6 +67,7 @@ schema: $(VENV)/.installed
 
 typecheck: $(VENV)/.installed
 	cd layers/core && ../../$(VENV)/bin/mypy dbx_privatelink
+	MYPYPATH=layers/core $(VENV)/bin/mypy cli/dbx_privatelink_cli
 
 validate: $(SAM_VENV)/.installed
 	$(SAM) validate --lint --template template.yaml

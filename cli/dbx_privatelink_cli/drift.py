@@ -8,8 +8,12 @@ remediation of the stack (drift is still recorded and notified); resume lifts it
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from dbx_privatelink.drift.remediation import RESERVATION_GRACE_SECONDS
 from dbx_privatelink.errors import DbxPrivateLinkError
 from dbx_privatelink.store import DriftRecord, DriftStore
 from dbx_privatelink_cli.common import EXIT_OK, CliError, Runtime, add_common_arguments
@@ -54,13 +58,21 @@ def drift_store(runtime: Runtime, table_name: str) -> DriftStore:
     return DriftStore(runtime.resource("dynamodb").Table(table_name))
 
 
-def _execution_status(sfn: Any, arn: str | None) -> str:
+def execution_status(sfn: Any, record: DriftRecord, now: datetime | None = None) -> str:
+    """The status of the execution a drift record names. One Step Functions does not know is STARTING while
+    the record is young (it coalesced onto a run another record reserved and is about to start), else
+    NOT_FOUND (Step Functions forgets an execution 90 days after it ends); a read that fails says why."""
+    arn = record.execution_arn
     if not arn or ":execution:" not in arn:
         return ""
     try:
         return str(sfn.describe_execution(executionArn=arn)["status"])
-    except Exception:  # an execution Step Functions no longer knows (expired after 90 days)
-        return "unknown"
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code != "ExecutionDoesNotExist":
+            return f"UNKNOWN ({code or exc})"
+    age = (now or datetime.now(UTC)) - datetime.fromisoformat(record.detected_at)
+    return "STARTING" if age.total_seconds() < RESERVATION_GRACE_SECONDS else "NOT_FOUND"
 
 
 def drift_json(record: DriftRecord, execution_status: str) -> dict[str, Any]:
@@ -114,7 +126,7 @@ def run_drift(args: argparse.Namespace, runtime: Runtime) -> int:
         raise CliError(
             f"cannot read the store ({stack.table_name}): {exc}", name=type(exc).__name__
         ) from None
-    rows = [(record, _execution_status(sfn, record.execution_arn)) for key in keys for record in records[key]]
+    rows = [(record, execution_status(sfn, record)) for key in keys for record in records[key]]
     if args.output == "json":
         emit_json(
             runtime.out,

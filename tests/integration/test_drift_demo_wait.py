@@ -1,11 +1,13 @@
-"""The demo's drift act waits on the repair a drift record names, and that run may not have started yet: a
-record that coalesced onto a remediation another record reserved a moment ago names an execution Step
-Functions does not know until the reserving record calls StartExecution (this once ended the demo)."""
+"""A drift record may name a repair that has not started yet: a record that coalesced onto a remediation
+another record reserved a moment ago names an execution Step Functions does not know until the reserving
+record calls StartExecution. The demo's drift act waits for it (this once ended the demo), and `drift`
+lists it as STARTING, not as an error."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -13,6 +15,9 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from dbx_privatelink.drift.remediation import RESERVATION_GRACE_SECONDS
+from dbx_privatelink.store import DriftRecord
+from dbx_privatelink_cli.drift import execution_status
 from dbx_privatelink_cli.drift_demo import await_execution
 
 REGION = "us-east-1"
@@ -79,3 +84,44 @@ def test_other_errors_are_not_taken_for_a_run_not_started(sfn: Any) -> None:
     with pytest.raises(ClientError) as raised:
         await_execution(sfn, "arn:aws:states:us-east-1:123456789012:stateMachine:reconcile", timeout=30)
     assert raised.value.response["Error"]["Code"] != "ExecutionDoesNotExist"
+
+
+def _record(arn: str | None, detected: datetime) -> DriftRecord:
+    return DriftRecord(
+        event_id="scan-1",
+        workspace_key="privatelink-test",
+        source="scan",
+        detected_at=detected.isoformat(timespec="microseconds"),
+        outcome="coalesced",
+        execution_arn=arn,
+    )
+
+
+def test_drift_lists_a_reserved_run_as_starting_and_an_unknown_old_one_as_not_found(sfn: Any) -> None:
+    arn = _unknown_execution(sfn)
+    now = datetime.now(UTC)
+    young = _record(arn, now - timedelta(seconds=5))
+    old = _record(arn, now - timedelta(seconds=RESERVATION_GRACE_SECONDS + 1))
+    assert execution_status(sfn, young, now) == "STARTING"
+    assert execution_status(sfn, old, now) == "NOT_FOUND"
+    assert execution_status(sfn, _record(None, now), now) == ""
+
+
+def test_drift_lists_a_started_run_by_its_status_and_a_failed_read_by_its_error(sfn: Any) -> None:
+    created = sfn.create_state_machine(name="reconcile", definition=DEFINITION, roleArn=ROLE)
+    started = sfn.start_execution(stateMachineArn=created["stateMachineArn"], name="drift-1")
+    now = datetime.now(UTC)
+    status = execution_status(sfn, _record(started["executionArn"], now), now)
+    assert status in ("RUNNING", "SUCCEEDED")
+    # A read Step Functions refuses is not taken for a run that is starting: the error is named
+    assert execution_status(Denied(), _record(started["executionArn"], now), now) == (
+        "UNKNOWN (AccessDeniedException)"
+    )
+
+
+class Denied:
+    """Step Functions to a caller without states:DescribeExecution."""
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
+        error = {"Code": "AccessDeniedException", "Message": f"not authorized on {executionArn}"}
+        raise ClientError({"Error": error}, "DescribeExecution")
