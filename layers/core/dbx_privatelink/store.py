@@ -19,7 +19,7 @@ import json
 import time
 from contextlib import suppress
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import BotoCoreError, ClientError
@@ -28,7 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from dbx_privatelink.aws.errors import error_code, map_aws_error
 from dbx_privatelink.decommission import DecommissionMode
 from dbx_privatelink.errors import LeaseLostError
-from dbx_privatelink.spec import WorkspaceSpec
+
+if TYPE_CHECKING:
+    from dbx_privatelink.spec import WorkspaceSpec
 
 LEASE_TTL_SECONDS = 6 * 3600
 
