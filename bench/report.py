@@ -71,6 +71,10 @@ class ImportFigures:
     # that validates its input pays before any code of its own (paired with the floor, like the handlers).
     validating_floor_ms: float | None = None
     validating_floor_ratio: float | None = None
+    # What a first invocation may add beyond the import, measured just after importing `first_use_after`:
+    # models built on first use, adapters imported where they are built (label -> median ms).
+    first_use_after: str = ""
+    first_use_ms: Mapping[str, float] = field(default_factory=dict)
 
     def ratio(self, name: str) -> float | None:
         """The handler's import time over the floor's: paired when measured so, else the medians' ratio."""
@@ -511,6 +515,8 @@ def import_section(imports: ImportFigures) -> tuple[str, str, list[str], list[li
                 "",
             ]
         )
+    for label, ms in imports.first_use_ms.items():
+        rows.append([f"first use, not in the figures above: {label}", f"+{ms:.0f}", "", "", "", "", ""])
     if imports.baseline_ms is not None:
         rows.append(["`import boto3` alone (for scale)", f"{imports.baseline_ms:.0f}", "", "", "", "", ""])
     if imports.sdk_ms is not None:
@@ -526,8 +532,11 @@ def import_section(imports: ImportFigures) -> tuple[str, str, list[str], list[li
         "both). CPU: the interpreter's CPU time "
         "over the same span (less inflated by a busy machine). As source: the same import from the same tree "
         "without its bytecode (how the python builder shipped the layer: every cold start compiled it), and "
-        "that over the built figure. The boto3 and Databricks SDK lines are the bare import from the "
-        "development environment.",
+        "that over the built figure. First use: what a first invocation adds beyond the import when its step "
+        "touches it (models are built on first use, adapters imported where they are built), each timed in a "
+        f"fresh interpreter just after importing {imports.first_use_after or 'a handler'}, median of "
+        f"{imports.repeats}; a function's cold start is its import plus what its step touches. The boto3 and "
+        "Databricks SDK lines are the bare import from the development environment.",
         ["module", "median ms", "x floor", "CPU ms", "x floor (CPU)", "as source ms", "as source / built"],
         rows,
     )

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import yaml
 from botocore.exceptions import ClientError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -274,6 +275,46 @@ _IMPORT_VALIDATING_FLOOR = _IMPORT_FLOOR.replace(
 )
 
 
+# What a first invocation may add to a cold start beyond the import (not in the handler figures): the
+# models built on first use and the adapters imported where they are built. Timed in a fresh interpreter
+# just after importing the function below (a light one), `prepare` untimed, then `what`.
+_FIRST_USE_AFTER = "acquire_lease"
+_FIRST_USE = textwrap.dedent(
+    """
+    import importlib.util, json, sys, time
+    layer, code, sample, prepare, what = sys.argv[1:6]
+    sys.path[:0] = [layer, code]
+    spec = importlib.util.spec_from_file_location("app", code + "/app.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["app"] = module
+    spec.loader.exec_module(module)
+    exec(prepare)
+    started, cpu = time.perf_counter(), time.process_time()
+    exec(what)
+    print(time.perf_counter() - started, time.process_time() - cpu)
+    """
+)
+FIRST_USES: tuple[tuple[str, str, str], ...] = (
+    (
+        "the spec's models built (the first parse_spec, examples/us-east-1.yaml)",
+        "from dbx_privatelink.spec import parse_spec\ndoc = json.loads(sample)",
+        "parse_spec(doc)",
+    ),
+    ("the store (the table's items and drift records)", "", "import dbx_privatelink.store"),
+    ("the ledger (shared resources)", "", "import dbx_privatelink.ledger"),
+    ("the EC2 adapter", "", "import dbx_privatelink.aws.ec2"),
+    ("the Route 53 Resolver adapter", "", "import dbx_privatelink.aws.resolver"),
+    ("the Route 53 hosted-zone adapter", "", "import dbx_privatelink.aws.zones"),
+    ("the Databricks client", "", "import dbx_privatelink.databricks.client"),
+    ("dnspython and the DNS query adapter (VerifyDns only)", "", "import dbx_privatelink.aws.dns_query"),
+    (
+        "a boto3 EC2 client (its service model read: any code that calls EC2 pays it)",
+        "import boto3",
+        "boto3.client('ec2', region_name='us-east-1')",
+    ),
+)
+
+
 def function_environment(step: str) -> dict[str, str]:
     """What a deployed function sees (template Globals plus every variable a step may need), dummy values;
     AWS_LAMBDA_FUNCTION_NAME and LAMBDA_TASK_ROOT set so Powertools behaves as on Lambda (Tracing: Active:
@@ -377,6 +418,22 @@ def _import_round(
             paired[code.name].append(sample[0] / before[0])
 
 
+def measure_first_use(site: Path, repeats: int) -> dict[str, float]:
+    """FIRST_USES against the built layer: label -> median ms over `repeats` fresh interpreters."""
+    sample = json.dumps(yaml.safe_load((REPO_ROOT / "examples" / "us-east-1.yaml").read_text()))
+    code = str(REPO_ROOT / "functions" / _FIRST_USE_AFTER)
+    env = function_environment(_FIRST_USE_AFTER)
+    return {
+        label: median_ms(
+            [
+                _time_subprocess(["-c", _FIRST_USE, str(site), code, sample, prepare, what], env)[0]
+                for _ in range(repeats)
+            ]
+        )
+        for label, prepare, what in FIRST_USES
+    }
+
+
 def measure_imports(repeats: int) -> ImportFigures:
     """Each handler and the floor against the layer as built, in `repeats` rounds (a round: every handler
     once, each just after a floor of its own: the ratio is paired), so that a change of the machine's load
@@ -400,6 +457,7 @@ def measure_imports(repeats: int) -> ImportFigures:
         validating_ratio.append(validating[-1] / before)
         _import_round(site, codes, floor, samples, paired)
         _import_round(source, codes, source_floor, source_samples)
+    first_use = measure_first_use(site, repeats)
     floor_env = function_environment("import")
     baseline = median_ms(
         [_time_subprocess(["-c", _IMPORT_MODULE, "boto3"], floor_env)[0] for _ in range(repeats)]
@@ -424,6 +482,8 @@ def measure_imports(repeats: int) -> ImportFigures:
         baseline_ms=baseline,
         source_handlers_ms={name: median_ms([w for w, _ in s]) for name, s in source_samples.items()},
         source_floor_ms=median_ms([w for w, _ in source_floor]),
+        first_use_after=_FIRST_USE_AFTER,
+        first_use_ms=first_use,
     )
 
 

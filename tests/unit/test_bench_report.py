@@ -317,6 +317,18 @@ def test_the_validating_floor_is_a_row_of_its_own_as_a_ratio_of_the_floor() -> N
     assert "validating" not in render_markdown(report)
 
 
+def test_what_a_first_invocation_adds_is_listed_apart_from_the_handlers() -> None:
+    report = _report()
+    assert report.imports is not None
+    imports = replace(report.imports, first_use_after="acquire_lease", first_use_ms={"the EC2 adapter": 12.4})
+    md = render_markdown(replace(report, imports=imports))
+    # A row of its own, as a time added (not a handler: the range stays the handlers')
+    assert "| first use, not in the figures above: the EC2 adapter | +12 |" in md
+    assert "| **range** | 300-411 |" in md
+    assert "just after importing acquire_lease" in md
+    assert "first use, not" not in render_markdown(report)
+
+
 def test_import_section_replaces_only_its_own_section() -> None:
     results = "# Benchmark results\n\n## Summary\n\nrun\n\n## Handler import time (cold, ms)\n\nold\n\n## Fleet\n\nfleet\n"
     new = splice_import_section(results, "## Handler import time (cold, ms)\n\nnew\n")

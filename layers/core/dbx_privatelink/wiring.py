@@ -3,7 +3,8 @@ cold start. The domain never reads os.environ or builds clients; this module doe
 
 Every adapter is imported where it is built, not at the top of this module: a function imports only the
 adapters its step touches (a step that resolves no name never loads dnspython, a step that never calls
-Databricks never loads its client). The imports under TYPE_CHECKING are for the annotations alone.
+Databricks never loads its client). boto3 itself is imported here: every step calls AWS, so deferring it
+would only move it into the first invocation. The imports under TYPE_CHECKING are for the annotations alone.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+import boto3
 from botocore.config import Config
 
 from dbx_privatelink.aws import DEFAULT_SECRET_MAX_AGE_S
@@ -179,8 +181,6 @@ class Deps:
     def _boto(self) -> Any:
         with self._session_lock:
             if self.session is None:
-                import boto3
-
                 self.session = boto3.session.Session()
             return self.session
 
