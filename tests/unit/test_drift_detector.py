@@ -56,8 +56,10 @@ class ExecutionAlreadyExists(Exception):
     pass
 
 
-class ExecutionDoesNotExist(Exception):
-    pass
+def execution_does_not_exist(arn: str) -> ClientError:
+    """As boto3 raises it: its modeled ExecutionDoesNotExist is a ClientError with that code."""
+    error = {"Code": "ExecutionDoesNotExist", "Message": f"Execution Does Not Exist: '{arn}'"}
+    return ClientError({"Error": error}, "DescribeExecution")
 
 
 class FakeStepFunctions:
@@ -76,7 +78,7 @@ class FakeStepFunctions:
 
     def describe_execution(self, executionArn: str) -> dict[str, Any]:
         if executionArn not in self.status:
-            raise ExecutionDoesNotExist(executionArn)
+            raise execution_does_not_exist(executionArn)
         return {"status": self.status[executionArn]}
 
     def finish(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from dbx_privatelink.aws.executions import holder_running
 from dbx_privatelink.decommission.claims import claim_token
 from dbx_privatelink.decommission.models import (
     BeginDecommissionOutput,
@@ -67,17 +68,6 @@ def standing(
     return "ready", ""
 
 
-def _holder_running(deps: Deps, holder_arn: str) -> bool:
-    """Whether the execution holding the lease still runs (a holder that cannot be described does not)."""
-    if not holder_arn:
-        return True  # unknown holder: trust the lease's expiry instead
-    try:
-        status = deps.sfn.describe_execution(executionArn=holder_arn)["status"]
-    except Exception:
-        return False
-    return bool(status == "RUNNING")
-
-
 def begin_decommission(inp: BeginDecommissionInput, deps: Deps) -> BeginDecommissionOutput:
     """Say whether there is anything to decommission (changing nothing when there is not), then mark the
     workspace and take its lease, or say when to try again."""
@@ -98,7 +88,7 @@ def begin_decommission(inp: BeginDecommissionInput, deps: Deps) -> BeginDecommis
         and marker.state == "decommissioning"
         and marker.execution_name != inp.execution_name
         and not marker.clearable(now)
-        and _holder_running(deps, marker.execution_arn)
+        and holder_running(deps.sfn, marker.execution_arn)
     )
     # Another decommission of this workspace runs: it keeps its marker, this one waits for the lease.
     if not running_elsewhere and (
@@ -116,7 +106,7 @@ def begin_decommission(inp: BeginDecommissionInput, deps: Deps) -> BeginDecommis
             ),
         )
     attempt = store.acquire_lease(key, inp.execution_name, inp.execution_arn, now)
-    if not attempt.acquired and attempt.holder and not _holder_running(deps, attempt.holder.holder_arn):
+    if not attempt.acquired and attempt.holder and not holder_running(deps.sfn, attempt.holder.holder_arn):
         attempt = store.acquire_lease(
             key, inp.execution_name, inp.execution_arn, now, take_over_from=attempt.holder.holder
         )

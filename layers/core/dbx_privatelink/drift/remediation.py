@@ -14,6 +14,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
+from dbx_privatelink.aws.executions import execution_status
 from dbx_privatelink.drift.prerequisites import prerequisite_repairs
 from dbx_privatelink.drift.records import notify
 from dbx_privatelink.errors import AwsAccessDeniedError
@@ -50,13 +51,10 @@ def account_of(arn: str) -> str:
 def _execution_running(deps: Deps, arn: str, started_at: int, now: int) -> bool:
     if not arn:
         return False
-    try:
-        status = deps.sfn.describe_execution(executionArn=arn)["status"]
-    except Exception as exc:  # reserved a moment ago and not started yet, or never started
-        if "ExecutionDoesNotExist" in type(exc).__name__ or "ExecutionDoesNotExist" in str(exc):
-            return now - started_at < RESERVATION_GRACE_SECONDS
-        raise
-    return bool(status == "RUNNING")
+    status = execution_status(deps.sfn, arn)
+    if status is None:  # reserved a moment ago and not started yet, or never started
+        return now - started_at < RESERVATION_GRACE_SECONDS
+    return status == "RUNNING"
 
 
 def _coalesce(deps: Deps, store: DriftStore, key: str, now: int, window: RemediationWindow) -> str | None:

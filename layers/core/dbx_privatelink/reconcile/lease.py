@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from dbx_privatelink.aws.executions import holder_running
 from dbx_privatelink.errors import WorkspaceBusyError
 from dbx_privatelink.models.lease import AcquireLeaseOutput
 from dbx_privatelink.spec import parse_spec
@@ -14,16 +15,6 @@ if TYPE_CHECKING:
 
 # Rounds of "take the lease, else mark its holder's lease dirty" before the step gives up (retried).
 MARK_ATTEMPTS = 5
-
-
-def _holder_running(deps: Deps, holder_arn: str) -> bool:
-    if not holder_arn:
-        return True  # unknown holder: trust the lease's expiry instead
-    try:
-        status = deps.sfn.describe_execution(executionArn=holder_arn)["status"]
-    except Exception:  # an execution that cannot be described is not one to wait for
-        return False
-    return bool(status == "RUNNING")
 
 
 def acquire_lease(inp: AcquireLeaseInput, deps: Deps) -> AcquireLeaseOutput:
@@ -41,7 +32,11 @@ def acquire_lease(inp: AcquireLeaseInput, deps: Deps) -> AcquireLeaseOutput:
     for _ in range(MARK_ATTEMPTS):
         now = int(deps.clock())
         attempt = deps.store.acquire_lease(key, inp.execution_name, inp.execution_arn, now)
-        if not attempt.acquired and attempt.holder and not _holder_running(deps, attempt.holder.holder_arn):
+        if (
+            not attempt.acquired
+            and attempt.holder
+            and not holder_running(deps.sfn, attempt.holder.holder_arn)
+        ):
             attempt = deps.store.acquire_lease(
                 key, inp.execution_name, inp.execution_arn, now, take_over_from=attempt.holder.holder
             )

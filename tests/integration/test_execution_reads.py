@@ -1,7 +1,10 @@
-"""A drift record may name a repair that has not started yet: a record that coalesced onto a remediation
-another record reserved a moment ago names an execution Step Functions does not know until the reserving
-record calls StartExecution. The demo's drift act waits for it (this once ended the demo), and `drift`
-lists it as STARTING, not as an error."""
+"""Reading an execution another run names: a drift record's repair, a lease's holder.
+
+A record that coalesced onto a remediation another record reserved a moment ago names an execution Step
+Functions does not know until the reserving record calls StartExecution: the demo's drift act waits for it
+(this once ended the demo) and `drift` lists it as STARTING. A lease holder is taken for ended only when
+Step Functions does not know it: a read that fails (throttled, denied) raises, so that no execution takes
+the lease of a holder that may still run."""
 
 from __future__ import annotations
 
@@ -15,7 +18,9 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from dbx_privatelink.aws.executions import holder_running
 from dbx_privatelink.drift.remediation import RESERVATION_GRACE_SECONDS
+from dbx_privatelink.errors import AwsAccessDeniedError, AwsThrottledError
 from dbx_privatelink.store import DriftRecord
 from dbx_privatelink_cli.drift import execution_status
 from dbx_privatelink_cli.drift_demo import await_execution
@@ -114,14 +119,39 @@ def test_drift_lists_a_started_run_by_its_status_and_a_failed_read_by_its_error(
     status = execution_status(sfn, _record(started["executionArn"], now), now)
     assert status in ("RUNNING", "SUCCEEDED")
     # A read Step Functions refuses is not taken for a run that is starting: the error is named
-    assert execution_status(Denied(), _record(started["executionArn"], now), now) == (
+    assert execution_status(Refusing(), _record(started["executionArn"], now), now) == (
         "UNKNOWN (AccessDeniedException)"
     )
 
 
-class Denied:
-    """Step Functions to a caller without states:DescribeExecution."""
+class Refusing:
+    """Step Functions refusing DescribeExecution with `code`."""
+
+    def __init__(self, code: str = "AccessDeniedException") -> None:
+        self.code = code
 
     def describe_execution(self, executionArn: str) -> dict[str, Any]:
-        error = {"Code": "AccessDeniedException", "Message": f"not authorized on {executionArn}"}
+        error = {"Code": self.code, "Message": f"refused on {executionArn}"}
         raise ClientError({"Error": error}, "DescribeExecution")
+
+
+def test_a_lease_holder_step_functions_does_not_know_has_ended_and_a_running_one_runs(sfn: Any) -> None:
+    created = sfn.create_state_machine(name="reconcile", definition=DEFINITION, roleArn=ROLE)
+    running = sfn.start_execution(stateMachineArn=created["stateMachineArn"], name="holder")["executionArn"]
+    gone = _unknown_execution(sfn)
+    assert holder_running(sfn, running) is (
+        sfn.describe_execution(executionArn=running)["status"] == "RUNNING"
+    )
+    assert holder_running(sfn, gone) is False
+    # A holder without an ARN is trusted until its lease expires
+    assert holder_running(sfn, "") is True
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [("ThrottlingException", AwsThrottledError), ("AccessDeniedException", AwsAccessDeniedError)],
+)
+def test_a_lease_holder_that_cannot_be_read_is_not_taken_for_ended(code: str, error: type[Exception]) -> None:
+    # The step fails (and is retried) instead of taking the lease from a holder that may still run
+    with pytest.raises(error, match="DescribeExecution"):
+        holder_running(Refusing(code), "arn:aws:states:us-east-1:123456789012:execution:reconcile:holder")
