@@ -11,8 +11,7 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+from dbx_privatelink.aws.executions import execution_status as read_execution_status
 from dbx_privatelink.drift.remediation import RESERVATION_GRACE_SECONDS
 from dbx_privatelink.errors import DbxPrivateLinkError
 from dbx_privatelink.store import DriftRecord, DriftStore
@@ -66,11 +65,11 @@ def execution_status(sfn: Any, record: DriftRecord, now: datetime | None = None)
     if not arn or ":execution:" not in arn:
         return ""
     try:
-        return str(sfn.describe_execution(executionArn=arn)["status"])
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code != "ExecutionDoesNotExist":
-            return f"UNKNOWN ({code or exc})"
+        status = read_execution_status(sfn, arn)
+    except DbxPrivateLinkError as exc:
+        return f"UNKNOWN ({type(exc).__name__})"
+    if status is not None:
+        return status
     age = (now or datetime.now(UTC)) - datetime.fromisoformat(record.detected_at)
     return "STARTING" if age.total_seconds() < RESERVATION_GRACE_SECONDS else "NOT_FOUND"
 

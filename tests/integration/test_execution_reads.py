@@ -120,7 +120,7 @@ def test_drift_lists_a_started_run_by_its_status_and_a_failed_read_by_its_error(
     assert status in ("RUNNING", "SUCCEEDED")
     # A read Step Functions refuses is not taken for a run that is starting: the error is named
     assert execution_status(Refusing(), _record(started["executionArn"], now), now) == (
-        "UNKNOWN (AccessDeniedException)"
+        "UNKNOWN (AwsAccessDeniedError)"
     )
 
 
