@@ -20,8 +20,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from dbx_privatelink.aws.executions import execution_status
 from dbx_privatelink.drift.scan import observe_workspace
 from dbx_privatelink.errors import DbxPrivateLinkError, SpecInvalidError
 from dbx_privatelink.spec import parse_spec
@@ -409,13 +408,15 @@ RECORDED_HEALTH = frozenset({"HEALTHY", "FAILED", "DEGRADED", "DECOMMISSIONED"})
 
 def _holder_status(sfn: Any, lease: Lease) -> str:
     """The lease holder's execution status, judged as AcquireLease judges it: a holder without an ARN is
-    trusted until the lease expires, one that cannot be described is not running."""
+    trusted until the lease expires, one Step Functions does not know has ended; a read that fails is
+    shown as such (AcquireLease would fail and retry, not take the lease)."""
     if not lease.holder_arn:
         return "RUNNING"
     try:
-        return str(sfn.describe_execution(executionArn=lease.holder_arn)["status"])
-    except (ClientError, BotoCoreError) as exc:
+        status = execution_status(sfn, lease.holder_arn)
+    except DbxPrivateLinkError as exc:
         return f"not describable ({type(exc).__name__})"
+    return status or "unknown to Step Functions (ended)"
 
 
 def summarize(

@@ -179,6 +179,23 @@ def test_a_lease_left_by_an_execution_that_ended_is_not_running(aws: Any) -> Non
     assert row["reasons"] == ["the lease is held by acme-eu-g1-20261122T100000Z, which is ABORTED"]
 
 
+def test_a_lease_held_by_an_execution_step_functions_does_not_know_is_said_so(aws: Any) -> None:  # noqa: F811
+    # Given a healthy workspace whose lease names an execution Step Functions has no record of
+    store = _store(aws)
+    _desired(store, "acme-eu")
+    _observed(store, "acme-eu", "HEALTHY")
+    arn = _execution(aws, "acme-eu-g1-20261122T100000Z").replace("acme-eu-g1-", "acme-eu-g0-")
+    _hold_lease(store, "acme-eu", "acme-eu-g0-20261122T100000Z", arn)
+    # When listed
+    code, out, _err = run_cli(["status", "--output", "json"], aws)
+    # Then it is not taken for running, and the reason says what Step Functions said
+    [row] = json.loads(out)
+    assert (code, row["health"], row["running"]) == (0, "HEALTHY", None)
+    assert row["reasons"] == [
+        "the lease is held by acme-eu-g0-20261122T100000Z, which is unknown to Step Functions (ended)"
+    ]
+
+
 def test_the_drift_column_shows_a_forced_mode_and_the_global_pause(aws: Any) -> None:  # noqa: F811
     # Given a workspace forced to notify after too many remediations, and the stack paused
     store = _store(aws)
