@@ -30,11 +30,13 @@ from dbx_privatelink.decommission.plan import (
     ordered,
 )
 from dbx_privatelink.decommission.rules import describe_permission, restored_permissions
+from dbx_privatelink.decommission.users import groups_named_by, spec_users, unknown_users_reason, unreadable
 from dbx_privatelink.models.base import PollState
 from dbx_privatelink.reconcile.shared import RESTORED_RULE_DESCRIPTION
 from dbx_privatelink.shared_key import SharedKey
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import DecommissionMarker, Desired
+from dbx_privatelink.wiring import Deps, Settings
 
 TOKEN = "decommission:acme"
 SPEC: dict[str, Any] = {
@@ -158,6 +160,29 @@ def test_a_resource_another_decommission_claimed_is_left_to_it() -> None:
 def test_a_shared_resource_already_gone_only_has_its_entry_forgotten() -> None:
     item = decide_shared("acme", "delete", _facts(located=Located()), TOKEN)
     assert (item.action, item.eligible) == ("gone", True)
+
+
+def test_nothing_shared_is_deleted_while_another_workspace_s_spec_cannot_be_read() -> None:
+    # Given another managed workspace whose stored spec no longer validates (what it uses is unknown)
+    broken = copy.deepcopy(SPEC)
+    broken["workspace_key"] = "beta"
+    broken["network"]["vpc_id"] = "not-a-vpc"
+    retired = DecommissionMarker(state="decommissioned", mode="detach")
+    others = {"acme": _desired(), "beta": _desired(broken), "gone": _desired(broken, retired)}
+    unknown = unreadable(others, "acme")
+    # Then it is named with its first problem (not this workspace, not a decommissioned one)...
+    assert list(unknown) == ["beta"] and "network.vpc_id" in unknown["beta"]
+    reason = unknown_users_reason(unknown)
+    assert "beta" in reason and "re-apply it with a valid spec, or decommission it first" in reason
+    # ... a shared resource only this workspace uses is kept, and not handed to the release to claim
+    item = decide_shared("acme", "delete", _facts(unknown_users=reason), TOKEN)
+    assert (item.action, item.eligible, item.reason) == ("keep", False, reason)
+    # ... and so are the rules drift repairs added to a group only this workspace names
+    rules = decide_restored_rules("delete", "sg-1", ["egress tcp 443 to 0.0.0.0/0"], [], reason)
+    assert rules is not None and (rules.action, rules.reason) == ("keep", reason)
+    # ... while the spec readers skip it rather than fail
+    assert spec_users("acme", others, Deps(settings=Settings(region="us-east-1", owner_tag="t"))) == {}
+    assert groups_named_by(others, "acme") == {}
 
 
 def test_detach_keeps_everything() -> None:

@@ -33,8 +33,15 @@ from dbx_privatelink.decommission.locate import (
 )
 from dbx_privatelink.decommission.models import DecommissionPlan, PlanItem
 from dbx_privatelink.decommission.rules import describe_permission, restored_permissions
-from dbx_privatelink.decommission.users import groups_named_by, keys_of_spec, spec_users, users_besides
-from dbx_privatelink.errors import DatabricksNotFoundError
+from dbx_privatelink.decommission.users import (
+    groups_named_by,
+    keys_of_spec,
+    spec_users,
+    unknown_users_reason,
+    unreadable,
+    users_besides,
+)
+from dbx_privatelink.errors import DatabricksNotFoundError, SpecInvalidError
 from dbx_privatelink.shared_key import SharedKey
 from dbx_privatelink.spec import parse_spec
 
@@ -110,6 +117,8 @@ class SharedFacts:
     spec_users: tuple[str, ...] = ()  # other managed workspaces whose spec uses it
     deleting: str = ""  # the token of a decommission that claimed it
     recorded: bool = True  # the ledger has an entry for it
+    # Why its users cannot all be known (another managed workspace's spec no longer validates): then kept.
+    unknown_users: str = ""
 
 
 def decide_shared(workspace_key: str, mode: DecommissionMode, facts: SharedFacts, token: str) -> PlanItem:
@@ -138,6 +147,8 @@ def decide_shared(workspace_key: str, mode: DecommissionMode, facts: SharedFacts
         return item.model_copy(update={"reason": f"being deleted by {facts.deleting}", "eligible": False})
     if used_by:
         return item.model_copy(update={"reason": f"still used by {', '.join(used_by)}", "eligible": True})
+    if facts.unknown_users:
+        return item.model_copy(update={"reason": facts.unknown_users, "eligible": False})
     return item.model_copy(
         update={
             "action": "delete",
@@ -262,10 +273,15 @@ def decide_private_access_settings(
 
 
 def decide_restored_rules(
-    mode: DecommissionMode, group_id: str, described: list[str], other_users: list[str]
+    mode: DecommissionMode,
+    group_id: str,
+    described: list[str],
+    other_users: list[str],
+    unknown_users: str = "",
 ) -> PlanItem | None:
     """Rules the application's drift repairs added to a customer's group: removed with the last workspace
-    whose spec names the group (the group itself is the customer's and stays)."""
+    whose spec names the group (the group itself is the customer's and stays); kept while some workspace's
+    spec cannot be read (`unknown_users`: why)."""
     if not described:
         return None
     item = PlanItem(
@@ -275,6 +291,8 @@ def decide_restored_rules(
         return item.model_copy(update={"reason": DETACH})
     if other_users:
         return item.model_copy(update={"reason": f"the group also serves {', '.join(other_users)}"})
+    if unknown_users:
+        return item.model_copy(update={"reason": unknown_users})
     return item.model_copy(
         update={
             "action": "delete",
@@ -457,6 +475,10 @@ def plan_decommission(
 
     records = {r.shared_key: r for r in deps.ledger.list_shared()}
     users = spec_users(workspace_key, others, deps)
+    unknown = unreadable(others, workspace_key)
+    unknown_users = unknown_users_reason(unknown) if unknown and mode == "delete" else ""
+    if unknown_users:
+        plan.notes.append(unknown_users.replace("kept: ", "nothing shared is deleted: ", 1))
     adopted = {i for d in others.values() for i in _adopted(d)} | adopted_endpoint_ids(spec)
     keys = workspace_keys(spec, observed, deps)
     if resolver is None and any(k.kind.startswith(("resolver", "rule")) for k in keys):
@@ -477,6 +499,7 @@ def plan_decommission(
                     spec_users=tuple(users.get(key, [])),
                     deleting=record.deleting if record else "",
                     recorded=record is not None,
+                    unknown_users=unknown_users,
                 ),
                 token,
             )
@@ -492,7 +515,7 @@ def plan_decommission(
             for direction in ("ingress", "egress")
             for p in restored_permissions(permissions.get(direction, []))
         ]
-        item = decide_restored_rules(mode, group, described, named.get(group, []))
+        item = decide_restored_rules(mode, group, described, named.get(group, []), unknown_users)
         if item is not None:
             items.append(item)
     items += kept_as_yours(spec)
@@ -508,7 +531,7 @@ def plan_decommission(
 def _adopted(desired: Desired) -> set[str]:
     try:
         return adopted_endpoint_ids(parse_spec(desired.spec))
-    except Exception:
+    except SpecInvalidError:  # its workspace is unreadable(): nothing shared is deleted
         return set()
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from dbx_privatelink.decommission.models import DeletionProgress, PlanItem
-from dbx_privatelink.decommission.users import groups_named_by
+from dbx_privatelink.decommission.users import groups_named_by, unknown_users_reason, unreadable
 from dbx_privatelink.models.base import PollState
 from dbx_privatelink.reconcile.shared import RESTORED_RULE_DESCRIPTION
 
@@ -28,17 +28,25 @@ def revoke_restored_rules(inp: DeletionInput, deps: Deps) -> DeletionProgress:
     ]
     kept: list[PlanItem] = []
     if groups:
-        named = groups_named_by(deps.store.list_desired(), inp.context.workspace_key)
+        desired = deps.store.list_desired()
+        named = groups_named_by(desired, inp.context.workspace_key)
+        unknown = unreadable(desired, inp.context.workspace_key)
         ec2 = deps.ec2(inp.context.region)
         for group_id in groups:
-            if named.get(group_id):
+            users = named.get(group_id) or sorted(unknown)
+            if users:
+                reason = (
+                    f"the group also serves {', '.join(users)}"
+                    if named.get(group_id)
+                    else unknown_users_reason(unknown)
+                )
                 kept.append(
                     PlanItem(
                         kind="restored security group rule",
                         name=group_id,
                         action="keep",
-                        reason=f"the group also serves {', '.join(named[group_id])}",
-                        used_by=named[group_id],
+                        reason=reason,
+                        used_by=users,
                     )
                 )
                 continue

@@ -16,7 +16,7 @@ from dbx_privatelink.decommission.models import (
     ReleaseSharedOutput,
     SharedResource,
 )
-from dbx_privatelink.decommission.users import spec_users, users_besides
+from dbx_privatelink.decommission.users import spec_users, unknown_users_reason, unreadable, users_besides
 from dbx_privatelink.shared_key import SharedKey
 
 if TYPE_CHECKING:
@@ -33,7 +33,10 @@ def release_shared_resources(inp: ReleaseSharedInput, deps: Deps) -> ReleaseShar
     shared = [i for i in inp.plan.items if i.shared_key]
     keys = [SharedKey.from_pk(i.shared_key) for i in shared]
     released = ledger.release(key, keys)
-    users = spec_users(key, deps.store.list_desired(), deps)
+    desired = deps.store.list_desired()
+    users = spec_users(key, desired, deps)
+    # A workspace applied since the plan whose spec cannot be read: what it uses is unknown, nothing goes.
+    unknown = unreadable(desired, key)
     out = ReleaseSharedOutput()
     for item in shared:
         if not item.eligible:
@@ -43,6 +46,9 @@ def release_shared_resources(inp: ReleaseSharedInput, deps: Deps) -> ReleaseShar
         others = users_besides(key, record.refs if record else (), users.get(shared_key, []))
         if others:
             out.kept.append(_kept(item, f"still used by {', '.join(others)}", others))
+            continue
+        if unknown:
+            out.kept.append(_kept(item, unknown_users_reason(unknown), sorted(unknown)))
             continue
         if record is None:
             if item.action == "gone":

@@ -2,6 +2,8 @@
 
 A guard beside the ledger's references (a workspace applied before the ledger has none): the plan, the
 release of the shared resources and the revocation of restored rules each ask it again as things stand.
+A managed workspace whose stored spec no longer validates (written by an older version, say) names nothing
+anyone can read: what it uses is unknown, so nothing shared is deleted while there is one (`unreadable`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from dbx_privatelink.errors import SpecInvalidError
 from dbx_privatelink.models.endpoints import EndpointPlan
 from dbx_privatelink.reconcile.aws_services import aws_endpoint_plans
 from dbx_privatelink.reconcile.shared import shared_keys
@@ -61,7 +64,7 @@ def spec_users(workspace_key: str, others: dict[str, Desired], deps: Deps) -> di
             continue
         try:
             spec = parse_spec(desired.spec)
-        except Exception:  # a spec that no longer validates names nothing the decommission can rely on
+        except SpecInvalidError:  # named by unreadable(): what it uses is unknown
             continue
         for shared in keys_of_spec(spec, deps.catalog):
             users.setdefault(shared, []).append(key)
@@ -76,8 +79,32 @@ def groups_named_by(others: dict[str, Desired], workspace_key: str) -> dict[str,
             continue
         try:
             net = parse_spec(desired.spec).network
-        except Exception:
+        except SpecInvalidError:  # named by unreadable()
             continue
         for group in {*net.all_workspace_security_group_ids(), net.endpoint_security_group_id}:
             named.setdefault(group, []).append(key)
     return named
+
+
+def unreadable(others: dict[str, Desired], workspace_key: str) -> dict[str, str]:
+    """The other managed workspaces (not decommissioned) whose stored spec no longer validates, each with
+    the first problem found: what they use is unknown."""
+    found: dict[str, str] = {}
+    for key, desired in sorted(others.items()):
+        if key == workspace_key or desired.decommission is not None:
+            continue
+        try:
+            parse_spec(desired.spec)
+        except SpecInvalidError as exc:
+            problems = str(exc).splitlines()
+            found[key] = problems[1].lstrip("- ") if len(problems) > 1 else problems[0]
+    return found
+
+
+def unknown_users_reason(unknown: dict[str, str]) -> str:
+    """Why nothing shared is deleted while some workspace's spec cannot be read, and what to do."""
+    named = "; ".join(f"{key} ({problem})" for key, problem in sorted(unknown.items()))
+    return (
+        f"kept: the stored spec of {named} no longer validates, so what it uses is unknown; re-apply it "
+        "with a valid spec, or decommission it first, then run this decommission again"
+    )
