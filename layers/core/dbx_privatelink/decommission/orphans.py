@@ -26,6 +26,7 @@ from dbx_privatelink.errors import (
     DatabricksRequestError,
     DbxPrivateLinkError,
     RetryableError,
+    SpecInvalidError,
 )
 from dbx_privatelink.reconcile.shared import REGISTRATION_PREFIX
 from dbx_privatelink.spec import parse_spec
@@ -165,7 +166,7 @@ def scan_orphans(inp: ScanOrphansInput, deps: Deps) -> OrphanReport:
     for d in desired.values():
         try:
             accounts.add(parse_spec(d.spec).databricks.account_id)
-        except Exception:  # a spec that no longer validates names no account to look in
+        except SpecInvalidError:  # a spec that no longer validates names no account to look in
             continue
     paused = deps.drift_store.get_pause().paused
     region = deps.settings.region
