@@ -5,6 +5,7 @@ may already hold them."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -74,12 +75,13 @@ def test_demo_reconciles_the_sample_workspace_and_proves_a_second_apply_changes_
     assert "no change" in idempotency
 
 
-def test_demo_keep_running_prints_the_local_up_line_and_stops_on_sigterm() -> None:
-    # Given the demo with --keep-running
+def test_demo_keep_running_prints_the_local_up_line_and_stops_on_sigterm(tmp_path: Path) -> None:
+    # Given the demo with --keep-running (stderr to a file: read on failure, it names what went wrong)
+    stderr = (tmp_path / "demo.stderr").open("w")
     process = subprocess.Popen(
         [str(CLI), "demo", "--time-scale", "0.01", "--keep-running"],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         stdin=subprocess.DEVNULL,
         text=True,
         env=_env(),
@@ -102,7 +104,15 @@ def test_demo_keep_running_prints_the_local_up_line_and_stops_on_sigterm() -> No
         # When the demo is done, then its last stdout line is the JSON line of `local up`
         assert json_line.wait(DEMO_TIMEOUT_S), "no JSON line in time"
         found = [line for line in lines if line.startswith('{"aws_endpoint_url"')]
-        assert len(found) == 1, lines[-5:]
+        if len(found) != 1:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=STOP_TIMEOUT_S)
+            stderr.close()
+            pytest.fail(
+                f"{len(found)} local-up lines; demo exit status {process.returncode}\n"
+                f"--- stdout (last 80 lines) ---\n{''.join(lines[-80:])}"
+                f"\n--- stderr ---\n{(tmp_path / 'demo.stderr').read_text()[-6000:]}"
+            )
         info = json.loads(found[0])
         assert info["region"] == "us-east-1" and info["stack_name"] == "dbx-privatelink"
         # ... and the stack is still up: the workspace's endpoints are there
@@ -120,3 +130,4 @@ def test_demo_keep_running_prints_the_local_up_line_and_stops_on_sigterm() -> No
         if process.poll() is None:
             process.kill()
             process.wait(timeout=STOP_TIMEOUT_S)
+        stderr.close()
