@@ -11,7 +11,7 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from dbx_privatelink.aws.executions import execution_status as read_execution_status
+from dbx_privatelink.aws.executions import execution_status
 from dbx_privatelink.drift.remediation import RESERVATION_GRACE_SECONDS
 from dbx_privatelink.errors import DbxPrivateLinkError
 from dbx_privatelink.store import DriftRecord, DriftStore
@@ -57,7 +57,7 @@ def drift_store(runtime: Runtime, table_name: str) -> DriftStore:
     return DriftStore(runtime.resource("dynamodb").Table(table_name))
 
 
-def execution_status(sfn: Any, record: DriftRecord, now: datetime | None = None) -> str:
+def repair_status(sfn: Any, record: DriftRecord, now: datetime | None = None) -> str:
     """The status of the execution a drift record names. One Step Functions does not know is STARTING while
     the record is young (it coalesced onto a run another record reserved and is about to start), else
     NOT_FOUND (Step Functions forgets an execution 90 days after it ends); a read that fails says why."""
@@ -65,7 +65,7 @@ def execution_status(sfn: Any, record: DriftRecord, now: datetime | None = None)
     if not arn or ":execution:" not in arn:
         return ""
     try:
-        status = read_execution_status(sfn, arn)
+        status = execution_status(sfn, arn)
     except DbxPrivateLinkError as exc:
         return f"UNKNOWN ({type(exc).__name__})"
     if status is not None:
@@ -74,9 +74,9 @@ def execution_status(sfn: Any, record: DriftRecord, now: datetime | None = None)
     return "STARTING" if age.total_seconds() < RESERVATION_GRACE_SECONDS else "NOT_FOUND"
 
 
-def drift_json(record: DriftRecord, execution_status: str) -> dict[str, Any]:
+def drift_json(record: DriftRecord, status: str) -> dict[str, Any]:
     document = record.model_dump(mode="json")
-    document["execution_status"] = execution_status or None
+    document["execution_status"] = status or None
     return document
 
 
@@ -125,7 +125,7 @@ def run_drift(args: argparse.Namespace, runtime: Runtime) -> int:
         raise CliError(
             f"cannot read the store ({stack.table_name}): {exc}", name=type(exc).__name__
         ) from None
-    rows = [(record, execution_status(sfn, record)) for key in keys for record in records[key]]
+    rows = [(record, repair_status(sfn, record)) for key in keys for record in records[key]]
     if args.output == "json":
         emit_json(
             runtime.out,

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from botocore.exceptions import ClientError
 
+from dbx_privatelink.aws.executions import execution_status
 from dbx_privatelink.catalog import default_catalog, port_ranges
 from dbx_privatelink.spec import WorkspaceSpec, parse_spec
 from dbx_privatelink.store import DriftRecord, DriftStore
@@ -45,12 +45,7 @@ def _ended_status(sfn: Any, arn: str) -> str | None:
     A drift record can name an execution another record reserved a moment ago (it coalesced onto it):
     until the reserving record calls StartExecution, Step Functions does not know it.
     """
-    try:
-        status = str(sfn.describe_execution(executionArn=arn)["status"])
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
-            return None
-        raise
+    status = execution_status(sfn, arn)
     return None if status == "RUNNING" else status
 
 

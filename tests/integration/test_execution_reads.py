@@ -20,9 +20,9 @@ from moto import mock_aws
 
 from dbx_privatelink.aws.executions import holder_running
 from dbx_privatelink.drift.remediation import RESERVATION_GRACE_SECONDS
-from dbx_privatelink.errors import AwsAccessDeniedError, AwsThrottledError
+from dbx_privatelink.errors import AwsAccessDeniedError, AwsThrottledError, DbxPrivateLinkError
 from dbx_privatelink.store import DriftRecord
-from dbx_privatelink_cli.drift import execution_status
+from dbx_privatelink_cli.drift import repair_status
 from dbx_privatelink_cli.drift_demo import await_execution
 
 REGION = "us-east-1"
@@ -85,10 +85,12 @@ def test_an_execution_that_never_starts_is_none_when_the_time_is_up(sfn: Any) ->
 
 
 def test_other_errors_are_not_taken_for_a_run_not_started(sfn: Any) -> None:
-    # An ARN that is not an execution ARN is a bug in the record, not a run about to start
-    with pytest.raises(ClientError) as raised:
+    # An ARN that is not an execution ARN is a bug in the record, not a run about to start: raised as the
+    # domain's AWS error, with Step Functions' own refusal as its cause
+    with pytest.raises(DbxPrivateLinkError, match="DescribeExecution") as raised:
         await_execution(sfn, "arn:aws:states:us-east-1:123456789012:stateMachine:reconcile", timeout=30)
-    assert raised.value.response["Error"]["Code"] != "ExecutionDoesNotExist"
+    cause = raised.value.__cause__
+    assert isinstance(cause, ClientError) and cause.response["Error"]["Code"] != "ExecutionDoesNotExist"
 
 
 def _record(arn: str | None, detected: datetime) -> DriftRecord:
@@ -107,19 +109,19 @@ def test_drift_lists_a_reserved_run_as_starting_and_an_unknown_old_one_as_not_fo
     now = datetime.now(UTC)
     young = _record(arn, now - timedelta(seconds=5))
     old = _record(arn, now - timedelta(seconds=RESERVATION_GRACE_SECONDS + 1))
-    assert execution_status(sfn, young, now) == "STARTING"
-    assert execution_status(sfn, old, now) == "NOT_FOUND"
-    assert execution_status(sfn, _record(None, now), now) == ""
+    assert repair_status(sfn, young, now) == "STARTING"
+    assert repair_status(sfn, old, now) == "NOT_FOUND"
+    assert repair_status(sfn, _record(None, now), now) == ""
 
 
 def test_drift_lists_a_started_run_by_its_status_and_a_failed_read_by_its_error(sfn: Any) -> None:
     created = sfn.create_state_machine(name="reconcile", definition=DEFINITION, roleArn=ROLE)
     started = sfn.start_execution(stateMachineArn=created["stateMachineArn"], name="drift-1")
     now = datetime.now(UTC)
-    status = execution_status(sfn, _record(started["executionArn"], now), now)
+    status = repair_status(sfn, _record(started["executionArn"], now), now)
     assert status in ("RUNNING", "SUCCEEDED")
     # A read Step Functions refuses is not taken for a run that is starting: the error is named
-    assert execution_status(Refusing(), _record(started["executionArn"], now), now) == (
+    assert repair_status(Refusing(), _record(started["executionArn"], now), now) == (
         "UNKNOWN (AwsAccessDeniedError)"
     )
 

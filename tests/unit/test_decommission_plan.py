@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from dbx_privatelink.catalog import default_catalog
 from dbx_privatelink.databricks.models import Network, PrivateAccessSettings, Workspace
 from dbx_privatelink.decommission.lifecycle import standing, summarize
 from dbx_privatelink.decommission.locate import Located
@@ -30,13 +31,12 @@ from dbx_privatelink.decommission.plan import (
     ordered,
 )
 from dbx_privatelink.decommission.rules import describe_permission, restored_permissions
-from dbx_privatelink.decommission.users import groups_named_by, spec_users, unknown_users_reason, unreadable
+from dbx_privatelink.decommission.users import groups_named_by, other_specs, spec_users
 from dbx_privatelink.models.base import PollState
 from dbx_privatelink.reconcile.shared import RESTORED_RULE_DESCRIPTION
 from dbx_privatelink.shared_key import SharedKey
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import DecommissionMarker, Desired
-from dbx_privatelink.wiring import Deps, Settings
 
 TOKEN = "decommission:acme"
 SPEC: dict[str, Any] = {
@@ -169,10 +169,10 @@ def test_nothing_shared_is_deleted_while_another_workspace_s_spec_cannot_be_read
     broken["network"]["vpc_id"] = "not-a-vpc"
     retired = DecommissionMarker(state="decommissioned", mode="detach")
     others = {"acme": _desired(), "beta": _desired(broken), "gone": _desired(broken, retired)}
-    unknown = unreadable(others, "acme")
+    readable = other_specs(others, "acme")
     # Then it is named with its first problem (not this workspace, not a decommissioned one)...
-    assert list(unknown) == ["beta"] and "network.vpc_id" in unknown["beta"]
-    reason = unknown_users_reason(unknown)
+    assert list(readable.unreadable) == ["beta"] and "network.vpc_id" in readable.unreadable["beta"]
+    reason = readable.unknown_users()
     assert "beta" in reason and "re-apply it with a valid spec, or decommission it first" in reason
     # ... a shared resource only this workspace uses is kept, and not handed to the release to claim
     item = decide_shared("acme", "delete", _facts(unknown_users=reason), TOKEN)
@@ -180,9 +180,12 @@ def test_nothing_shared_is_deleted_while_another_workspace_s_spec_cannot_be_read
     # ... and so are the rules drift repairs added to a group only this workspace names
     rules = decide_restored_rules("delete", "sg-1", ["egress tcp 443 to 0.0.0.0/0"], [], reason)
     assert rules is not None and (rules.action, rules.reason) == ("keep", reason)
-    # ... while the spec readers skip it rather than fail
-    assert spec_users("acme", others, Deps(settings=Settings(region="us-east-1", owner_tag="t"))) == {}
-    assert groups_named_by(others, "acme") == {}
+    # ... while the spec readers skip it rather than fail (none of the others could be read)
+    assert readable.specs == {}
+    assert spec_users(readable, default_catalog()) == {} and groups_named_by(readable) == {}
+    # ... and with every spec readable there is no such reason
+    all_read = other_specs({"acme": _desired()}, "beta")
+    assert list(all_read.specs) == ["acme"] and all_read.unknown_users() == ""
 
 
 def test_detach_keeps_everything() -> None:

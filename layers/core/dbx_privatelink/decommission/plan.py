@@ -36,9 +36,8 @@ from dbx_privatelink.decommission.rules import describe_permission, restored_per
 from dbx_privatelink.decommission.users import (
     groups_named_by,
     keys_of_spec,
+    other_specs,
     spec_users,
-    unknown_users_reason,
-    unreadable,
     users_besides,
 )
 from dbx_privatelink.errors import DatabricksNotFoundError, SpecInvalidError
@@ -474,11 +473,11 @@ def plan_decommission(
         )
 
     records = {r.shared_key: r for r in deps.ledger.list_shared()}
-    users = spec_users(workspace_key, others, deps)
-    unknown = unreadable(others, workspace_key)
-    unknown_users = unknown_users_reason(unknown) if unknown and mode == "delete" else ""
+    readable = other_specs(others, workspace_key)
+    users = spec_users(readable, deps.catalog)
+    unknown_users = readable.unknown_users() if mode == "delete" else ""
     if unknown_users:
-        plan.notes.append(unknown_users.replace("kept: ", "nothing shared is deleted: ", 1))
+        plan.notes.append(f"nothing shared is deleted: {unknown_users}")
     adopted = {i for d in others.values() for i in _adopted(d)} | adopted_endpoint_ids(spec)
     keys = workspace_keys(spec, observed, deps)
     if resolver is None and any(k.kind.startswith(("resolver", "rule")) for k in keys):
@@ -505,7 +504,7 @@ def plan_decommission(
             )
         )
 
-    named = groups_named_by(others, workspace_key)
+    named = groups_named_by(readable)
     ec2 = deps.ec2(spec.region)
     net = spec.network
     for group in sorted({*net.all_workspace_security_group_ids(), net.endpoint_security_group_id}):
@@ -531,7 +530,9 @@ def plan_decommission(
 def _adopted(desired: Desired) -> set[str]:
     try:
         return adopted_endpoint_ids(parse_spec(desired.spec))
-    except SpecInvalidError:  # its workspace is unreadable(): nothing shared is deleted
+    except (
+        SpecInvalidError
+    ):  # then OtherSpecs.unreadable names it (unless decommissioned): nothing shared goes
         return set()
 
 

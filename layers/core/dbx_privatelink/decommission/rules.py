@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from dbx_privatelink.decommission.models import DeletionProgress, PlanItem
-from dbx_privatelink.decommission.users import groups_named_by, unknown_users_reason, unreadable
+from dbx_privatelink.decommission.users import groups_named_by, other_specs
 from dbx_privatelink.models.base import PollState
 from dbx_privatelink.reconcile.shared import RESTORED_RULE_DESCRIPTION
 
@@ -28,17 +28,16 @@ def revoke_restored_rules(inp: DeletionInput, deps: Deps) -> DeletionProgress:
     ]
     kept: list[PlanItem] = []
     if groups:
-        desired = deps.store.list_desired()
-        named = groups_named_by(desired, inp.context.workspace_key)
-        unknown = unreadable(desired, inp.context.workspace_key)
+        others = other_specs(deps.store.list_desired(), inp.context.workspace_key)
+        named = groups_named_by(others)
         ec2 = deps.ec2(inp.context.region)
         for group_id in groups:
-            users = named.get(group_id) or sorted(unknown)
+            users = named.get(group_id) or sorted(others.unreadable)
             if users:
                 reason = (
                     f"the group also serves {', '.join(users)}"
                     if named.get(group_id)
-                    else unknown_users_reason(unknown)
+                    else others.unknown_users()
                 )
                 kept.append(
                     PlanItem(

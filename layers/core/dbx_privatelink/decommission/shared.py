@@ -16,7 +16,7 @@ from dbx_privatelink.decommission.models import (
     ReleaseSharedOutput,
     SharedResource,
 )
-from dbx_privatelink.decommission.users import spec_users, unknown_users_reason, unreadable, users_besides
+from dbx_privatelink.decommission.users import other_specs, spec_users, users_besides
 from dbx_privatelink.shared_key import SharedKey
 
 if TYPE_CHECKING:
@@ -33,10 +33,10 @@ def release_shared_resources(inp: ReleaseSharedInput, deps: Deps) -> ReleaseShar
     shared = [i for i in inp.plan.items if i.shared_key]
     keys = [SharedKey.from_pk(i.shared_key) for i in shared]
     released = ledger.release(key, keys)
-    desired = deps.store.list_desired()
-    users = spec_users(key, desired, deps)
+    readable = other_specs(deps.store.list_desired(), key)
+    users = spec_users(readable, deps.catalog)
     # A workspace applied since the plan whose spec cannot be read: what it uses is unknown, nothing goes.
-    unknown = unreadable(desired, key)
+    unknown_users = readable.unknown_users()
     out = ReleaseSharedOutput()
     for item in shared:
         if not item.eligible:
@@ -47,8 +47,8 @@ def release_shared_resources(inp: ReleaseSharedInput, deps: Deps) -> ReleaseShar
         if others:
             out.kept.append(_kept(item, f"still used by {', '.join(others)}", others))
             continue
-        if unknown:
-            out.kept.append(_kept(item, unknown_users_reason(unknown), sorted(unknown)))
+        if unknown_users:
+            out.kept.append(_kept(item, unknown_users, sorted(readable.unreadable)))
             continue
         if record is None:
             if item.action == "gone":

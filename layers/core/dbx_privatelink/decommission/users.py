@@ -3,12 +3,14 @@
 A guard beside the ledger's references (a workspace applied before the ledger has none): the plan, the
 release of the shared resources and the revocation of restored rules each ask it again as things stand.
 A managed workspace whose stored spec no longer validates (written by an older version, say) names nothing
-anyone can read: what it uses is unknown, so nothing shared is deleted while there is one (`unreadable`).
+anyone can read: what it uses is unknown, so nothing shared is deleted while there is one
+(`OtherSpecs.unreadable`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dbx_privatelink.errors import SpecInvalidError
@@ -22,7 +24,6 @@ if TYPE_CHECKING:
     from dbx_privatelink.catalog import Catalog
     from dbx_privatelink.spec import WorkspaceSpec
     from dbx_privatelink.store import Desired
-    from dbx_privatelink.wiring import Deps
 
 
 def endpoint_plans(spec: WorkspaceSpec, catalog: Catalog) -> list[EndpointPlan]:
@@ -55,56 +56,55 @@ def users_besides(workspace_key: str, *groups: Iterable[str]) -> list[str]:
     return sorted({u for g in groups for u in g} - {workspace_key})
 
 
-def spec_users(workspace_key: str, others: dict[str, Desired], deps: Deps) -> dict[SharedKey, list[str]]:
-    """Which managed workspaces (not decommissioned) besides this one use each shared key, by their specs:
-    a guard beside the ledger for a workspace whose reference was never recorded."""
-    users: dict[SharedKey, list[str]] = {}
-    for key, desired in sorted(others.items()):
-        if key == workspace_key or desired.decommission is not None:
+@dataclass(frozen=True)
+class OtherSpecs:
+    """The other managed workspaces (not decommissioned) by their stored specs, each parsed once; those whose
+    spec no longer validates are apart (`unreadable`: key -> the first problem), since what they use is
+    unknown."""
+
+    specs: dict[str, WorkspaceSpec] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)
+
+    def unknown_users(self) -> str:
+        """Why nothing shared may be deleted while a spec cannot be read, and what to do; "" when all read."""
+        if not self.unreadable:
+            return ""
+        named = "; ".join(f"{key} ({problem})" for key, problem in sorted(self.unreadable.items()))
+        return (
+            f"the stored spec of {named} no longer validates, so what it uses is unknown; re-apply it with a "
+            "valid spec, or decommission it first, then run this decommission again"
+        )
+
+
+def other_specs(desired: dict[str, Desired], workspace_key: str) -> OtherSpecs:
+    """The managed workspaces besides `workspace_key` that are not decommissioned, their specs parsed."""
+    others = OtherSpecs()
+    for key, entry in sorted(desired.items()):
+        if key == workspace_key or entry.decommission is not None:
             continue
         try:
-            spec = parse_spec(desired.spec)
-        except SpecInvalidError:  # named by unreadable(): what it uses is unknown
-            continue
-        for shared in keys_of_spec(spec, deps.catalog):
+            others.specs[key] = parse_spec(entry.spec)
+        except SpecInvalidError as exc:
+            problems = str(exc).splitlines()
+            others.unreadable[key] = problems[1].lstrip("- ") if len(problems) > 1 else problems[0]
+    return others
+
+
+def spec_users(others: OtherSpecs, catalog: Catalog) -> dict[SharedKey, list[str]]:
+    """Which other workspaces use each shared key, by their specs: a guard beside the ledger for a workspace
+    whose reference was never recorded."""
+    users: dict[SharedKey, list[str]] = {}
+    for key, spec in others.specs.items():
+        for shared in keys_of_spec(spec, catalog):
             users.setdefault(shared, []).append(key)
     return users
 
 
-def groups_named_by(others: dict[str, Desired], workspace_key: str) -> dict[str, list[str]]:
-    """group id -> the other managed workspaces whose spec names it (workspace sets, endpoint group)."""
+def groups_named_by(others: OtherSpecs) -> dict[str, list[str]]:
+    """group id -> the other workspaces whose spec names it (workspace sets, endpoint group)."""
     named: dict[str, list[str]] = {}
-    for key, desired in sorted(others.items()):
-        if key == workspace_key or desired.decommission is not None:
-            continue
-        try:
-            net = parse_spec(desired.spec).network
-        except SpecInvalidError:  # named by unreadable()
-            continue
+    for key, spec in others.specs.items():
+        net = spec.network
         for group in {*net.all_workspace_security_group_ids(), net.endpoint_security_group_id}:
             named.setdefault(group, []).append(key)
     return named
-
-
-def unreadable(others: dict[str, Desired], workspace_key: str) -> dict[str, str]:
-    """The other managed workspaces (not decommissioned) whose stored spec no longer validates, each with
-    the first problem found: what they use is unknown."""
-    found: dict[str, str] = {}
-    for key, desired in sorted(others.items()):
-        if key == workspace_key or desired.decommission is not None:
-            continue
-        try:
-            parse_spec(desired.spec)
-        except SpecInvalidError as exc:
-            problems = str(exc).splitlines()
-            found[key] = problems[1].lstrip("- ") if len(problems) > 1 else problems[0]
-    return found
-
-
-def unknown_users_reason(unknown: dict[str, str]) -> str:
-    """Why nothing shared is deleted while some workspace's spec cannot be read, and what to do."""
-    named = "; ".join(f"{key} ({problem})" for key, problem in sorted(unknown.items()))
-    return (
-        f"kept: the stored spec of {named} no longer validates, so what it uses is unknown; re-apply it "
-        "with a valid spec, or decommission it first, then run this decommission again"
-    )
