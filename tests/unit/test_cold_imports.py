@@ -6,15 +6,19 @@ sys.modules. Times are measured by bench/run.py --imports-only, never asserted h
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import pkgutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
+import dbx_privatelink
 from dbx_privatelink.wiring import NEEDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,3 +207,24 @@ def test_every_function_imports_boto3_at_cold_start_as_the_floor_does() -> None:
     # Then boto3 is already loaded: deferring it would move it into the first invocation and out of the
     # import figures that bench/run.py compares with a floor that imports it
     assert "boto3" in seen["modules"]
+
+
+def test_no_module_that_defines_pydantic_models_postpones_its_annotations() -> None:
+    # Given every module of the layer, imported, and the modules its pydantic models are defined in
+    for found in pkgutil.walk_packages(dbx_privatelink.__path__, "dbx_privatelink."):
+        importlib.import_module(found.name)
+
+    def subclasses(cls: type) -> list[type]:
+        return [c for sub in cls.__subclasses__() for c in (sub, *subclasses(sub))]
+
+    defining = {c.__module__ for c in subclasses(BaseModel) if c.__module__.startswith("dbx_privatelink.")}
+    # When their sources are read
+    postponing = sorted(
+        name
+        for name in defining
+        if "from __future__ import annotations" in Path(sys.modules[name].__file__ or "").read_text()
+    )
+    # Then none postpones annotations: pydantic would compile and evaluate every field's annotation string
+    # when the class is created (about a third of a model's creation time, paid at every cold start)
+    assert len(defining) >= 20, sorted(defining)
+    assert not postponing, postponing

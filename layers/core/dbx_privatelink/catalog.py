@@ -1,7 +1,5 @@
 """Databricks PrivateLink facts kept as data: endpoint services per region and required ports."""
 
-from __future__ import annotations
-
 import json
 from functools import cache
 from importlib import resources

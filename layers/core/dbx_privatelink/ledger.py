@@ -20,8 +20,6 @@ How concurrent executions converge on one resource:
   refers to it, and `refer()` refuses a claimed resource (retryably: it is made anew once it is gone).
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import Any

@@ -1,12 +1,10 @@
 """The workspace spec: the one source of the desired state (YAML for humans, the same JSON as execution input)."""
 
-from __future__ import annotations
-
 import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -58,7 +56,7 @@ class WorkspaceTarget(_Model):
     custom_tags: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _create_or_adopt(self) -> WorkspaceTarget:
+    def _create_or_adopt(self) -> Self:
         if self.name is None and self.existing_workspace_id is None:
             raise ValueError(
                 "set name to create a new workspace, or existing_workspace_id to retrofit an existing one"
@@ -122,7 +120,7 @@ class NetworkSection(_Model):
     )
 
     @model_validator(mode="after")
-    def _endpoint_subnets_apart(self) -> NetworkSection:
+    def _endpoint_subnets_apart(self) -> Self:
         shared = set(self.endpoint_subnet_ids) & set(self.workspace_subnet_ids)
         if shared:
             raise ValueError(
@@ -132,7 +130,7 @@ class NetworkSection(_Model):
         return self
 
     @model_validator(mode="after")
-    def _standby_apart(self) -> NetworkSection:
+    def _standby_apart(self) -> Self:
         standby = self.standby
         if standby is None:
             return self
@@ -231,7 +229,7 @@ class WorkspaceSpec(_Model):
     drift: DriftSection = Field(default_factory=DriftSection)
 
     @model_validator(mode="after")
-    def _cross_field(self) -> WorkspaceSpec:
+    def _cross_field(self) -> Self:
         if self.front_end is not None and self.front_end.vpc_id == self.network.vpc_id:
             raise ValueError(
                 "front_end.vpc_id is the workspace VPC: the workspace endpoint there serves users too; "

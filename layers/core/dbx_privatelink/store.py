@@ -13,8 +13,6 @@ Items (pk, sk):
   RES#<resource id>, WS#<key>  which workspaces use a resource (a shared endpoint maps to several)
 """
 
-from __future__ import annotations
-
 import json
 import time
 from contextlib import suppress
@@ -157,7 +155,7 @@ class StoreClient:
             return None
         return _desired(item)
 
-    def put_desired(self, spec: WorkspaceSpec, *, holder: str | None = None) -> Desired:
+    def put_desired(self, spec: "WorkspaceSpec", *, holder: str | None = None) -> Desired:
         """Store the spec; the generation goes up by one when (and only when) the spec changed. Storing the
         spec of a decommissioned workspace (an apply) manages it again: the marker goes, unless a
         decommission is running (then the marker stays and the lease decides). With `holder` the write is
@@ -239,7 +237,7 @@ class StoreClient:
 
     # --- pending: a spec received, not (yet) the desired one ---
 
-    def put_pending(self, spec: WorkspaceSpec, execution_name: str) -> int:
+    def put_pending(self, spec: "WorkspaceSpec", execution_name: str) -> int:
         """Keep the spec as pending (the newest one received wins) unless it is the desired spec already;
         returns the generation it has or will have once desired."""
         current = self.get_desired(spec.workspace_key)
@@ -845,7 +843,7 @@ class DriftStore(StoreClient):
         )
         return str(item["scanned_at"]) if item else None
 
-    def list_scan_candidates(self) -> list[ScanCandidate]:
+    def list_scan_candidates(self) -> list["ScanCandidate"]:
         """Every workspace with a desired spec and no decommission, with its SCANNED time and lease expiry:
         one paginated Scan, not a read per workspace, so the plan costs the same whatever the fleet's size."""
         desired: set[str] = set()

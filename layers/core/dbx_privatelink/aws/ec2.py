@@ -1,7 +1,5 @@
 """The EC2 adapter: VPC, subnet, security group and VPC endpoint reads and writes."""
 
-from __future__ import annotations
-
 import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager

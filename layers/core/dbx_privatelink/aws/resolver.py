@@ -7,8 +7,6 @@ concurrent executions together stay under the limit; elsewhere (the CLI) a proce
 callers spend is caught as Throttling and retried by the state machine.
 """
 
-from __future__ import annotations
-
 import threading
 import time
 from collections.abc import Callable, Iterator

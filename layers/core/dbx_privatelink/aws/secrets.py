@@ -5,8 +5,6 @@ used within that time by every warm container (not only by new ones), at one Get
 and max age.
 """
 
-from __future__ import annotations
-
 import json
 from typing import Any
 

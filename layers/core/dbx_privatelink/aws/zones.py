@@ -5,8 +5,6 @@ GetHostedZone lists a private zone's VPCs (every region). AssociateVPCWithHosted
 is PENDING until the association is in sync in every Route 53 location (typically seconds).
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any

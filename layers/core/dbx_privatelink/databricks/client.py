@@ -18,8 +18,6 @@ Retry policy (decided here, relied on by the state machine):
 - A 401 on an API call drops the cached token, fetches a new one and repeats the call once.
 """
 
-from __future__ import annotations
-
 import ipaddress
 import logging
 import random

@@ -4,8 +4,6 @@ Response models ignore unknown fields, so a field Databricks adds later does not
 reconcile; fields the API may omit are optional. Request models validate what we send before it leaves.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints

@@ -4,8 +4,6 @@ Each step returns only its own result and the ASL places it; the steps after Beg
 context (which workspace, how, in which account and region, and the ledger's claim token).
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field

@@ -40,8 +40,6 @@ The rules applied, and where they come from (Route 53 Developer Guide unless not
    `max_cnames` times (our bound; Route 53 documents none); inbound hops at most `max_hops` times.
 """
 
-from __future__ import annotations
-
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -370,6 +368,14 @@ _RANK = {
 # --- the walk ----------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _End:
+    outcome: Outcome
+    addresses: tuple[str, ...]
+    answered_by: str
+    reason: str
+
+
 @dataclass
 class _Walk:
     state: DnsState
@@ -626,14 +632,6 @@ class _Walk:
             "not a private name of this VPC: Route 53 asks public DNS (explain does not query the internet)",
         )
         return _End("PUBLIC", (), "public DNS", f"{name} is left to public DNS")
-
-
-@dataclass(frozen=True)
-class _End:
-    outcome: Outcome
-    addresses: tuple[str, ...]
-    answered_by: str
-    reason: str
 
 
 def explain(

@@ -6,11 +6,9 @@ VPC). Inbound pattern (seeds 003/004): an inbound endpoint in the VPC whose name
 in each peered VPC an outbound endpoint with rules forwarding those names to the inbound IPs.
 """
 
-from __future__ import annotations
-
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -89,7 +87,7 @@ class CustomDns(_Model):
     aws_domains: list[DomainName] = Field(default_factory=lambda: ["amazonaws.com"])
 
     @model_validator(mode="after")
-    def _rules(self) -> CustomDns:
+    def _rules(self) -> Self:
         if not self.aws_domains:
             raise ValueError(
                 'aws_domains: a "." rule without a rule keeping AWS names on Route 53 sends amazonaws.com to '
@@ -124,7 +122,7 @@ class InboundPattern(_Model):
     peered_vpcs: list[PeeredVpc] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _not_into_itself(self) -> InboundPattern:
+    def _not_into_itself(self) -> Self:
         if "." in self.domains:
             raise ValueError('domains: forward specific names to the inbound endpoint, never "."')
         own = [p.vpc_id for p in self.peered_vpcs if p.vpc_id == self.vpc_id]
@@ -155,7 +153,7 @@ class PrivateZoneAssociation(_Model):
     vpc_ids: Annotated[list[VpcId], Field(min_length=1)]
 
     @model_validator(mode="after")
-    def _once(self) -> PrivateZoneAssociation:
+    def _once(self) -> Self:
         if len(set(self.vpc_ids)) != len(self.vpc_ids):
             raise ValueError("vpc_ids: list each VPC once")
         return self
@@ -173,7 +171,7 @@ class DnsSection(_Model):
     allow_wide_cidrs: bool = False
 
     @model_validator(mode="after")
-    def _targets_and_quotas(self) -> DnsSection:
+    def _targets_and_quotas(self) -> Self:
         zone_ids = [z.hosted_zone_id for z in self.private_zones]
         repeated = sorted({z for z in zone_ids if zone_ids.count(z) > 1})
         if repeated:

@@ -4,8 +4,6 @@ CloudTrail events are late, unordered and delivered at least once; nothing here 
 Only the fields the detector reads are modelled; everything else is kept but ignored.
 """
 
-from __future__ import annotations
-
 import json
 import re
 from typing import Any, Literal

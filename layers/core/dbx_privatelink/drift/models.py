@@ -1,7 +1,5 @@
 """Inputs and outputs of the drift functions and of the scan state machine."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Annotated
 

@@ -2,8 +2,6 @@
 (decommission/orphans.py), and ScanOrphans's input. Apart from drift.models so that the decommission
 functions, which report the orphans they find, do not load the drift scan's models."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field

@@ -1,8 +1,6 @@
 """What every step model shares: the base class, the endpoint roles and actions, the pacing and polling
 state the state machine carries, and a caught error."""
 
-from __future__ import annotations
-
 from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict

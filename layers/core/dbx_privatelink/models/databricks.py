@@ -1,8 +1,6 @@
 """The Databricks objects: registering the endpoints, the private access settings, the network and the
 workspace."""
 
-from __future__ import annotations
-
 from dbx_privatelink.models.base import Action, PollState, StepModel
 from dbx_privatelink.models.endpoints import EndpointState, Registration
 from dbx_privatelink.models.spec_step import SpecStep

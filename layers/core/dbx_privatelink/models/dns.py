@@ -1,7 +1,5 @@
 """Custom DNS: Route 53 Resolver endpoints, rules and associations, private hosted zones, and VerifyDns."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field

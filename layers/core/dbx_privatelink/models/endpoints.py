@@ -1,8 +1,6 @@
 """The VPC endpoints: the plan preflight resolves, their state, their registrations, and the inputs and
 outputs of the steps that create, check and turn on private DNS for them (none needs the spec)."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field

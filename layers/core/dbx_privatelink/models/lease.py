@@ -1,7 +1,5 @@
 """AcquireLease's input and output: the spec travels as a dict (parsed by the step), the lease as a token."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from dbx_privatelink.models.base import StepModel

@@ -1,7 +1,5 @@
 """Preflight's plan, the branches' results, and what RecordAndRelease and RecordFailure store."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from pydantic import Field
@@ -18,18 +16,6 @@ class SharedRef(StepModel):
     kind: str
     key: str
     resource_id: str = ""
-
-
-class PreflightOutput(StepModel):
-    # The Databricks endpoints (the critical path) and the AWS-service endpoints (their own branch).
-    endpoints: list[EndpointPlan]
-    aws_endpoints: list[EndpointPlan] = Field(default_factory=list)
-    private_dns_name: str
-    warnings: list[str] = Field(default_factory=list)
-    shared: list[SharedRef] = Field(default_factory=list)
-    # Set when nothing is to be done (the state machine then skips the Reconcile branches); else why not.
-    converged: ConvergedResult | None = None
-    converged_reason: str = ""
 
 
 class PrivateLinkResult(StepModel):
@@ -50,8 +36,16 @@ class ConvergedResult(StepModel):
     aws_endpoints: list[EndpointState] = Field(default_factory=list)
 
 
-# PreflightOutput's `converged` names ConvergedResult, defined after it: the deferred build resolves it in
-# this module on first use (handler.step builds a function's input model at its cold start).
+class PreflightOutput(StepModel):
+    # The Databricks endpoints (the critical path) and the AWS-service endpoints (their own branch).
+    endpoints: list[EndpointPlan]
+    aws_endpoints: list[EndpointPlan] = Field(default_factory=list)
+    private_dns_name: str
+    warnings: list[str] = Field(default_factory=list)
+    shared: list[SharedRef] = Field(default_factory=list)
+    # Set when nothing is to be done (the state machine then skips the Reconcile branches); else why not.
+    converged: ConvergedResult | None = None
+    converged_reason: str = ""
 
 
 class RecordAndReleaseInput(StepModel):

@@ -1,7 +1,5 @@
 """The input of every step that needs the workspace spec (the one part that loads the spec's models)."""
 
-from __future__ import annotations
-
 from dbx_privatelink.models.base import StepModel
 from dbx_privatelink.spec import WorkspaceSpec
 
