@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from dataclasses import replace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -85,7 +84,7 @@ def build_plan(
 ) -> DecommissionPlan:
     """The decommission's plan, as the state machine's PlanDecommission step would make it (read-only:
     Route 53 Resolver reads are paced by this process alone, never through the table)."""
-    settings = replace(stack.settings(runtime.region), rate_pacing="off")
+    settings = stack.settings(runtime.region)._replace(rate_pacing="off")
     deps = Deps(settings=settings, session=RegionalSession(runtime))
     desired = deps.store.get_desired(key)
     client = None

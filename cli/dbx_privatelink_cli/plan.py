@@ -11,7 +11,7 @@ import argparse
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from dbx_privatelink.aws.ec2 import EndpointInfo
@@ -517,7 +517,7 @@ def build_plan(runtime: Runtime, stack: StackInfo, spec: WorkspaceSpec) -> PlanR
     """Preflight plus the comparison of every resource; makes only read calls."""
     report = PlanReport(spec.workspace_key, runtime.region, stack.name)
     # Unpaced: the stack-wide pace takes its slots with writes to the table, and plan makes none.
-    settings = replace(stack.settings(runtime.region), rate_pacing="off")
+    settings = stack.settings(runtime.region)._replace(rate_pacing="off")
     deps = Deps(settings=settings, session=runtime.session)
     try:
         planned = assess(spec, deps)

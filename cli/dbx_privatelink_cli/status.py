@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from dbx_privatelink.aws.executions import execution_status
@@ -184,7 +184,7 @@ def _recorded_resources(resources: dict[str, Any]) -> list[ResourceStatus]:
 def _live_deps(runtime: Runtime, stack: Any) -> Deps:
     """The domain's adapters for the drift scan's checks. Read-only: Route 53 Resolver reads are paced by
     this process alone, never through the table."""
-    settings = replace(stack.settings(runtime.region), rate_pacing="off")
+    settings = stack.settings(runtime.region)._replace(rate_pacing="off")
     return Deps(settings=settings, session=RegionalSession(runtime))
 
 

@@ -170,7 +170,7 @@ def test_a_long_queue_hands_a_ticket_to_the_state_machine_which_it_uses_later(ta
     assert pacer.reserve().start - clock.now == pytest.approx(8 * (1 / 0.3) - 24, abs=0.01)
     # A ticket long gone stale is not honoured: the call takes a new slot, at the queue's end (near enough
     # to sleep for inline)
-    stale = Ticket(start=clock.now - 1000, count=1)
+    stale = Ticket(start=clock.now - 1000, calls=1)
     end = pacer.reserve(max_ahead_s=0.0).start  # where a new slot would stand; nothing taken
     assert end > clock.now
     assert pace_mutations(pacer, 1, stale).go

@@ -52,7 +52,7 @@ def test_a_changed_spec_or_a_failed_last_run_takes_the_full_path_without_a_read(
     spec = _spec()
     if "health" in observed and "spec_hash" not in observed:
         observed = {**observed, "spec_hash": spec.spec_hash()}
-    found = Assessment(endpoints=[], problems=[], private_dns_name="")
+    found = Assessment(endpoints=[], problems=[], private_dns_name="", warnings=[], listing={})
     # When preflight asks whether it converged
     decision = converged(spec, found, observed, _Untouchable(), _deps())  # type: ignore[arg-type]
     # Then it did not, says why, and read nothing

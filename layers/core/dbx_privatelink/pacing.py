@@ -36,9 +36,8 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import BotoCoreError, ClientError
@@ -65,14 +64,13 @@ INTENT_HOLD_SECONDS = 60.0
 INTENT_PENDING_SECONDS = 5.0
 
 
-@dataclass(frozen=True)
-class Reservation:
-    """`count` calls that all conform from `start` (wall epoch seconds), the i-th from `slots[i]`;
+class Reservation(NamedTuple):
+    """`calls` calls that all conform from `start` (wall epoch seconds), the i-th from `slots[i]`;
     `reserved` False: nothing was taken (the queue was longer than the caller would wait) and `start` is
     when they could have started."""
 
     start: float
-    count: int
+    calls: int
     reserved: bool = True
     slots: tuple[float, ...] = ()
 
@@ -184,13 +182,13 @@ class SharedPacer:
         # The queue is longer than the caller would wait (or the entry moved under us three times).
         item = self._t.get_item(Key=self._key).get("Item") or {}
         tat = float(item.get("tat_high" if deferrable else "tat", 0) or 0)
-        return Reservation(start=max(self.clock(), tat + lead), count=count, reserved=False)
+        return Reservation(start=max(self.clock(), tat + lead), calls=count, reserved=False)
 
     def _reservation(self, before: float, now: float, count: int) -> Reservation:
         """The slots of `count` calls reserved behind a schedule that stood at `before`: each call one
         interval after the one before, none before now (the burst lets the first few go at once)."""
         slots = tuple(max(now, before - self.tolerance + i * self.interval) for i in range(count))
-        return Reservation(start=slots[-1], count=count, slots=slots)
+        return Reservation(start=slots[-1], calls=count, slots=slots)
 
     def _intent_key(self, intent: str) -> dict[str, str]:
         return {"pk": "PACE", "sk": f"{self.budget.name}#{self.region}#intent#{intent}"}
@@ -271,16 +269,14 @@ class SharedPacer:
         return max(wait, 0.0)
 
 
-@dataclass(frozen=True)
-class Ticket:
-    """A reservation handed to the state machine: `count` calls that conform from `start` (wall epoch s)."""
+class Ticket(NamedTuple):
+    """A reservation handed to the state machine: `calls` calls that conform from `start` (wall epoch s)."""
 
     start: float
-    count: int
+    calls: int
 
 
-@dataclass(frozen=True)
-class PaceDecision:
+class PaceDecision(NamedTuple):
     """Go now (`wait_seconds` 0), or come back after `wait_seconds` (service seconds) with `ticket`."""
 
     wait_seconds: int = 0
@@ -321,7 +317,7 @@ def pace_mutations(
     now = pacer.clock()
     grace = TICKET_GRACE_SECONDS * pacer.time_scale
     inline = inline_wait_s * pacer.time_scale
-    if ticket is not None and ticket.count >= count and ticket.start - inline <= now <= ticket.start + grace:
+    if ticket is not None and ticket.calls >= count and ticket.start - inline <= now <= ticket.start + grace:
         pacer.wait_until(ticket.start)
         return PaceDecision()
     if intent:
@@ -344,5 +340,5 @@ def pace_mutations(
         return PaceDecision()
     return PaceDecision(
         wait_seconds=max(1, math.ceil(pacer.service_seconds(wait))),
-        ticket=Ticket(start=reservation.start, count=count),
+        ticket=Ticket(start=reservation.start, calls=count),
     )

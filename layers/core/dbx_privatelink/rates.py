@@ -5,11 +5,10 @@ Data only, so that reading a setting's default does not load the pacer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class RateBudget:
+class RateBudget(NamedTuple):
     """One rate AWS keeps per account and region: `rate` calls per second, `burst` saved up; the schedule
     spends `utilization` of the rate (what is left lets AWS's bucket refill between bursts of calls that
     arrive together, which a limit that is nobody's bottleneck can afford)."""

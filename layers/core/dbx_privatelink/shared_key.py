@@ -3,8 +3,7 @@ exists, so that the steps and the decommission name it without loading the ledge
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 SharedKind = Literal[
     "vpc-endpoint",
@@ -16,8 +15,7 @@ SharedKind = Literal[
 ]
 
 
-@dataclass(frozen=True, order=True)
-class SharedKey:
+class SharedKey(NamedTuple):
     """A shared resource by what it is, known from the spec before the resource exists."""
 
     kind: SharedKind

@@ -3,8 +3,7 @@
 import hashlib
 import json
 import re
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, NamedTuple, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -87,8 +86,7 @@ def _listed_once(value: list[str]) -> list[str]:
 MAX_GROUPS_PER_INTERFACE = 5  # security groups per network interface (VPC quota, default)
 
 
-@dataclass(frozen=True)
-class WorkspaceSet:
+class WorkspaceSet(NamedTuple):
     """One set of workspace subnets and security groups a network object can be built on."""
 
     spec_field: str  # where the spec names it: "network" or "network.standby"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import dns.exception
 import dns.flags
@@ -61,8 +61,7 @@ def parse_address_map(text: str) -> dict[tuple[str, int], tuple[str, int]]:
 REDIRECTED_TIMEOUT_S = 5.0
 
 
-@dataclass(frozen=True)
-class DnsAnswer:
+class DnsAnswer(NamedTuple):
     """One query's outcome: status NOERROR, NXDOMAIN, SERVFAIL, ... or TIMEOUT / UNREACHABLE."""
 
     name: str
@@ -79,12 +78,14 @@ class DnsAnswer:
         return self.status + (f" ({self.detail})" if self.detail else "")
 
 
-@dataclass
 class DnsQueryClient:
     """Sends A queries to a given server, through the address map when one is set."""
 
-    address_map: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
-    timeout_s: float = 2.0
+    def __init__(
+        self, address_map: dict[tuple[str, int], tuple[str, int]] | None = None, timeout_s: float = 2.0
+    ) -> None:
+        self.address_map: dict[tuple[str, int], tuple[str, int]] = address_map or {}
+        self.timeout_s = timeout_s
 
     @classmethod
     def from_env_value(cls, text: str, timeout_s: float = 2.0) -> DnsQueryClient:

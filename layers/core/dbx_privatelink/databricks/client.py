@@ -24,9 +24,8 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -86,8 +85,7 @@ class _Transient(Enum):
     UNKNOWN_OUTCOME = "unknown outcome"  # 500/502/504, dropped connection: the request may have committed
 
 
-@dataclass(frozen=True)
-class _Token:
+class _Token(NamedTuple):
     value: str
     refresh_at: float
 
@@ -100,8 +98,7 @@ class _TokenResponse(BaseModel):
     expires_in: int = 3600
 
 
-@dataclass(frozen=True)
-class _ErrorBody:
+class _ErrorBody(NamedTuple):
     code: str | None
     message: str
 

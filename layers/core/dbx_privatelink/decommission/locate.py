@@ -7,8 +7,7 @@ repair) is found under its new id, and one deleted by hand is simply not found.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from dbx_privatelink.aws.resolver import GONE_ENDPOINT_STATUSES, normalize_domain
 from dbx_privatelink.reconcile.shared import (
@@ -27,8 +26,7 @@ if TYPE_CHECKING:
     from dbx_privatelink.spec import WorkspaceSpec
 
 
-@dataclass(frozen=True)
-class Located:
+class Located(NamedTuple):
     """The live resources behind one key; `made_by_app` False with `not_ours` saying why they stay."""
 
     ids: tuple[str, ...] = ()

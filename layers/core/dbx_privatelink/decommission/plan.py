@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dbx_privatelink.decommission.claims import claim_token
 from dbx_privatelink.decommission.lifecycle import standing
@@ -106,8 +105,7 @@ def ordered(items: Iterable[PlanItem]) -> list[PlanItem]:
 # --- decisions --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SharedFacts:
+class SharedFacts(NamedTuple):
     """What is known of one shared resource of the workspace."""
 
     key: SharedKey
@@ -351,13 +349,13 @@ def kept_as_yours(spec: WorkspaceSpec) -> list[PlanItem]:
 # --- gathering the facts -----------------------------------------------------------------------------------
 
 
-@dataclass
 class _Databricks:
-    workspace: Workspace | None = None
-    networks: list[Network] = field(default_factory=list)
-    settings: list[PrivateAccessSettings] = field(default_factory=list)
-    registrations: list[VpcEndpoint] = field(default_factory=list)
-    pas_users: dict[str, list[int]] = field(default_factory=dict)
+    def __init__(self, workspace: Workspace | None = None) -> None:
+        self.workspace = workspace
+        self.networks: list[Network] = []
+        self.settings: list[PrivateAccessSettings] = []
+        self.registrations: list[VpcEndpoint] = []
+        self.pas_users: dict[str, list[int]] = {}
 
 
 def find_workspace(

@@ -10,8 +10,7 @@ anyone can read: what it uses is unknown, so nothing shared is deleted while the
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from dbx_privatelink.errors import SpecInvalidError
 from dbx_privatelink.models.endpoints import EndpointPlan
@@ -56,14 +55,13 @@ def users_besides(workspace_key: str, *groups: Iterable[str]) -> list[str]:
     return sorted({u for g in groups for u in g} - {workspace_key})
 
 
-@dataclass(frozen=True)
-class OtherSpecs:
+class OtherSpecs(NamedTuple):
     """The other managed workspaces (not decommissioned) by their stored specs, each parsed once; those whose
     spec no longer validates are apart (`unreadable`: key -> the first problem), since what they use is
     unknown."""
 
-    specs: dict[str, WorkspaceSpec] = field(default_factory=dict)
-    unreadable: dict[str, str] = field(default_factory=dict)
+    specs: dict[str, WorkspaceSpec]
+    unreadable: dict[str, str]
 
     def unknown_users(self) -> str:
         """Why nothing shared may be deleted while a spec cannot be read, and what to do; "" when all read."""
@@ -78,7 +76,7 @@ class OtherSpecs:
 
 def other_specs(desired: dict[str, Desired], workspace_key: str) -> OtherSpecs:
     """The managed workspaces besides `workspace_key` that are not decommissioned, their specs parsed."""
-    others = OtherSpecs()
+    others = OtherSpecs(specs={}, unreadable={})
     for key, entry in sorted(desired.items()):
         if key == workspace_key or entry.decommission is not None:
             continue

@@ -42,8 +42,7 @@ The rules applied, and where they come from (Route 53 Developer Guide unless not
 
 import ipaddress
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -267,8 +266,7 @@ class ResolutionPath(_Model):
 # --- candidates --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Candidate:
+class _Candidate(NamedTuple):
     domain: str
     precedence: int  # at equal specificity, lower wins
     kind: Literal["forward", "system", "zone", "endpoint"]
@@ -368,22 +366,21 @@ _RANK = {
 # --- the walk ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _End:
+class _End(NamedTuple):
     outcome: Outcome
     addresses: tuple[str, ...]
     answered_by: str
     reason: str
 
 
-@dataclass
 class _Walk:
-    state: DnsState
-    upstream: Upstream | None
-    max_cnames: int
-    max_hops: int
-    steps: list[Step] = field(default_factory=list)
-    cnames: list[tuple[str, str]] = field(default_factory=list)
+    def __init__(self, state: DnsState, upstream: Upstream | None, max_cnames: int, max_hops: int) -> None:
+        self.state = state
+        self.upstream = upstream
+        self.max_cnames = max_cnames
+        self.max_hops = max_hops
+        self.steps: list[Step] = []
+        self.cnames: list[tuple[str, str]] = []
 
     def step(
         self,

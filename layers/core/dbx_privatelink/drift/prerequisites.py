@@ -6,8 +6,7 @@ prerequisites were restored passes preflight, and the reconcile that follows can
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 # Preflight's own predicates: the repair must agree with the check exactly.
 from dbx_privatelink.catalog import port_ranges
@@ -24,15 +23,14 @@ if TYPE_CHECKING:
     from dbx_privatelink.spec import WorkspaceSet, WorkspaceSpec
 
 
-@dataclass(frozen=True)
-class Repair:
+class Repair(NamedTuple):
     """One change that restores a requirement."""
 
     kind: str  # rule | vpc_attribute
     target: str  # the group or VPC id
     text: str
-    direction: str = ""
-    permission: dict[str, Any] = field(default_factory=dict)
+    direction: str  # a rule's ("" for a VPC attribute)
+    permission: dict[str, Any]  # a rule's IpPermission ({} for a VPC attribute)
     attribute: str = ""
 
 
@@ -113,6 +111,8 @@ def vpc_repairs(vpc: VpcInfo) -> list[Repair]:
                 "vpc_attribute",
                 vpc.vpc_id,
                 f"{vpc.vpc_id}: turn enableDnsSupport on",
+                direction="",
+                permission={},
                 attribute="enableDnsSupport",
             )
         )
@@ -122,6 +122,8 @@ def vpc_repairs(vpc: VpcInfo) -> list[Repair]:
                 "vpc_attribute",
                 vpc.vpc_id,
                 f"{vpc.vpc_id}: turn enableDnsHostnames on",
+                direction="",
+                permission={},
                 attribute="enableDnsHostnames",
             )
         )

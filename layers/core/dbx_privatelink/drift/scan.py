@@ -9,8 +9,7 @@ left to the next scan, so a scan never fights a reconcile that is still running.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dbx_privatelink.errors import DatabricksNotFoundError, DbxPrivateLinkError, PreflightFailedError
 from dbx_privatelink.models.base import DATABRICKS_ROLES
@@ -34,11 +33,11 @@ TRANSITIONAL_ENDPOINT_STATES = {"pending", "pendingacceptance"}
 TRANSITIONAL_WORKSPACE_STATES = {"PROVISIONING"}
 
 
-@dataclass
 class ScanResult:
-    workspace_key: str
-    findings: list[str] = field(default_factory=list)
-    skipped: str = ""  # why the workspace was not compared
+    def __init__(self, workspace_key: str, findings: list[str] | None = None, skipped: str = "") -> None:
+        self.workspace_key = workspace_key
+        self.findings: list[str] = [] if findings is None else findings
+        self.skipped = skipped  # why the workspace was not compared
 
 
 def _skip_reason(store: StoreClient, key: str, observed: dict[str, Any] | None, now: float) -> str:
@@ -50,8 +49,7 @@ def _skip_reason(store: StoreClient, key: str, observed: dict[str, Any] | None, 
     return ""
 
 
-@dataclass(frozen=True)
-class Observation:
+class Observation(NamedTuple):
     """One resource of a workspace as read now: its kind and id (as the recorded state names it), its live
     state in a few words, and what is wrong with it ("" when nothing is). The scan reports the findings;
     `dbx-privatelink status` shows every observation, so both judge a workspace by the same reads."""

@@ -10,8 +10,7 @@ state included, takes the full reconcile: the short path never skips a change or
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from dbx_privatelink.aws.ec2 import EndpointInfo
 from dbx_privatelink.databricks.client import DatabricksAccountClient
@@ -76,8 +75,7 @@ class NotConverged(Exception):
     """Why the full reconcile runs (one reason: the first thing found)."""
 
 
-@dataclass(frozen=True)
-class Convergence:
+class Convergence(NamedTuple):
     """The recorded result to keep when nothing is to be done, else why not."""
 
     result: ConvergedResult | None

@@ -15,8 +15,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from dbx_privatelink.aws.resolver import (
     GONE_ENDPOINT_STATUSES,
@@ -106,8 +105,7 @@ def _name(*parts: str) -> str:
 # --- endpoints ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class WantedEndpoint:
+class WantedEndpoint(NamedTuple):
     role: ResolverRole
     direction: str
     vpc_id: str
@@ -185,7 +183,7 @@ def with_egress(
             targets = tuple(f"{ip}/32" for ip in dict.fromkeys(ips))
         elif w.role == "peered-outbound" and dns and dns.inbound and dns.inbound.vpc_id in vpcs:
             targets = (vpcs[dns.inbound.vpc_id].cidr_block,)
-        result.append(replace(w, egress_to=targets) if targets is not None else w)
+        result.append(w._replace(egress_to=targets) if targets is not None else w)
     return result
 
 
@@ -326,8 +324,7 @@ def wanted_group_rules(w: WantedEndpoint, vpc: VpcInfo) -> list[GroupRule]:
     return rules
 
 
-@dataclass(frozen=True)
-class GroupDecision:
+class GroupDecision(NamedTuple):
     """What the endpoint's own group needs (plan and EnsureResolverEndpoints decide it here): made (when it
     does not exist), rules added and removed; or a stranger holds its name (`conflict`)."""
 
@@ -446,8 +443,7 @@ def endpoint_token(owner: str, w: WantedEndpoint) -> str:
     return _token(owner, "endpoint", w.role, w.vpc_id, w.direction)
 
 
-@dataclass(frozen=True)
-class EndpointRepairs:
+class EndpointRepairs(NamedTuple):
     """What an existing endpoint lacks (drift): an IP in each of the spec's subnets, and Do53."""
 
     missing_subnets: tuple[str, ...]
@@ -653,8 +649,7 @@ def check_resolver_endpoints(inp: CheckResolverEndpointsInput, deps: Deps) -> Po
 # --- rules -------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class WantedRule:
+class WantedRule(NamedTuple):
     role: RuleRole
     domain: str
     rule_type: str
@@ -890,8 +885,7 @@ def association_vpcs(spec: WorkspaceSpec, rule: ResolverRuleState) -> list[str]:
     return list(dict.fromkeys(vpcs))
 
 
-@dataclass(frozen=True)
-class AssociationDecision:
+class AssociationDecision(NamedTuple):
     """A rule and a VPC (plan and EnsureRuleAssociations decide it here): the association there is, or none
     (create it), or why it cannot be made now (`busy`: being deleted) or at all (`conflict`)."""
 

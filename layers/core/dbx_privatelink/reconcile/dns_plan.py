@@ -5,8 +5,7 @@ in as NEW in the decisions that follow it (a new endpoint's rules, a new rule's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from dbx_privatelink.errors import PreflightFailedError
 from dbx_privatelink.models.dns import ResolverEndpointsResult, ResolverEndpointState
@@ -59,8 +58,7 @@ DNS_CALLS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class PlannedChange:
+class PlannedChange(NamedTuple):
     """One resource of the DNS branch: what apply would do to it (keep, create, change, adopt; error: the
     step would stop there; wait: it waits until AWS is done with it), and the mutating calls that takes."""
 

@@ -76,7 +76,7 @@ def _state(plan: EndpointPlan, info: EndpointInfo, action: str) -> EndpointState
 def _ticket(pacing: PacingState) -> Ticket | None:
     if pacing.ticket_start is None or pacing.ticket_count < 1:
         return None
-    return Ticket(start=pacing.ticket_start, count=pacing.ticket_count)
+    return Ticket(start=pacing.ticket_start, calls=pacing.ticket_count)
 
 
 def _wait(decision: PaceDecision) -> PacingState:
@@ -84,7 +84,7 @@ def _wait(decision: PaceDecision) -> PacingState:
     return PacingState(
         wait_seconds=decision.wait_seconds,
         ticket_start=ticket.start if ticket else None,
-        ticket_count=ticket.count if ticket else 0,
+        ticket_count=ticket.calls if ticket else 0,
     )
 
 

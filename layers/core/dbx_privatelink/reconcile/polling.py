@@ -14,9 +14,8 @@ in use) and keep a plain `PollPolicy`: growth, cap, bound.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, NamedTuple, Protocol
 
 from dbx_privatelink.models.base import PollState, ScheduleName, parse_expected_seconds
 
@@ -39,8 +38,7 @@ class PollBound(Protocol):
     def budget_s(self) -> int: ...
 
 
-@dataclass(frozen=True)
-class PollPolicy:
+class PollPolicy(NamedTuple):
     """Growing intervals for a wait of no known duration."""
 
     first_wait_s: int
@@ -57,25 +55,41 @@ class PollPolicy:
         return sum(self.wait_for(a) for a in range(self.max_attempts))
 
 
-@dataclass(frozen=True)
 class PollSchedule:
-    """When to check for a change expected `expected_s` seconds after the loop's first check."""
+    """When to check for a change expected `expected_s` seconds after the loop's first check. (A plain class:
+    a dataclass would compile its methods at every cold start of each function that polls.)"""
 
-    expected_s: int
-    bound_s: int
-    near_s: int = 2
-    window_s: int = 20
-    max_wait_s: int = 15
-    growth: float = 1.5
-    look_again_s: int = 0  # inside the window: a second look this many seconds after a check's first
-
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        expected_s: int,
+        bound_s: int,
+        *,
+        near_s: int = 2,
+        window_s: int = 20,
+        max_wait_s: int = 15,
+        growth: float = 1.5,
+        look_again_s: int = 0,  # inside the window: a second look this many seconds after a check's first
+    ) -> None:
+        self.expected_s: Final = expected_s
+        self.bound_s: Final = bound_s
+        self.near_s: Final = near_s
+        self.window_s: Final = window_s
+        self.max_wait_s: Final = max_wait_s
+        self.growth: Final = growth
+        self.look_again_s: Final = look_again_s
         if self.expected_s < 0 or self.near_s < 1 or self.max_wait_s < self.near_s:
             raise ValueError(f"a poll schedule needs expected_s >= 0 and 1 <= near_s <= max_wait_s: {self}")
         if not 0 <= self.look_again_s < self.near_s:
             raise ValueError(f"a poll schedule's second look must come before its next check: {self}")
         if self.bound_s <= self.expected_s + self.window_s:
             raise ValueError(f"a poll schedule's bound must lie past its expected time and window: {self}")
+
+    def __repr__(self) -> str:
+        return (
+            f"PollSchedule(expected_s={self.expected_s}, bound_s={self.bound_s}, near_s={self.near_s}, "
+            f"window_s={self.window_s}, max_wait_s={self.max_wait_s}, growth={self.growth}, "
+            f"look_again_s={self.look_again_s})"
+        )
 
     @cached_property
     def offsets(self) -> tuple[int, ...]:

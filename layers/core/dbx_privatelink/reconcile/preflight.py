@@ -4,8 +4,7 @@ reported together so one run tells the operator everything to fix."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from dbx_privatelink.catalog import port_ranges
 from dbx_privatelink.errors import PreflightFailedError
@@ -274,16 +273,15 @@ def _check_shared_endpoints(
     return by_vpc
 
 
-@dataclass(frozen=True)
-class Assessment:
+class Assessment(NamedTuple):
     """What preflight found: the endpoint plan, and every problem that must be fixed before a change."""
 
     endpoints: list[EndpointPlan]
     problems: list[str]
     private_dns_name: str
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str]
     # The endpoints of each VPC of the plan as read (not gone): what the convergence check compares.
-    listing: dict[str, list[EndpointInfo]] = field(default_factory=dict)
+    listing: dict[str, list[EndpointInfo]]
     # plan_dns's items (zones left out) when the DNS checks got that far: the convergence check's too.
     dns_plan: list[PlannedChange] | None = None
 
