@@ -16,9 +16,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import BaseModel
 
 import dbx_privatelink
+from dbx_privatelink.models import databricks as databricks_models
 from dbx_privatelink.wiring import NEEDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -244,3 +246,32 @@ def test_the_layer_defines_no_dataclass() -> None:
     # every cold start (a NamedTuple or a plain class costs a fraction of that)
     assert len(sources) > 50
     assert not dataclasses, dataclasses
+
+
+@pytest.mark.parametrize(
+    "model", ["RegisterEndpointsInput", "CheckWorkspaceRunningInput", "RetireNetworkInput"]
+)
+def test_a_step_that_reads_only_the_specs_names_does_not_validate_the_whole_spec(model: str) -> None:
+    # Given the input model of a step that reads only the spec's account, workspace key and region, and of
+    # one that reads its network section
+    names_only = getattr(databricks_models, model)
+    whole = databricks_models.EnsureNetworkInput
+    # When their validators are built, as the functions build them at cold start
+    names_only.model_rebuild(force=True)
+    whole.model_rebuild(force=True)
+    # Then only the second holds the spec's nested models: the first reads a sample spec's names and ignores
+    # the rest (the spec was validated in full where it entered the execution)
+    assert "WorkspaceSpec" in repr(whole.__pydantic_core_schema__)
+    assert "WorkspaceSpec" not in repr(names_only.__pydantic_core_schema__)
+    spec = yaml.safe_load((ROOT / "examples" / "us-east-1.yaml").read_text())
+    parsed = names_only.model_validate(
+        {
+            "spec": spec,
+            "workspace": {"workspace_id": 1, "action": "created"},
+            "poll": {},
+            "network": {"network_id": "n", "action": "found"},
+            "endpoints": [],
+        }
+    )
+    assert parsed.spec.databricks.account_id == spec["databricks"]["account_id"]
+    assert parsed.spec.workspace_key == spec["workspace_key"]

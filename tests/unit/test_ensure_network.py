@@ -149,7 +149,7 @@ class World:
         self.emulator.backend.update_workspace(workspace_id, {"network_id": result.network_id})
         self.clock.advance(CONFIG.workspace_update_delay_s)
         assert self.emulator.backend.get_workspace(workspace_id)["workspace_status"] == "RUNNING"
-        retire_network(RetireNetworkInput(spec=spec, network=result), self.deps)
+        retire_network(RetireNetworkInput(spec=spec.model_dump(mode="json"), network=result), self.deps)
         self.store.observed["network_id"] = result.network_id
 
     def mutations(self) -> int:

@@ -3,10 +3,10 @@ workspace."""
 
 from dbx_privatelink.models.base import Action, PollState, StepModel
 from dbx_privatelink.models.endpoints import EndpointState, Registration
-from dbx_privatelink.models.spec_step import SpecStep
+from dbx_privatelink.models.spec_step import SpecNamesStep, SpecStep
 
 
-class RegisterEndpointsInput(SpecStep):
+class RegisterEndpointsInput(SpecNamesStep):
     endpoints: list[EndpointState]
 
 
@@ -41,12 +41,12 @@ class WorkspaceResult(StepModel):
     status: str = ""
 
 
-class CheckWorkspaceRunningInput(SpecStep):
+class CheckWorkspaceRunningInput(SpecNamesStep):
     workspace: WorkspaceResult
     poll: PollState
 
 
-class RetireNetworkInput(SpecStep):
+class RetireNetworkInput(SpecNamesStep):
     network: NetworkResult
 
 
