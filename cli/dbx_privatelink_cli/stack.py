@@ -42,15 +42,20 @@ class StackInfo:
         return load_catalog(self.parameters.get("EndpointServicesJson") or None)
 
     def settings(self, region: str) -> Settings:
-        """The settings the stack's functions run with, as far as the CLI needs them."""
-        return Settings(
-            region=region,
-            owner_tag=self.owner_tag,
+        """The settings the stack's functions run with, as far as the CLI needs them: plan's preflight judges
+        the Resolver endpoint quota the stack was given, not the default (the template's patterns make both
+        numbers whole)."""
+        defaults = Settings(region=region, owner_tag=self.owner_tag)
+        quota = self.parameters.get("ResolverEndpointsQuota")
+        rate = self.parameters.get("ResolverRequestsPerSecond")
+        return defaults._replace(
             table_name=self.table_name,
             databricks_host=self.databricks_host or "",
             databricks_secret_id=self.databricks_secret_arn or "",
             endpoint_services_json=self.parameters.get("EndpointServicesJson", ""),
             state_machine_arn=self.state_machine_arn,
+            resolver_endpoints_quota=int(quota) if quota else defaults.resolver_endpoints_quota,
+            resolver_requests_per_second=float(rate) if rate else defaults.resolver_requests_per_second,
         )
 
 
