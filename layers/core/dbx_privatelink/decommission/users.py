@@ -76,16 +76,17 @@ class OtherSpecs(NamedTuple):
 
 def other_specs(desired: dict[str, Desired], workspace_key: str) -> OtherSpecs:
     """The managed workspaces besides `workspace_key` that are not decommissioned, their specs parsed."""
-    others = OtherSpecs(specs={}, unreadable={})
+    specs: dict[str, WorkspaceSpec] = {}
+    unreadable: dict[str, str] = {}
     for key, entry in sorted(desired.items()):
         if key == workspace_key or entry.decommission is not None:
             continue
         try:
-            others.specs[key] = parse_spec(entry.spec)
+            specs[key] = parse_spec(entry.spec)
         except SpecInvalidError as exc:
             problems = str(exc).splitlines()
-            others.unreadable[key] = problems[1].lstrip("- ") if len(problems) > 1 else problems[0]
-    return others
+            unreadable[key] = problems[1].lstrip("- ") if len(problems) > 1 else problems[0]
+    return OtherSpecs(specs, unreadable)
 
 
 def spec_users(others: OtherSpecs, catalog: Catalog) -> dict[SharedKey, list[str]]:
