@@ -9,11 +9,26 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dbx_privatelink.catalog import Catalog, load_catalog
-from dbx_privatelink.wiring import Settings
+from dbx_privatelink.wiring import Settings, SettingsError
 from dbx_privatelink_cli.common import EXIT_FAILED, CliError, Runtime, stack_name
 
 OWNER_TAG_KEY = "dbx-privatelink:owner"
 REQUIRED_OUTPUTS = ("ReconcileStateMachineArn", "TableName")
+
+# The functions' environment variables that template.yaml sets from a stack parameter and the settings read
+# (variable -> parameter). The CLI builds the functions' settings from them; a unit test holds this table to
+# the template, so a parameter added there is not silently left at its default here.
+PARAMETER_ENVIRONMENT: dict[str, str] = {
+    "DATABRICKS_HOST": "DatabricksHost",
+    "DATABRICKS_SECRET_ID": "DatabricksSecretArn",
+    "ENDPOINT_SERVICES_JSON": "EndpointServicesJson",
+    "MAX_REMEDIATIONS_PER_HOUR": "MaxRemediationsPerHour",
+    "POWERTOOLS_PARAMETERS_MAX_AGE": "DatabricksSecretMaxAgeSeconds",
+    "RATE_PACING": "RatePacing",
+    "RESOLVER_ENDPOINTS_QUOTA": "ResolverEndpointsQuota",
+    "RESOLVER_REQUESTS_PER_SECOND": "ResolverRequestsPerSecond",
+    "VERIFIER_SUBNET_IDS": "VerifierSubnetIds",
+}
 
 
 @dataclass(frozen=True)
@@ -42,21 +57,29 @@ class StackInfo:
         return load_catalog(self.parameters.get("EndpointServicesJson") or None)
 
     def settings(self, region: str) -> Settings:
-        """The settings the stack's functions run with, as far as the CLI needs them: plan's preflight judges
-        the Resolver endpoint quota the stack was given, not the default (the template's patterns make both
-        numbers whole)."""
-        defaults = Settings(region=region, owner_tag=self.owner_tag)
-        quota = self.parameters.get("ResolverEndpointsQuota")
-        rate = self.parameters.get("ResolverRequestsPerSecond")
-        return defaults._replace(
-            table_name=self.table_name,
-            databricks_host=self.databricks_host or "",
-            databricks_secret_id=self.databricks_secret_arn or "",
-            endpoint_services_json=self.parameters.get("EndpointServicesJson", ""),
-            state_machine_arn=self.state_machine_arn,
-            resolver_endpoints_quota=int(quota) if quota else defaults.resolver_endpoints_quota,
-            resolver_requests_per_second=float(rate) if rate else defaults.resolver_requests_per_second,
-        )
+        """The settings the stack's functions run with: the environment template.yaml gives them, built from
+        the stack's outputs and parameters, read by `Settings.from_env` as the functions read theirs (plan's
+        preflight judges the Resolver endpoint quota the stack was given, not the default). A parameter the
+        stack lacks (deployed before it existed) leaves the functions' default."""
+        environment = {
+            "AWS_REGION": region,
+            "OWNER_TAG": self.owner_tag,
+            "TABLE_NAME": self.table_name,
+            "STATE_MACHINE_ARN": self.state_machine_arn,
+        }
+        environment |= {
+            variable: self.parameters[parameter]
+            for variable, parameter in PARAMETER_ENVIRONMENT.items()
+            if self.parameters.get(parameter)
+        }
+        try:
+            return Settings.from_env((), environment)
+        except SettingsError as exc:
+            raise CliError(
+                f"stack {self.name!r} gives its functions settings they refuse ({exc}): update the stack with a "
+                "valid parameter value (sam deploy --parameter-overrides)",
+                name="SettingsError",
+            ) from None
 
 
 def _owner_tag(outputs: dict[str, str], name: str) -> str:

@@ -17,7 +17,7 @@ from moto import mock_aws
 
 from dbx_privatelink_cli.common import CliError, Runtime
 from dbx_privatelink_cli.main import main
-from dbx_privatelink_cli.stack import StackInfo, find_stack
+from dbx_privatelink_cli.stack import find_stack
 
 REGION = "us-east-1"
 STACK = "dbx-privatelink"
@@ -157,26 +157,3 @@ def test_the_stack_name_comes_from_the_environment_when_not_given(aws: Any) -> N
     code, _out, err = run_cli(["status", "ghost", "--stack", "missing-stack"], aws)
     assert code == 1
     assert "stack 'missing-stack' does not exist" in err
-
-
-def test_the_cli_judges_with_the_resolver_quota_and_rate_the_stack_was_given() -> None:
-    # Given a stack deployed with a raised Resolver endpoint quota and its own Resolver request rate, and one
-    # deployed before those parameters existed
-    raised = StackInfo(
-        name="s",
-        status="CREATE_COMPLETE",
-        state_machine_arn="arn",
-        table_name="t",
-        owner_tag="s",
-        parameters={"ResolverEndpointsQuota": "100", "ResolverRequestsPerSecond": "2"},
-    )
-    older = StackInfo(
-        name="s", status="CREATE_COMPLETE", state_machine_arn="arn", table_name="t", owner_tag="s"
-    )
-    # When the CLI reads the settings its plan, status and destroy run the domain with
-    # Then they are the stack's (plan's preflight counts endpoints against the same quota as the stack's)
-    assert raised.settings("us-east-1").resolver_endpoints_quota == 100
-    assert raised.settings("us-east-1").resolver_requests_per_second == 2.0
-    assert older.settings("us-east-1").resolver_endpoints_quota == 4
-    assert older.settings("us-east-1").resolver_requests_per_second == 5.0
-    assert raised.settings("us-east-1").table_name == "t"
