@@ -68,6 +68,7 @@ schema: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	cd layers/core && ../../$(VENV)/bin/mypy dbx_privatelink
 	MYPYPATH=layers/core $(VENV)/bin/mypy cli/dbx_privatelink_cli
+	MYPYPATH=layers/core $(VENV)/bin/mypy local/dbx_privatelink_local
 
 validate: $(SAM_VENV)/.installed
 	$(SAM) validate --lint --template template.yaml

@@ -55,7 +55,7 @@ class SeededEnvironment:
     ) -> dict[str, Any]:
         """A workspace spec that references the seeded resources (the walkthrough's workspace); with
         `custom_dns`, also Route 53 Resolver to the seeded corporate DNS servers (seed 000) and a proof."""
-        spec = {
+        spec: dict[str, Any] = {
             "workspace_key": workspace_key,
             "region": self.region,
             "databricks": {

@@ -167,13 +167,14 @@ def _reflect_execution_status_last(self: BaseExecutionWorkerCommunication) -> No
     """Replaces BaseExecutionWorkerCommunication._reflect_execution_status: what the execution ended with
     first, then (the original) its status, so no reader sees an ended execution without its output."""
     execution = self.execution
-    ended = execution.exec_worker.env.program_state() if execution.exec_worker else None
-    if isinstance(ended, ProgramEnded):
-        execution.output = execution.exec_worker.env.states.get_input()  # type: ignore[union-attr]
-    elif isinstance(ended, ProgramError):
+    env = execution.exec_worker.env if execution.exec_worker else None
+    ended = env.program_state() if env else None
+    if isinstance(ended, ProgramEnded) and env:
+        execution.output = env.states.get_input()
+    elif isinstance(ended, ProgramError) and ended.error:
         execution.error = ended.error.get("error")
         execution.cause = ended.error.get("cause")
-    _ORIGINAL_REFLECT_STATUS(self)
+    _ORIGINAL_REFLECT_STATUS(self)  # type: ignore[no-untyped-call]
 
 
 def status_last() -> None:

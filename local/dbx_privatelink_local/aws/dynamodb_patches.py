@@ -107,6 +107,8 @@ def install() -> None:
         return
     for name in _WRITES:
         setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name)))
-    DynamoDBBackend.transact_write_items = _transaction(DynamoDBBackend.transact_write_items)
-    dynamodb_models.copy = _CopyKeepingTables  # type: ignore[assignment]
+    DynamoDBBackend.transact_write_items = _transaction(  # type: ignore[method-assign]
+        DynamoDBBackend.transact_write_items
+    )
+    dynamodb_models.copy = _CopyKeepingTables  # type: ignore[attr-defined,assignment]
     _INSTALLED = True
