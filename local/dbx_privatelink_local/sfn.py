@@ -15,7 +15,10 @@ interpreter it took from LocalStack, and closes the gaps the application depends
   the status first: a DescribeExecution in between would see SUCCEEDED without the output that tells a
   run handed to the lease holder; moto also writes the history's end event before either, which the CLI
   covers by taking the output from that event);
-- the interpreter's large ERROR dump per failed state is silenced: the execution history has the error.
+- the interpreter's large ERROR dump per failed state is silenced: the execution history has the error;
+- a definition is parsed once: moto parses it with ANTLR at CreateStateMachine and again at every
+  execution's start (a tenth of an end-to-end test's CPU); the parse tree is kept per definition and only
+  the evaluation components, which hold an execution's state, are made anew from it for each execution.
 All patches are process-wide (the ThreadedMotoServer runs in this process) and idempotent.
 """
 
@@ -46,6 +49,8 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramError
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
@@ -183,6 +188,27 @@ def status_last() -> None:
     BaseExecutionWorkerCommunication._reflect_execution_status = _reflect_execution_status_last  # type: ignore[method-assign]
 
 
+_ORIGINAL_PARSE = AmazonStateLanguageParser.parse
+_PARSE_TREES: dict[str, Any] = {}  # definition -> its ANTLR parse tree (read-only once built)
+_PARSE_TREES_LOCK = threading.Lock()
+_PARSE_TREES_KEPT = 64  # definitions; the local stack deploys a handful
+
+
+def _parse_once(definition: str) -> tuple[Any, Any]:
+    """Replaces AmazonStateLanguageParser.parse: the tree of a definition parsed before, with evaluation
+    components made from it anew (they hold the state of the execution that evaluates them)."""
+    with _PARSE_TREES_LOCK:
+        tree = _PARSE_TREES.get(definition)
+    if tree is None:
+        program, tree = _ORIGINAL_PARSE(definition)  # a syntax error raises here: nothing is kept
+        with _PARSE_TREES_LOCK:
+            if len(_PARSE_TREES) >= _PARSE_TREES_KEPT:
+                _PARSE_TREES.pop(next(iter(_PARSE_TREES)))
+            _PARSE_TREES[definition] = tree
+        return program, tree
+    return Preprocessor().visit(tree), tree
+
+
 def enable_step_functions(time_scale: TimeScale = TIME_SCALE) -> StepFunctionsControl:
     """Run state machines with moto's ASL interpreter on `time_scale` (idempotent, process-wide).
 
@@ -197,6 +223,7 @@ def enable_step_functions(time_scale: TimeScale = TIME_SCALE) -> StepFunctionsCo
     state_task_service_aws_sdk._SERVICE_ERROR_NAMES.update(AWS_SDK_ERROR_NAMES)
     StateTaskLambda._from_error = _lambda_task_from_error  # type: ignore[method-assign]
     StepFunctionsParserBackend.start_execution = _start_execution_named  # type: ignore[method-assign]
+    AmazonStateLanguageParser.parse = staticmethod(_parse_once)  # type: ignore[method-assign]
     status_last()
     logging.getLogger(_PARSER_LOGGER).setLevel(logging.CRITICAL)
     return _CONTROL

@@ -33,7 +33,7 @@ from dbx_privatelink_local.databricks.emulator import DatabricksEmulator
 from dbx_privatelink_local.databricks.server import EmulatorServer
 from dbx_privatelink_local.deployer import Deployment, deploy_template
 from dbx_privatelink_local.dns import LocalDns, attach_local_dns
-from dbx_privatelink_local.lambda_runtime import InProcessLambdaRuntime
+from dbx_privatelink_local.lambda_runtime import InProcessLambdaRuntime, share_service_models
 from dbx_privatelink_local.seed import SeededEnvironment, seed_environment, seed_trail
 from dbx_privatelink_local.sfn import StepFunctionsControl, enable_step_functions
 from dbx_privatelink_local.timescale import TIME_SCALE
@@ -125,6 +125,7 @@ class LocalStack:
             for key, value in LOCAL_PROCESS_ENV.items():
                 os.environ.setdefault(key, value)
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+        share_service_models()
         self.aws.start()
         # moto's backends are process-wide: a new stack starts from nothing, whatever ran before it here.
         self.aws.reset()

@@ -309,3 +309,21 @@ def test_events_reach_rules_on_the_default_bus(aws: LocalAws) -> None:
     assert body["detail"]["requestParameters"]["ModifyVpcEndpointRequest"]["VpcEndpointId"] == endpoint
     assert body["time"].endswith("Z")
     assert "ingestion-time" not in body
+
+
+def test_the_trace_header_of_the_call_an_event_records_is_kept_beside_it(aws: LocalAws) -> None:
+    # Given two calls, one carrying an X-Amzn-Trace-Id header (as botocore sends in a Lambda invocation)
+    ec2 = _client(aws, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    header = "Root=1-00000000-000000000000000000000001;Parent=0000000000000001;Sampled=0"
+    traced = _client(aws, "ec2")
+    traced.meta.events.register(
+        "before-send.ec2.ModifyVpcAttribute",
+        lambda request, **_: request.headers.__setitem__("X-Amzn-Trace-Id", header),
+    )
+    traced.modify_vpc_attribute(VpcId=vpc, EnableDnsSupport={"Value": True})
+    aws.cloudtrail.flush()
+    # Then each event gives back the header its call carried ("" for none), and no CloudTrail field holds it
+    created, modified = aws.cloudtrail.events("CreateVpc")[0], aws.cloudtrail.events("ModifyVpcAttribute")[0]
+    assert (aws.cloudtrail.trace_header(created), aws.cloudtrail.trace_header(modified)) == ("", header)
+    assert header not in json.dumps(modified)

@@ -104,6 +104,21 @@ def test_invocation_runs_the_real_handler_as_the_function_with_its_role(local_la
     assert 0 < payload["remaining_ms"] <= 10_000
 
 
+def test_a_request_is_told_by_its_trace_header_as_the_execution_whose_invocation_made_it(
+    local_lambda: LocalLambda,
+) -> None:
+    # Given a function invoked twice by a state machine execution and once by no execution
+    name, _ = local_lambda.create(GREET, {"GREETING_PREFIX": "Hi", "STAGE": "test"})
+    runs = [local_lambda.invoke(name, {"name": "Ada", "execution_name": f"run-{n}"})[1] for n in (1, 2)]
+    _, plain = local_lambda.invoke(name, {"name": "Ada"})
+    # Then each invocation's trace header (botocore sends it on every request) names its own execution
+    assert [local_lambda.runtime.execution_of(r["trace_header"]) for r in runs] == ["run-1", "run-2"]
+    assert runs[0]["trace_header"] != runs[1]["trace_header"]
+    # and a request of no execution, or one with no trace header, is nobody's
+    assert local_lambda.runtime.execution_of(plain["trace_header"]) is None
+    assert local_lambda.runtime.execution_of("") is None
+
+
 def test_concurrent_invocations_each_see_only_their_own_environment(local_lambda: LocalLambda) -> None:
     # Given two functions whose variables differ, and a process environment that has neither
     english, _ = local_lambda.create(GREET, {"GREETING_PREFIX": "Hello", "STAGE": "test"})

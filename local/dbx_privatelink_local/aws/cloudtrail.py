@@ -379,6 +379,9 @@ class CloudTrailEmitter:
         self._lock = threading.Condition()
         self._emitted: list[dict[str, Any]] = []
         self._recorded = 0
+        # eventID -> the X-Amzn-Trace-Id header of the call (not part of a CloudTrail record: for tests that
+        # tell one execution's calls from those of executions running beside it).
+        self._trace_headers: dict[str, str] = {}
 
     def start(self) -> None:
         self._queue.start()
@@ -430,6 +433,7 @@ class CloudTrailEmitter:
         }
         with self._lock:
             self._recorded += 1
+            self._trace_headers[str(detail["eventID"])] = call.headers.get("X-Amzn-Trace-Id", "")
         self._queue.submit(self.delay, lambda: self._emit(account, region, event), label=str(call.action))
         return event
 
@@ -460,6 +464,11 @@ class CloudTrailEmitter:
     def pending(self) -> list[str]:
         """eventNames of the events still waiting for their delay."""
         return self._queue.pending()
+
+    def trace_header(self, event: dict[str, Any]) -> str:
+        """The X-Amzn-Trace-Id header of the call an event records ("" when the call carried none)."""
+        with self._lock:
+            return self._trace_headers.get(event["detail"]["eventID"], "")
 
     def events(self, event_name: str | None = None, source: str | None = None) -> list[dict[str, Any]]:
         """Events delivered to EventBridge so far, oldest first, optionally of one eventName/source."""
