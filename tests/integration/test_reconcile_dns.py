@@ -21,6 +21,7 @@ from dbx_privatelink.errors import (
     DnsNotAnsweredError,
     PreflightFailedError,
     QuotaExceededError,
+    SharedResourceBusyError,
     SpecInvalidError,
 )
 from dbx_privatelink.models.base import PollState
@@ -35,12 +36,15 @@ from dbx_privatelink.models.spec_step import SpecStep
 from dbx_privatelink.reconcile.dns import (
     check_resolver_endpoints,
     check_rule_associations,
+    dns_assessment,
     dns_problems,
     ensure_resolver_endpoints,
     ensure_resolver_rules,
     ensure_rule_associations,
+    resolver_quota_held,
 )
 from dbx_privatelink.reconcile.verify import VERIFY_ATTEMPTS, VERIFY_MARGIN_S, verify_dns
+from dbx_privatelink.shared_key import SharedKey
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.wiring import Deps, Settings
 from dbx_privatelink_local.aws import resolver_patches
@@ -510,19 +514,7 @@ def test_verification_is_skipped_with_the_reason_when_the_resolver_is_out_of_rea
 
 def test_preflight_names_the_resolver_endpoint_quota_before_any_change(world: World) -> None:
     # Given a region that has its four Route 53 Resolver endpoints (none of them this spec's)
-    ec2 = world.session.client("ec2", region_name=REGION)
-    group = ec2.create_security_group(VpcId=world.peered_vpc, GroupName="other", Description="other")[
-        "GroupId"
-    ]
-    for n in range(4):
-        world.r53r.create_resolver_endpoint(
-            CreatorRequestId=f"other-{n}",
-            Name=f"other-{n}",
-            Direction="OUTBOUND",
-            SecurityGroupIds=[group],
-            IpAddresses=[{"SubnetId": s} for s in world.peered_subnets],
-        )
-    world.calls.clear()
+    _others(world, 4)
     # When a spec needs a new outbound endpoint in the DNS VPC, then preflight names the quota, the
     # numbers and the fix, and makes no mutating call
     problems = dns_problems(_spec(world).spec, world.deps)
@@ -601,3 +593,119 @@ def test_names_left_when_the_invocations_time_runs_out_are_not_asked_and_asked_a
     message = str(raised.value)
     assert f"{slow.asked[0]} resolved to TIMEOUT" in message
     assert sorted(n for n in names if f"{n} was not asked" in message) == sorted(set(names) - set(slow.asked))
+
+
+# --- the region's Resolver endpoint quota across a fleet: what runs in progress reserved counts, and
+# preflight counts again and reserves under the quota's lock, so that two runs that each fit the quota alone
+# cannot together exceed it (the second is refused before any change, with the reservations named).
+
+QUOTA = f"route53resolver-endpoints#{REGION}"
+
+
+def _others(world: World, count: int) -> None:
+    """`count` Resolver endpoints of someone else in the region (the peered VPC)."""
+    ec2: Any = world.session.client("ec2", region_name=REGION)
+    group = ec2.create_security_group(VpcId=world.peered_vpc, GroupName="other", Description="other")[
+        "GroupId"
+    ]
+    for n in range(count):
+        world.r53r.create_resolver_endpoint(
+            CreatorRequestId=f"other-{n}",
+            Name=f"other-{n}",
+            Direction="OUTBOUND",
+            SecurityGroupIds=[group],
+            IpAddresses=[{"SubnetId": s} for s in world.peered_subnets],
+        )
+    world.calls.clear()
+
+
+def _reserve(world: World, workspace: str, vpc_id: str) -> None:
+    """What another workspace's preflight leaves: a reference to an outbound endpoint not made yet."""
+    world.deps.ledger.refer(workspace, [SharedKey("resolver-endpoint", f"{vpc_id}|outbound")])
+
+
+def test_endpoints_reserved_by_runs_in_progress_count_against_the_quota(world: World) -> None:
+    # Given 3 endpoints in the region (the quota is 4) and another workspace's run that reserved one more
+    _others(world, 3)
+    _reserve(world, "other-ws", world.peered_vpc)
+    # When a spec needs a new outbound endpoint in its DNS VPC, then preflight refuses it before any change
+    # and names what runs in progress reserved, and for whom
+    found = dns_assessment(_spec(world).spec, world.deps)
+    [problem] = found.problems
+    assert "has 3 and this stack's workspaces hold 1 more not made yet" in problem and "other-ws" in problem
+    assert "endpoints per AWS Region' is 4" in problem and world.mutations() == []
+
+
+def test_an_endpoint_reserved_for_the_same_dns_vpc_is_counted_once(world: World) -> None:
+    # Given 3 endpoints and a workspace behind the same DNS VPC whose run reserved its outbound endpoint
+    _others(world, 3)
+    _reserve(world, "neighbour-ws", world.dns_vpc)
+    # When this spec needs that same endpoint, then it fits: the endpoint is one, shared
+    found = dns_assessment(_spec(world).spec, world.deps)
+    assert found.problems == [] and found.listing is not None
+
+
+def test_a_run_that_reserved_first_wins_and_the_other_is_refused_before_it_writes(world: World) -> None:
+    # Given room for one more endpoint, and a spec that needs one: its checks pass
+    _others(world, 3)
+    step = _spec(world)
+    found = dns_assessment(step.spec, world.deps)
+    assert found.problems == [] and found.listing is not None
+    # When another run reserves the last one before this run's preflight writes anything
+    _reserve(world, "other-ws", world.peered_vpc)
+    wrote: list[str] = []
+    with (
+        pytest.raises(PreflightFailedError) as raised,
+        resolver_quota_held(step.spec, world.deps, "run-a", found.listing),
+    ):
+        wrote.append("desired state and references")
+    # Then this run is refused, counted again under the quota's lock, and wrote nothing
+    assert wrote == []
+    assert "nothing was changed" in str(raised.value) and "other-ws" in str(raised.value)
+    # and with no other reservation it holds the lock while it reserves, and gives it back
+    world.deps.ledger.release("other-ws", [SharedKey("resolver-endpoint", f"{world.peered_vpc}|outbound")])
+    with resolver_quota_held(step.spec, world.deps, "run-a", found.listing):
+        wrote.append("desired state and references")
+        with pytest.raises(SharedResourceBusyError):
+            _fast(world).ledger.quota_lock(QUOTA, "run-b", world.deps.clock, _fast(world).pause).__enter__()
+    assert wrote == ["desired state and references"]
+    with _fast(world).ledger.quota_lock(QUOTA, "run-b", world.deps.clock, _fast(world).pause):
+        pass
+
+
+def test_a_quota_lock_held_by_another_run_is_waited_for_a_while_then_retried(world: World) -> None:
+    # Given another run counting the quota
+    _others(world, 1)
+    step = _spec(world)
+    listing = dns_assessment(step.spec, world.deps).listing
+    deps = _fast(world)
+    pauses: list[float] = []
+    deps.pause = pauses.append  # type: ignore[method-assign]
+    ran: list[str] = []
+    # When this run's preflight would reserve, then it waits a bounded while and leaves it to the state
+    # machine's retry, naming the holder, without running its writes
+    with (
+        deps.ledger.quota_lock(QUOTA, "run-b", deps.clock, deps.pause),
+        pytest.raises(SharedResourceBusyError) as raised,
+        resolver_quota_held(step.spec, deps, "run-a", listing),
+    ):
+        ran.append("writes")
+    assert "run-b" in str(raised.value) and ran == [] and len(pauses) == 9
+    # and once it is given back, the run reserves at once
+    with resolver_quota_held(step.spec, deps, "run-a", listing):
+        ran.append("writes")
+    assert ran == ["writes"]
+
+
+def test_a_spec_that_adds_no_endpoint_takes_no_lock(world: World) -> None:
+    step = _spec(world)
+    with (
+        world.deps.ledger.quota_lock(QUOTA, "run-b", world.deps.clock, world.deps.pause),
+        resolver_quota_held(step.spec, world.deps, "run-a", None),
+    ):
+        pass
+
+
+def _fast(world: World) -> Deps:
+    """The world's adapters with pauses of a thousandth of a second."""
+    return Deps(settings=world.deps.settings._replace(time_scale=0.001), session=world.session)

@@ -194,6 +194,13 @@ def test_the_per_workspace_scan_does_not_scan_the_table() -> None:
     assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "states:StartExecution"} <= set(granted)
 
 
+def test_preflight_may_scan_the_ledger_for_what_the_resolver_endpoint_quota_holds() -> None:
+    """Where a spec adds Resolver endpoints, preflight counts the endpoints the stack's workspaces hold (the
+    ledger's entries: a scan) and reserves under the quota's lock (a conditional UpdateItem)."""
+    granted = _scan_statements("PreflightFunction")
+    assert {"dynamodb:Scan", "dynamodb:UpdateItem", "dynamodb:GetItem"} <= set(granted)
+
+
 def test_the_functions_that_close_drift_records_may_query_and_delete_them() -> None:
     """An open drift record (DRIFTOPEN#) is listed with a Query and moved to the history with a PutItem and
     a conditional DeleteItem: by the scan (found gone) and by RecordAndRelease (its run SUCCEEDED)."""

@@ -15,12 +15,14 @@ How concurrent executions converge on one resource:
   (ClientToken, CreatorRequestId, a deterministic group name), and a lost race (IdempotentParameterMismatch,
   ResourceExistsException, InvalidGroup.Duplicate, a conflicting private DNS domain) is re-read and adopted;
 - the Databricks Account API has no idempotency handle: a registration is made under `lock()`;
+- a region-wide quota (Route 53 Resolver endpoints) is counted and reserved under `quota_lock()`
+  (QUOTA#<quota>, META): a reservation is a reference to a resource not made yet;
 - a workspace refers to its shared resources in preflight, before any step finds or creates one; a
   decommission may delete a shared resource only after `claim()`, which succeeds only while no workspace
   refers to it, and `refer()` refuses a claimed resource (retryably: it is made anew once it is gone).
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -33,6 +35,7 @@ from dbx_privatelink.errors import SharedResourceBusyError
 from dbx_privatelink.shared_key import SharedKey
 
 LOCK_SECONDS = 300  # a create that holds a lock longer than a Lambda can run has died
+QUOTA_LOCK_ATTEMPTS = 10  # a quota's count takes well under a second: wait that many seconds at most
 
 
 class SharedRecord(BaseModel):
@@ -201,41 +204,75 @@ class LedgerClient:
     def lock(self, key: SharedKey, holder: str, now: int) -> Iterator[None]:
         """Hold the resource's create lock for the block: for creates whose API takes no idempotency handle.
         Held by another live holder -> SharedResourceBusyError (the state machine retries the step)."""
+        if not self._take(key.pk, holder, now, {"kind": key.kind, "key": key.key}):
+            raise SharedResourceBusyError(f"{key} is being created by {self._holder(key.pk)}; retrying")
+        try:
+            yield
+        finally:
+            self._give_back(key.pk, holder)
+
+    @contextmanager
+    def quota_lock(
+        self, quota: str, holder: str, now: Callable[[], float], pause: Callable[[float], None]
+    ) -> Iterator[None]:
+        """Hold a quota's lock for the block, waiting for it up to QUOTA_LOCK_ATTEMPTS times a second
+        (`pause` sleeps the deployment's seconds): preflight counts what the quota holds and reserves its
+        share as one step under it, so that two runs that each fit the quota alone cannot together exceed
+        it. Still held by another run after that -> SharedResourceBusyError (the state machine retries)."""
+        pk = f"QUOTA#{quota}"
+        for attempt in range(QUOTA_LOCK_ATTEMPTS):
+            if self._take(pk, holder, int(now()), {}):
+                break
+            if attempt + 1 == QUOTA_LOCK_ATTEMPTS:
+                raise SharedResourceBusyError(
+                    f"the quota {quota} is being counted by {self._holder(pk)}; retrying"
+                )
+            pause(1.0)
+        try:
+            yield
+        finally:
+            self._give_back(pk, holder)
+
+    def _take(self, pk: str, holder: str, now: int, fields: dict[str, str]) -> bool:
+        """Take the lock of the entry `pk` (writing `fields` beside it) unless another live holder has it."""
+        names = {f"#f{n}": name for n, name in enumerate(fields)}
+        values: dict[str, Any] = {":holder": holder, ":expires": now + LOCK_SECONDS}
+        values |= {f":f{n}": value for n, value in enumerate(fields.values())}
+        update = "SET lock_holder = :holder, lock_expires = :expires" + "".join(
+            f", #f{n} = :f{n}" for n in range(len(fields))
+        )
         try:
             self._call(
                 "UpdateItem",
                 self._t.update_item,
-                Key={"pk": key.pk, "sk": "META"},
-                UpdateExpression="SET lock_holder = :holder, lock_expires = :expires, kind = :kind, #key = :key",
+                Key={"pk": pk, "sk": "META"},
+                UpdateExpression=update,
                 ConditionExpression=(
                     Attr("lock_holder").not_exists()
                     | Attr("lock_holder").eq(holder)
                     | Attr("lock_expires").lt(now)
                 ),
-                ExpressionAttributeNames={"#key": "key"},
-                ExpressionAttributeValues={
-                    ":holder": holder,
-                    ":expires": now + LOCK_SECONDS,
-                    ":kind": key.kind,
-                    ":key": key.key,
-                },
+                **({"ExpressionAttributeNames": names} if names else {}),
+                ExpressionAttributeValues=values,
             )
         except ClientError:
-            current = self._call("GetItem", self._t.get_item, Key={"pk": key.pk, "sk": "META"}).get("Item")
-            holder_now = (current or {}).get("lock_holder", "another execution")
-            raise SharedResourceBusyError(f"{key} is being created by {holder_now}; retrying") from None
-        try:
-            yield
-        finally:
-            # Taken over after expiry: the taker releases it.
-            with suppress(ClientError):
-                self._call(
-                    "UpdateItem",
-                    self._t.update_item,
-                    Key={"pk": key.pk, "sk": "META"},
-                    UpdateExpression="REMOVE lock_holder, lock_expires",
-                    ConditionExpression=Attr("lock_holder").eq(holder),
-                )
+            return False
+        return True
+
+    def _holder(self, pk: str) -> str:
+        current = self._call("GetItem", self._t.get_item, Key={"pk": pk, "sk": "META"}).get("Item")
+        return str((current or {}).get("lock_holder", "another execution"))
+
+    def _give_back(self, pk: str, holder: str) -> None:
+        # Taken over after expiry: the taker releases it.
+        with suppress(ClientError):
+            self._call(
+                "UpdateItem",
+                self._t.update_item,
+                Key={"pk": pk, "sk": "META"},
+                UpdateExpression="REMOVE lock_holder, lock_expires",
+                ConditionExpression=Attr("lock_holder").eq(holder),
+            )
 
     def list_shared(self) -> list[SharedRecord]:
         """Every shared-resource entry (a scan: for status, plan and decommission, not for hot paths)."""

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, NamedTuple
 
 from dbx_privatelink.aws.resolver import (
@@ -234,15 +235,24 @@ def dns_problems(spec: WorkspaceSpec, deps: Deps) -> list[str]:
     """Everything about the dns section that can fail before a change (preflight): the endpoints' VPCs,
     subnets and groups, and the quotas a fleet behind the same VPCs runs into (endpoints per region, rules
     of the inbound group), each with the number and the fix."""
-    return dns_assessment(spec, deps)[0]
+    return dns_assessment(spec, deps).problems
 
 
-def dns_assessment(spec: WorkspaceSpec, deps: Deps) -> tuple[list[str], list[PlannedChange] | None]:
-    """dns_problems, and the plan_dns items (zones left out) it decided them from; None when it stopped
-    before (no Resolver endpoint wanted, or a problem found first)."""
+class DnsAssessment(NamedTuple):
+    problems: list[str]
+    # plan_dns's items (zones left out); None when it stopped before (no endpoint wanted, a problem first).
+    planned: list[PlannedChange] | None
+    # The region's Resolver endpoints as listed, when the spec needs any that does not exist yet (None
+    # otherwise): preflight counts the quota again from them under its lock (resolver_quota_held).
+    listing: list[ResolverEndpointInfo] | None
+
+
+def dns_assessment(spec: WorkspaceSpec, deps: Deps) -> DnsAssessment:
+    """dns_problems, the plan_dns items (zones left out) it decided them from, and the endpoint listing
+    preflight reserves new endpoints from."""
     wanted = wanted_endpoints(spec)
     if not wanted:
-        return [], None
+        return DnsAssessment([], None, None)
     planned: list[PlannedChange] | None = None
     problems, vpcs = resolver_problems(deps, spec.region, wanted)
     resolver = deps.resolver(spec.region)
@@ -250,23 +260,10 @@ def dns_assessment(spec: WorkspaceSpec, deps: Deps) -> tuple[list[str], list[Pla
     # IPs, rules, their tags, associations per VPC.
     prepay_resolver_calls(deps, resolver, 3 + 4 * len(wanted) + 2 * len(spec_rules(spec)))
     existing = [e for e in resolver.list_endpoints() if e.status not in GONE_ENDPOINT_STATUSES]
-    new = [
-        w
-        for w in wanted
-        if not any(
-            e.vpc_id == w.vpc_id and e.direction == w.direction and e.name == _endpoint_name(w)
-            for e in existing
-        )
-    ]
-    quota = deps.settings.resolver_endpoints_quota
-    if new and len(existing) + len(new) > quota:
-        problems.append(
-            f"dns: this spec needs {len(new)} new Route 53 Resolver endpoint(s) ({', '.join(w.label for w in new)}) "
-            f"and {spec.region} has {len(existing)}: the quota 'endpoints per AWS Region' is {quota} "
-            f"({RESOLVER_ENDPOINTS_PER_REGION} by default); raise it in Service Quotas (and the stack's "
-            "ResolverEndpointsQuota parameter), or point the spec at a VPC whose endpoint this application "
-            "already made (workspaces share them)"
-        )
+    quota_problem, new = resolver_quota_problem(spec, deps, wanted, existing)
+    if quota_problem:
+        problems.append(quota_problem)
+    listing = existing if new else None
     if not problems:
         # What a DNS step would stop at on the live state (a group of our name that is not ours, another
         # rule of a domain associated with a VPC), decided as plan and the steps decide it.
@@ -289,7 +286,85 @@ def dns_assessment(spec: WorkspaceSpec, deps: Deps) -> tuple[list[str], list[Pla
                 f"quota 'inbound rules per security group' is {MAX_RULES_PER_SECURITY_GROUP}: use wider, "
                 "aggregated networks (adjacent CIDRs are merged), or name a group of your own in security_group_id"
             )
-    return problems, planned
+    return DnsAssessment(problems, planned, listing)
+
+
+def _endpoint_key(w: WantedEndpoint) -> str:
+    """The endpoint's natural key in the ledger (reconcile/shared.py's shared_keys)."""
+    return f"{w.vpc_id}|{w.role}"
+
+
+def held_endpoints(deps: Deps, listed: list[ResolverEndpointInfo]) -> dict[str, tuple[str, ...]]:
+    """The Resolver endpoints this stack's workspaces refer to (the ledger: preflight writes a reference
+    before any step creates the endpoint) that the listing lacks: reserved by a run in progress and not made
+    yet, made since the listing, or deleted and to be made again; natural key -> the workspaces."""
+    if not deps.settings.table_name:
+        return {}
+    made = {(e.vpc_id, e.name) for e in listed}
+    held: dict[str, tuple[str, ...]] = {}
+    for record in deps.ledger.list_shared():
+        if record.kind != "resolver-endpoint" or not record.refs:
+            continue
+        vpc_id, _, role = record.key.partition("|")
+        if (vpc_id, _name("dbx-privatelink", role, vpc_id)) not in made:
+            held[record.key] = record.refs
+    return held
+
+
+def resolver_quota_problem(
+    spec: WorkspaceSpec, deps: Deps, wanted: list[WantedEndpoint], existing: list[ResolverEndpointInfo]
+) -> tuple[str | None, int]:
+    """The region's Resolver endpoint quota against what exists, what the stack's workspaces hold beyond it
+    (held_endpoints), and what this spec adds (an endpoint it shares with another workspace counts once);
+    and how many it adds."""
+    new = [
+        w
+        for w in wanted
+        if not any(
+            e.vpc_id == w.vpc_id and e.direction == w.direction and e.name == _endpoint_name(w)
+            for e in existing
+        )
+    ]
+    if not new:
+        return None, 0
+    held = held_endpoints(deps, existing)
+    others = {k: refs for k, refs in held.items() if k not in {_endpoint_key(w) for w in new}}
+    quota = deps.settings.resolver_endpoints_quota
+    if len(existing) + len(others) + len(new) <= quota:
+        return None, len(new)
+    in_progress = (
+        f" and this stack's workspaces hold {len(others)} more not made yet ("
+        + "; ".join(f"{k} for {', '.join(refs)}" for k, refs in sorted(others.items()))
+        + ")"
+        if others
+        else ""
+    )
+    return (
+        f"dns: this spec needs {len(new)} new Route 53 Resolver endpoint(s) ({', '.join(w.label for w in new)}) "
+        f"and {spec.region} has {len(existing)}{in_progress}: the quota 'endpoints per AWS Region' is {quota} "
+        f"({RESOLVER_ENDPOINTS_PER_REGION} by default); raise it in Service Quotas (and the stack's "
+        "ResolverEndpointsQuota parameter), or point the spec at a VPC whose endpoint this application "
+        "already made (workspaces share them)"
+    ), len(new)
+
+
+@contextmanager
+def resolver_quota_held(
+    spec: WorkspaceSpec, deps: Deps, holder: str, listing: list[ResolverEndpointInfo] | None
+) -> Iterator[None]:
+    """For preflight's writes (the desired state, the ledger's references: the reservation): when the spec
+    adds Resolver endpoints (`listing`: the region's as listed), the quota is counted again under its lock
+    and the block runs while it is held, so two runs that each fit the quota alone cannot together exceed
+    it; over it, the PreflightFailedError is raised before the block, and nothing was changed. Under the
+    lock only the ledger is read again: what a run reserved, made or recorded since the listing is in it."""
+    if listing is None or not deps.settings.table_name:
+        yield
+        return
+    with deps.ledger.quota_lock(f"route53resolver-endpoints#{spec.region}", holder, deps.clock, deps.pause):
+        problem, _ = resolver_quota_problem(spec, deps, wanted_endpoints(spec), listing)
+        if problem:
+            raise PreflightFailedError(f"Preflight found 1 problem(s); nothing was changed:\n- {problem}")
+        yield
 
 
 def _validate(deps: Deps, region: str, wanted: list[WantedEndpoint]) -> dict[str, VpcInfo]:

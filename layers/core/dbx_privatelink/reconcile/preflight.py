@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         SubnetInfo,
         VpcInfo,
     )
+    from dbx_privatelink.aws.resolver import ResolverEndpointInfo
     from dbx_privatelink.catalog import Catalog, RegionServices
     from dbx_privatelink.models.spec_step import SpecStep
     from dbx_privatelink.spec import WorkspaceSet, WorkspaceSpec
@@ -284,6 +285,9 @@ class Assessment(NamedTuple):
     listing: dict[str, list[EndpointInfo]]
     # plan_dns's items (zones left out) when the DNS checks got that far: the convergence check's too.
     dns_plan: list[PlannedChange] | None = None
+    # The region's Resolver endpoints as listed, when the spec adds any (preflight then reserves them under
+    # the quota's lock): None when it adds none.
+    resolver_listing: list[ResolverEndpointInfo] | None = None
 
 
 def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
@@ -292,6 +296,7 @@ def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
     state (fenced by the lease: a failed spec never replaces the last good one) and the workspace refers to
     the resources it shares with others (the ledger), before any step finds or creates one."""
     from dbx_privatelink.reconcile.converged import converged, read_once  # the DNS steps import this module
+    from dbx_privatelink.reconcile.dns import resolver_quota_held  # the DNS steps import this module
 
     spec = inp.spec
     found = assess(spec, deps)
@@ -308,9 +313,12 @@ def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
         raise PreflightFailedError(
             f"Preflight found {len(problems)} problem(s); nothing was changed:\n- " + "\n- ".join(problems)
         )
-    deps.store.put_desired(spec, holder=inp.execution_name)
-    deps.store.clear_pending(spec.workspace_key, spec.spec_hash())
-    records = deps.ledger.refer(spec.workspace_key, shared_keys(spec, found.endpoints))
+    # New Resolver endpoints: the region's quota is counted again under its lock, and held while the workspace
+    # refers to (reserves) them, so that runs started at the same moment cannot together exceed it.
+    with resolver_quota_held(spec, deps, inp.execution_name, found.resolver_listing):
+        deps.store.put_desired(spec, holder=inp.execution_name)
+        deps.store.clear_pending(spec.workspace_key, spec.spec_hash())
+        records = deps.ledger.refer(spec.workspace_key, shared_keys(spec, found.endpoints))
     convergence = converged(spec, found, observed, databricks, deps)
     return PreflightOutput(
         endpoints=[p for p in found.endpoints if p.is_databricks],
@@ -389,12 +397,13 @@ def assess(spec: WorkspaceSpec, deps: Deps, *, zones: bool = True, dns: bool = T
             _check_endpoint_ownership(plan, existing, deps.settings.owner_tag, ec2, problems)
 
     listing = _check_shared_endpoints(plans, ec2, deps.settings.owner_tag, problems)
-    dns_plan = None
+    dns_plan, resolver_listing = None, None
     if dns:
         from dbx_privatelink.reconcile.dns import dns_assessment  # the DNS steps import this module
 
-        dns_found, dns_plan = dns_assessment(spec, deps)
-        problems += dns_found
+        dns_found = dns_assessment(spec, deps)
+        problems += dns_found.problems
+        dns_plan, resolver_listing = dns_found.planned, dns_found.listing
     if zones:
         problems += zone_problems(spec, deps)
     warnings = []
@@ -411,4 +420,5 @@ def assess(spec: WorkspaceSpec, deps: Deps, *, zones: bool = True, dns: bool = T
         warnings=warnings,
         listing=listing,
         dns_plan=dns_plan,
+        resolver_listing=resolver_listing,
     )
