@@ -35,7 +35,9 @@ from dbx_privatelink.errors import SharedResourceBusyError
 from dbx_privatelink.shared_key import SharedKey
 
 LOCK_SECONDS = 300  # a create that holds a lock longer than a Lambda can run has died
-QUOTA_LOCK_ATTEMPTS = 10  # a quota's count takes well under a second: wait that many seconds at most
+# A quota's count and reservation take well under a second; a wave of runs queues for it, each cheaper to
+# wait here than to be retried by the state machine (which runs all of preflight again).
+QUOTA_LOCK_WAIT_S, QUOTA_LOCK_POLL_S = 60.0, 0.25
 
 
 class SharedRecord(BaseModel):
@@ -215,19 +217,20 @@ class LedgerClient:
     def quota_lock(
         self, quota: str, holder: str, now: Callable[[], float], pause: Callable[[float], None]
     ) -> Iterator[None]:
-        """Hold a quota's lock for the block, waiting for it up to QUOTA_LOCK_ATTEMPTS times a second
-        (`pause` sleeps the deployment's seconds): preflight counts what the quota holds and reserves its
-        share as one step under it, so that two runs that each fit the quota alone cannot together exceed
-        it. Still held by another run after that -> SharedResourceBusyError (the state machine retries)."""
+        """Hold a quota's lock for the block, waiting for it up to QUOTA_LOCK_WAIT_S of the deployment's
+        seconds (`pause` sleeps them): preflight counts what the quota holds and reserves its share as one
+        step under it, so that two runs that each fit the quota alone cannot together exceed it. Still held
+        by another run after that -> SharedResourceBusyError (the state machine retries)."""
         pk = f"QUOTA#{quota}"
-        for attempt in range(QUOTA_LOCK_ATTEMPTS):
+        attempts = int(QUOTA_LOCK_WAIT_S / QUOTA_LOCK_POLL_S)
+        for attempt in range(attempts):
             if self._take(pk, holder, int(now()), {}):
                 break
-            if attempt + 1 == QUOTA_LOCK_ATTEMPTS:
+            if attempt + 1 == attempts:
                 raise SharedResourceBusyError(
                     f"the quota {quota} is being counted by {self._holder(pk)}; retrying"
                 )
-            pause(1.0)
+            pause(QUOTA_LOCK_POLL_S)
         try:
             yield
         finally:

@@ -242,8 +242,9 @@ class DnsAssessment(NamedTuple):
     problems: list[str]
     # plan_dns's items (zones left out); None when it stopped before (no endpoint wanted, a problem first).
     planned: list[PlannedChange] | None
-    # The region's Resolver endpoints as listed, when the spec needs any that does not exist yet (None
-    # otherwise): preflight counts the quota again from them under its lock (resolver_quota_held).
+    # The region's Resolver endpoints as listed, when the spec needs one that neither exists nor is held by
+    # another workspace's reference (None otherwise): preflight counts the quota again from them under its
+    # lock while it reserves that one (resolver_quota_held).
     listing: list[ResolverEndpointInfo] | None
 
 
@@ -260,10 +261,10 @@ def dns_assessment(spec: WorkspaceSpec, deps: Deps) -> DnsAssessment:
     # IPs, rules, their tags, associations per VPC.
     prepay_resolver_calls(deps, resolver, 3 + 4 * len(wanted) + 2 * len(spec_rules(spec)))
     existing = [e for e in resolver.list_endpoints() if e.status not in GONE_ENDPOINT_STATUSES]
-    quota_problem, new = resolver_quota_problem(spec, deps, wanted, existing)
+    quota_problem, adds = resolver_quota_problem(spec, deps, wanted, existing)
     if quota_problem:
         problems.append(quota_problem)
-    listing = existing if new else None
+    listing = existing if adds else None
     if not problems:
         # What a DNS step would stop at on the live state (a group of our name that is not ours, another
         # rule of a domain associated with a VPC), decided as plan and the steps decide it.
@@ -316,7 +317,7 @@ def resolver_quota_problem(
 ) -> tuple[str | None, int]:
     """The region's Resolver endpoint quota against what exists, what the stack's workspaces hold beyond it
     (held_endpoints), and what this spec adds (an endpoint it shares with another workspace counts once);
-    and how many it adds."""
+    and how many it adds to that count (its new endpoints no other workspace holds yet)."""
     new = [
         w
         for w in wanted
@@ -329,9 +330,10 @@ def resolver_quota_problem(
         return None, 0
     held = held_endpoints(deps, existing)
     others = {k: refs for k, refs in held.items() if k not in {_endpoint_key(w) for w in new}}
+    adds = sum(1 for w in new if not set(held.get(_endpoint_key(w), ())) - {spec.workspace_key})
     quota = deps.settings.resolver_endpoints_quota
     if len(existing) + len(others) + len(new) <= quota:
-        return None, len(new)
+        return None, adds
     in_progress = (
         f" and this stack's workspaces hold {len(others)} more not made yet ("
         + "; ".join(f"{k} for {', '.join(refs)}" for k, refs in sorted(others.items()))
@@ -345,18 +347,19 @@ def resolver_quota_problem(
         f"({RESOLVER_ENDPOINTS_PER_REGION} by default); raise it in Service Quotas (and the stack's "
         "ResolverEndpointsQuota parameter), or point the spec at a VPC whose endpoint this application "
         "already made (workspaces share them)"
-    ), len(new)
+    ), adds
 
 
 @contextmanager
 def resolver_quota_held(
     spec: WorkspaceSpec, deps: Deps, holder: str, listing: list[ResolverEndpointInfo] | None
 ) -> Iterator[None]:
-    """For preflight's writes (the desired state, the ledger's references: the reservation): when the spec
-    adds Resolver endpoints (`listing`: the region's as listed), the quota is counted again under its lock
-    and the block runs while it is held, so two runs that each fit the quota alone cannot together exceed
-    it; over it, the PreflightFailedError is raised before the block, and nothing was changed. Under the
-    lock only the ledger is read again: what a run reserved, made or recorded since the listing is in it."""
+    """For preflight's reservation (the ledger's references to the Resolver endpoints the spec adds): when
+    the spec adds endpoints no other workspace holds yet (`listing`: the region's as listed), the quota is
+    counted again under its lock and the block runs while it is held, so two runs that each fit the quota
+    alone cannot together exceed it; over it, the PreflightFailedError is raised before the block, and
+    nothing was changed. Under the lock only the ledger is read again: what a run reserved, made or recorded
+    since the listing is in it. An endpoint another workspace holds already adds nothing: no lock."""
     if listing is None or not deps.settings.table_name:
         yield
         return

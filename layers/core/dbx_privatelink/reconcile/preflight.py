@@ -285,8 +285,8 @@ class Assessment(NamedTuple):
     listing: dict[str, list[EndpointInfo]]
     # plan_dns's items (zones left out) when the DNS checks got that far: the convergence check's too.
     dns_plan: list[PlannedChange] | None = None
-    # The region's Resolver endpoints as listed, when the spec adds any (preflight then reserves them under
-    # the quota's lock): None when it adds none.
+    # The region's Resolver endpoints as listed, when the spec adds one no other workspace holds yet
+    # (preflight then reserves it under the quota's lock): None otherwise.
     resolver_listing: list[ResolverEndpointInfo] | None = None
 
 
@@ -313,12 +313,14 @@ def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
         raise PreflightFailedError(
             f"Preflight found {len(problems)} problem(s); nothing was changed:\n- " + "\n- ".join(problems)
         )
-    # New Resolver endpoints: the region's quota is counted again under its lock, and held while the workspace
+    keys = shared_keys(spec, found.endpoints)
+    # New Resolver endpoints: the region's quota is counted again under its lock, held while the workspace
     # refers to (reserves) them, so that runs started at the same moment cannot together exceed it.
     with resolver_quota_held(spec, deps, inp.execution_name, found.resolver_listing):
-        deps.store.put_desired(spec, holder=inp.execution_name)
-        deps.store.clear_pending(spec.workspace_key, spec.spec_hash())
-        records = deps.ledger.refer(spec.workspace_key, shared_keys(spec, found.endpoints))
+        deps.ledger.refer(spec.workspace_key, [k for k in keys if k.kind == "resolver-endpoint"])
+    deps.store.put_desired(spec, holder=inp.execution_name)
+    deps.store.clear_pending(spec.workspace_key, spec.spec_hash())
+    records = deps.ledger.refer(spec.workspace_key, keys)
     convergence = converged(spec, found, observed, databricks, deps)
     return PreflightOutput(
         endpoints=[p for p in found.endpoints if p.is_databricks],
