@@ -307,7 +307,7 @@ def held_endpoints(deps: Deps, listed: list[ResolverEndpointInfo]) -> dict[str, 
         if record.kind != "resolver-endpoint" or not record.refs:
             continue
         vpc_id, _, role = record.key.partition("|")
-        if (vpc_id, _name("dbx-privatelink", role, vpc_id)) not in made:
+        if (vpc_id, _endpoint_name_of(role, vpc_id)) not in made:
             held[record.key] = record.refs
     return held
 
@@ -666,7 +666,11 @@ def _create_incarnation[Made: (ResolverEndpointInfo, ResolverRuleInfo)](
 
 
 def _endpoint_name(w: WantedEndpoint) -> str:
-    return _name("dbx-privatelink", w.role, w.vpc_id)
+    return _endpoint_name_of(w.role, w.vpc_id)
+
+
+def _endpoint_name_of(role: str, vpc_id: str) -> str:
+    return _name("dbx-privatelink", role, vpc_id)
 
 
 def _create_endpoint(

@@ -317,10 +317,10 @@ def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
     # New Resolver endpoints: the region's quota is counted again under its lock, held while the workspace
     # refers to (reserves) them, so that runs started at the same moment cannot together exceed it.
     with resolver_quota_held(spec, deps, inp.execution_name, found.resolver_listing):
-        deps.ledger.refer(spec.workspace_key, [k for k in keys if k.kind == "resolver-endpoint"])
+        records = deps.ledger.refer(spec.workspace_key, [k for k in keys if k.kind == "resolver-endpoint"])
     deps.store.put_desired(spec, holder=inp.execution_name)
     deps.store.clear_pending(spec.workspace_key, spec.spec_hash())
-    records = deps.ledger.refer(spec.workspace_key, keys)
+    records |= deps.ledger.refer(spec.workspace_key, [k for k in keys if k.kind != "resolver-endpoint"])
     convergence = converged(spec, found, observed, databricks, deps)
     return PreflightOutput(
         endpoints=[p for p in found.endpoints if p.is_databricks],
