@@ -56,6 +56,8 @@ def _probe(step: str, *, tracing: bool = True, then: str = "") -> dict[str, list
         "OWNER_TAG": "dbx-privatelink",
         "PYTHONDONTWRITEBYTECODE": "1",
         "POWERTOOLS_TRACE_DISABLED": "false" if tracing else "true",
+        # Lambda's own variable: outside Lambda Powertools' Tracer turns itself off and patches nothing.
+        "LAMBDA_TASK_ROOT": str(ROOT / "functions" / step),
         "POWERTOOLS_METRICS_NAMESPACE": "DbxPrivateLink",
     }
     done = subprocess.run(
@@ -119,6 +121,11 @@ def test_tracing_off_imports_no_xray_sdk_and_on_imports_it() -> None:
     # Then only a traced function loads the X-Ray SDK
     assert not any(m.startswith("aws_xray_sdk") for m in off["modules"])
     assert any(m.startswith("aws_xray_sdk") for m in on["modules"])
+    # And it patches the two libraries the steps call out with, not every one the X-Ray SDK knows
+    patched = {
+        m.split(".")[2] for m in on["modules"] if m.startswith("aws_xray_sdk.ext.") and m.endswith(".patch")
+    }
+    assert patched == {"botocore", "requests"}
 
 
 def test_a_function_builds_its_input_model_at_cold_start_and_not_the_other_steps_models() -> None:

@@ -32,13 +32,19 @@ logger = Logger(service=SERVICE)
 metrics = Metrics(namespace="DbxPrivateLink", service=SERVICE)
 
 
+# What the steps call out with: boto3 (every AWS call) and requests (the Databricks Account API). The X-Ray
+# SDK's default patches every library it knows that is installed (sqlite3, psycopg, httplib...), which imports
+# their patch modules at each cold start, about 11 ms, for calls no step makes.
+TRACED_LIBRARIES = ("botocore", "requests")
+
+
 def _tracer() -> Tracer | None:
     """Powertools' Tracer, or None when tracing is turned off (its import loads the X-Ray SDK)."""
     if resolve_truthy_env_var_choice(env=os.getenv(TRACER_DISABLED_ENV, "false")):
         return None
     from aws_lambda_powertools import Tracer
 
-    return Tracer(service=SERVICE)
+    return Tracer(service=SERVICE, patch_modules=TRACED_LIBRARIES)
 
 
 tracer = _tracer()
