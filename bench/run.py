@@ -65,6 +65,7 @@ from bench.report import (  # noqa: E402
 from dbx_privatelink.aws.resolver import ResolverClient  # noqa: E402
 from dbx_privatelink.catalog import default_catalog  # noqa: E402
 from dbx_privatelink.wiring import NEEDS  # noqa: E402
+from dbx_privatelink_local import yaml_cfn  # noqa: E402
 from dbx_privatelink_local.aws.calls import buffer_body, parse_call  # noqa: E402
 from dbx_privatelink_local.aws.cloudtrail import IdentityResolver  # noqa: E402
 from dbx_privatelink_local.seed import DATA_PLANE_CIDR, DNS_VPC_CIDR  # noqa: E402
@@ -338,10 +339,15 @@ def function_environment(step: str) -> dict[str, str]:
         "DATABRICKS_HOST": "https://accounts.cloud.databricks.com",
         "DATABRICKS_SECRET_ID": "arn:aws:secretsmanager:us-east-1:123456789012:secret:dbx-AbCdEf",
         "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:dbx-privatelink",
-        "POWERTOOLS_SERVICE_NAME": "dbx-privatelink",
-        "POWERTOOLS_METRICS_NAMESPACE": "DbxPrivateLink",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        **template_constants(),
     }
+
+
+def template_constants() -> dict[str, str]:
+    """The variables template.yaml's Globals give every function a fixed value (the others are parameters)."""
+    variables = yaml_cfn.load(REPO_ROOT / "template.yaml")["Globals"]["Function"]["Environment"]["Variables"]
+    return {name: value for name, value in variables.items() if isinstance(value, str)}
 
 
 def _time_subprocess(args: list[str], env: dict[str, str]) -> tuple[float, float]:

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 import dbx_privatelink
 from dbx_privatelink.models import databricks as databricks_models
 from dbx_privatelink.wiring import NEEDS
+from dbx_privatelink_local import yaml_cfn
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYER = ROOT / "layers" / "core"
@@ -48,6 +49,16 @@ _PROBE = textwrap.dedent(
 )
 
 
+# What template.yaml's Globals give every function a fixed value (POWERTOOLS_*, PYDANTIC_DISABLE_PLUGINS).
+_TEMPLATE_CONSTANTS = {
+    name: value
+    for name, value in yaml_cfn.load(ROOT / "template.yaml")["Globals"]["Function"]["Environment"][
+        "Variables"
+    ].items()
+    if isinstance(value, str)
+}
+
+
 def _probe(step: str, *, tracing: bool = True, then: str = "") -> dict[str, list[str]]:
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -58,7 +69,7 @@ def _probe(step: str, *, tracing: bool = True, then: str = "") -> dict[str, list
         "POWERTOOLS_TRACE_DISABLED": "false" if tracing else "true",
         # Lambda's own variable: outside Lambda Powertools' Tracer turns itself off and patches nothing.
         "LAMBDA_TASK_ROOT": str(ROOT / "functions" / step),
-        "POWERTOOLS_METRICS_NAMESPACE": "DbxPrivateLink",
+        **_TEMPLATE_CONSTANTS,
     }
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, str(ROOT / "functions" / step), then, str(LAYER)],
@@ -126,6 +137,13 @@ def test_tracing_off_imports_no_xray_sdk_and_on_imports_it() -> None:
         m.split(".")[2] for m in on["modules"] if m.startswith("aws_xray_sdk.ext.") and m.endswith(".patch")
     }
     assert patched == {"botocore", "requests"}
+
+
+def test_a_function_building_its_input_model_never_looks_for_pydantic_plugins() -> None:
+    # Given the template's environment (PYDANTIC_DISABLE_PLUGINS), when a function builds its input model
+    probe = "import pydantic.plugin._loader as loader\nassert loader._plugins is None, loader._plugins"
+    # Then pydantic never scanned the installed distributions' entry points for a plugin
+    _probe("ensure_endpoint", then=probe)
 
 
 def test_a_function_builds_its_input_model_at_cold_start_and_not_the_other_steps_models() -> None:
