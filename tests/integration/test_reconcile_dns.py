@@ -25,14 +25,10 @@ from dbx_privatelink.errors import (
     SpecInvalidError,
 )
 from dbx_privatelink.models.base import PollState
-from dbx_privatelink.models.dns import (
-    CheckResolverEndpointsInput,
-    CheckRuleAssociationsInput,
-    EnsureResolverRulesInput,
-    EnsureRuleAssociationsInput,
-    VerifyDnsInput,
-)
+from dbx_privatelink.models.dns import CheckResolverEndpointsInput, CheckRuleAssociationsInput
+from dbx_privatelink.models.dns_steps import EnsureResolverRulesInput, EnsureRuleAssociationsInput
 from dbx_privatelink.models.spec_step import SpecStep
+from dbx_privatelink.models.verify import VerifyDnsInput
 from dbx_privatelink.reconcile.dns import (
     check_resolver_endpoints,
     check_rule_associations,

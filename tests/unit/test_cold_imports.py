@@ -162,7 +162,11 @@ def test_a_function_builds_its_input_model_at_cold_start_and_not_the_other_steps
         ("acquire_lease", {"lease"}, {"endpoints", "databricks", "dns", "record", "spec_step"}),
         ("ensure_endpoint", {"endpoints"}, {"lease", "databricks", "dns", "record", "spec_step"}),
         ("check_workspace_running", {"databricks", "spec_step"}, {"dns", "record", "lease"}),
-        ("check_zone_associations", {"dns"}, {"databricks", "record", "lease"}),
+        # A polling step loads the state it polls, not the spec (the DNS steps' inputs that carry it)
+        ("check_zone_associations", {"dns"}, {"databricks", "record", "lease", "spec_step", "dns_steps"}),
+        ("check_resolver_endpoints", {"dns"}, {"spec_step", "dns_steps", "endpoints", "verify"}),
+        ("ensure_resolver_rules", {"dns", "dns_steps", "spec_step"}, {"endpoints", "verify"}),
+        ("verify_dns", {"verify", "endpoints", "spec_step"}, {"dns_steps", "record"}),
         # Preflight reads the listed zones (reconcile.zone_checks) without the zone steps' models
         ("preflight", {"spec_step", "endpoints", "record"}, {"dns"}),
     ],
@@ -216,6 +220,15 @@ def test_the_decommission_plan_finds_resources_without_loading_the_reconcile_tha
         "dbx_privatelink.models.record",
     }
     assert not seen & reconcile, sorted(seen & reconcile)
+
+
+def test_verify_dns_loads_the_resolution_explainer_only_for_a_name_that_failed() -> None:
+    # Given VerifyDns: it asks each name, and explains from the live Resolver state only a name that failed
+    # When its handler module is imported
+    seen = set(_probe("verify_dns")["modules"])
+    # Then it compares names without the explainer's models
+    assert "dbx_privatelink.dns.names" in seen
+    assert "dbx_privatelink.dns.resolution" not in seen
 
 
 def test_a_step_that_neither_polls_nor_paces_loads_neither_the_polling_nor_the_pacer() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dbx_privatelink.dns.names import matches, normalize
 from dbx_privatelink.dns.resolution import (
     DnsRecord,
     DnsState,
@@ -16,8 +17,6 @@ from dbx_privatelink.dns.resolution import (
     UpstreamAnswer,
     Vpc,
     explain,
-    matches,
-    normalize,
 )
 
 DATA = "vpc-0000000000000da7a"

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from dbx_privatelink.dns.spec import MAX_EXPECTED_IPS, MAX_VERIFY_NAMES
-from dbx_privatelink.models.dns import NameVerification, VerifyDnsOutput
+from dbx_privatelink.models.verify import NameVerification, VerifyDnsOutput
 from dbx_privatelink.spec import MAX_SPEC_BYTES, STATE_DATA_LIMIT_BYTES, input_problems, parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,5 @@
-"""The rates AWS keeps per account and region that the stack paces its calls under (pacing.py paces them).
+"""The rates AWS keeps per account and region that the stack paces its calls under (pacing.py paces them),
+and the default quotas the steps check before they create.
 
 Data only, so that reading a setting's default does not load the pacer.
 """
@@ -23,3 +24,7 @@ class RateBudget(NamedTuple):
 EC2_ENDPOINT_MUTATIONS = RateBudget("ec2-endpoint-mutations", rate=0.3, burst=4)
 # Not on any critical path (the DNS branch runs beside the endpoints' queue): 10% left unused.
 ROUTE53_RESOLVER = RateBudget("route53resolver", rate=5.0, burst=5, utilization=0.9)
+
+# Route 53 Resolver endpoints per account and region, by default (a raised quota: the stack's
+# ResolverEndpointsQuota parameter).
+RESOLVER_ENDPOINTS_PER_REGION = 4

@@ -22,7 +22,12 @@ from botocore.config import Config
 
 from dbx_privatelink.aws import DEFAULT_SECRET_MAX_AGE_S
 from dbx_privatelink.models.base import parse_expected_seconds
-from dbx_privatelink.rates import EC2_ENDPOINT_MUTATIONS, ROUTE53_RESOLVER, RateBudget
+from dbx_privatelink.rates import (
+    EC2_ENDPOINT_MUTATIONS,
+    RESOLVER_ENDPOINTS_PER_REGION,
+    ROUTE53_RESOLVER,
+    RateBudget,
+)
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.dns_query import DnsQueryClient
@@ -84,7 +89,7 @@ class Settings(NamedTuple):
     # "off": each container keeps its own Resolver bucket and refusals are retried (the benchmark compares).
     rate_pacing: str = "shared"
     resolver_requests_per_second: float = ROUTE53_RESOLVER.rate
-    resolver_endpoints_quota: int = 4  # Route 53 Resolver endpoints per region (a raised quota: more)
+    resolver_endpoints_quota: int = RESOLVER_ENDPOINTS_PER_REGION  # a raised quota: more
     # Emulated time on the local stack (0.01: an emulated second lasts 10 ms); 1 everywhere else.
     time_scale: float = 1.0
     # When the polled changes are expected ("workspace_created=300,..."; reconcile/polling.py's SCHEDULES).

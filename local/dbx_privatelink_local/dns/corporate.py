@@ -18,7 +18,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from dbx_privatelink.dns.resolution import normalize
+from dbx_privatelink.dns.names import normalize
 
 CORPORATE_ZONE = "corp.example.internal"
 CORPORATE_TTL = 300

@@ -49,7 +49,8 @@ import dns.rrset
 from botocore.config import Config
 
 from dbx_privatelink.aws.dns_state import DnsStateClient
-from dbx_privatelink.dns.resolution import DnsState, ResolutionPath, UpstreamAnswer, explain, normalize
+from dbx_privatelink.dns.names import normalize
+from dbx_privatelink.dns.resolution import DnsState, ResolutionPath, UpstreamAnswer, explain
 from dbx_privatelink_local.aws.rate_limits import EMULATOR_ACCESS_KEY
 from dbx_privatelink_local.dns import moto_patches
 from dbx_privatelink_local.dns.corporate import CorporateZone

@@ -18,7 +18,7 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
-from dbx_privatelink.dns.resolution import UNANSWERED
+from dbx_privatelink.dns.names import UNANSWERED
 
 
 class AddressMapError(ValueError):

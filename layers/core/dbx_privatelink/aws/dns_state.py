@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from dbx_privatelink.aws.errors import error_code, map_aws_error
+from dbx_privatelink.dns.names import normalize
 from dbx_privatelink.dns.resolution import (
     DnsRecord,
     DnsState,
@@ -30,7 +31,6 @@ from dbx_privatelink.dns.resolution import (
     RuleAssociation,
     TargetAddress,
     Vpc,
-    normalize,
 )
 
 

@@ -46,10 +46,10 @@ from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from dbx_privatelink.dns.names import labels, matches, normalize
+
 MAX_CNAMES = 8
 MAX_HOPS = 4
-# Statuses of a query that say nothing about the name, only that no answer came (yet): worth asking again.
-UNANSWERED = frozenset({"TIMEOUT", "UNREACHABLE", "SERVFAIL"})
 
 RuleType = Literal["FORWARD", "SYSTEM", "RECURSIVE", "DELEGATE"]
 Outcome = Literal["ANSWER", "NODATA", "NXDOMAIN", "FORWARDED", "PUBLIC", "SERVFAIL"]
@@ -59,22 +59,6 @@ StepAction = Literal["match", "zone", "cname", "forward", "inbound", "upstream",
 _APPLIED_ASSOCIATION = {"COMPLETE"}
 _APPLIED_RULE = {"COMPLETE", "UPDATING"}
 _GONE_ENDPOINT = {"deleted", "deleting", "failed", "rejected", "expired"}
-
-
-def normalize(name: str) -> str:
-    """A domain name as compared here: lower case, no trailing dot; the root is "."."""
-    cleaned = name.strip().lower().rstrip(".")
-    return cleaned or "."
-
-
-def labels(domain: str) -> int:
-    """How specific a domain is: its label count ("." has none)."""
-    return 0 if domain == "." else domain.count(".") + 1
-
-
-def matches(name: str, domain: str) -> bool:
-    """True when `name` is `domain` or a subdomain of it ("." matches everything)."""
-    return domain == "." or name == domain or name.endswith("." + domain)
 
 
 class _Model(BaseModel):

@@ -12,8 +12,9 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from dbx_privatelink.rates import RESOLVER_ENDPOINTS_PER_REGION
+
 # Route 53 Resolver quotas (per account and region, defaults): named when a spec would exceed them.
-RESOLVER_ENDPOINTS_PER_REGION = 4
 MAX_TARGET_IPS_PER_RULE = 6
 MIN_ENDPOINT_IPS, MAX_ENDPOINT_IPS = 2, 6
 # Rules for a spec that enters (DnsSection.input_problems), not for one an earlier version stored: the widest

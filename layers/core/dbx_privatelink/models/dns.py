@@ -1,12 +1,12 @@
-"""Custom DNS: Route 53 Resolver endpoints, rules and associations, private hosted zones, and VerifyDns."""
+"""Custom DNS: Route 53 Resolver endpoints, rules and associations and private hosted zones, as the DNS steps
+leave them, and the inputs of the steps that poll them. The inputs that carry the spec are in dns_steps.py and
+VerifyDns's models in verify.py: a polling step loads neither the spec's models nor the endpoints'."""
 
 from typing import Literal
 
 from pydantic import Field
 
 from dbx_privatelink.models.base import Action, PollState, StepModel
-from dbx_privatelink.models.endpoints import EndpointState
-from dbx_privatelink.models.spec_step import SpecStep
 
 ResolverRole = Literal["outbound", "inbound", "peered-outbound"]
 RuleRole = Literal["forward-all", "aws-names", "inbound-forward"]
@@ -44,10 +44,6 @@ class CheckResolverEndpointsInput(StepModel):
     poll: PollState
 
 
-class EnsureResolverRulesInput(SpecStep):
-    endpoints: ResolverEndpointsResult
-
-
 class ResolverRuleState(StepModel):
     role: RuleRole
     resolver_rule_id: str
@@ -61,11 +57,6 @@ class ResolverRuleState(StepModel):
 
 
 class EnsureResolverRulesOutput(StepModel):
-    endpoints: ResolverEndpointsResult
-    rules: list[ResolverRuleState]
-
-
-class EnsureRuleAssociationsInput(SpecStep):
     endpoints: ResolverEndpointsResult
     rules: list[ResolverRuleState]
 
@@ -125,10 +116,6 @@ class DnsResult(StepModel):
     created: list[str] = Field(default_factory=list)
 
 
-class EnsureZoneAssociationsInput(SpecStep):
-    dns: DnsResult = Field(default_factory=DnsResult)  # the branch's result so far (empty without Resolver)
-
-
 class CheckRuleAssociationsInput(StepModel):
     region: str
     associations: list[RuleAssociationState]
@@ -138,24 +125,3 @@ class CheckRuleAssociationsInput(StepModel):
 class CheckZoneAssociationsInput(StepModel):
     zone_associations: list[ZoneAssociationState]
     poll: PollState
-
-
-class VerifyDnsInput(SpecStep):
-    private_dns_name: str
-    endpoints: list[EndpointState] = Field(default_factory=list)
-
-
-class NameVerification(StepModel):
-    name: str
-    expected: list[str] = Field(default_factory=list)  # empty: any address will do
-    answers: list[str] = Field(default_factory=list)
-    status: str  # NOERROR, NXDOMAIN, TIMEOUT ...
-    ok: bool
-    answered_by: str = ""
-
-
-class VerifyDnsOutput(StepModel):
-    status: Literal["verified", "skipped"]
-    reason: str = ""
-    resolver: str = ""
-    names: list[NameVerification] = Field(default_factory=list)

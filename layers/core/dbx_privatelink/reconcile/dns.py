@@ -27,7 +27,6 @@ from dbx_privatelink.aws.resolver import (
     SecurityGroupRef,
     TargetIp,
 )
-from dbx_privatelink.dns.spec import RESOLVER_ENDPOINTS_PER_REGION
 from dbx_privatelink.errors import (
     AwsAccessDeniedError,
     AwsRequestError,
@@ -50,6 +49,7 @@ from dbx_privatelink.models.dns import (
     ResolverRuleState,
     RuleAssociationState,
 )
+from dbx_privatelink.rates import RESOLVER_ENDPOINTS_PER_REGION
 from dbx_privatelink.reconcile.polling import poll_until_settled, schedule_for
 from dbx_privatelink.reconcile.shared import (
     ADOPT_TAG_KEY,
@@ -73,11 +73,10 @@ if TYPE_CHECKING:
     from dbx_privatelink.models.dns import (
         CheckResolverEndpointsInput,
         CheckRuleAssociationsInput,
-        EnsureResolverRulesInput,
-        EnsureRuleAssociationsInput,
         ResolverRole,
         RuleRole,
     )
+    from dbx_privatelink.models.dns_steps import EnsureResolverRulesInput, EnsureRuleAssociationsInput
     from dbx_privatelink.models.spec_step import SpecStep
     from dbx_privatelink.spec import WorkspaceSpec
     from dbx_privatelink.wiring import Deps

@@ -8,18 +8,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from dbx_privatelink.dns.resolution import UNANSWERED, explain, matches
+from dbx_privatelink.dns.names import UNANSWERED, matches
 from dbx_privatelink.errors import (
     DbxPrivateLinkError,
     DnsNotAnsweredError,
     DnsVerificationError,
     PreflightFailedError,
 )
-from dbx_privatelink.models.dns import NameVerification, VerifyDnsOutput
+from dbx_privatelink.models.verify import NameVerification, VerifyDnsOutput
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.resolver import ResolverClient
-    from dbx_privatelink.models.dns import VerifyDnsInput
+    from dbx_privatelink.models.verify import VerifyDnsInput
     from dbx_privatelink.wiring import Deps
 
 VERIFY_ATTEMPTS = 3  # tries per name within one VerifyDns invocation (the state machine retries it too)
@@ -61,6 +61,8 @@ def _explainer(deps: Deps, region: str, vpc_id: str) -> Callable[[str], str]:
     except DbxPrivateLinkError:
         resolver = deps.resolver(region)
         return lambda name: answering_rule(resolver, vpc_id, name)
+
+    from dbx_privatelink.dns.resolution import explain  # a failed name only (dns_state has loaded it)
 
     def describe(name: str) -> str:
         path = explain(state, vpc_id, name)

@@ -1,0 +1,19 @@
+"""The inputs of the DNS steps that read the spec (the Resolver rules and associations, the private zones)."""
+
+from pydantic import Field
+
+from dbx_privatelink.models.dns import DnsResult, ResolverEndpointsResult, ResolverRuleState
+from dbx_privatelink.models.spec_step import SpecStep
+
+
+class EnsureResolverRulesInput(SpecStep):
+    endpoints: ResolverEndpointsResult
+
+
+class EnsureRuleAssociationsInput(SpecStep):
+    endpoints: ResolverEndpointsResult
+    rules: list[ResolverRuleState]
+
+
+class EnsureZoneAssociationsInput(SpecStep):
+    dns: DnsResult = Field(default_factory=DnsResult)  # the branch's result so far (empty without Resolver)
