@@ -1,6 +1,6 @@
 """Begin decommission: a door into dbx_privatelink.decommission.lifecycle.begin_decommission."""
 
-from dbx_privatelink.decommission.lifecycle import begin_decommission
+from dbx_privatelink.decommission.begin import begin_decommission
 from dbx_privatelink.decommission.models import BeginDecommissionInput
 from dbx_privatelink.handler import step
 

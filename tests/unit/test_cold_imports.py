@@ -199,11 +199,22 @@ def test_a_decommission_step_that_asks_who_else_uses_what_loads_neither_the_plan
         "dbx_privatelink.decommission.plan",
         "dbx_privatelink.decommission.locate",
         "dbx_privatelink.decommission.lifecycle",
+        "dbx_privatelink.decommission.begin",
         "dbx_privatelink.reconcile.preflight",
         "dbx_privatelink.reconcile.dns",
         "dbx_privatelink.store",
     }
     assert not seen & heavy, sorted(seen & heavy)
+
+
+@pytest.mark.parametrize("step", ["finish_decommission", "record_decommission_failure"])
+def test_a_decommission_step_that_records_the_outcome_does_not_load_the_spec(step: str) -> None:
+    # Given a step that records how the decommission ended (the store's records, the ledger's claims)
+    # When its handler module is imported
+    seen = set(_probe(step)["modules"])
+    # Then it has the store, and neither the spec's models nor the first step that reads them
+    assert "dbx_privatelink.store" in seen
+    assert not seen & {"dbx_privatelink.spec", "dbx_privatelink.decommission.begin"}, sorted(seen)
 
 
 def test_the_decommission_plan_finds_resources_without_loading_the_reconcile_that_made_them() -> None:

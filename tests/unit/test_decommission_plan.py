@@ -10,7 +10,8 @@ import pytest
 
 from dbx_privatelink.catalog import default_catalog
 from dbx_privatelink.databricks.models import Network, PrivateAccessSettings, Workspace
-from dbx_privatelink.decommission.lifecycle import standing, summarize
+from dbx_privatelink.decommission.begin import standing
+from dbx_privatelink.decommission.lifecycle import summarize
 from dbx_privatelink.decommission.locate import Located
 from dbx_privatelink.decommission.models import (
     DecommissionPlan,

@@ -18,8 +18,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from dbx_privatelink.decommission.begin import standing
 from dbx_privatelink.decommission.claims import claim_token
-from dbx_privatelink.decommission.lifecycle import standing
 from dbx_privatelink.decommission.locate import (
     adopted_endpoint_ids,
     endpoint_ids_ever,
