@@ -11,7 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from dbx_privatelink.models.endpoints import EndpointPlan, EndpointState, EnsureEndpointInput
+from dbx_privatelink.models.endpoint_steps import EnsureEndpointInput
+from dbx_privatelink.models.endpoints import EndpointPlan, EndpointState
 from dbx_privatelink.reconcile.aws_services import aws_endpoint_plans
 from dbx_privatelink.reconcile.endpoints import ensure_endpoint
 from dbx_privatelink.spec import parse_spec

@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel
 
 import dbx_privatelink
-from dbx_privatelink.models import databricks as databricks_models
+from dbx_privatelink.models import databricks_steps, spec_names
 from dbx_privatelink.wiring import NEEDS
 from dbx_privatelink_local import yaml_cfn
 
@@ -160,8 +160,24 @@ def test_a_function_builds_its_input_model_at_cold_start_and_not_the_other_steps
     ("step", "loaded", "not_loaded"),
     [
         ("acquire_lease", {"lease"}, {"endpoints", "databricks", "dns", "record", "spec_step"}),
-        ("ensure_endpoint", {"endpoints"}, {"lease", "databricks", "dns", "record", "spec_step"}),
-        ("check_workspace_running", {"databricks", "spec_step"}, {"dns", "record", "lease"}),
+        (
+            "ensure_endpoint",
+            {"endpoints", "endpoint_steps"},
+            {"lease", "databricks", "dns", "record", "spec_step"},
+        ),
+        # Recording a run loads the objects' results, not the inputs of the steps that made them
+        (
+            "record_failure",
+            {"record", "databricks", "endpoints"},
+            {"databricks_steps", "endpoint_steps", "dns_steps"},
+        ),
+        # A step that reads only the spec's names creates none of the spec's models
+        (
+            "check_workspace_running",
+            {"databricks", "spec_names"},
+            {"spec_step", "databricks_steps", "dns", "record", "lease"},
+        ),
+        ("retire_network", {"databricks", "spec_names"}, {"spec_step", "dns", "record", "lease"}),
         # A polling step loads the state it polls, not the spec (the DNS steps' inputs that carry it)
         ("check_zone_associations", {"dns"}, {"databricks", "record", "lease", "spec_step", "dns_steps"}),
         ("check_resolver_endpoints", {"dns"}, {"spec_step", "dns_steps", "endpoints", "verify"}),
@@ -303,8 +319,8 @@ def test_the_layer_defines_no_dataclass() -> None:
 def test_a_step_that_reads_only_the_specs_names_does_not_validate_the_whole_spec(model: str) -> None:
     # Given the input model of a step that reads only the spec's account, workspace key and region, and of
     # one that reads its network section
-    names_only = getattr(databricks_models, model)
-    whole = databricks_models.EnsureNetworkInput
+    names_only = getattr(spec_names, model)
+    whole = databricks_steps.EnsureNetworkInput
     # When their validators are built, as the functions build them at cold start
     names_only.model_rebuild(force=True)
     whole.model_rebuild(force=True)

@@ -16,8 +16,10 @@ from werkzeug.test import Client
 from dbx_privatelink.catalog import default_catalog, port_ranges
 from dbx_privatelink.databricks import DatabricksAccountClient
 from dbx_privatelink.errors import SpecInvalidError
-from dbx_privatelink.models.databricks import EnsureNetworkInput, NetworkResult, RetireNetworkInput
+from dbx_privatelink.models.databricks import NetworkResult
+from dbx_privatelink.models.databricks_steps import EnsureNetworkInput
 from dbx_privatelink.models.endpoints import Registration
+from dbx_privatelink.models.spec_names import RetireNetworkInput
 from dbx_privatelink.reconcile.databricks_objects import desired_network, ensure_network, retire_network
 from dbx_privatelink.spec import WorkspaceSpec, parse_spec
 from dbx_privatelink.wiring import Deps, Settings

@@ -1,26 +1,12 @@
-"""The Databricks objects: registering the endpoints, the private access settings, the network and the
-workspace."""
+"""The Databricks objects as the steps leave them: the private access settings, the network and the workspace.
+The steps' inputs are in databricks_steps.py: what records a run loads none of them (nor the spec)."""
 
-from dbx_privatelink.models.base import Action, PollState, StepModel
-from dbx_privatelink.models.endpoints import EndpointState, Registration
-from dbx_privatelink.models.spec_step import SpecNamesStep, SpecStep
-
-
-class RegisterEndpointsInput(SpecNamesStep):
-    endpoints: list[EndpointState]
-
-
-class EnsurePrivateAccessSettingsInput(SpecStep):
-    registrations: list[Registration]
+from dbx_privatelink.models.base import Action, StepModel
 
 
 class PrivateAccessSettingsResult(StepModel):
     private_access_settings_id: str
     action: Action
-
-
-class EnsureNetworkInput(SpecStep):
-    registrations: list[Registration]
 
 
 class NetworkResult(StepModel):
@@ -29,26 +15,8 @@ class NetworkResult(StepModel):
     replaced_network_id: str | None = None
 
 
-class EnsureWorkspaceInput(SpecStep):
-    network: NetworkResult
-    private_access_settings: PrivateAccessSettingsResult
-
-
 class WorkspaceResult(StepModel):
     workspace_id: int
     action: Action
     deployment_name: str | None = None
     status: str = ""
-
-
-class CheckWorkspaceRunningInput(SpecNamesStep):
-    workspace: WorkspaceResult
-    poll: PollState
-
-
-class RetireNetworkInput(SpecNamesStep):
-    network: NetworkResult
-
-
-class RetireNetworkOutput(StepModel):
-    deleted_network_id: str | None = None

@@ -1,5 +1,5 @@
-"""The VPC endpoints: the plan preflight resolves, their state, their registrations, and the inputs and
-outputs of the steps that create, check and turn on private DNS for them (none needs the spec)."""
+"""The VPC endpoints: the plan preflight resolves, their state and their registrations. The inputs and outputs
+of the steps that make them are in endpoint_steps.py: what records a run loads none of them."""
 
 from typing import Literal
 
@@ -9,8 +9,6 @@ from dbx_privatelink.models.base import (
     DATABRICKS_ROLES,
     Action,
     EndpointRole,
-    PacingState,
-    PollState,
     StepModel,
 )
 
@@ -54,42 +52,3 @@ class Registration(StepModel):
     state: str
     use_case: str | None = None
     action: Action = "found"
-
-
-class EnsureEndpointInput(StepModel):
-    workspace_key: str
-    region: str
-    plan: EndpointPlan
-    pacing: PacingState = Field(default_factory=PacingState)
-
-
-class EnsureEndpointOutput(StepModel):
-    """The endpoint, or (no endpoint yet) when to come back to make the change the schedule has room for."""
-
-    endpoint: EndpointState | None = None
-    pacing: PacingState = Field(default_factory=PacingState)
-
-
-class CheckEndpointsInput(StepModel):
-    region: str
-    account_id: str = ""
-    endpoints: list[EndpointState]
-    registrations: list[Registration] = Field(default_factory=list)
-    poll: PollState
-
-
-class EnablePrivateDnsInput(StepModel):
-    region: str
-    endpoints: list[EndpointState]
-    pacing: PacingState = Field(default_factory=PacingState)
-
-
-class EnablePrivateDnsOutput(StepModel):
-    enabled: list[str] = Field(default_factory=list)
-    already: list[str] = Field(default_factory=list)
-    changed: bool = False  # something was turned on: the endpoints pass through pending again
-    pacing: PacingState = Field(default_factory=PacingState)  # wait_seconds > 0: nothing done yet
-
-
-class RegisterEndpointsOutput(StepModel):
-    registrations: list[Registration]

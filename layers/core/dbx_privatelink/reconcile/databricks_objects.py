@@ -18,26 +18,21 @@ from dbx_privatelink.errors import (
     WorkspaceFailedError,
     WorkspaceNotRunningTimeoutError,
 )
-from dbx_privatelink.models.databricks import (
-    NetworkResult,
-    PrivateAccessSettingsResult,
-    RetireNetworkOutput,
-    WorkspaceResult,
-)
+from dbx_privatelink.models.databricks import NetworkResult, PrivateAccessSettingsResult, WorkspaceResult
+from dbx_privatelink.models.spec_names import RetireNetworkOutput
 from dbx_privatelink.reconcile.polling import check_until_settled, schedule_for
 
 if TYPE_CHECKING:
     from dbx_privatelink.databricks.client import DatabricksAccountClient
     from dbx_privatelink.databricks.models import Network, PrivateAccessSettings, Workspace
     from dbx_privatelink.models.base import PollState
-    from dbx_privatelink.models.databricks import (
-        CheckWorkspaceRunningInput,
+    from dbx_privatelink.models.databricks_steps import (
         EnsureNetworkInput,
         EnsurePrivateAccessSettingsInput,
         EnsureWorkspaceInput,
-        RetireNetworkInput,
     )
     from dbx_privatelink.models.endpoints import Registration
+    from dbx_privatelink.models.spec_names import CheckWorkspaceRunningInput, RetireNetworkInput
     from dbx_privatelink.spec import WorkspaceSet, WorkspaceSpec
     from dbx_privatelink.wiring import Deps
 

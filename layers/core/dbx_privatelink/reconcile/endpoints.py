@@ -24,13 +24,12 @@ from dbx_privatelink.errors import (
     PrivateDnsConflictError,
 )
 from dbx_privatelink.models.base import PacingState
-from dbx_privatelink.models.endpoints import (
+from dbx_privatelink.models.endpoint_steps import (
     EnablePrivateDnsOutput,
-    EndpointState,
     EnsureEndpointOutput,
     RegisterEndpointsOutput,
-    Registration,
 )
+from dbx_privatelink.models.endpoints import EndpointState, Registration
 from dbx_privatelink.pacing import Ticket, pace_mutations
 from dbx_privatelink.reconcile.polling import check_until_settled, schedule_for
 from dbx_privatelink.reconcile.shared import OWNER_TAG_KEY, REGISTRATION_PREFIX, ROLE_TAG_KEY, endpoint_key
@@ -40,13 +39,13 @@ if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import Ec2Client, EndpointInfo
     from dbx_privatelink.databricks.client import DatabricksAccountClient
     from dbx_privatelink.models.base import Action, PollState
-    from dbx_privatelink.models.databricks import RegisterEndpointsInput
-    from dbx_privatelink.models.endpoints import (
+    from dbx_privatelink.models.endpoint_steps import (
         CheckEndpointsInput,
         EnablePrivateDnsInput,
-        EndpointPlan,
         EnsureEndpointInput,
     )
+    from dbx_privatelink.models.endpoints import EndpointPlan
+    from dbx_privatelink.models.spec_names import RegisterEndpointsInput
     from dbx_privatelink.pacing import PaceDecision
     from dbx_privatelink.wiring import Deps
 
