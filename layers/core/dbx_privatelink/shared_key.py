@@ -32,3 +32,17 @@ class SharedKey(NamedTuple):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.key}"
+
+
+def resolver_key(
+    kind: Literal["resolver-endpoint", "resolver-security-group"], vpc_id: str, role: str
+) -> SharedKey:
+    """A Route 53 Resolver endpoint, or the security group made for it, by its VPC and role
+    ("vpc-0a1b...|outbound"); `vpc_and_role` reads the two back."""
+    return SharedKey(kind, f"{vpc_id}|{role}")
+
+
+def vpc_and_role(natural_key: str) -> tuple[str, str]:
+    """The VPC and role in a `resolver_key`'s natural key."""
+    vpc_id, _, role = natural_key.partition("|")
+    return vpc_id, role

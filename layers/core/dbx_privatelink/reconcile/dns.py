@@ -61,7 +61,7 @@ from dbx_privatelink.reconcile.shared import (
     rule_key,
     spec_rules,
 )
-from dbx_privatelink.shared_key import SharedKey
+from dbx_privatelink.shared_key import SharedKey, resolver_key, vpc_and_role
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import VpcInfo
@@ -289,9 +289,9 @@ def dns_assessment(spec: WorkspaceSpec, deps: Deps) -> DnsAssessment:
     return DnsAssessment(problems, planned, listing)
 
 
-def _endpoint_key(w: WantedEndpoint) -> str:
-    """The endpoint's natural key in the ledger (reconcile/shared.py's shared_keys)."""
-    return f"{w.vpc_id}|{w.role}"
+def _endpoint_key(w: WantedEndpoint) -> SharedKey:
+    """The endpoint in the ledger (reconcile/shared.py's shared_keys)."""
+    return resolver_key("resolver-endpoint", w.vpc_id, w.role)
 
 
 def held_endpoints(deps: Deps, listed: list[ResolverEndpointInfo]) -> dict[str, tuple[str, ...]]:
@@ -305,7 +305,7 @@ def held_endpoints(deps: Deps, listed: list[ResolverEndpointInfo]) -> dict[str, 
     for record in deps.ledger.list_shared():
         if record.kind != "resolver-endpoint" or not record.refs:
             continue
-        vpc_id, _, role = record.key.partition("|")
+        vpc_id, role = vpc_and_role(record.key)
         if (vpc_id, _endpoint_name_of(role, vpc_id)) not in made:
             held[record.key] = record.refs
     return held
@@ -328,8 +328,8 @@ def resolver_quota_problem(
     if not new:
         return None, 0
     held = held_endpoints(deps, existing)
-    others = {k: refs for k, refs in held.items() if k not in {_endpoint_key(w) for w in new}}
-    adds = sum(1 for w in new if not set(held.get(_endpoint_key(w), ())) - {spec.workspace_key})
+    others = {k: refs for k, refs in held.items() if k not in {_endpoint_key(w).key for w in new}}
+    adds = sum(1 for w in new if not set(held.get(_endpoint_key(w).key, ())) - {spec.workspace_key})
     quota = deps.settings.resolver_endpoints_quota
     if len(existing) + len(others) + len(new) <= quota:
         return None, adds
@@ -609,7 +609,7 @@ def ensure_resolver_endpoints(inp: SpecStep, deps: Deps) -> ResolverEndpointsRes
         found = _find_endpoint(resolver, w, owner, token)
         group = _ensure_group(resolver, w, vpcs[w.vpc_id], owner)
         if found is None:
-            key = SharedKey("resolver-endpoint", f"{w.vpc_id}|{w.role}")
+            key = _endpoint_key(w)
             with deps.ledger.lock(key, _lock_holder(inp), int(deps.clock())):
                 found = _find_endpoint(resolver, w, owner, token) or _create_endpoint(
                     resolver, w, owner, token, group[0]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from dbx_privatelink.shared_key import SharedKey
+from dbx_privatelink.shared_key import SharedKey, resolver_key
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.resolver import ResolverClient
@@ -94,9 +94,9 @@ def shared_keys(spec: WorkspaceSpec, plans: list[EndpointPlan]) -> list[SharedKe
             resolvers.append(("inbound", dns.inbound.vpc_id, dns.inbound.security_group_id))
             resolvers += [("peered-outbound", p.vpc_id, p.security_group_id) for p in dns.inbound.peered_vpcs]
         for role, vpc_id, named_group in resolvers:
-            keys.append(SharedKey("resolver-endpoint", f"{vpc_id}|{role}"))
+            keys.append(resolver_key("resolver-endpoint", vpc_id, role))
             if named_group is None:
-                keys.append(SharedKey("resolver-security-group", f"{vpc_id}|{role}"))
+                keys.append(resolver_key("resolver-security-group", vpc_id, role))
         for scope, domain, rule_type, vpcs in spec_rules(spec):
             rk = rule_key(scope, domain, rule_type)
             keys.append(SharedKey("resolver-rule", rk))
@@ -129,9 +129,9 @@ def observed_ids(
         role, vpc_id = part.get("role"), part.get("vpc_id")
         endpoint_id, group_id = part.get("resolver_endpoint_id"), part.get("security_group_id")
         if role and vpc_id and endpoint_id:
-            found[SharedKey("resolver-endpoint", f"{vpc_id}|{role}")] = (endpoint_id, endpoint_id in created)
+            found[resolver_key("resolver-endpoint", vpc_id, role)] = (endpoint_id, endpoint_id in created)
         if role and vpc_id and group_id and part.get("group_managed"):
-            found[SharedKey("resolver-security-group", f"{vpc_id}|{role}")] = (group_id, group_id in created)
+            found[resolver_key("resolver-security-group", vpc_id, role)] = (group_id, group_id in created)
     for rule in dns.get("rules") or []:
         rk = rule_key(str(rule.get("scope_vpc_id")), str(rule.get("domain")), str(rule.get("rule_type")))
         rule_id = str(rule.get("resolver_rule_id", ""))
