@@ -11,6 +11,7 @@ Performance is measured here, never asserted as wall-clock in tests.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -344,8 +345,10 @@ def function_environment(step: str) -> dict[str, str]:
     }
 
 
+@functools.cache
 def template_constants() -> dict[str, str]:
-    """The variables template.yaml's Globals give every function a fixed value (the others are parameters)."""
+    """The variables template.yaml's Globals give every function a fixed value (the others are parameters);
+    read once (a parse takes about half a second, and every sample's environment asks for them)."""
     variables = yaml_cfn.load(REPO_ROOT / "template.yaml")["Globals"]["Function"]["Environment"]["Variables"]
     return {name: value for name, value in variables.items() if isinstance(value, str)}
 

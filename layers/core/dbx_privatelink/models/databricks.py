@@ -1,5 +1,5 @@
 """The Databricks objects as the steps leave them: the private access settings, the network and the workspace.
-The steps' inputs are in databricks_steps.py: what records a run loads none of them (nor the spec)."""
+The steps' inputs are in databricks_steps.py and spec_names.py: this part loads neither them nor the spec."""
 
 from dbx_privatelink.models.base import Action, StepModel
 

@@ -328,8 +328,9 @@ def resolver_quota_problem(
     if not new:
         return None, 0
     held = held_endpoints(deps, existing)
-    others = {k: refs for k, refs in held.items() if k not in {_endpoint_key(w).key for w in new}}
-    adds = sum(1 for w in new if not set(held.get(_endpoint_key(w).key, ())) - {spec.workspace_key})
+    new_keys = [_endpoint_key(w).key for w in new]
+    others = {k: refs for k, refs in held.items() if k not in new_keys}
+    adds = sum(1 for k in new_keys if not set(held.get(k, ())) - {spec.workspace_key})
     quota = deps.settings.resolver_endpoints_quota
     if len(existing) + len(others) + len(new) <= quota:
         return None, adds
