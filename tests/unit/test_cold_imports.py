@@ -14,13 +14,14 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 import dbx_privatelink
-from dbx_privatelink.models import databricks_steps, spec_names
+from dbx_privatelink.models import databricks_steps, dns_spec, spec_names
 from dbx_privatelink.wiring import NEEDS
 from dbx_privatelink_local import yaml_cfn
 
@@ -181,8 +182,11 @@ def test_a_function_builds_its_input_model_at_cold_start_and_not_the_other_steps
         # A polling step loads the state it polls, not the spec (the DNS steps' inputs that carry it)
         ("check_zone_associations", {"dns"}, {"databricks", "record", "lease", "spec_step", "dns_steps"}),
         ("check_resolver_endpoints", {"dns"}, {"spec_step", "dns_steps", "endpoints", "verify"}),
-        ("ensure_resolver_rules", {"dns", "dns_steps", "spec_step"}, {"endpoints", "verify"}),
-        ("verify_dns", {"verify", "endpoints", "spec_step"}, {"dns_steps", "record"}),
+        # A DNS step reads the spec's DNS section and names, not the whole spec
+        ("ensure_resolver_endpoints", {"dns", "dns_spec"}, {"spec_step", "dns_steps", "endpoints", "verify"}),
+        ("ensure_resolver_rules", {"dns", "dns_steps", "dns_spec"}, {"spec_step", "endpoints", "verify"}),
+        ("ensure_zone_associations", {"dns", "dns_steps", "dns_spec"}, {"spec_step", "endpoints", "verify"}),
+        ("verify_dns", {"verify", "endpoints", "dns_spec"}, {"spec_step", "dns_steps", "record"}),
         # Preflight reads the listed zones (reconcile.zone_checks) without the zone steps' models
         ("preflight", {"spec_step", "endpoints", "record"}, {"dns"}),
     ],
@@ -340,3 +344,55 @@ def test_a_step_that_reads_only_the_specs_names_does_not_validate_the_whole_spec
     )
     assert parsed.spec.databricks.account_id == spec["databricks"]["account_id"]
     assert parsed.spec.workspace_key == spec["workspace_key"]
+
+
+@pytest.mark.parametrize(
+    "step",
+    ["ensure_resolver_endpoints", "ensure_rule_associations", "ensure_zone_associations", "verify_dns"],
+)
+def test_a_dns_step_creates_the_dns_sections_models_and_not_the_whole_specs(step: str) -> None:
+    # Given a DNS step: it reads the spec's DNS section, its names and two VPC ids
+    # When its handler module is imported
+    seen = set(_probe(step)["modules"])
+    # Then it has the DNS section's models and not the spec's module, whose models it would create
+    assert "dbx_privatelink.dns.spec" in seen
+    assert "dbx_privatelink.spec" not in seen
+
+
+def _dns_document() -> dict[str, Any]:
+    spec: dict[str, Any] = yaml.safe_load((ROOT / "examples" / "us-east-1.yaml").read_text())
+    spec["front_end"] = {
+        "vpc_id": "vpc-0f0f0f0f0f0f0f0f0",
+        "subnet_ids": ["subnet-0f0f0f0f0f0f0f0f1"],
+        "security_group_id": "sg-0f0f0f0f0f0f0f0f1",
+    }
+    spec["dns"] = {
+        "custom_dns": {
+            "dns_vpc_id": "vpc-0d0d0d0d0d0d0d0d0",
+            "resolver_subnet_ids": ["subnet-0d0d0d0d0d0d0d0d1", "subnet-0d0d0d0d0d0d0d0d2"],
+            "allowed_cidrs": ["10.0.0.0/22"],
+            "corporate_dns_ips": ["10.10.0.53", "10.10.0.54"],
+        }
+    }
+    return spec
+
+
+def test_a_dns_step_reads_the_whole_spec_and_validates_its_dns_section() -> None:
+    # Given the input model of the DNS steps, and a spec with custom DNS as AcquireLease passes it on
+    view = dns_spec.DnsSpecStep
+    spec = _dns_document()
+    # When its validator is built and it reads that spec
+    view.model_rebuild(force=True)
+    parsed = view.model_validate({"spec": spec, "execution_name": "e-1"}).spec
+    # Then it holds the DNS section's models and not the whole spec's, and reads what the DNS steps use
+    schema = repr(view.__pydantic_core_schema__)
+    assert "DnsSection" in schema
+    assert "WorkspaceSpec" not in schema
+    assert parsed.network.vpc_id == spec["network"]["vpc_id"]
+    assert parsed.front_end is not None and parsed.front_end.vpc_id == "vpc-0f0f0f0f0f0f0f0f0"
+    assert parsed.dns is not None and parsed.dns.custom_dns is not None
+    assert [str(ip) for ip in parsed.dns.custom_dns.corporate_dns_ips] == ["10.10.0.53", "10.10.0.54"]
+    # And a DNS section that breaks its own rules is still refused
+    spec["dns"]["custom_dns"]["corporate_dns_ips"] = ["127.0.0.1"]
+    with pytest.raises(ValidationError, match="loopback"):
+        view.model_validate({"spec": spec})

@@ -3,17 +3,17 @@
 from pydantic import Field
 
 from dbx_privatelink.models.dns import DnsResult, ResolverEndpointsResult, ResolverRuleState
-from dbx_privatelink.models.spec_step import SpecStep
+from dbx_privatelink.models.dns_spec import DnsSpecStep
 
 
-class EnsureResolverRulesInput(SpecStep):
+class EnsureResolverRulesInput(DnsSpecStep):
     endpoints: ResolverEndpointsResult
 
 
-class EnsureRuleAssociationsInput(SpecStep):
+class EnsureRuleAssociationsInput(DnsSpecStep):
     endpoints: ResolverEndpointsResult
     rules: list[ResolverRuleState]
 
 
-class EnsureZoneAssociationsInput(SpecStep):
+class EnsureZoneAssociationsInput(DnsSpecStep):
     dns: DnsResult = Field(default_factory=DnsResult)  # the branch's result so far (empty without Resolver)

@@ -5,11 +5,11 @@ from typing import Literal
 from pydantic import Field
 
 from dbx_privatelink.models.base import StepModel
+from dbx_privatelink.models.dns_spec import DnsSpecStep
 from dbx_privatelink.models.endpoints import EndpointState
-from dbx_privatelink.models.spec_step import SpecStep
 
 
-class VerifyDnsInput(SpecStep):
+class VerifyDnsInput(DnsSpecStep):
     private_dns_name: str
     endpoints: list[EndpointState] = Field(default_factory=list)
 

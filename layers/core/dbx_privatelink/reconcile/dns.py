@@ -76,10 +76,13 @@ if TYPE_CHECKING:
         ResolverRole,
         RuleRole,
     )
+    from dbx_privatelink.models.dns_spec import DnsSpec, DnsSpecStep
     from dbx_privatelink.models.dns_steps import EnsureResolverRulesInput, EnsureRuleAssociationsInput
-    from dbx_privatelink.models.spec_step import SpecStep
     from dbx_privatelink.spec import WorkspaceSpec
     from dbx_privatelink.wiring import Deps
+
+    # What the DNS steps read (their view of the spec) or what preflight and the scan read (the whole spec).
+    type SpecOfDns = DnsSpec | WorkspaceSpec
 
 if TYPE_CHECKING:
     from dbx_privatelink.reconcile.dns_plan import PlannedChange  # it imports this module
@@ -119,7 +122,7 @@ class WantedEndpoint(NamedTuple):
     egress_to: tuple[str, ...] | None = None
 
 
-def wanted_endpoints(spec: WorkspaceSpec) -> list[WantedEndpoint]:
+def wanted_endpoints(spec: SpecOfDns) -> list[WantedEndpoint]:
     """The Resolver endpoints the spec's dns section asks for."""
     dns = spec.dns
     wanted: list[WantedEndpoint] = []
@@ -167,7 +170,7 @@ def wanted_endpoints(spec: WorkspaceSpec) -> list[WantedEndpoint]:
 
 
 def with_egress(
-    spec: WorkspaceSpec, wanted: list[WantedEndpoint], vpcs: dict[str, VpcInfo]
+    spec: SpecOfDns, wanted: list[WantedEndpoint], vpcs: dict[str, VpcInfo]
 ) -> list[WantedEndpoint]:
     """The outbound endpoints' DNS destinations: the corporate servers (and, in the seed's variant, the DNS
     VPC's own resolver) for custom DNS; the inbound endpoint's VPC for a peered VPC's endpoint."""
@@ -312,7 +315,7 @@ def held_endpoints(deps: Deps, listed: list[ResolverEndpointInfo]) -> dict[str, 
 
 
 def resolver_quota_problem(
-    spec: WorkspaceSpec, deps: Deps, wanted: list[WantedEndpoint], existing: list[ResolverEndpointInfo]
+    spec: SpecOfDns, deps: Deps, wanted: list[WantedEndpoint], existing: list[ResolverEndpointInfo]
 ) -> tuple[str | None, int]:
     """The region's Resolver endpoint quota against what exists, what the stack's workspaces hold beyond it
     (held_endpoints), and what this spec adds (an endpoint it shares with another workspace counts once);
@@ -352,7 +355,7 @@ def resolver_quota_problem(
 
 @contextmanager
 def resolver_quota_held(
-    spec: WorkspaceSpec, deps: Deps, holder: str, listing: list[ResolverEndpointInfo] | None
+    spec: SpecOfDns, deps: Deps, holder: str, listing: list[ResolverEndpointInfo] | None
 ) -> Iterator[None]:
     """For preflight's reservation (the ledger's references to the Resolver endpoints the spec adds): when
     the spec adds endpoints no other workspace holds yet (`listing`: the region's as listed), the quota is
@@ -588,11 +591,11 @@ def _endpoint_state(
     )
 
 
-def _lock_holder(inp: SpecStep) -> str:
+def _lock_holder(inp: DnsSpecStep) -> str:
     return inp.execution_name or f"{inp.spec.workspace_key}-unnamed"
 
 
-def ensure_resolver_endpoints(inp: SpecStep, deps: Deps) -> ResolverEndpointsResult:
+def ensure_resolver_endpoints(inp: DnsSpecStep, deps: Deps) -> ResolverEndpointsResult:
     """Find or create the outbound endpoint (custom DNS), the inbound endpoint and the peered outbound ones.
     They are shared by every workspace of the stack behind the same VPC: one endpoint per VPC and role,
     created under the ledger's lock (a lost CreatorRequestId race must never become a second endpoint)."""
@@ -741,7 +744,7 @@ class WantedRule(NamedTuple):
 
 
 def wanted_rules(
-    spec: WorkspaceSpec, endpoints: ResolverEndpointsResult, dns_vpc_resolver_ip: str | None
+    spec: SpecOfDns, endpoints: ResolverEndpointsResult, dns_vpc_resolver_ip: str | None
 ) -> list[WantedRule]:
     """The rules the spec asks for, given the endpoints (and the inbound endpoint's live IPs)."""
     dns = spec.dns
@@ -807,7 +810,7 @@ def rule_drift(w: WantedRule, info: ResolverRuleInfo) -> str:
     return ""
 
 
-def wanted_rules_now(spec: WorkspaceSpec, endpoints: ResolverEndpointsResult, deps: Deps) -> list[WantedRule]:
+def wanted_rules_now(spec: SpecOfDns, endpoints: ResolverEndpointsResult, deps: Deps) -> list[WantedRule]:
     """wanted_rules with the DNS VPC's resolver address read live when the spec forwards AWS names to it
     (`endpoints.inbound.ips` must be the inbound endpoint's live IPs)."""
     custom = spec.dns.custom_dns if spec.dns else None
@@ -954,7 +957,7 @@ def ensure_resolver_rules(inp: EnsureResolverRulesInput, deps: Deps) -> EnsureRe
 # --- associations ------------------------------------------------------------------------------------
 
 
-def association_vpcs(spec: WorkspaceSpec, rule: ResolverRuleState) -> list[str]:
+def association_vpcs(spec: SpecOfDns, rule: ResolverRuleState) -> list[str]:
     """The VPCs a rule is associated with: custom-DNS rules with the data-plane, front-end and listed VPCs;
     inbound-forward rules with their peered VPC only."""
     if rule.role == "inbound-forward":
@@ -1088,7 +1091,7 @@ def ensure_rule_associations(inp: EnsureRuleAssociationsInput, deps: Deps) -> Dn
 
 
 def _dns_result(
-    spec: WorkspaceSpec,
+    spec: SpecOfDns,
     endpoints: ResolverEndpointsResult,
     rules: list[ResolverRuleState],
     associations: list[RuleAssociationState],
