@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 import dbx_privatelink
-from dbx_privatelink.models import databricks_steps, dns_spec, spec_names
+from dbx_privatelink.models import databricks_steps, dns_spec, spec_names, spec_step
 from dbx_privatelink.wiring import NEEDS
 from dbx_privatelink_local import yaml_cfn
 
@@ -321,10 +321,10 @@ def test_the_layer_defines_no_dataclass() -> None:
     "model", ["RegisterEndpointsInput", "CheckWorkspaceRunningInput", "RetireNetworkInput"]
 )
 def test_a_step_that_reads_only_the_specs_names_does_not_validate_the_whole_spec(model: str) -> None:
-    # Given the input model of a step that reads only the spec's account, workspace key and region, and of
-    # one that reads its network section
+    # Given the input model of a step that reads only the spec's account, workspace key and region, and
+    # Preflight's, which reads the whole spec
     names_only = getattr(spec_names, model)
-    whole = databricks_steps.EnsureNetworkInput
+    whole = spec_step.SpecStep
     # When their validators are built, as the functions build them at cold start
     names_only.model_rebuild(force=True)
     whole.model_rebuild(force=True)
@@ -396,3 +396,36 @@ def test_a_dns_step_reads_the_whole_spec_and_validates_its_dns_section() -> None
     spec["dns"]["custom_dns"]["corporate_dns_ips"] = ["127.0.0.1"]
     with pytest.raises(ValidationError, match="loopback"):
         view.model_validate({"spec": spec})
+
+
+@pytest.mark.parametrize("step", ["ensure_private_access_settings", "ensure_network", "ensure_workspace"])
+def test_a_databricks_object_step_creates_the_sections_it_reads_and_not_the_whole_specs(step: str) -> None:
+    # Given a step that makes a Databricks object from the spec's databricks, private_access and network
+    # When its handler module is imported
+    seen = set(_probe(step)["modules"])
+    # Then it has those sections' models, and neither the spec's module nor the DNS section's
+    assert "dbx_privatelink.spec_sections" in seen
+    assert not seen & {"dbx_privatelink.spec", "dbx_privatelink.dns.spec"}, sorted(seen)
+
+
+def test_a_databricks_object_step_reads_the_whole_spec_and_validates_the_sections_it_reads() -> None:
+    # Given the input model of the network step, and a spec with a standby network and custom DNS
+    view = databricks_steps.EnsureNetworkInput
+    spec = _dns_document()
+    spec["network"]["standby"] = {
+        "workspace_subnet_ids": ["subnet-0c0c0c0c0c0c0c0c1", "subnet-0c0c0c0c0c0c0c0c2"],
+        "workspace_security_group_ids": ["sg-0c0c0c0c0c0c0c0c1"],
+    }
+    # When its validator is built and it reads that spec
+    view.model_rebuild(force=True)
+    parsed = view.model_validate({"spec": spec, "registrations": []}).spec
+    # Then it holds the sections it reads and not the whole spec's models or the DNS section's
+    schema = repr(view.__pydantic_core_schema__)
+    assert "NetworkSection" in schema and "DatabricksSection" in schema
+    assert "WorkspaceSpec" not in schema and "DnsSection" not in schema
+    assert [ws.spec_field for ws in parsed.network.workspace_sets()] == ["network", "network.standby"]
+    assert parsed.databricks.account_id == spec["databricks"]["account_id"]
+    # And a network section that breaks its own rules is still refused
+    spec["network"]["standby"]["workspace_subnet_ids"] = spec["network"]["workspace_subnet_ids"]
+    with pytest.raises(ValidationError, match="also in workspace_subnet_ids"):
+        view.model_validate({"spec": spec, "registrations": []})

@@ -3,21 +3,24 @@
 import hashlib
 import json
 import re
-from typing import Annotated, Any, Literal, NamedTuple, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from dbx_privatelink.dns.spec import DnsSection
 from dbx_privatelink.errors import SpecInvalidError
-
-VpcId = Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
-SubnetId = Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]
-SecurityGroupId = Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")]
-VpcEndpointId = Annotated[str, Field(pattern=r"^vpce-[0-9a-f]{8,17}$")]
-RouteTableId = Annotated[str, Field(pattern=r"^rtb-[0-9a-f]{8,17}$")]
-Region = Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
-DatabricksId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
-AccountId = Annotated[str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+from dbx_privatelink.spec_sections import (
+    DatabricksSection,
+    NetworkSection,
+    PrivateAccess,
+    Region,
+    RouteTableId,
+    SecurityGroupId,
+    SpecModel,
+    SubnetId,
+    VpcEndpointId,
+    VpcId,
+)
 
 AwsService = Literal["s3", "sts", "kinesis-streams", "glue"]
 DriftMode = Literal["remediate", "notify", "off"]
@@ -41,146 +44,7 @@ _FIX_HINTS: dict[str, str] = {
 }
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-
-class WorkspaceTarget(_Model):
-    """Create a new workspace (name), or retrofit PrivateLink onto an existing one (existing_workspace_id)."""
-
-    name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
-    deployment_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] | None = None
-    existing_workspace_id: Annotated[int, Field(gt=0)] | None = None
-    pricing_tier: Literal["PREMIUM", "ENTERPRISE"] = "ENTERPRISE"
-    custom_tags: dict[str, str] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _create_or_adopt(self) -> Self:
-        if self.name is None and self.existing_workspace_id is None:
-            raise ValueError(
-                "set name to create a new workspace, or existing_workspace_id to retrofit an existing one"
-            )
-        return self
-
-
-class DatabricksSection(_Model):
-    account_id: AccountId
-    credentials_id: DatabricksId
-    storage_configuration_id: DatabricksId
-    workspace: WorkspaceTarget
-
-
-class PrivateAccess(_Model):
-    public_access_enabled: bool = False
-    level: Literal["ACCOUNT", "ENDPOINT"] = "ACCOUNT"
-    # Databricks registration ids allowed besides the ones this application registers (ENDPOINT level).
-    extra_allowed_vpc_endpoint_ids: list[DatabricksId] = Field(default_factory=list)
-
-
-def _listed_once(value: list[str]) -> list[str]:
-    if len(set(value)) != len(value):
-        raise ValueError("list each id once")
-    return value
-
-
-MAX_GROUPS_PER_INTERFACE = 5  # security groups per network interface (VPC quota, default)
-
-
-class WorkspaceSet(NamedTuple):
-    """One set of workspace subnets and security groups a network object can be built on."""
-
-    spec_field: str  # where the spec names it: "network" or "network.standby"
-    subnet_ids: tuple[str, ...]
-    security_group_ids: tuple[str, ...]
-
-
-class StandbyNetwork(_Model):
-    """A second, pre-provisioned set of workspace subnets and groups in the same VPC. Databricks lets a
-    subnet or group serve one network object only, so a network that must be replaced while the workspace
-    uses it (its endpoints were recreated) is built on the set the workspace does not use."""
-
-    workspace_subnet_ids: list[SubnetId] = Field(min_length=2)
-    workspace_security_group_ids: list[SecurityGroupId] = Field(min_length=1, max_length=5)
-
-    _unique = field_validator("workspace_subnet_ids", "workspace_security_group_ids")(_listed_once)
-
-
-class NetworkSection(_Model):
-    vpc_id: VpcId
-    workspace_subnet_ids: list[SubnetId] = Field(min_length=2)
-    workspace_security_group_ids: list[SecurityGroupId] = Field(min_length=1, max_length=5)
-    endpoint_subnet_ids: list[SubnetId] = Field(min_length=1, max_length=16)
-    endpoint_security_group_id: SecurityGroupId
-    standby: StandbyNetwork | None = None
-
-    _unique = field_validator("workspace_subnet_ids", "workspace_security_group_ids", "endpoint_subnet_ids")(
-        _listed_once
-    )
-
-    @model_validator(mode="after")
-    def _endpoint_subnets_apart(self) -> Self:
-        shared = set(self.endpoint_subnet_ids) & set(self.workspace_subnet_ids)
-        if shared:
-            raise ValueError(
-                f"endpoint_subnet_ids {sorted(shared)} are also workspace subnets: give the endpoints their "
-                "own subnet (the seed's databricks-vpce) so cluster IPs never exhaust it"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _standby_apart(self) -> Self:
-        standby = self.standby
-        if standby is None:
-            return self
-        problems = []
-        if shared := sorted(set(standby.workspace_subnet_ids) & set(self.workspace_subnet_ids)):
-            problems.append(
-                f"standby.workspace_subnet_ids {shared} are also in workspace_subnet_ids: give the standby "
-                "set subnets of its own (Databricks lets a subnet serve one network object only)"
-            )
-        if shared := sorted(
-            set(standby.workspace_security_group_ids) & set(self.workspace_security_group_ids)
-        ):
-            problems.append(
-                f"standby.workspace_security_group_ids {shared} are also in workspace_security_group_ids: give "
-                "the standby set groups of its own (Databricks lets a group serve one network object only)"
-            )
-        if shared := sorted(set(standby.workspace_subnet_ids) & set(self.endpoint_subnet_ids)):
-            problems.append(
-                f"standby.workspace_subnet_ids {shared} are also endpoint_subnet_ids: give the endpoints their "
-                "own subnet so cluster IPs never exhaust it"
-            )
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
-    def workspace_sets(self) -> list[WorkspaceSet]:
-        """The sets a network object can be built on: the primary one first, then the standby one."""
-        sets = [
-            WorkspaceSet(
-                "network", tuple(self.workspace_subnet_ids), tuple(self.workspace_security_group_ids)
-            )
-        ]
-        if self.standby is not None:
-            sets.append(
-                WorkspaceSet(
-                    "network.standby",
-                    tuple(self.standby.workspace_subnet_ids),
-                    tuple(self.standby.workspace_security_group_ids),
-                )
-            )
-        return sets
-
-    def all_workspace_subnet_ids(self) -> list[str]:
-        """The workspace subnets of every set (the workspace runs on one, a replacement uses the other)."""
-        return [s for ws in self.workspace_sets() for s in ws.subnet_ids]
-
-    def all_workspace_security_group_ids(self) -> list[str]:
-        """The workspace security groups of every set."""
-        return [g for ws in self.workspace_sets() for g in ws.security_group_ids]
-
-
-class AdoptEndpoints(_Model):
+class AdoptEndpoints(SpecModel):
     """Existing VPC endpoints to take over instead of creating new ones."""
 
     workspace: VpcEndpointId | None = None
@@ -188,7 +52,7 @@ class AdoptEndpoints(_Model):
     front_end: VpcEndpointId | None = None
 
 
-class EndpointsSection(_Model):
+class EndpointsSection(SpecModel):
     aws_services: list[AwsService] = Field(default_factory=lambda: list(DEFAULT_AWS_SERVICES))
     s3_route_table_ids: list[RouteTableId] = Field(default_factory=list)
     adopt: AdoptEndpoints = Field(default_factory=AdoptEndpoints)
@@ -201,7 +65,7 @@ class EndpointsSection(_Model):
         return value
 
 
-class FrontEnd(_Model):
+class FrontEnd(SpecModel):
     """The user-to-workspace endpoint, usually in a transit VPC."""
 
     vpc_id: VpcId
@@ -209,11 +73,11 @@ class FrontEnd(_Model):
     security_group_id: SecurityGroupId
 
 
-class DriftSection(_Model):
+class DriftSection(SpecModel):
     mode: DriftMode = "remediate"
 
 
-class WorkspaceSpec(_Model):
+class WorkspaceSpec(SpecModel):
     """Everything one reconcile execution needs to know about one workspace."""
 
     workspace_key: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{2,39}$")]

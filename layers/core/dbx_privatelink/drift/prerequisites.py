@@ -20,7 +20,8 @@ from dbx_privatelink.reconcile.shared import RESTORED_RULE_DESCRIPTION
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import SecurityGroupInfo, VpcInfo
     from dbx_privatelink.catalog import Catalog
-    from dbx_privatelink.spec import WorkspaceSet, WorkspaceSpec
+    from dbx_privatelink.spec import WorkspaceSpec
+    from dbx_privatelink.spec_sections import WorkspaceSet
 
 
 class Repair(NamedTuple):

@@ -27,14 +27,19 @@ if TYPE_CHECKING:
     from dbx_privatelink.databricks.models import Network, PrivateAccessSettings, Workspace
     from dbx_privatelink.models.base import PollState
     from dbx_privatelink.models.databricks_steps import (
+        DatabricksSpec,
         EnsureNetworkInput,
         EnsurePrivateAccessSettingsInput,
         EnsureWorkspaceInput,
     )
     from dbx_privatelink.models.endpoints import Registration
     from dbx_privatelink.models.spec_names import CheckWorkspaceRunningInput, RetireNetworkInput
-    from dbx_privatelink.spec import WorkspaceSet, WorkspaceSpec
+    from dbx_privatelink.spec import WorkspaceSpec
+    from dbx_privatelink.spec_sections import WorkspaceSet
     from dbx_privatelink.wiring import Deps
+
+    # What the Databricks object steps read (their view of the spec) or what preflight and the scan read.
+    type SpecOfDatabricks = DatabricksSpec | WorkspaceSpec
 
 
 def _observed(deps: Deps, key: str) -> dict[str, Any]:
@@ -48,7 +53,7 @@ def _reg_ids(registrations: list[Registration], *roles: str) -> list[str]:
 # --- private access settings ---
 
 
-def desired_private_access_settings(spec: WorkspaceSpec, regs: list[Registration]) -> dict[str, Any]:
+def desired_private_access_settings(spec: SpecOfDatabricks, regs: list[Registration]) -> dict[str, Any]:
     """The private access settings the spec asks for (name, region, access, allowed registrations)."""
     pa = spec.private_access
     allowed: list[str] = []
@@ -118,7 +123,7 @@ def ensure_private_access_settings(
 
 
 def desired_network(
-    spec: WorkspaceSpec, regs: list[Registration], on: WorkspaceSet | None = None
+    spec: SpecOfDatabricks, regs: list[Registration], on: WorkspaceSet | None = None
 ) -> dict[str, Any]:
     """The network object the spec asks for on one set of workspace subnets and groups (default: the primary
     set); its name carries a digest of its content, so each set has its own deterministic name."""
@@ -134,7 +139,7 @@ def desired_network(
     return {"name": f"{spec.workspace_key}-network-{digest}", "workspace_set": chosen.spec_field, **content}
 
 
-def desired_networks(spec: WorkspaceSpec, regs: list[Registration]) -> list[dict[str, Any]]:
+def desired_networks(spec: SpecOfDatabricks, regs: list[Registration]) -> list[dict[str, Any]]:
     """The network object the spec asks for on each set it names: the primary set first, then the standby."""
     return [desired_network(spec, regs, on) for on in spec.network.workspace_sets()]
 
@@ -174,7 +179,7 @@ def choose_network(candidates: list[dict[str, Any]], in_use: list[Network]) -> d
 
 
 def workspace_of(
-    client: DatabricksAccountClient, spec: WorkspaceSpec, observed: dict[str, Any]
+    client: DatabricksAccountClient, spec: SpecOfDatabricks, observed: dict[str, Any]
 ) -> Workspace | None:
     """The workspace this spec manages, if it exists: named in the spec, recorded, or found by name."""
     target = spec.databricks.workspace
@@ -201,7 +206,9 @@ def workspace_of(
     )
 
 
-def leftover_networks(spec: WorkspaceSpec, networks: list[Network], in_use: list[Network]) -> list[Network]:
+def leftover_networks(
+    spec: SpecOfDatabricks, networks: list[Network], in_use: list[Network]
+) -> list[Network]:
     """Networks no workspace uses that hold our subnets or groups (of either set): they block a new one and
     are ours to remove (left by an earlier run that stopped before it was attached or retired)."""
     used = {n.network_id for n in in_use}
@@ -216,13 +223,13 @@ def leftover_networks(spec: WorkspaceSpec, networks: list[Network], in_use: list
     ]
 
 
-def is_own_network(spec: WorkspaceSpec, n: Network) -> bool:
+def is_own_network(spec: SpecOfDatabricks, n: Network) -> bool:
     """A network this application made for the workspace (ensure_network keeps, replaces or removes it)."""
     return n.network_name.startswith(f"{spec.workspace_key}-network-")
 
 
 def foreign_network_problems(
-    spec: WorkspaceSpec, networks: list[Network], workspace: Workspace | None
+    spec: SpecOfDatabricks, networks: list[Network], workspace: Workspace | None
 ) -> list[str]:
     """Workspace subnets and groups another network object already holds: Databricks refuses a subnet or
     group in two network objects, so the network step would fail after the steps before it changed things.
@@ -253,7 +260,7 @@ def foreign_network_problems(
 
 
 def databricks_problems(
-    client: DatabricksAccountClient, spec: WorkspaceSpec, observed: dict[str, Any]
+    client: DatabricksAccountClient, spec: SpecOfDatabricks, observed: dict[str, Any]
 ) -> list[str]:
     """Preflight on the Databricks side, read-only: what the Databricks steps would otherwise find after the
     AWS side changed (the workspace to retrofit, the objects a new workspace needs, the registrations private
@@ -346,7 +353,7 @@ def ensure_network(inp: EnsureNetworkInput, deps: Deps) -> NetworkResult:
 
 
 def _network_blocked(
-    spec: WorkspaceSpec, current: Network, desired: dict[str, Any], exc: DatabricksRequestError
+    spec: SpecOfDatabricks, current: Network, desired: dict[str, Any], exc: DatabricksRequestError
 ) -> str:
     why = (
         f"the network must change ({exc}) but Databricks does not let one subnet or security group serve two "

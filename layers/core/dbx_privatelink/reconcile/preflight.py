@@ -16,7 +16,8 @@ from dbx_privatelink.reconcile.shared import ADOPT_TAG_KEY as ADOPT_TAG_KEY
 from dbx_privatelink.reconcile.shared import OWNER_TAG_KEY as OWNER_TAG_KEY
 from dbx_privatelink.reconcile.shared import shared_keys
 from dbx_privatelink.reconcile.zone_checks import zone_problems
-from dbx_privatelink.spec import MAX_GROUPS_PER_INTERFACE, input_problems
+from dbx_privatelink.spec import input_problems
+from dbx_privatelink.spec_sections import MAX_GROUPS_PER_INTERFACE
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import (
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
     from dbx_privatelink.aws.resolver import ResolverEndpointInfo
     from dbx_privatelink.catalog import Catalog, RegionServices
     from dbx_privatelink.models.spec_step import SpecStep
-    from dbx_privatelink.spec import WorkspaceSet, WorkspaceSpec
+    from dbx_privatelink.spec import WorkspaceSpec
+    from dbx_privatelink.spec_sections import WorkspaceSet
     from dbx_privatelink.wiring import Deps
 
 if TYPE_CHECKING:
