@@ -16,7 +16,7 @@ import pytest
 from dbx_privatelink.aws.ec2 import Ec2Client
 from dbx_privatelink.aws.resolver import normalize_domain
 from dbx_privatelink.ledger import LedgerClient
-from dbx_privatelink.reconcile.preflight import allows_endpoint_ingress
+from dbx_privatelink.reconcile.group_rules import allows_endpoint_ingress
 from dbx_privatelink.reconcile.shared import endpoint_key
 from dbx_privatelink.shared_key import SharedKey
 from dbx_privatelink_local.aws.rate_limits import AwsRateLimits

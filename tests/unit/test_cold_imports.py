@@ -429,3 +429,16 @@ def test_a_databricks_object_step_reads_the_whole_spec_and_validates_the_section
     spec["network"]["standby"]["workspace_subnet_ids"] = spec["network"]["workspace_subnet_ids"]
     with pytest.raises(ValidationError, match="also in workspace_subnet_ids"):
         view.model_validate({"spec": spec, "registrations": []})
+
+
+def test_detect_drift_maps_events_without_the_spec_the_preflight_or_the_scans_models() -> None:
+    # Given DetectDrift: it maps an event to workspaces and, for one it remediates, restores the network
+    # prerequisites that preflight checks, reading the stored spec's network section
+    # When its handler module is imported
+    seen = set(_probe("detect_drift")["modules"])
+    # Then it has the repairs and the section they read, with preflight's predicates and not preflight, the
+    # whole spec's models or the scan state machine's
+    assert {"dbx_privatelink.drift.prerequisites", "dbx_privatelink.reconcile.group_rules"} <= seen
+    assert "dbx_privatelink.spec_sections" in seen
+    heavy = {"dbx_privatelink.spec", "dbx_privatelink.reconcile.preflight", "dbx_privatelink.drift.models"}
+    assert not seen & heavy, sorted(seen & heavy)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from dbx_privatelink.aws.ec2 import SecurityGroupInfo, SgRule, VpcInfo
 from dbx_privatelink.catalog import default_catalog, port_ranges
 from dbx_privatelink.drift.prerequisites import prerequisite_repairs
 from dbx_privatelink.drift.remediation import REPAIR_TAG_KEY, _repair_prerequisites
-from dbx_privatelink.errors import AwsAccessDeniedError
+from dbx_privatelink.errors import AwsAccessDeniedError, SpecInvalidError
 from dbx_privatelink.reconcile.shared import RESTORED_RULE_DESCRIPTION
 from dbx_privatelink.spec import WorkspaceSpec, parse_spec
 
@@ -189,3 +191,19 @@ def test_a_repair_the_role_may_not_make_is_listed_as_not_done_with_the_tag_to_se
         and f"{VPC} is not tagged {REPAIR_TAG_KEY}=dbx-privatelink" in vpc_line
     )
     assert not group_line.startswith("not done")
+
+
+def test_a_stored_spec_whose_network_section_is_broken_is_refused_naming_the_field() -> None:
+    # Given a stored spec whose endpoint subnet is also a workspace subnet, and one without a network section
+    broken = _spec().model_dump(mode="json")
+    broken["network"]["endpoint_subnet_ids"] = broken["network"]["workspace_subnet_ids"][:1]
+    missing = {k: v for k, v in _spec().model_dump(mode="json").items() if k != "network"}
+    deps = SimpleNamespace(settings=SimpleNamespace(owner_tag="dbx-privatelink"), catalog=CATALOG)
+    # When the remediation reads them to repair the prerequisites
+    # Then it refuses each before any call, naming the field (the repair reads the region and network only)
+    with pytest.raises(
+        SpecInvalidError, match=r"network: .*endpoint_subnet_ids .* are also workspace subnets"
+    ):
+        _repair_prerequisites(deps, broken)  # type: ignore[arg-type]
+    with pytest.raises(SpecInvalidError, match="network: Field required"):
+        _repair_prerequisites(deps, missing)  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from dbx_privatelink.drift.events import describe_change
-from dbx_privatelink.drift.models import DetectDriftOutput, WorkspaceOutcome
+from dbx_privatelink.drift.outcomes import DetectDriftOutput, WorkspaceOutcome
 from dbx_privatelink.drift.principals import actor_of, is_own_principal
 from dbx_privatelink.drift.records import event_fingerprint, record_drifts, released_on_failure
 from dbx_privatelink.drift.remediation import account_of, respond

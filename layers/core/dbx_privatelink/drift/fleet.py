@@ -12,10 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from dbx_privatelink.drift.models import (
-    NOT_REACHED,
-    WorkspaceOutcome,
-)
+from dbx_privatelink.drift.models import NOT_REACHED
+from dbx_privatelink.drift.outcomes import WorkspaceOutcome
 from dbx_privatelink.drift.records import (
     COULD_NOT_CHECK,
     STORED_OUTCOMES,

@@ -1,4 +1,4 @@
-"""Inputs and outputs of the drift functions and of the scan state machine."""
+"""Inputs and outputs of the scan state machine (DetectDrift's are in outcomes.py)."""
 
 from datetime import datetime
 from typing import Annotated
@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # The package's base of deferred-build models (built on first use, not at import).
 from dbx_privatelink.drift.orphan_models import OrphanReport
+from dbx_privatelink.drift.outcomes import WorkspaceOutcome
 from dbx_privatelink.models.base import StepModel
 
 # Step Functions runs at most 40 iterations of an inline Map at once, whatever MaxConcurrency says.
@@ -15,23 +16,6 @@ MAX_INLINE_MAP_CONCURRENCY = 40
 # path is a Pass state): tests/unit/test_drift_fleet.py holds the two to the same word.
 NOT_REACHED = "not reached: the scan's time budget was spent"
 FAILED = "failed"
-
-
-class WorkspaceOutcome(StepModel):
-    workspace_key: str
-    outcome: str
-    mode: str = ""
-    execution_arn: str | None = None
-    findings: list[str] = Field(default_factory=list)
-    error: str | None = None  # the error class that stopped this workspace's scan (outcome "failed")
-
-
-class DetectDriftOutput(StepModel):
-    event_id: str
-    event_name: str
-    outcome: str  # handled | ignored
-    reason: str = ""
-    workspaces: list[WorkspaceOutcome] = Field(default_factory=list)
 
 
 # --- the scan state machine (statemachine/scan_fleet.asl.json) ----------------------------------------

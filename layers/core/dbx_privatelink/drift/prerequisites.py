@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 # Preflight's own predicates: the repair must agree with the check exactly.
 from dbx_privatelink.catalog import port_ranges
-from dbx_privatelink.reconcile.preflight import (
+from dbx_privatelink.reconcile.group_rules import (
     allows_all_within_group,
     allows_egress_beyond_group,
     allows_endpoint_ingress,
@@ -20,6 +20,7 @@ from dbx_privatelink.reconcile.shared import RESTORED_RULE_DESCRIPTION
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import SecurityGroupInfo, VpcInfo
     from dbx_privatelink.catalog import Catalog
+    from dbx_privatelink.drift.stored_spec import StoredNetwork
     from dbx_privatelink.spec import WorkspaceSpec
     from dbx_privatelink.spec_sections import WorkspaceSet
 
@@ -132,7 +133,10 @@ def vpc_repairs(vpc: VpcInfo) -> list[Repair]:
 
 
 def prerequisite_repairs(
-    spec: WorkspaceSpec, vpc: VpcInfo | None, groups: list[SecurityGroupInfo], catalog: Catalog
+    spec: StoredNetwork | WorkspaceSpec,
+    vpc: VpcInfo | None,
+    groups: list[SecurityGroupInfo],
+    catalog: Catalog,
 ) -> list[Repair]:
     """Every repair the spec's data-plane VPC and security groups need to pass preflight again."""
     if vpc is None:

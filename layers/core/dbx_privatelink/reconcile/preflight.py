@@ -3,7 +3,6 @@ reported together so one run tells the operator everything to fix."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from dbx_privatelink.catalog import port_ranges
@@ -12,6 +11,11 @@ from dbx_privatelink.models.endpoints import EndpointPlan
 from dbx_privatelink.models.record import PreflightOutput, SharedRef
 from dbx_privatelink.reconcile.aws_services import aws_endpoint_plans
 from dbx_privatelink.reconcile.databricks_objects import databricks_problems
+from dbx_privatelink.reconcile.group_rules import (
+    allows_all_within_group,
+    allows_egress_beyond_group,
+    allows_endpoint_ingress,
+)
 from dbx_privatelink.reconcile.shared import ADOPT_TAG_KEY as ADOPT_TAG_KEY
 from dbx_privatelink.reconcile.shared import OWNER_TAG_KEY as OWNER_TAG_KEY
 from dbx_privatelink.reconcile.shared import shared_keys
@@ -24,7 +28,6 @@ if TYPE_CHECKING:
         Ec2Client,
         EndpointInfo,
         SecurityGroupInfo,
-        SgRule,
         SubnetInfo,
         VpcInfo,
     )
@@ -63,37 +66,6 @@ def _check_subnets(
         elif by_id[sid].vpc_id != vpc_id:
             problems.append(f"{label}: subnet {sid} is in {by_id[sid].vpc_id}, not in {vpc_id}")
     return [by_id[s] for s in wanted if s in by_id]
-
-
-def allows_egress_beyond_group(sg: SecurityGroupInfo, protocol: str, port: int) -> bool:
-    """Egress on `port` to addresses outside the group: a rule that only reaches the group itself does not
-    open the way to the Databricks control plane (Databricks validates it the same way)."""
-    return any(r.covers_port(protocol, port) and (r.cidrs or r.prefix_list_ids) for r in sg.egress)
-
-
-def allows_all_within_group(sg: SecurityGroupInfo, direction: str, protocol: str) -> bool:
-    """All of `protocol` to (egress) or from (ingress) the group itself; egress to 0.0.0.0/0 counts too."""
-    rules = sg.ingress if direction == "ingress" else sg.egress
-
-    def full_range(r: SgRule) -> bool:
-        return r.protocol == "-1" or (
-            r.protocol == protocol and (r.from_port or 0) <= 0 and (r.to_port or 0) >= 65535
-        )
-
-    return any(
-        full_range(r) and (sg.group_id in r.group_ids or (direction == "egress" and "0.0.0.0/0" in r.cidrs))
-        for r in rules
-    )
-
-
-def allows_endpoint_ingress(sg: SecurityGroupInfo, port: int, workspace_groups: Sequence[str]) -> bool:
-    """TCP `port` into the endpoint group from one of the workspace groups or from private addresses (the
-    VPC CIDR); 0.0.0.0/0 never counts."""
-    return any(
-        r.covers_port("tcp", port)
-        and (any(g in workspace_groups for g in r.group_ids) or any(c != "0.0.0.0/0" for c in r.cidrs))
-        for r in sg.ingress
-    )
 
 
 def _check_workspace_sg(
