@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from dbx_privatelink.drift.models import FAILED, NOT_REACHED, ScanDriftOutput
+from dbx_privatelink.drift.models import ScanDriftOutput
+from dbx_privatelink.drift.outcomes import FAILED, NOT_REACHED
 from dbx_privatelink_local.stack import LocalStack
 
 from . import test_drift as _shared

@@ -25,7 +25,7 @@ from dbx_privatelink.errors import (
     SpecInvalidError,
 )
 from dbx_privatelink.models.base import PollState
-from dbx_privatelink.models.dns import CheckResolverEndpointsInput, CheckRuleAssociationsInput
+from dbx_privatelink.models.dns_checks import CheckResolverEndpointsInput, CheckRuleAssociationsInput
 from dbx_privatelink.models.dns_steps import EnsureResolverRulesInput, EnsureRuleAssociationsInput
 from dbx_privatelink.models.spec_step import SpecStep
 from dbx_privatelink.models.verify import VerifyDnsInput

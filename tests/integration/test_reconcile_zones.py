@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from dbx_privatelink.errors import PreflightFailedError, ZoneChangeNotInSyncTimeoutError
 from dbx_privatelink.models.base import PollState
-from dbx_privatelink.models.dns import CheckZoneAssociationsInput
+from dbx_privatelink.models.dns_checks import CheckZoneAssociationsInput
 from dbx_privatelink.models.dns_steps import EnsureZoneAssociationsInput
 from dbx_privatelink.reconcile.zone_checks import missing_associations, zone_problems
 from dbx_privatelink.reconcile.zones import check_zone_associations, ensure_zone_associations

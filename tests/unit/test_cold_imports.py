@@ -442,3 +442,24 @@ def test_detect_drift_maps_events_without_the_spec_the_preflight_or_the_scans_mo
     assert "dbx_privatelink.spec_sections" in seen
     heavy = {"dbx_privatelink.spec", "dbx_privatelink.reconcile.preflight", "dbx_privatelink.drift.models"}
     assert not seen & heavy, sorted(seen & heavy)
+
+
+def test_the_scan_of_a_workspace_loads_the_results_it_compares_and_not_the_steps_inputs() -> None:
+    # Given ScanWorkspace: it reads the stored spec, assesses it as preflight does and compares the live
+    # state with the results the reconcile leaves
+    # When its handler module is imported
+    seen = set(_probe("scan_workspace")["modules"])
+    # Then it has the results and preflight, and not the inputs of the steps that make or record them
+    assert {"dbx_privatelink.models.record", "dbx_privatelink.models.dns", "dbx_privatelink.spec"} <= seen
+    inputs = {
+        f"dbx_privatelink.{part}"
+        for part in (
+            "models.record_steps",
+            "models.lease",
+            "models.dns_checks",
+            "models.dns_steps",
+            "models.spec_names",
+            "drift.models",
+        )
+    }
+    assert not seen & inputs, sorted(seen & inputs)

@@ -15,7 +15,8 @@ from moto import mock_aws
 from dbx_privatelink.errors import LeaseLostError
 from dbx_privatelink.models.base import StepError
 from dbx_privatelink.models.lease import AcquireLeaseInput
-from dbx_privatelink.models.record import PrivateLinkResult, RecordAndReleaseInput, RecordFailureInput
+from dbx_privatelink.models.record import PrivateLinkResult
+from dbx_privatelink.models.record_steps import RecordAndReleaseInput, RecordFailureInput
 from dbx_privatelink.reconcile.lease import acquire_lease
 from dbx_privatelink.reconcile.record import record_and_release, record_failure
 from dbx_privatelink.spec import parse_spec

@@ -18,15 +18,8 @@ from moto import mock_aws
 
 from dbx_privatelink.drift import fleet, tick
 from dbx_privatelink.drift.fleet import brief_findings, scan_and_respond
-from dbx_privatelink.drift.models import (
-    FAILED,
-    NOT_REACHED,
-    ScanDriftOutput,
-    ScanPlan,
-    ScanPlanInput,
-    ScanWorkspaceInput,
-    WorkspaceOutcome,
-)
+from dbx_privatelink.drift.models import ScanDriftOutput, ScanPlan, ScanPlanInput
+from dbx_privatelink.drift.outcomes import FAILED, NOT_REACHED, ScanWorkspaceInput, WorkspaceOutcome
 from dbx_privatelink.drift.records import close_repaired, record_drifts, split_findings
 from dbx_privatelink.drift.remediation import execution_arn
 from dbx_privatelink.drift.scan import ScanResult

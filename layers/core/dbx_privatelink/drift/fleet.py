@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from dbx_privatelink.drift.models import NOT_REACHED
-from dbx_privatelink.drift.outcomes import WorkspaceOutcome
+from dbx_privatelink.drift.outcomes import NOT_REACHED, WorkspaceOutcome
 from dbx_privatelink.drift.records import (
     COULD_NOT_CHECK,
     STORED_OUTCOMES,
@@ -27,9 +26,7 @@ from dbx_privatelink.drift.scan import scan_workspace
 from dbx_privatelink.store import DriftRecord
 
 if TYPE_CHECKING:
-    from dbx_privatelink.drift.models import (
-        ScanWorkspaceInput,
-    )
+    from dbx_privatelink.drift.outcomes import ScanWorkspaceInput
     from dbx_privatelink.drift.scan import ScanResult
     from dbx_privatelink.wiring import Deps
 

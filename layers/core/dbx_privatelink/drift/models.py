@@ -1,4 +1,5 @@
-"""Inputs and outputs of the scan state machine (DetectDrift's are in outcomes.py)."""
+"""Inputs and outputs of the scan state machine (one item's input and outcome, and DetectDrift's output, are in
+outcomes.py)."""
 
 from datetime import datetime
 from typing import Annotated
@@ -7,15 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # The package's base of deferred-build models (built on first use, not at import).
 from dbx_privatelink.drift.orphan_models import OrphanReport
-from dbx_privatelink.drift.outcomes import WorkspaceOutcome
+from dbx_privatelink.drift.outcomes import FAILED, NOT_REACHED, WorkspaceOutcome
 from dbx_privatelink.models.base import StepModel
 
 # Step Functions runs at most 40 iterations of an inline Map at once, whatever MaxConcurrency says.
 MAX_INLINE_MAP_CONCURRENCY = 40
-# What the Map's item states say of a workspace they did not scan. The ASL writes FAILED itself (its Catch
-# path is a Pass state): tests/unit/test_drift_fleet.py holds the two to the same word.
-NOT_REACHED = "not reached: the scan's time budget was spent"
-FAILED = "failed"
 
 
 # --- the scan state machine (statemachine/scan_fleet.asl.json) ----------------------------------------
@@ -63,23 +60,6 @@ class ScanPlan(StepModel):
     busy_count: int = 0
     deferred: int = 0  # past the per-tick cap: first in line next tick
     skipped: str = ""  # why this tick scans nothing (an earlier tick still running)
-
-
-class ScanWorkspaceInput(BaseModel):
-    """One item of the Map: which workspace, its place in the tick, and the tick's deadline."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
-    workspace_key: Annotated[str, Field(min_length=1, max_length=64)]
-    index: Annotated[int, Field(ge=0)]
-    scan_id: Annotated[str, Field(min_length=1)]
-    scan_time: str  # the tick's start: the drift record's event_time
-    deadline: datetime
-    max_concurrency: Annotated[int, Field(ge=1)]
-
-    @property
-    def first_wave(self) -> bool:
-        """The first max_concurrency items run whatever the budget: every tick moves the fleet forward."""
-        return self.index < self.max_concurrency
 
 
 class ScanDriftOutput(StepModel):

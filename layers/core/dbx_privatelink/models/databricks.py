@@ -20,3 +20,7 @@ class WorkspaceResult(StepModel):
     action: Action
     deployment_name: str | None = None
     status: str = ""
+
+
+class RetireNetworkOutput(StepModel):
+    deleted_network_id: str | None = None

@@ -1,12 +1,12 @@
 """Custom DNS: Route 53 Resolver endpoints, rules and associations and private hosted zones, as the DNS steps
-leave them, and the inputs of the steps that poll them. The inputs that carry the spec are in dns_steps.py and
+leave them. The polling steps' inputs are in dns_checks.py, the inputs that carry the spec in dns_steps.py and
 VerifyDns's models in verify.py: a polling step loads neither the spec's models nor the endpoints'."""
 
 from typing import Literal
 
 from pydantic import Field
 
-from dbx_privatelink.models.base import Action, PollState, StepModel
+from dbx_privatelink.models.base import Action, StepModel
 
 ResolverRole = Literal["outbound", "inbound", "peered-outbound"]
 RuleRole = Literal["forward-all", "aws-names", "inbound-forward"]
@@ -36,12 +36,6 @@ class ResolverEndpointsResult(StepModel):
     def all(self) -> list[ResolverEndpointState]:
         found = [e for e in (self.outbound, self.inbound) if e is not None]
         return found + list(self.peered)
-
-
-class CheckResolverEndpointsInput(StepModel):
-    region: str
-    endpoints: ResolverEndpointsResult
-    poll: PollState
 
 
 class ResolverRuleState(StepModel):
@@ -114,14 +108,3 @@ class DnsResult(StepModel):
     resolver_endpoints: list[ResolverEndpointState] = Field(default_factory=list)
     rules: list[ResolverRuleState] = Field(default_factory=list)
     created: list[str] = Field(default_factory=list)
-
-
-class CheckRuleAssociationsInput(StepModel):
-    region: str
-    associations: list[RuleAssociationState]
-    poll: PollState
-
-
-class CheckZoneAssociationsInput(StepModel):
-    zone_associations: list[ZoneAssociationState]
-    poll: PollState

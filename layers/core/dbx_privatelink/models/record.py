@@ -1,13 +1,13 @@
-"""Preflight's plan, the branches' results, and what RecordAndRelease and RecordFailure store."""
+"""Preflight's plan and the branches' results (what RecordAndRelease stores; its input and output, and
+RecordFailure's, are in record_steps.py)."""
 
 from typing import Any
 
 from pydantic import Field
 
-from dbx_privatelink.models.base import StepError, StepModel
+from dbx_privatelink.models.base import StepModel
 from dbx_privatelink.models.databricks import NetworkResult, PrivateAccessSettingsResult, WorkspaceResult
 from dbx_privatelink.models.endpoints import EndpointPlan, EndpointState, Registration
-from dbx_privatelink.models.lease import AcquireLeaseOutput
 
 
 class SharedRef(StepModel):
@@ -46,37 +46,3 @@ class PreflightOutput(StepModel):
     # Set when nothing is to be done (the state machine then skips the Reconcile branches); else why not.
     converged: ConvergedResult | None = None
     converged_reason: str = ""
-
-
-class RecordAndReleaseInput(StepModel):
-    execution_name: str
-    execution_arn: str = ""
-    started_at: str = ""
-    lease: AcquireLeaseOutput
-    privatelink: PrivateLinkResult
-    aws_endpoints: list[EndpointState] = Field(default_factory=list)
-    shared: list[SharedRef] = Field(default_factory=list)
-    dns: dict[str, Any] | None = None
-    # VerifyDns's result (absent when the spec asks for no DNS verification).
-    verification: dict[str, Any] | None = None
-    rerun_count: int = 0
-
-
-class RecordAndReleaseOutput(StepModel):
-    rerun: bool
-    rerun_count: int
-    spec: dict[str, Any] | None = None
-    summary: dict[str, Any] = Field(default_factory=dict)
-
-
-class RecordFailureInput(StepModel):
-    execution_name: str
-    execution_arn: str = ""
-    started_at: str = ""
-    spec: dict[str, Any]
-    error: StepError
-
-
-class RecordFailureOutput(StepModel):
-    error: str
-    cause: str

@@ -39,7 +39,3 @@ class CheckWorkspaceRunningInput(SpecNamesStep):
 
 class RetireNetworkInput(SpecNamesStep):
     network: NetworkResult
-
-
-class RetireNetworkOutput(StepModel):
-    deleted_network_id: str | None = None

@@ -18,8 +18,12 @@ from dbx_privatelink.errors import (
     WorkspaceFailedError,
     WorkspaceNotRunningTimeoutError,
 )
-from dbx_privatelink.models.databricks import NetworkResult, PrivateAccessSettingsResult, WorkspaceResult
-from dbx_privatelink.models.spec_names import RetireNetworkOutput
+from dbx_privatelink.models.databricks import (
+    NetworkResult,
+    PrivateAccessSettingsResult,
+    RetireNetworkOutput,
+    WorkspaceResult,
+)
 from dbx_privatelink.reconcile.polling import check_until_settled, schedule_for
 
 if TYPE_CHECKING:

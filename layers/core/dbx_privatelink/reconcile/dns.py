@@ -70,12 +70,8 @@ if TYPE_CHECKING:
         RuleAssociationInfo,
     )
     from dbx_privatelink.models.base import Action, PollState
-    from dbx_privatelink.models.dns import (
-        CheckResolverEndpointsInput,
-        CheckRuleAssociationsInput,
-        ResolverRole,
-        RuleRole,
-    )
+    from dbx_privatelink.models.dns import ResolverRole, RuleRole
+    from dbx_privatelink.models.dns_checks import CheckResolverEndpointsInput, CheckRuleAssociationsInput
     from dbx_privatelink.models.dns_spec import DnsSpec, DnsSpecStep
     from dbx_privatelink.models.dns_steps import EnsureResolverRulesInput, EnsureRuleAssociationsInput
     from dbx_privatelink.spec import WorkspaceSpec

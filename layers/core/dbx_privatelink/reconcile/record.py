@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from dbx_privatelink.drift.records import close_repaired
 from dbx_privatelink.errors import DbxPrivateLinkError, human_cause
-from dbx_privatelink.models.record import RecordAndReleaseOutput, RecordFailureOutput
+from dbx_privatelink.models.record_steps import RecordAndReleaseOutput, RecordFailureOutput
 from dbx_privatelink.reconcile.shared import observed_ids
 from dbx_privatelink.shared_key import SharedKey
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import RunRecord, now_iso
 
 if TYPE_CHECKING:
-    from dbx_privatelink.models.record import RecordAndReleaseInput, RecordFailureInput
+    from dbx_privatelink.models.record_steps import RecordAndReleaseInput, RecordFailureInput
     from dbx_privatelink.spec import WorkspaceSpec
     from dbx_privatelink.wiring import Deps
 

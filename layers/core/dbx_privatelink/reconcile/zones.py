@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from dbx_privatelink.aws.zones import HostedZoneInfo
     from dbx_privatelink.dns.spec import PrivateZoneAssociation
     from dbx_privatelink.models.base import Action, PollState
-    from dbx_privatelink.models.dns import CheckZoneAssociationsInput, DnsResult
+    from dbx_privatelink.models.dns import DnsResult
+    from dbx_privatelink.models.dns_checks import CheckZoneAssociationsInput
     from dbx_privatelink.models.dns_steps import EnsureZoneAssociationsInput
     from dbx_privatelink.wiring import Deps
 
