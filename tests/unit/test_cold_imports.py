@@ -463,3 +463,18 @@ def test_the_scan_of_a_workspace_loads_the_results_it_compares_and_not_the_steps
         )
     }
     assert not seen & inputs, sorted(seen & inputs)
+
+
+@pytest.mark.parametrize("step", ["plan_decommission", "release_shared_resources", "delete_endpoints"])
+def test_a_decommission_step_between_the_first_and_the_last_does_not_create_the_runs_models(
+    step: str,
+) -> None:
+    # Given a decommission step after BeginDecommission and before FinishDecommission
+    # When its handler module is imported
+    seen = set(_probe(step)["modules"])
+    # Then it has the steps' shared models and not the run's (the request, the gathered results, the
+    # summary) or the orphans' that only the run's summary lists
+    assert "dbx_privatelink.decommission.models" in seen
+    assert not seen & {"dbx_privatelink.decommission.run_models", "dbx_privatelink.drift.orphan_models"}, (
+        sorted(seen)
+    )

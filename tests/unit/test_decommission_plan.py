@@ -10,12 +10,10 @@ import pytest
 
 from dbx_privatelink.catalog import default_catalog
 from dbx_privatelink.databricks.models import Network, PrivateAccessSettings, Workspace
-from dbx_privatelink.decommission.begin import standing
 from dbx_privatelink.decommission.lifecycle import summarize
 from dbx_privatelink.decommission.locate import Located
 from dbx_privatelink.decommission.models import (
     DecommissionPlan,
-    DecommissionRun,
     DeletionProgress,
     PlanItem,
     ReleaseSharedOutput,
@@ -32,6 +30,8 @@ from dbx_privatelink.decommission.plan import (
     ordered,
 )
 from dbx_privatelink.decommission.rules import describe_permission, restored_permissions
+from dbx_privatelink.decommission.run_models import DecommissionRun
+from dbx_privatelink.decommission.standing import standing
 from dbx_privatelink.decommission.users import groups_named_by, other_specs, spec_users
 from dbx_privatelink.models.base import PollState
 from dbx_privatelink.reconcile.shared import RESTORED_RULE_DESCRIPTION

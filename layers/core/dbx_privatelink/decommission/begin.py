@@ -14,46 +14,18 @@ from typing import TYPE_CHECKING
 
 from dbx_privatelink.aws.executions import holder_running
 from dbx_privatelink.decommission.claims import claim_token
-from dbx_privatelink.decommission.models import BeginDecommissionOutput, DecommissionContext
+from dbx_privatelink.decommission.models import DecommissionContext
 from dbx_privatelink.decommission.polling import LEASE_FREED
+from dbx_privatelink.decommission.run_models import BeginDecommissionOutput
+from dbx_privatelink.decommission.standing import standing
 from dbx_privatelink.errors import DecommissionRefusedError, LeaseNotFreedTimeoutError
 from dbx_privatelink.reconcile.polling import next_poll
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import LEASE_TTL_SECONDS, DecommissionMarker, now_iso
 
 if TYPE_CHECKING:
-    from dbx_privatelink.decommission import DecommissionMode
-    from dbx_privatelink.decommission.models import BeginDecommissionInput, PlanStatus
-    from dbx_privatelink.store import Desired
+    from dbx_privatelink.decommission.run_models import BeginDecommissionInput
     from dbx_privatelink.wiring import Deps
-
-
-def standing(
-    key: str, desired: Desired | None, mode: DecommissionMode, delete_existing_workspace: bool = False
-) -> tuple[PlanStatus, str]:
-    """(status, reason) before anything else: not_managed, already_decommissioned, refused or ready."""
-    if desired is None:
-        return "not_managed", f"{key} is not managed by this stack (no desired spec): nothing to decommission"
-    marker = desired.decommission
-    if (
-        marker is not None
-        and marker.state == "decommissioned"
-        and (marker.mode == "delete" or mode == "detach")
-    ):
-        when = f" at {marker.ended_at}" if marker.ended_at else ""
-        return (
-            "already_decommissioned",
-            f"{key} is already decommissioned ({marker.mode}{when}): nothing to do",
-        )
-    target = parse_spec(desired.spec).databricks.workspace
-    if mode == "delete" and target.existing_workspace_id is not None and not delete_existing_workspace:
-        return (
-            "refused",
-            f"workspace {target.existing_workspace_id} existed before this application "
-            "(databricks.workspace.existing_workspace_id): delete mode would delete it. Use --mode detach to "
-            "stop managing it, or pass --delete-existing-workspace to delete it and everything else",
-        )
-    return "ready", ""
 
 
 def begin_decommission(inp: BeginDecommissionInput, deps: Deps) -> BeginDecommissionOutput:

@@ -6,17 +6,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dbx_privatelink.decommission.claims import claim_token
-from dbx_privatelink.decommission.models import DecommissionSummary, RecordDecommissionFailureOutput
+from dbx_privatelink.decommission.run_models import DecommissionSummary, RecordDecommissionFailureOutput
 from dbx_privatelink.errors import human_cause
 from dbx_privatelink.shared_key import SharedKey
 from dbx_privatelink.store import DecommissionMarker, RunRecord, now_iso
 
 if TYPE_CHECKING:
     from dbx_privatelink.decommission import DecommissionMode
-    from dbx_privatelink.decommission.models import (
+    from dbx_privatelink.decommission.models import PlanItem
+    from dbx_privatelink.decommission.run_models import (
         DecommissionRun,
         FinishDecommissionInput,
-        PlanItem,
         RecordDecommissionFailureInput,
     )
     from dbx_privatelink.wiring import Deps

@@ -1,34 +1,21 @@
 """Inputs and outputs of the decommission state machine's steps (statemachine/decommission_workspace.asl.json).
 
 Each step returns only its own result and the ASL places it; the steps after BeginDecommission share one
-context (which workspace, how, in which account and region, and the ledger's claim token).
+context (which workspace, how, in which account and region, and the ledger's claim token). The first and last
+steps' models (BeginDecommission's, the run's results gathered, FinishDecommission's and
+RecordDecommissionFailure's) are in run_models.py.
 """
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from dbx_privatelink.decommission import DecommissionMode
-
-# The drift scan reports orphans too: they are defined with its models and re-exported here.
-from dbx_privatelink.drift.orphan_models import Orphan, OrphanReport
-from dbx_privatelink.models.base import PacingState, PollState, StepError, StepModel
+from dbx_privatelink.models.base import PacingState, PollState, StepModel
 from dbx_privatelink.shared_key import SharedKind
 
 Decision = Literal["delete", "keep", "gone"]
 PlanStatus = Literal["ready", "not_managed", "already_decommissioned", "refused"]
-BeginOutcome = Literal["proceed", "wait", "not_managed", "already_decommissioned"]
-
-
-class DecommissionRequest(BaseModel):
-    """The execution input. Unknown fields are refused: a misspelt `mode` must not fall back to detach."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-    workspace_key: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{2,39}$")]
-    mode: DecommissionMode = "detach"
-    # A retrofitted workspace (databricks.workspace.existing_workspace_id) existed before this application:
-    # delete mode deletes it only when asked to by name.
-    delete_existing_workspace: bool = False
 
 
 class DecommissionContext(StepModel):
@@ -41,23 +28,6 @@ class DecommissionContext(StepModel):
     token: str  # the ledger's claim token: one per workspace, so a re-run takes over its own claims
     spec: dict[str, Any]
     delete_existing_workspace: bool = False
-
-
-class BeginDecommissionInput(StepModel):
-    request: DecommissionRequest
-    execution_name: str
-    execution_arn: str = ""
-    poll: PollState = Field(default_factory=lambda: PollState(wait_seconds=15))
-
-
-class BeginDecommissionOutput(StepModel):
-    """proceed: the lease is ours; wait: another execution holds it (come back after poll.wait_seconds);
-    not_managed / already_decommissioned: nothing to do, and nothing was changed."""
-
-    outcome: BeginOutcome
-    reason: str = ""
-    context: DecommissionContext | None = None
-    poll: PollState = Field(default_factory=PollState)
 
 
 class PlanItem(StepModel):
@@ -135,47 +105,3 @@ class DeletionProgress(StepModel):
     poll: PollState
     pacing: PacingState = Field(default_factory=PacingState)  # wait_seconds > 0: nothing done yet
     kept: list[PlanItem] = Field(default_factory=list)  # decided on the way: kept, and why
-
-
-class DecommissionRun(StepModel):
-    """The execution's state as FinishDecommission and RecordDecommissionFailure read it."""
-
-    request: dict[str, Any] | None = None
-    begin: BeginDecommissionOutput | None = None
-    plan: DecommissionPlan | None = None
-    release: ReleaseSharedOutput | None = None
-    progress: dict[str, DeletionProgress] = Field(default_factory=dict)
-    shared_progress: dict[str, dict[str, DeletionProgress]] = Field(default_factory=dict)
-    restored_rules: DeletionProgress | None = None
-    orphans: OrphanReport | None = None
-
-
-class FinishDecommissionInput(StepContext):
-    execution_arn: str = ""
-    started_at: str = ""
-    run: DecommissionRun
-
-
-class DecommissionSummary(StepModel):
-    """The execution's output, and what the store keeps of the decommission."""
-
-    workspace_key: str
-    mode: DecommissionMode
-    deleted: list[PlanItem] = Field(default_factory=list)
-    kept: list[PlanItem] = Field(default_factory=list)
-    gone: list[PlanItem] = Field(default_factory=list)
-    orphans: list[Orphan] = Field(default_factory=list)
-
-
-class RecordDecommissionFailureInput(StepModel):
-    execution_name: str
-    execution_arn: str = ""
-    started_at: str = ""
-    request: dict[str, Any]
-    error: StepError
-    run: DecommissionRun = Field(default_factory=DecommissionRun)
-
-
-class RecordDecommissionFailureOutput(StepModel):
-    error: str
-    cause: str

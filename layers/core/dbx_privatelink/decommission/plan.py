@@ -18,7 +18,6 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from dbx_privatelink.decommission.begin import standing
 from dbx_privatelink.decommission.claims import claim_token
 from dbx_privatelink.decommission.locate import (
     adopted_endpoint_ids,
@@ -32,6 +31,7 @@ from dbx_privatelink.decommission.locate import (
 )
 from dbx_privatelink.decommission.models import DecommissionPlan, PlanItem
 from dbx_privatelink.decommission.rules import describe_permission, restored_permissions
+from dbx_privatelink.decommission.standing import standing
 from dbx_privatelink.decommission.users import (
     groups_named_by,
     keys_of_spec,
