@@ -40,7 +40,7 @@ import yaml  # noqa: E402
 from dbx_privatelink.drift.fleet import scan_and_respond  # noqa: E402
 from dbx_privatelink.drift.models import ScanDriftOutput  # noqa: E402
 from dbx_privatelink.drift.outcomes import ScanWorkspaceInput  # noqa: E402
-from dbx_privatelink.store import DriftStore  # noqa: E402
+from dbx_privatelink.drift_store import DriftStore  # noqa: E402
 from dbx_privatelink.wiring import Deps, Settings  # noqa: E402
 from dbx_privatelink_local.stack import LocalStack, LocalStackConfig  # noqa: E402
 

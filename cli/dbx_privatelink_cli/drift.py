@@ -13,8 +13,8 @@ from typing import Any
 
 from dbx_privatelink.aws.executions import execution_status
 from dbx_privatelink.drift.remediation import RESERVATION_GRACE_SECONDS
+from dbx_privatelink.drift_store import DriftRecord, DriftStore
 from dbx_privatelink.errors import DbxPrivateLinkError
-from dbx_privatelink.store import DriftRecord, DriftStore
 from dbx_privatelink_cli.common import EXIT_OK, CliError, Runtime, add_common_arguments
 from dbx_privatelink_cli.output import emit_json, emit_lines, first_line, table
 from dbx_privatelink_cli.stack import stack_for

@@ -18,8 +18,8 @@ import yaml
 
 from dbx_privatelink.aws.executions import execution_status
 from dbx_privatelink.catalog import default_catalog, port_ranges
+from dbx_privatelink.drift_store import DriftRecord, DriftStore
 from dbx_privatelink.spec import WorkspaceSpec, parse_spec
-from dbx_privatelink.store import DriftRecord, DriftStore
 from dbx_privatelink_cli.output import emit_lines, heading
 
 if TYPE_CHECKING:

@@ -22,9 +22,10 @@ from typing import Any
 
 from dbx_privatelink.aws.executions import execution_status
 from dbx_privatelink.drift.scan import observe_workspace
+from dbx_privatelink.drift_store import DriftStore, PauseState
 from dbx_privatelink.errors import DbxPrivateLinkError, SpecInvalidError
 from dbx_privatelink.spec import parse_spec
-from dbx_privatelink.store import DriftStore, Lease, PauseState, StoreClient
+from dbx_privatelink.store import Lease, StoreClient
 from dbx_privatelink.wiring import Deps
 from dbx_privatelink_cli.common import (
     EXIT_FAILED,

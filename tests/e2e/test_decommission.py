@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from dbx_privatelink.decommission.claims import claim_token
+from dbx_privatelink.drift_store import DriftStore
 from dbx_privatelink.ledger import SharedRecord
 from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY
-from dbx_privatelink.store import DriftStore
 from dbx_privatelink_cli.main import main as cli
 from dbx_privatelink_cli.plan import read_only
 from dbx_privatelink_local.seed import DataPlane

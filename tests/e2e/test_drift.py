@@ -14,7 +14,7 @@ import pytest
 
 from dbx_privatelink.catalog import default_catalog, port_ranges
 from dbx_privatelink.drift.models import ScanDriftOutput
-from dbx_privatelink.store import DriftRecord, DriftStore
+from dbx_privatelink.drift_store import DriftRecord, DriftStore
 from dbx_privatelink_cli.drift_demo import await_execution
 from dbx_privatelink_cli.main import main as cli
 from dbx_privatelink_local.seed import DataPlane

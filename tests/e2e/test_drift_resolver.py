@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from dbx_privatelink.store import DriftRecord, StoreClient
+from dbx_privatelink.drift_store import DriftRecord
+from dbx_privatelink.store import StoreClient
 from dbx_privatelink_local.seed import CORPORATE_CHECK, DataPlane
 from dbx_privatelink_local.stack import LocalStack
 

@@ -17,8 +17,8 @@ from integration.test_cli_stack import (  # noqa: F401 (aws is a fixture)
     run_cli,
 )
 
+from dbx_privatelink.drift_store import DriftStore
 from dbx_privatelink.spec import parse_spec
-from dbx_privatelink.store import DriftStore
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "us-east-1.yaml"
 ROLE = "arn:aws:iam::123456789012:role/dbx-privatelink-sfn"

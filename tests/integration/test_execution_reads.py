@@ -20,8 +20,8 @@ from moto import mock_aws
 
 from dbx_privatelink.aws.executions import holder_running
 from dbx_privatelink.drift.remediation import RESERVATION_GRACE_SECONDS
+from dbx_privatelink.drift_store import DriftRecord
 from dbx_privatelink.errors import AwsAccessDeniedError, AwsThrottledError, DbxPrivateLinkError
-from dbx_privatelink.store import DriftRecord
 from dbx_privatelink_cli.drift import repair_status
 from dbx_privatelink_cli.drift_demo import await_execution
 

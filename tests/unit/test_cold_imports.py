@@ -478,3 +478,13 @@ def test_a_decommission_step_between_the_first_and_the_last_does_not_create_the_
     assert not seen & {"dbx_privatelink.decommission.run_models", "dbx_privatelink.drift.orphan_models"}, (
         sorted(seen)
     )
+
+
+@pytest.mark.parametrize("step", ["record_failure", "record_and_release", "finish_decommission"])
+def test_a_step_that_keeps_specs_leases_and_runs_does_not_create_drifts_records(step: str) -> None:
+    # Given a step that reads and writes the store's specs, leases and runs, and no drift record
+    # When its handler module is imported
+    seen = set(_probe(step)["modules"])
+    # Then it has the store and not drift's part of it
+    assert "dbx_privatelink.store" in seen
+    assert "dbx_privatelink.drift_store" not in seen

@@ -18,9 +18,9 @@ from dbx_privatelink.decommission.orphans import (
     scan_orphans,
 )
 from dbx_privatelink.drift.orphan_models import Orphan, OrphanReport, ScanOrphansInput
+from dbx_privatelink.drift_store import DriftStore
 from dbx_privatelink.errors import DatabricksAuthError, DatabricksRequestError
 from dbx_privatelink.spec import parse_spec
-from dbx_privatelink.store import DriftStore
 from dbx_privatelink.wiring import Deps, Settings
 from tests.tables import app_table
 

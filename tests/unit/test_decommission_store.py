@@ -12,10 +12,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from dbx_privatelink.drift_store import DriftStore
 from dbx_privatelink.ledger import LedgerClient
 from dbx_privatelink.shared_key import SharedKey
 from dbx_privatelink.spec import parse_spec
-from dbx_privatelink.store import DecommissionMarker, DriftStore
+from dbx_privatelink.store import DecommissionMarker
 from tests.tables import app_table
 from tests.unit.test_decommission_plan import SPEC
 

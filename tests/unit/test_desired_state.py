@@ -12,6 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from dbx_privatelink.drift_store import DriftStore
 from dbx_privatelink.errors import LeaseLostError
 from dbx_privatelink.models.base import StepError
 from dbx_privatelink.models.lease import AcquireLeaseInput
@@ -20,7 +21,7 @@ from dbx_privatelink.models.record_steps import RecordAndReleaseInput, RecordFai
 from dbx_privatelink.reconcile.lease import acquire_lease
 from dbx_privatelink.reconcile.record import record_and_release, record_failure
 from dbx_privatelink.spec import parse_spec
-from dbx_privatelink.store import DriftStore, StoreClient
+from dbx_privatelink.store import StoreClient
 from dbx_privatelink.wiring import Deps, Settings
 from tests.tables import app_table
 from tests.unit.test_decommission_plan import SPEC

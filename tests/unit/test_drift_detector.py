@@ -21,9 +21,9 @@ from dbx_privatelink.drift.remediation import (
     execution_arn,
     follow_up_failed_remediation,
 )
+from dbx_privatelink.drift_store import DriftRecord, DriftStore
 from dbx_privatelink.errors import AwsAccessDeniedError, AwsThrottledError, AwsUnavailableError
 from dbx_privatelink.spec import parse_spec
-from dbx_privatelink.store import DriftRecord, DriftStore
 from dbx_privatelink.wiring import Deps, Settings
 
 ACCOUNT = "123456789012"

@@ -30,9 +30,10 @@ from dbx_privatelink.drift.tick import (
     plan_scan,
     scan_order,
 )
+from dbx_privatelink.drift_store import DriftRecord, DriftStore, ScanCandidate, scanned_stamp
 from dbx_privatelink.errors import SpecInvalidError
 from dbx_privatelink.spec import parse_spec
-from dbx_privatelink.store import DriftRecord, DriftStore, RunRecord, ScanCandidate, scanned_stamp
+from dbx_privatelink.store import RunRecord
 from dbx_privatelink.wiring import Deps, Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from dbx_privatelink.drift_store import DriftStore
 from dbx_privatelink.handler import _count, metrics
-from dbx_privatelink.store import DriftStore, StoreClient
+from dbx_privatelink.store import StoreClient
 from dbx_privatelink.wiring import Settings
 from dbx_privatelink_local import yaml_cfn
 from dbx_privatelink_local.deployer import sam_transform

@@ -39,9 +39,10 @@ if TYPE_CHECKING:
     from dbx_privatelink.catalog import Catalog
     from dbx_privatelink.databricks.client import DatabricksAccountClient
     from dbx_privatelink.drift.aws import DriftEc2Client
+    from dbx_privatelink.drift_store import DriftStore
     from dbx_privatelink.ledger import LedgerClient
     from dbx_privatelink.pacing import SharedPacer
-    from dbx_privatelink.store import DriftStore, StoreClient
+    from dbx_privatelink.store import StoreClient
 
 # Environment variables by the capability that needs them.
 NEEDS: dict[str, tuple[str, ...]] = {
@@ -289,7 +290,7 @@ class Deps:
 
     @cached_property
     def drift_store(self) -> DriftStore:
-        from dbx_privatelink.store import DriftStore
+        from dbx_privatelink.drift_store import DriftStore
 
         return DriftStore(self._table())
 

@@ -16,7 +16,7 @@ from dbx_privatelink.drift.outcomes import DetectDriftOutput, WorkspaceOutcome
 from dbx_privatelink.drift.principals import actor_of, is_own_principal
 from dbx_privatelink.drift.records import event_fingerprint, record_drifts, released_on_failure
 from dbx_privatelink.drift.remediation import account_of, respond
-from dbx_privatelink.store import DriftRecord
+from dbx_privatelink.drift_store import DriftRecord
 
 if TYPE_CHECKING:
     from dbx_privatelink.drift.events import CloudTrailEvent

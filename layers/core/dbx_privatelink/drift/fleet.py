@@ -23,7 +23,7 @@ from dbx_privatelink.drift.records import (
 )
 from dbx_privatelink.drift.remediation import follow_up_failed_remediation, respond
 from dbx_privatelink.drift.scan import scan_workspace
-from dbx_privatelink.store import DriftRecord
+from dbx_privatelink.drift_store import DriftRecord
 
 if TYPE_CHECKING:
     from dbx_privatelink.drift.outcomes import ScanWorkspaceInput

@@ -9,7 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from dbx_privatelink.aws.errors import map_aws_error
 
 if TYPE_CHECKING:
-    from dbx_privatelink.store import DriftRecord
+    from dbx_privatelink.drift_store import DriftRecord
 
 _OUTCOME_TEXT = {
     "remediation_started": "a reconcile execution was started to repair it",

@@ -22,7 +22,7 @@ from dbx_privatelink.errors import DbxPrivateLinkError
 from dbx_privatelink.store import now_iso
 
 if TYPE_CHECKING:
-    from dbx_privatelink.store import DriftRecord, DriftStore
+    from dbx_privatelink.drift_store import DriftRecord, DriftStore
     from dbx_privatelink.wiring import Deps
 
 # Outcomes of respond() that are drift to keep: the others (off, skipped, decommissioned) store nothing.

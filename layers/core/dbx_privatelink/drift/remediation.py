@@ -21,7 +21,7 @@ from dbx_privatelink.drift.stored_spec import stored_network
 from dbx_privatelink.errors import AwsAccessDeniedError
 
 if TYPE_CHECKING:
-    from dbx_privatelink.store import DriftRecord, DriftStore, RemediationWindow
+    from dbx_privatelink.drift_store import DriftRecord, DriftStore, RemediationWindow
     from dbx_privatelink.wiring import Deps
 
 # The customer tags the VPCs and security groups drift repairs may change with repair=<stack>.

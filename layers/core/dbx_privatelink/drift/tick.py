@@ -15,7 +15,7 @@ from dbx_privatelink.drift.models import PlannedWorkspace, ScanPlan
 
 if TYPE_CHECKING:
     from dbx_privatelink.drift.models import ScanPlanInput
-    from dbx_privatelink.store import ScanCandidate
+    from dbx_privatelink.drift_store import ScanCandidate
     from dbx_privatelink.wiring import Deps
 
 # Time the tick keeps after its budget for the items already running: the ScanWorkspace function's
