@@ -303,7 +303,11 @@ FIRST_USES: tuple[tuple[str, str, str], ...] = (
         "parse_spec(doc)",
     ),
     ("the store (specs, leases, runs, the resource index)", "", "import dbx_privatelink.store"),
-    ("drift's part of the store (its records)", "import dbx_privatelink.store", "import dbx_privatelink.drift_store"),
+    (
+        "drift's part of the store (its records)",
+        "import dbx_privatelink.store",
+        "import dbx_privatelink.drift_store",
+    ),
     ("the ledger (shared resources)", "", "import dbx_privatelink.ledger"),
     ("the EC2 adapter", "", "import dbx_privatelink.aws.ec2"),
     ("the Route 53 Resolver adapter", "", "import dbx_privatelink.aws.resolver"),
