@@ -74,8 +74,8 @@ def _retrofit() -> dict[str, Any]:
 
 
 def test_a_workspace_the_stack_does_not_manage_has_nothing_to_decommission() -> None:
-    status, reason = standing("acme", None, "delete")
-    assert status == "not_managed" and "not managed" in reason
+    status, reason, spec = standing("acme", None, "delete")
+    assert status == "not_managed" and "not managed" in reason and spec is None
 
 
 @pytest.mark.parametrize(
@@ -90,17 +90,21 @@ def test_a_workspace_the_stack_does_not_manage_has_nothing_to_decommission() -> 
 )
 def test_a_finished_decommission_is_not_done_twice(done_mode: str, asked: str, status: str) -> None:
     marker = DecommissionMarker(state="decommissioned", mode=done_mode, ended_at="2026-12-05T22:00:00+00:00")
-    assert standing("acme", _desired(marker=marker), asked)[0] == status
+    found = standing("acme", _desired(marker=marker), asked)
+    # The spec is parsed, once, for the caller that goes on with it
+    assert found.status == status and (found.spec is None) == (status == "already_decommissioned")
 
 
 @pytest.mark.parametrize("state", ["decommissioning", "failed"])
 def test_an_unfinished_decommission_is_taken_up_again(state: str) -> None:
     marker = DecommissionMarker(state=state, mode="delete")
-    assert standing("acme", _desired(marker=marker), "delete") == ("ready", "")
+    found = standing("acme", _desired(marker=marker), "delete")
+    assert (found.status, found.reason) == ("ready", "")
+    assert found.spec is not None and found.spec.workspace_key == "acme"
 
 
 def test_delete_mode_refuses_a_retrofitted_workspace_unless_asked_by_name() -> None:
-    status, reason = standing("acme", _desired(_retrofit()), "delete")
+    status, reason, _ = standing("acme", _desired(_retrofit()), "delete")
     assert status == "refused" and "--delete-existing-workspace" in reason and "--mode detach" in reason
     assert standing("acme", _desired(_retrofit()), "delete", delete_existing_workspace=True)[0] == "ready"
     assert standing("acme", _desired(_retrofit()), "detach")[0] == "ready"

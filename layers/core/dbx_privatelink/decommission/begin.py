@@ -20,7 +20,6 @@ from dbx_privatelink.decommission.run_models import BeginDecommissionOutput
 from dbx_privatelink.decommission.standing import standing
 from dbx_privatelink.errors import DecommissionRefusedError, LeaseNotFreedTimeoutError
 from dbx_privatelink.reconcile.polling import next_poll
-from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import LEASE_TTL_SECONDS, DecommissionMarker, now_iso
 
 if TYPE_CHECKING:
@@ -34,13 +33,12 @@ def begin_decommission(inp: BeginDecommissionInput, deps: Deps) -> BeginDecommis
     request, store = inp.request, deps.store
     key = request.workspace_key
     desired = store.get_desired(key)
-    status, reason = standing(key, desired, request.mode, request.delete_existing_workspace)
+    status, reason, spec = standing(key, desired, request.mode, request.delete_existing_workspace)
     if status == "not_managed" or status == "already_decommissioned":
         return BeginDecommissionOutput(outcome=status, reason=reason)
     if status == "refused":
         raise DecommissionRefusedError(reason)
-    assert desired is not None
-    spec = parse_spec(desired.spec)
+    assert desired is not None and spec is not None
     now = int(deps.clock())
     marker = desired.decommission
     running_elsewhere = (

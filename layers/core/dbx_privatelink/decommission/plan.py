@@ -439,11 +439,10 @@ def plan_decommission(
     """Every resource of the workspace with delete / keep / gone and why (read-only)."""
     store = deps.store
     desired = store.get_desired(workspace_key)
-    status, reason = standing(workspace_key, desired, mode, delete_existing_workspace)
+    status, reason, spec = standing(workspace_key, desired, mode, delete_existing_workspace)
     plan = DecommissionPlan(workspace_key=workspace_key, mode=mode, status=status, reason=reason)
-    if desired is None or status == "already_decommissioned":
+    if desired is None or spec is None:
         return plan
-    spec = parse_spec(desired.spec)
     observed = store.get_observed(workspace_key) or {}
     others = store.list_desired()
     token = claim_token(workspace_key)

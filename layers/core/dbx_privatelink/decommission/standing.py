@@ -3,9 +3,9 @@ BeginDecommission say. Apart from begin.py, so that the plan does not load Begin
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from dbx_privatelink.spec import parse_spec
+from dbx_privatelink.spec import WorkspaceSpec, parse_spec
 
 if TYPE_CHECKING:
     from dbx_privatelink.decommission import DecommissionMode
@@ -13,12 +13,21 @@ if TYPE_CHECKING:
     from dbx_privatelink.store import Desired
 
 
+class Standing(NamedTuple):
+    status: PlanStatus
+    reason: str
+    # The desired spec, parsed once for the caller (None when there is none, or it was decommissioned).
+    spec: WorkspaceSpec | None = None
+
+
 def standing(
     key: str, desired: Desired | None, mode: DecommissionMode, delete_existing_workspace: bool = False
-) -> tuple[PlanStatus, str]:
-    """(status, reason) before anything else: not_managed, already_decommissioned, refused or ready."""
+) -> Standing:
+    """(status, reason, spec) before anything else: not_managed, already_decommissioned, refused or ready."""
     if desired is None:
-        return "not_managed", f"{key} is not managed by this stack (no desired spec): nothing to decommission"
+        return Standing(
+            "not_managed", f"{key} is not managed by this stack (no desired spec): nothing to decommission"
+        )
     marker = desired.decommission
     if (
         marker is not None
@@ -26,16 +35,18 @@ def standing(
         and (marker.mode == "delete" or mode == "detach")
     ):
         when = f" at {marker.ended_at}" if marker.ended_at else ""
-        return (
+        return Standing(
             "already_decommissioned",
             f"{key} is already decommissioned ({marker.mode}{when}): nothing to do",
         )
-    target = parse_spec(desired.spec).databricks.workspace
+    spec = parse_spec(desired.spec)
+    target = spec.databricks.workspace
     if mode == "delete" and target.existing_workspace_id is not None and not delete_existing_workspace:
-        return (
+        return Standing(
             "refused",
             f"workspace {target.existing_workspace_id} existed before this application "
             "(databricks.workspace.existing_workspace_id): delete mode would delete it. Use --mode detach to "
             "stop managing it, or pass --delete-existing-workspace to delete it and everything else",
+            spec,
         )
-    return "ready", ""
+    return Standing("ready", "", spec)
