@@ -15,7 +15,7 @@ class DatabricksSpec(StepModel):
     """The spec as a Databricks object step reads it. The spec was validated in full where it entered
     (AcquireLease, Preflight); the sections these steps read are validated again here, the others ignored."""
 
-    # In-process callers (the tests, the CLI's plan) hand over the parsed WorkspaceSpec: read its attributes.
+    # An in-process caller (a test running a step) may hand over the parsed WorkspaceSpec: read its attributes.
     model_config = ConfigDict(extra="ignore", defer_build=True, frozen=True, from_attributes=True)
     workspace_key: str
     region: str

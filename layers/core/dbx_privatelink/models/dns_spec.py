@@ -9,7 +9,7 @@ from dbx_privatelink.models.base import StepModel
 
 
 class _View(StepModel):
-    # In-process callers (the tests, the CLI's plan) hand over the parsed WorkspaceSpec: read its attributes.
+    # An in-process caller (a test running a step) may hand over the parsed WorkspaceSpec: read its attributes.
     model_config = ConfigDict(extra="ignore", defer_build=True, frozen=True, from_attributes=True)
 
 
@@ -20,7 +20,7 @@ class VpcRef(_View):
 class DnsSpec(_View):
     """The spec as a DNS step reads it. The spec was validated in full where it entered (AcquireLease,
     Preflight); the DNS section, which these steps read throughout, is validated again here, the other
-    sections are ignored but for the three names and two VPC ids."""
+    sections are ignored but for the workspace key, the region and two VPC ids."""
 
     workspace_key: str
     region: str
