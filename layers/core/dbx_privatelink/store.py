@@ -11,6 +11,8 @@ Items (pk, sk):
   WS#<key>, OBSERVED         every resource id with its state, health, last run, last error
   WS#<key>, RUN#<ts>#<name>  one item per execution: outcome, timings, error
   RES#<resource id>, WS#<key>  which workspaces use a resource (a shared endpoint maps to several)
+
+Drift's items in the same table (its records, the remediation window, the pause switch) are drift_store.py's.
 """
 
 import json
