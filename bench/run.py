@@ -354,8 +354,7 @@ def function_environment(step: str) -> dict[str, str]:
 def template_constants() -> dict[str, str]:
     """The variables template.yaml's Globals give every function a fixed value (the others are parameters);
     read once (a parse takes about half a second, and every sample's environment asks for them)."""
-    variables = yaml_cfn.load(REPO_ROOT / "template.yaml")["Globals"]["Function"]["Environment"]["Variables"]
-    return {name: value for name, value in variables.items() if isinstance(value, str)}
+    return yaml_cfn.function_constants(REPO_ROOT / "template.yaml")
 
 
 def _time_subprocess(args: list[str], env: dict[str, str]) -> tuple[float, float]:

@@ -99,3 +99,10 @@ def loads(text: str) -> dict[str, Any]:
 def load(path: Path) -> dict[str, Any]:
     """Read and parse a template file."""
     return loads(path.read_text(encoding="utf-8"))
+
+
+def function_constants(path: Path) -> dict[str, str]:
+    """The variables a SAM template's Globals give every function a fixed value (the others are
+    intrinsics: parameters, references)."""
+    variables = load(path)["Globals"]["Function"]["Environment"]["Variables"]
+    return {name: value for name, value in variables.items() if isinstance(value, str)}

@@ -51,13 +51,7 @@ _PROBE = textwrap.dedent(
 
 
 # What template.yaml's Globals give every function a fixed value (POWERTOOLS_*, PYDANTIC_DISABLE_PLUGINS).
-_TEMPLATE_CONSTANTS = {
-    name: value
-    for name, value in yaml_cfn.load(ROOT / "template.yaml")["Globals"]["Function"]["Environment"][
-        "Variables"
-    ].items()
-    if isinstance(value, str)
-}
+_TEMPLATE_CONSTANTS = yaml_cfn.function_constants(ROOT / "template.yaml")
 
 
 def _probe(step: str, *, tracing: bool = True, then: str = "") -> dict[str, list[str]]:

@@ -272,3 +272,15 @@ def _deployable() -> dict[str, Any]:
         if "DefinitionUri" in properties:
             properties["Definition"] = json.loads((ROOT / properties.pop("DefinitionUri")).read_text())
     return template
+
+
+def test_the_fixed_function_variables_are_the_globals_literal_values() -> None:
+    # Given the template's Globals, some of whose variables are literals and some intrinsics (a stack's
+    # name, a parameter, a condition)
+    # When the fixed ones are read, as the benchmark and the cold-import tests read them for a function
+    fixed = yaml_cfn.function_constants(ROOT / "template.yaml")
+    # Then they are exactly the literal values, PYDANTIC_DISABLE_PLUGINS among them
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert fixed == {k: v for k, v in variables.items() if isinstance(v, str)}
+    assert fixed["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
+    assert "OWNER_TAG" not in fixed and "POWERTOOLS_TRACE_DISABLED" not in fixed
