@@ -1,7 +1,7 @@
-"""Record failure: a door into dbx_privatelink.reconcile.record.record_failure."""
+"""Record failure: a door into dbx_privatelink.reconcile.record_failure.record_failure."""
 
 from dbx_privatelink.handler import step
 from dbx_privatelink.models.record_steps import RecordFailureInput
-from dbx_privatelink.reconcile.record import record_failure
+from dbx_privatelink.reconcile.record_failure import record_failure
 
 handler = step(RecordFailureInput, record_failure, needs=("store",))

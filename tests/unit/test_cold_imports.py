@@ -482,3 +482,15 @@ def test_a_step_that_keeps_specs_leases_and_runs_does_not_create_drifts_records(
     # Then it has the store and not drift's part of it
     assert "dbx_privatelink.store" in seen
     assert "dbx_privatelink.drift_store" not in seen
+
+
+def test_recording_a_run_reads_the_specs_network_and_recording_a_failure_the_whole_spec() -> None:
+    # Given RecordAndRelease (it indexes the network's ids under the workspace key) and RecordFailure (it
+    # hashes the whole spec to tell a rejected spec from the desired one)
+    # When their handler modules are imported
+    success = set(_probe("record_and_release")["modules"])
+    failure = set(_probe("record_failure")["modules"])
+    # Then the first has the network section's models and not the whole spec's; the second has the spec
+    assert "dbx_privatelink.spec_sections" in success
+    assert not success & {"dbx_privatelink.spec", "dbx_privatelink.reconcile.record_failure"}, sorted(success)
+    assert {"dbx_privatelink.spec", "dbx_privatelink.reconcile.record_failure"} <= failure

@@ -19,7 +19,8 @@ from dbx_privatelink.models.lease import AcquireLeaseInput
 from dbx_privatelink.models.record import PrivateLinkResult
 from dbx_privatelink.models.record_steps import RecordAndReleaseInput, RecordFailureInput
 from dbx_privatelink.reconcile.lease import acquire_lease
-from dbx_privatelink.reconcile.record import record_and_release, record_failure
+from dbx_privatelink.reconcile.record import record_and_release
+from dbx_privatelink.reconcile.record_failure import record_failure
 from dbx_privatelink.spec import parse_spec
 from dbx_privatelink.store import StoreClient
 from dbx_privatelink.wiring import Deps, Settings

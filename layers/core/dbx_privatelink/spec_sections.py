@@ -1,10 +1,13 @@
 """The spec's sections that the Databricks objects are made from: the Databricks account and workspace, the
-private access settings and the network (with the spec's id types). Apart from spec.py, so that the steps
-that make those objects (models/databricks_steps.py) create these models and not the whole spec's."""
+private access settings and the network (with the spec's id types), and a view of a spec document that reads
+its key, region and network alone (SpecNetwork: what recording a run and a drift repair read). Apart from
+spec.py, so that these steps create these models and not the whole spec's."""
 
-from typing import Annotated, Literal, NamedTuple, Self
+from typing import Annotated, Any, Literal, NamedTuple, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dbx_privatelink.errors import SpecInvalidError
 
 VpcId = Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
 SubnetId = Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]
@@ -155,3 +158,22 @@ class NetworkSection(SpecModel):
     def all_workspace_security_group_ids(self) -> list[str]:
         """The workspace security groups of every set."""
         return [g for ws in self.workspace_sets() for g in ws.security_group_ids]
+
+
+class SpecNetwork(BaseModel):
+    """A spec document's key, region and network section. The spec was validated in full where it entered;
+    the network section, read throughout, is validated again here and the other sections are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+    workspace_key: str
+    region: str
+    network: NetworkSection
+
+
+def spec_network(document: dict[str, Any]) -> SpecNetwork:
+    """The key, region and network of a spec document; SpecInvalidError names every bad field."""
+    try:
+        return SpecNetwork.model_validate(document)
+    except ValidationError as exc:
+        lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise SpecInvalidError("Invalid workspace spec:\n- " + "\n- ".join(lines)) from None

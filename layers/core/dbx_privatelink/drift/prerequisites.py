@@ -20,9 +20,8 @@ from dbx_privatelink.reconcile.shared import RESTORED_RULE_DESCRIPTION
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import SecurityGroupInfo, VpcInfo
     from dbx_privatelink.catalog import Catalog
-    from dbx_privatelink.drift.stored_spec import StoredNetwork
     from dbx_privatelink.spec import WorkspaceSpec
-    from dbx_privatelink.spec_sections import WorkspaceSet
+    from dbx_privatelink.spec_sections import SpecNetwork, WorkspaceSet
 
 
 class Repair(NamedTuple):
@@ -133,7 +132,7 @@ def vpc_repairs(vpc: VpcInfo) -> list[Repair]:
 
 
 def prerequisite_repairs(
-    spec: StoredNetwork | WorkspaceSpec,
+    spec: SpecNetwork | WorkspaceSpec,
     vpc: VpcInfo | None,
     groups: list[SecurityGroupInfo],
     catalog: Catalog,

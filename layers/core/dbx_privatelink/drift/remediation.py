@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from dbx_privatelink.aws.executions import execution_status
 from dbx_privatelink.drift.prerequisites import prerequisite_repairs
 from dbx_privatelink.drift.records import notify
-from dbx_privatelink.drift.stored_spec import stored_network
 from dbx_privatelink.errors import AwsAccessDeniedError
+from dbx_privatelink.spec_sections import spec_network
 
 if TYPE_CHECKING:
     from dbx_privatelink.drift_store import DriftRecord, DriftStore, RemediationWindow
@@ -73,7 +73,7 @@ def _coalesce(deps: Deps, store: DriftStore, key: str, now: int, window: Remedia
 
 def _repair_prerequisites(deps: Deps, spec_doc: dict[str, Any]) -> list[str]:
     """Restore the VPC attributes and security-group rules preflight requires; what was done."""
-    spec = stored_network(spec_doc)
+    spec = spec_network(spec_doc)
     ec2 = deps.ec2(spec.region)
     net = spec.network
     groups = ec2.get_security_groups(

@@ -1,4 +1,4 @@
-"""Step 11 and the failure path: record the observed state and the run, release the lease."""
+"""Step 11: record the observed state and the run, release the lease (the failure path is record_failure.py)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from dbx_privatelink.drift.records import close_repaired
-from dbx_privatelink.errors import DbxPrivateLinkError, human_cause
-from dbx_privatelink.models.record_steps import RecordAndReleaseOutput, RecordFailureOutput
+from dbx_privatelink.errors import DbxPrivateLinkError
+from dbx_privatelink.models.record_steps import RecordAndReleaseOutput
 from dbx_privatelink.reconcile.shared import observed_ids
 from dbx_privatelink.shared_key import SharedKey
-from dbx_privatelink.spec import parse_spec
+from dbx_privatelink.spec_sections import spec_network
 from dbx_privatelink.store import RunRecord, now_iso
 
 if TYPE_CHECKING:
-    from dbx_privatelink.models.record_steps import RecordAndReleaseInput, RecordFailureInput
-    from dbx_privatelink.spec import WorkspaceSpec
+    from dbx_privatelink.models.record_steps import RecordAndReleaseInput
+    from dbx_privatelink.spec_sections import SpecNetwork
     from dbx_privatelink.wiring import Deps
 
 MAX_RERUNS = 2
@@ -60,7 +60,7 @@ def _ids_in(value: Any, key: str = "") -> list[str]:
     return []
 
 
-def _resource_ids(inp: RecordAndReleaseInput, spec: WorkspaceSpec) -> list[str]:
+def _resource_ids(inp: RecordAndReleaseInput, spec: SpecNetwork) -> list[str]:
     pl = inp.privatelink
     net = spec.network
     ids = [e.vpc_endpoint_id for e in [*pl.endpoints, *inp.aws_endpoints]]
@@ -97,7 +97,7 @@ def _record_shared(inp: RecordAndReleaseInput, key: str, previous: list[str], de
 
 def record_and_release(inp: RecordAndReleaseInput, deps: Deps) -> RecordAndReleaseOutput:
     """Record what now exists, release the lease, and ask for one more pass when the workspace went dirty."""
-    spec = parse_spec(inp.lease.spec)
+    spec = spec_network(inp.lease.spec)
     key = spec.workspace_key
     summary = _summary(inp)
     pl = inp.privatelink
@@ -155,54 +155,3 @@ def _newest_spec(key: str, deps: Deps) -> dict[str, Any] | None:
         return pending.spec
     desired = deps.store.get_desired(key)
     return desired.spec if desired else None
-
-
-def record_failure(inp: RecordFailureInput, deps: Deps) -> RecordFailureOutput:
-    """The one failure path: record the error on the workspace, release the lease, explain the cause.
-
-    A run that failed before its spec became desired (invalid, or preflight failed) rejects that spec: the
-    reason goes on the pending spec, and a workspace with a desired spec keeps it and its health, so drift
-    repair goes on with the last good spec."""
-    cause = human_cause(inp.error.Error, inp.error.Cause)
-    key = inp.spec.get("workspace_key")
-    if isinstance(key, str):
-        try:
-            spec = parse_spec(inp.spec)
-        except Exception:  # an invalid spec is the very failure being recorded
-            spec = None
-        if spec is not None:
-            _record_failed_run(inp, spec, cause, deps)
-    return RecordFailureOutput(error=inp.error.Error, cause=cause[:32000])
-
-
-def _record_failed_run(inp: RecordFailureInput, spec: WorkspaceSpec, cause: str, deps: Deps) -> None:
-    key = spec.workspace_key
-    desired = deps.store.get_desired(key)
-    rejected = desired is None or desired.spec_hash != spec.spec_hash()
-    if rejected:
-        deps.store.reject_pending(key, spec.spec_hash(), inp.error.Error, cause)
-    last_run = {"execution": inp.execution_name, "outcome": "FAILED", "ended_at": now_iso()}
-    if rejected and desired is not None:
-        # Nothing of the rejected spec was applied: the workspace is as its desired spec left it.
-        deps.store.update_observed(key, {"last_run": {**last_run, "rejected_spec": spec.spec_hash()}})
-    else:
-        deps.store.update_observed(
-            key,
-            {
-                "health": "FAILED",
-                "last_error": {"error": inp.error.Error, "cause": cause, "at": now_iso()},
-                "last_run": last_run,
-            },
-        )
-    deps.store.add_run(
-        key,
-        RunRecord(
-            execution_name=inp.execution_name,
-            execution_arn=inp.execution_arn,
-            started_at=inp.started_at,
-            outcome="FAILED",
-            error=inp.error.Error,
-            cause=cause,
-        ),
-    )
-    deps.store.release_lease(key, inp.execution_name, allow_rerun=False)
