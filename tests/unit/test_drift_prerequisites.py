@@ -205,5 +205,5 @@ def test_a_stored_spec_whose_network_section_is_broken_is_refused_naming_the_fie
         SpecInvalidError, match=r"network: .*endpoint_subnet_ids .* are also workspace subnets"
     ):
         _repair_prerequisites(deps, broken)  # type: ignore[arg-type]
-    with pytest.raises(SpecInvalidError, match="network: Field required"):
+    with pytest.raises(SpecInvalidError, match="network: required field is missing: add it"):
         _repair_prerequisites(deps, missing)  # type: ignore[arg-type]

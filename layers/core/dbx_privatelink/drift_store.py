@@ -112,23 +112,17 @@ class DriftStore(StoreClient):
 
         Only a failed condition means "already claimed": throttling, access denied or an unreachable table
         raise (the domain's AWS errors), so the event is retried or surfaces instead of being dropped."""
-        try:
-            self._call(
-                "PutItem",
-                self._t.put_item,
-                Item={
-                    "pk": workspace_pk(workspace_key),
-                    "sk": f"DRIFTEVT#{event_id}",
-                    "claimed_at": now,
-                    "expires_at": now + DRIFT_EVENT_TTL_SECONDS,
-                },
-                ConditionExpression=Attr("pk").not_exists(),
-            )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise map_aws_error(exc, "DynamoDB PutItem") from exc
-            return False
-        return True
+        return self._conditional(
+            "PutItem",
+            self._t.put_item,
+            Item={
+                "pk": workspace_pk(workspace_key),
+                "sk": f"DRIFTEVT#{event_id}",
+                "claimed_at": now,
+                "expires_at": now + DRIFT_EVENT_TTL_SECONDS,
+            },
+            ConditionExpression=Attr("pk").not_exists(),
+        )
 
     def release_drift_event(self, workspace_key: str, event_id: str) -> None:
         """Forget a claim whose handling failed half-way, so that the retry handles the event again."""

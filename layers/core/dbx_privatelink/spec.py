@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from dbx_privatelink.dns.spec import DnsSection
-from dbx_privatelink.errors import SpecInvalidError
 from dbx_privatelink.spec_sections import (
     DatabricksSection,
     NetworkSection,
@@ -20,28 +19,12 @@ from dbx_privatelink.spec_sections import (
     SubnetId,
     VpcEndpointId,
     VpcId,
+    spec_invalid,
 )
 
 AwsService = Literal["s3", "sts", "kinesis-streams", "glue"]
 DriftMode = Literal["remediate", "notify", "off"]
 DEFAULT_AWS_SERVICES: tuple[AwsService, ...] = ("s3", "sts", "kinesis-streams")
-
-# Hints appended to pydantic's messages so every error names the fix, not just the problem.
-_FIX_HINTS: dict[str, str] = {
-    "workspace_key": "use 3-40 lowercase letters, digits and hyphens, starting with a letter",
-    "region": "use an AWS region code such as us-east-1",
-    "account_id": "use the Databricks account id (a UUID) shown in the account console",
-    "vpc_id": "use a VPC id such as vpc-0a1b2c3d4e5f60718",
-    "subnet": "use subnet ids such as subnet-0a1b2c3d4e5f60718",
-    "security_group": "use security group ids such as sg-0a1b2c3d4e5f60718",
-    "adopt": "use VPC endpoint ids such as vpce-0a1b2c3d4e5f60718",
-    "route_table": "use route table ids such as rtb-0a1b2c3d4e5f60718",
-    "aws_services": "choose from s3, sts, kinesis-streams, glue",
-    "level": "use ACCOUNT or ENDPOINT",
-    "mode": "use remediate, notify or off",
-    "aws_names": "use system-rule or forward-to-dns-vpc-resolver",
-    "hosted_zone": "use a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ (the id, not the zone's name)",
-}
 
 
 class AdoptEndpoints(SpecModel):
@@ -199,27 +182,6 @@ def spec_json_schema() -> dict[str, Any]:
     }
 
 
-def _hint_for(loc: tuple[str | int, ...]) -> str:
-    for part in reversed(loc):
-        if isinstance(part, str):
-            for key, hint in _FIX_HINTS.items():
-                if key in part:
-                    return hint
-    return ""
-
-
-def _describe(error: Any) -> str:
-    loc = tuple(error["loc"])
-    where = ".".join(str(p) for p in loc) or "spec"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown field: remove it or check its spelling against the spec reference in README.md"
-    elif error["type"] == "missing":
-        message = "required field is missing: add it"
-    hint = _hint_for(loc) if error["type"] in {"string_pattern_mismatch", "literal_error"} else ""
-    return f"{where}: {message}" + (f" (fix: {hint})" if hint else "")
-
-
 def parse_spec(document: Any) -> WorkspaceSpec:
     """Validate a spec document (a dict from YAML or JSON); SpecInvalidError names every bad field."""
     if isinstance(document, dict) and "spec" in document and "workspace_key" not in document:
@@ -227,8 +189,7 @@ def parse_spec(document: Any) -> WorkspaceSpec:
     try:
         return WorkspaceSpec.model_validate(document)
     except ValidationError as exc:
-        lines = [_describe(e) for e in exc.errors()]
-        raise SpecInvalidError("Invalid workspace spec:\n- " + "\n- ".join(lines)) from None
+        raise spec_invalid(exc) from None
 
 
 def execution_name(workspace_key: str, generation: int, stamp: str) -> str:

@@ -19,6 +19,51 @@ DatabricksId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Z
 AccountId = Annotated[str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
 
 
+# Hints appended to pydantic's messages so every error names the fix, not just the problem.
+_FIX_HINTS: dict[str, str] = {
+    "workspace_key": "use 3-40 lowercase letters, digits and hyphens, starting with a letter",
+    "region": "use an AWS region code such as us-east-1",
+    "account_id": "use the Databricks account id (a UUID) shown in the account console",
+    "vpc_id": "use a VPC id such as vpc-0a1b2c3d4e5f60718",
+    "subnet": "use subnet ids such as subnet-0a1b2c3d4e5f60718",
+    "security_group": "use security group ids such as sg-0a1b2c3d4e5f60718",
+    "adopt": "use VPC endpoint ids such as vpce-0a1b2c3d4e5f60718",
+    "route_table": "use route table ids such as rtb-0a1b2c3d4e5f60718",
+    "aws_services": "choose from s3, sts, kinesis-streams, glue",
+    "level": "use ACCOUNT or ENDPOINT",
+    "mode": "use remediate, notify or off",
+    "aws_names": "use system-rule or forward-to-dns-vpc-resolver",
+    "hosted_zone": "use a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ (the id, not the zone's name)",
+}
+
+
+def _hint_for(loc: tuple[str | int, ...]) -> str:
+    for part in reversed(loc):
+        if isinstance(part, str):
+            for key, hint in _FIX_HINTS.items():
+                if key in part:
+                    return hint
+    return ""
+
+
+def _describe(error: Any) -> str:
+    loc = tuple(error["loc"])
+    where = ".".join(str(p) for p in loc) or "spec"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown field: remove it or check its spelling against the spec reference in README.md"
+    elif error["type"] == "missing":
+        message = "required field is missing: add it"
+    hint = _hint_for(loc) if error["type"] in {"string_pattern_mismatch", "literal_error"} else ""
+    return f"{where}: {message}" + (f" (fix: {hint})" if hint else "")
+
+
+def spec_invalid(exc: ValidationError) -> SpecInvalidError:
+    """The error for a spec document the models refused: every bad field, each with its fix."""
+    lines = [_describe(e) for e in exc.errors()]
+    return SpecInvalidError("Invalid workspace spec:\n- " + "\n- ".join(lines))
+
+
 class SpecModel(BaseModel):
     """The base of the spec's models: unknown fields refused, frozen, built on first use."""
 
@@ -175,5 +220,4 @@ def spec_network(document: dict[str, Any]) -> SpecNetwork:
     try:
         return SpecNetwork.model_validate(document)
     except ValidationError as exc:
-        lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise SpecInvalidError("Invalid workspace spec:\n- " + "\n- ".join(lines)) from None
+        raise spec_invalid(exc) from None

@@ -2,10 +2,15 @@
 the front-end VPC and the DNS section. Apart from spec_step.py, so that these steps validate the DNS section
 without creating, or building the validator of, the rest of the spec's models."""
 
+from typing import TYPE_CHECKING
+
 from pydantic import ConfigDict
 
 from dbx_privatelink.dns.spec import DnsSection
 from dbx_privatelink.models.base import StepModel
+
+if TYPE_CHECKING:
+    from dbx_privatelink.spec import WorkspaceSpec
 
 
 class _View(StepModel):
@@ -35,3 +40,8 @@ class DnsSpecStep(StepModel):
     spec: DnsSpec
     # The execution's name: the holder of the ledger locks a step takes (the ASL passes it to every step).
     execution_name: str = ""
+
+
+if TYPE_CHECKING:
+    # What the DNS functions read: a DNS step's view, or the whole spec (preflight, the plan, the scan).
+    type SpecOfDns = DnsSpec | WorkspaceSpec

@@ -72,13 +72,10 @@ if TYPE_CHECKING:
     from dbx_privatelink.models.base import Action, PollState
     from dbx_privatelink.models.dns import ResolverRole, RuleRole
     from dbx_privatelink.models.dns_checks import CheckResolverEndpointsInput, CheckRuleAssociationsInput
-    from dbx_privatelink.models.dns_spec import DnsSpec, DnsSpecStep
+    from dbx_privatelink.models.dns_spec import DnsSpecStep, SpecOfDns
     from dbx_privatelink.models.dns_steps import EnsureResolverRulesInput, EnsureRuleAssociationsInput
     from dbx_privatelink.spec import WorkspaceSpec
     from dbx_privatelink.wiring import Deps
-
-    # What the DNS steps read (their view of the spec) or what preflight and the scan read (the whole spec).
-    type SpecOfDns = DnsSpec | WorkspaceSpec
 
 if TYPE_CHECKING:
     from dbx_privatelink.reconcile.dns_plan import PlannedChange  # it imports this module

@@ -19,7 +19,7 @@ from dbx_privatelink.shared_key import SharedKey, resolver_key
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.resolver import ResolverClient
-    from dbx_privatelink.models.dns_spec import DnsSpec
+    from dbx_privatelink.models.dns_spec import SpecOfDns
     from dbx_privatelink.models.endpoints import EndpointPlan, EndpointState, Registration
     from dbx_privatelink.spec import WorkspaceSpec
     from dbx_privatelink.wiring import Deps
@@ -51,7 +51,7 @@ def endpoint_key(vpc_id: str, service_name: str) -> str:
     return f"{vpc_id}|{service_name}"
 
 
-def spec_rules(spec: DnsSpec | WorkspaceSpec) -> list[tuple[str, str, str, list[str]]]:
+def spec_rules(spec: SpecOfDns) -> list[tuple[str, str, str, list[str]]]:
     """(scope VPC, domain, rule type, associated VPCs) of every rule the spec's dns section asks for."""
     dns = spec.dns
     if dns is None:

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from dbx_privatelink.aws.zones import HostedZoneInfo
     from dbx_privatelink.dns.spec import PrivateZoneAssociation
-    from dbx_privatelink.models.dns_spec import DnsSpec
+    from dbx_privatelink.models.dns_spec import SpecOfDns
     from dbx_privatelink.spec import WorkspaceSpec
     from dbx_privatelink.wiring import Deps
 
 
 def listed_zones(
-    spec: DnsSpec | WorkspaceSpec, deps: Deps
+    spec: SpecOfDns, deps: Deps
 ) -> list[tuple[str, PrivateZoneAssociation, HostedZoneInfo | None]]:
     """(where in the spec, what it asks, the zone as Route 53 has it or None) for each listed zone."""
     wanted = spec.dns.private_zones if spec.dns else []
