@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from dbx_privatelink.aws.ec2 import Ec2Client
-from dbx_privatelink.aws.resolver import normalize_domain
+from dbx_privatelink.aws.resolver_types import normalize_domain
 from dbx_privatelink.ledger import LedgerClient
 from dbx_privatelink.reconcile.group_rules import allows_endpoint_ingress
 from dbx_privatelink.reconcile.shared import endpoint_key

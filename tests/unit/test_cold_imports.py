@@ -118,6 +118,11 @@ def test_only_the_step_that_resolves_names_loads_dnspython_and_only_when_it_buil
 _BUILD_DNS_QUERY = (
     "from dbx_privatelink.wiring import Deps, Settings\nDeps(settings=Settings.from_env(())).dns_query\n"
 )
+_BUILD_RESOLVER = (
+    "import os\nos.environ['AWS_DEFAULT_REGION'] = 'us-east-1'\n"  # the adapter's clients need a region
+    "from dbx_privatelink.wiring import Deps, Settings\n"
+    "Deps(settings=Settings.from_env(())).resolver('us-east-1')\n"
+)
 
 
 def test_tracing_off_imports_no_xray_sdk_and_on_imports_it() -> None:
@@ -245,6 +250,20 @@ def test_the_decommission_plan_finds_resources_without_loading_the_reconcile_tha
         "dbx_privatelink.models.record",
     }
     assert not seen & reconcile, sorted(seen & reconcile)
+
+
+@pytest.mark.parametrize("step", ["ensure_resolver_rules", "ensure_rule_associations", "plan_decommission"])
+def test_a_step_that_reads_resolver_state_loads_the_adapter_and_its_pacer_only_when_it_builds_it(
+    step: str,
+) -> None:
+    # Given a step that judges Resolver endpoints, rules and security groups by what the adapter reads
+    before = set(_probe(step)["modules"])
+    # When its handler builds the Resolver adapter from the composition root
+    after = set(_probe(step, then=_BUILD_RESOLVER)["modules"])
+    # Then the import has the shapes the adapter returns, and the adapter and its pacer come with the build
+    assert "dbx_privatelink.aws.resolver_types" in before
+    assert not before & {"dbx_privatelink.aws.resolver", "dbx_privatelink.pacing"}, sorted(before)
+    assert {"dbx_privatelink.aws.resolver", "dbx_privatelink.pacing"} <= after
 
 
 def test_verify_dns_loads_the_resolution_explainer_only_for_a_name_that_failed() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from dbx_privatelink.aws.ec2 import VpcInfo
-from dbx_privatelink.aws.resolver import (
+from dbx_privatelink.aws.resolver_types import (
     GroupRule,
     ResolverEndpointInfo,
     ResolverRuleInfo,

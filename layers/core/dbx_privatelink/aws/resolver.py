@@ -16,10 +16,20 @@ from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
-from pydantic import BaseModel, ConfigDict, Field
 
 from dbx_privatelink import errors
 from dbx_privatelink.aws.errors import error_code, map_aws_error
+from dbx_privatelink.aws.resolver_types import (
+    INBOUND_TARGET_CODE,
+    GroupRule,
+    ResolverEndpointInfo,
+    ResolverIp,
+    ResolverRuleInfo,
+    RuleAssociationInfo,
+    SecurityGroupRef,
+    TargetIp,
+    normalize_domain,
+)
 from dbx_privatelink.pacing import Limiter, SlotLimiter
 
 RESOLVER_REQUESTS_PER_SECOND = 5.0
@@ -33,9 +43,6 @@ _QUOTAS = {
     "AssociateResolverRule": "Route 53 Resolver rule associations per AWS Region (default 2,000)",
     "AssociateResolverEndpointIpAddress": "IP addresses per Route 53 Resolver endpoint (6)",
 }
-INBOUND_TARGET_CODE = "RSLVR-00804"
-# A Resolver endpoint in this status is going away: it is neither found nor waited for.
-GONE_ENDPOINT_STATUSES = frozenset({"DELETING"})
 _MAX_PAGES = 50
 
 
@@ -93,106 +100,6 @@ class TokenBucket:
 
 # One bucket per process: every ResolverClient of a Lambda container shares the account's budget.
 RESOLVER_LIMITER = TokenBucket(RESOLVER_REQUESTS_PER_SECOND, RESOLVER_REQUESTS_PER_SECOND)
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
-
-class ResolverEndpointInfo(_Frozen):
-    resolver_endpoint_id: str
-    arn: str
-    name: str = ""
-    direction: str
-    vpc_id: str
-    status: str
-    status_message: str = ""
-    security_group_ids: tuple[str, ...] = ()
-    creator_request_id: str = ""
-    ip_address_count: int = 0
-    protocols: tuple[str, ...] = ("Do53",)  # none given means Do53
-
-    @property
-    def speaks_do53(self) -> bool:
-        """DNS on port 53: what forwarding rules to outside servers and on-premises forwarders use."""
-        return "Do53" in self.protocols
-
-
-class ResolverIp(_Frozen):
-    ip: str
-    subnet_id: str
-    status: str = ""
-
-
-class TargetIp(_Frozen):
-    ip: str
-    port: int = 53
-
-
-class ResolverRuleInfo(_Frozen):
-    resolver_rule_id: str
-    arn: str
-    name: str = ""
-    domain: str
-    rule_type: str
-    target_ips: tuple[TargetIp, ...] = ()
-    resolver_endpoint_id: str | None = None
-    status: str = ""
-    status_message: str = ""
-    creator_request_id: str = ""
-    owner_id: str = ""
-
-    @property
-    def autodefined(self) -> bool:
-        """A rule Route 53 Resolver defines itself (the Internet Resolver, reverse zones): never ours."""
-        return self.resolver_rule_id.startswith("rslvr-autodefined") or not self.owner_id.isdigit()
-
-
-class RuleAssociationInfo(_Frozen):
-    association_id: str
-    resolver_rule_id: str
-    vpc_id: str
-    status: str
-    status_message: str = ""
-    name: str = ""
-
-
-class GroupRule(_Frozen):
-    """One CIDR of one security-group permission (rules that name groups or prefix lists carry no cidr)."""
-
-    direction: Literal["ingress", "egress"] = "ingress"
-    protocol: str
-    from_port: int | None
-    to_port: int | None
-    cidr: str
-
-    @property
-    def is_dns(self) -> bool:
-        return self.protocol in ("tcp", "udp") and self.from_port == self.to_port == 53
-
-
-# The name the DNS steps used before egress rules were read too.
-IngressRule = GroupRule
-
-
-class SecurityGroupRef(_Frozen):
-    group_id: str
-    vpc_id: str
-    name: str
-    tags: dict[str, str] = Field(default_factory=dict)
-    ingress: tuple[GroupRule, ...] = ()
-    egress: tuple[GroupRule, ...] = ()
-    # Permissions that name other groups or prefix lists (counted against the rules quota, never changed).
-    other_rules: int = 0
-
-    def rule_count(self, direction: str) -> int:
-        """Rules in `direction` as the quota counts them (one per CIDR; others approximated as one each)."""
-        return len(self.ingress if direction == "ingress" else self.egress) + self.other_rules
-
-
-def normalize_domain(domain: str) -> str:
-    """Route 53 Resolver answers "example.com." where the request said "example.com"; "." stays "."."""
-    return domain.rstrip(".").lower() or "."
 
 
 def _endpoint(raw: dict[str, Any]) -> ResolverEndpointInfo:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from dbx_privatelink.aws.resolver import GONE_ENDPOINT_STATUSES, normalize_domain
+from dbx_privatelink.aws.resolver_types import GONE_ENDPOINT_STATUSES, normalize_domain
 from dbx_privatelink.reconcile.shared import (
     OWNER_TAG_KEY,
     REGISTRATION_PREFIX,

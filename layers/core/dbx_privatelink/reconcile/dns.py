@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, NamedTuple
 
-from dbx_privatelink.aws.resolver import (
+from dbx_privatelink.aws.resolver_types import (
     GONE_ENDPOINT_STATUSES,
     INBOUND_TARGET_CODE,
     GroupRule,
@@ -65,10 +65,8 @@ from dbx_privatelink.shared_key import SharedKey, resolver_key, vpc_and_role
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import VpcInfo
-    from dbx_privatelink.aws.resolver import (
-        ResolverClient,
-        RuleAssociationInfo,
-    )
+    from dbx_privatelink.aws.resolver import ResolverClient
+    from dbx_privatelink.aws.resolver_types import RuleAssociationInfo
     from dbx_privatelink.models.base import Action, PollState
     from dbx_privatelink.models.dns import ResolverRole, RuleRole
     from dbx_privatelink.models.dns_checks import CheckResolverEndpointsInput, CheckRuleAssociationsInput

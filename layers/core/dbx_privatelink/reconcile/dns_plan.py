@@ -32,7 +32,7 @@ from dbx_privatelink.reconcile.zones import zone_associations_to_make
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.ec2 import VpcInfo
-    from dbx_privatelink.aws.resolver import ResolverRuleInfo, RuleAssociationInfo
+    from dbx_privatelink.aws.resolver_types import ResolverRuleInfo, RuleAssociationInfo
     from dbx_privatelink.models.dns import ResolverRuleState
     from dbx_privatelink.spec import WorkspaceSpec
     from dbx_privatelink.wiring import Deps

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
         SubnetInfo,
         VpcInfo,
     )
-    from dbx_privatelink.aws.resolver import ResolverEndpointInfo
+    from dbx_privatelink.aws.resolver_types import ResolverEndpointInfo
     from dbx_privatelink.catalog import Catalog, RegionServices
     from dbx_privatelink.models.spec_step import SpecStep
     from dbx_privatelink.spec import WorkspaceSpec
