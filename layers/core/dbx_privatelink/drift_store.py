@@ -17,10 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from dbx_privatelink.aws.errors import error_code, map_aws_error
 from dbx_privatelink.store import StoreClient, now_iso, workspace_pk
 
 DRIFT_EVENT_TTL_SECONDS = 90 * 24 * 3600
@@ -112,7 +110,7 @@ class DriftStore(StoreClient):
 
         Only a failed condition means "already claimed": throttling, access denied or an unreachable table
         raise (the domain's AWS errors), so the event is retried or surfaces instead of being dropped."""
-        return self._conditional(
+        claimed = self._conditional(
             "PutItem",
             self._t.put_item,
             Item={
@@ -123,6 +121,7 @@ class DriftStore(StoreClient):
             },
             ConditionExpression=Attr("pk").not_exists(),
         )
+        return claimed is not None
 
     def release_drift_event(self, workspace_key: str, event_id: str) -> None:
         """Forget a claim whose handling failed half-way, so that the retry handles the event again."""
@@ -131,16 +130,6 @@ class DriftStore(StoreClient):
             self._t.delete_item,
             Key={"pk": workspace_pk(workspace_key), "sk": f"DRIFTEVT#{event_id}"},
         )
-
-    def _conditional(self, operation: str, fn: Any, **kwargs: Any) -> bool:
-        """A conditional write: False when its condition failed (someone else wrote first)."""
-        try:
-            self._call(operation, fn, **kwargs)
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise map_aws_error(exc, f"DynamoDB {operation}") from exc
-            return False
-        return True
 
     def _open_item(self, record: DriftRecord) -> dict[str, Any]:
         return {
@@ -162,7 +151,7 @@ class DriftStore(StoreClient):
             Item=self._open_item(opened),
             ConditionExpression=Attr("pk").not_exists(),
         )
-        return opened if written else None
+        return opened if written is not None else None
 
     def save_open_drift(self, record: DriftRecord) -> DriftRecord | None:
         """Write an update of an open drift read at record.version; None when it changed (or closed) since."""
@@ -173,7 +162,7 @@ class DriftStore(StoreClient):
             Item=self._open_item(saved),
             ConditionExpression=Attr("version").eq(record.version),
         )
-        return saved if written else None
+        return saved if written is not None else None
 
     def list_open_drift(self, workspace_key: str) -> list[DriftRecord]:
         """The workspace's open drifts (few: one per thing that is wrong right now)."""
@@ -201,12 +190,13 @@ class DriftStore(StoreClient):
         leaves a copy that the next close overwrites, and list_drift shows the open one meanwhile."""
         assert record.closed_at, "close_drift needs closed_at"
         self._put_history(record.workspace_key, record.history_key(), "record", record)
-        if self._conditional(
+        closed = self._conditional(
             "DeleteItem",
             self._t.delete_item,
             Key={"pk": workspace_pk(record.workspace_key), "sk": f"DRIFTOPEN#{record.fingerprint}"},
             ConditionExpression=Attr("version").eq(record.version),
-        ):
+        )
+        if closed is not None:
             return True
         self._call(
             "DeleteItem",
@@ -289,24 +279,21 @@ class DriftStore(StoreClient):
     ) -> bool:
         """Count a remediation start, unless the window changed since `seen` was read (then False)."""
         condition = Attr("version").eq(seen.version) if seen.version else Attr("pk").not_exists()
-        try:
-            self._call(
-                "PutItem",
-                self._t.put_item,
-                Item={
-                    "pk": workspace_pk(workspace_key),
-                    "sk": "REMEDIATIONS",
-                    "starts": [*seen.recent(now), now],
-                    "version": seen.version + 1,
-                    "last_execution_name": execution_name,
-                    "last_execution_arn": execution_arn,
-                    "last_started_at": now,
-                },
-                ConditionExpression=condition,
-            )
-        except ClientError:
-            return False
-        return True
+        reserved = self._conditional(
+            "PutItem",
+            self._t.put_item,
+            Item={
+                "pk": workspace_pk(workspace_key),
+                "sk": "REMEDIATIONS",
+                "starts": [*seen.recent(now), now],
+                "version": seen.version + 1,
+                "last_execution_name": execution_name,
+                "last_execution_arn": execution_arn,
+                "last_started_at": now,
+            },
+            ConditionExpression=condition,
+        )
+        return reserved is not None
 
     # --- the scan's marker: least recently scanned first ---
 

@@ -23,14 +23,13 @@ How concurrent executions converge on one resource:
 """
 
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from dbx_privatelink.aws.errors import error_code, map_aws_error
+from dbx_privatelink.aws.table import TableClient
 from dbx_privatelink.errors import SharedResourceBusyError
 from dbx_privatelink.shared_key import SharedKey
 
@@ -72,21 +71,8 @@ def _record(item: Mapping[str, Any]) -> SharedRecord:
     )
 
 
-class LedgerClient:
+class LedgerClient(TableClient):
     """Reads and writes of the shared-resource entries (same table as the store)."""
-
-    def __init__(self, table: Any) -> None:
-        self._t = table
-
-    def _call(self, operation: str, fn: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(**kwargs)
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise
-            raise map_aws_error(exc, f"DynamoDB {operation}") from exc
-        except BotoCoreError as exc:
-            raise map_aws_error(exc, f"DynamoDB {operation}") from exc
 
     def get(self, key: SharedKey) -> SharedRecord | None:
         item = self._call("GetItem", self._t.get_item, Key={"pk": key.pk, "sk": "META"}).get("Item")
@@ -97,24 +83,23 @@ class LedgerClient:
         A resource a decommission has claimed raises SharedResourceBusyError: it is being deleted."""
         records: dict[SharedKey, SharedRecord] = {}
         for key in sorted(set(keys)):
-            try:
-                item = self._call(
-                    "UpdateItem",
-                    self._t.update_item,
-                    Key={"pk": key.pk, "sk": "META"},
-                    UpdateExpression="ADD refs :ws SET kind = :kind, #key = :key",
-                    ConditionExpression=Attr("deleting").not_exists(),
-                    ExpressionAttributeNames={"#key": "key"},
-                    ExpressionAttributeValues={":ws": {workspace_key}, ":kind": key.kind, ":key": key.key},
-                    ReturnValues="ALL_NEW",
-                )["Attributes"]
-            except ClientError:
+            answer = self._conditional(
+                "UpdateItem",
+                self._t.update_item,
+                Key={"pk": key.pk, "sk": "META"},
+                UpdateExpression="ADD refs :ws SET kind = :kind, #key = :key",
+                ConditionExpression=Attr("deleting").not_exists(),
+                ExpressionAttributeNames={"#key": "key"},
+                ExpressionAttributeValues={":ws": {workspace_key}, ":kind": key.kind, ":key": key.key},
+                ReturnValues="ALL_NEW",
+            )
+            if answer is None:
                 current = self.get(key)
                 raise SharedResourceBusyError(
                     f"{key} is being deleted by {current.deleting if current else 'a decommission'}; it is "
                     "made anew once the deletion finished"
-                ) from None
-            records[key] = _record(item)
+                )
+            records[key] = _record(answer["Attributes"])
         return records
 
     def record(self, key: SharedKey, resource_id: str, *, created_by: str | None = None) -> None:
@@ -124,83 +109,69 @@ class LedgerClient:
         if created_by:
             update += ", created_by = if_not_exists(created_by, :by)"
             values[":by"] = created_by
-        try:
-            self._call(
-                "UpdateItem",
-                self._t.update_item,
-                Key={"pk": key.pk, "sk": "META"},
-                UpdateExpression=update,
-                # Never resurrect an entry a decommission removed meanwhile.
-                ConditionExpression=Attr("pk").exists(),
-                ExpressionAttributeValues=values,
-            )
-        except ClientError:
-            return
+        self._conditional(
+            "UpdateItem",
+            self._t.update_item,
+            Key={"pk": key.pk, "sk": "META"},
+            UpdateExpression=update,
+            # Never resurrect an entry a decommission removed meanwhile.
+            ConditionExpression=Attr("pk").exists(),
+            ExpressionAttributeValues=values,
+        )
 
     def release(self, workspace_key: str, keys: list[SharedKey]) -> dict[SharedKey, SharedRecord]:
         """Remove the workspace from each resource's references; returns the entries as they are now."""
         records: dict[SharedKey, SharedRecord] = {}
         for key in sorted(set(keys)):
-            try:
-                item = self._call(
-                    "UpdateItem",
-                    self._t.update_item,
-                    Key={"pk": key.pk, "sk": "META"},
-                    UpdateExpression="DELETE refs :ws",
-                    ConditionExpression=Attr("pk").exists(),
-                    ExpressionAttributeValues={":ws": {workspace_key}},
-                    ReturnValues="ALL_NEW",
-                )["Attributes"]
-            except ClientError:
-                continue  # no entry: nothing refers to it
-            records[key] = _record(item)
+            answer = self._conditional(
+                "UpdateItem",
+                self._t.update_item,
+                Key={"pk": key.pk, "sk": "META"},
+                UpdateExpression="DELETE refs :ws",
+                ConditionExpression=Attr("pk").exists(),
+                ExpressionAttributeValues={":ws": {workspace_key}},
+                ReturnValues="ALL_NEW",
+            )
+            if answer is not None:  # no entry: nothing refers to it
+                records[key] = _record(answer["Attributes"])
         return records
 
     def claim(self, key: SharedKey, token: str) -> bool:
         """Mark the resource as being deleted by `token`; False while any workspace still refers to it."""
-        try:
-            self._call(
-                "UpdateItem",
-                self._t.update_item,
-                Key={"pk": key.pk, "sk": "META"},
-                UpdateExpression="SET deleting = :token",
-                ConditionExpression=(
-                    Attr("pk").exists()
-                    & Attr("refs").not_exists()
-                    & (Attr("deleting").not_exists() | Attr("deleting").eq(token))
-                ),
-                ExpressionAttributeValues={":token": token},
-            )
-        except ClientError:
-            return False
-        return True
+        claimed = self._conditional(
+            "UpdateItem",
+            self._t.update_item,
+            Key={"pk": key.pk, "sk": "META"},
+            UpdateExpression="SET deleting = :token",
+            ConditionExpression=(
+                Attr("pk").exists()
+                & Attr("refs").not_exists()
+                & (Attr("deleting").not_exists() | Attr("deleting").eq(token))
+            ),
+            ExpressionAttributeValues={":token": token},
+        )
+        return claimed is not None
 
     def unclaim(self, key: SharedKey, token: str) -> bool:
         """Give a claim back (a decommission that failed, or kept the resource after all): references may be
         added again. False when `token` does not hold the claim."""
-        try:
-            self._call(
-                "UpdateItem",
-                self._t.update_item,
-                Key={"pk": key.pk, "sk": "META"},
-                UpdateExpression="REMOVE deleting",
-                ConditionExpression=Attr("deleting").eq(token),
-            )
-        except ClientError:
-            return False
-        return True
+        given_back = self._conditional(
+            "UpdateItem",
+            self._t.update_item,
+            Key={"pk": key.pk, "sk": "META"},
+            UpdateExpression="REMOVE deleting",
+            ConditionExpression=Attr("deleting").eq(token),
+        )
+        return given_back is not None
 
     def forget(self, key: SharedKey, token: str) -> None:
         """Remove the entry once the resource is gone (only by the decommission that claimed it)."""
-        try:
-            self._call(
-                "DeleteItem",
-                self._t.delete_item,
-                Key={"pk": key.pk, "sk": "META"},
-                ConditionExpression=Attr("deleting").eq(token),
-            )
-        except ClientError:
-            return
+        self._conditional(
+            "DeleteItem",
+            self._t.delete_item,
+            Key={"pk": key.pk, "sk": "META"},
+            ConditionExpression=Attr("deleting").eq(token),
+        )
 
     @contextmanager
     def lock(self, key: SharedKey, holder: str, now: int) -> Iterator[None]:
@@ -244,38 +215,34 @@ class LedgerClient:
         update = "SET lock_holder = :holder, lock_expires = :expires" + "".join(
             f", #f{n} = :f{n}" for n in range(len(fields))
         )
-        try:
-            self._call(
-                "UpdateItem",
-                self._t.update_item,
-                Key={"pk": pk, "sk": "META"},
-                UpdateExpression=update,
-                ConditionExpression=(
-                    Attr("lock_holder").not_exists()
-                    | Attr("lock_holder").eq(holder)
-                    | Attr("lock_expires").lt(now)
-                ),
-                **({"ExpressionAttributeNames": names} if names else {}),
-                ExpressionAttributeValues=values,
-            )
-        except ClientError:
-            return False
-        return True
+        taken = self._conditional(
+            "UpdateItem",
+            self._t.update_item,
+            Key={"pk": pk, "sk": "META"},
+            UpdateExpression=update,
+            ConditionExpression=(
+                Attr("lock_holder").not_exists()
+                | Attr("lock_holder").eq(holder)
+                | Attr("lock_expires").lt(now)
+            ),
+            **({"ExpressionAttributeNames": names} if names else {}),
+            ExpressionAttributeValues=values,
+        )
+        return taken is not None
 
     def _holder(self, pk: str) -> str:
         current = self._call("GetItem", self._t.get_item, Key={"pk": pk, "sk": "META"}).get("Item")
         return str((current or {}).get("lock_holder", "another execution"))
 
     def _give_back(self, pk: str, holder: str) -> None:
-        # Taken over after expiry: the taker releases it.
-        with suppress(ClientError):
-            self._call(
-                "UpdateItem",
-                self._t.update_item,
-                Key={"pk": pk, "sk": "META"},
-                UpdateExpression="REMOVE lock_holder, lock_expires",
-                ConditionExpression=Attr("lock_holder").eq(holder),
-            )
+        # Refused when it was taken over after expiry: the taker releases it.
+        self._conditional(
+            "UpdateItem",
+            self._t.update_item,
+            Key={"pk": pk, "sk": "META"},
+            UpdateExpression="REMOVE lock_holder, lock_expires",
+            ConditionExpression=Attr("lock_holder").eq(holder),
+        )
 
     def list_shared(self) -> list[SharedRecord]:
         """Every shared-resource entry (a scan: for status, plan and decommission, not for hot paths)."""

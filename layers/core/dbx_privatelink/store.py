@@ -17,15 +17,14 @@ Drift's items in the same table (its records, the remediation window, the pause 
 
 import json
 import time
-from contextlib import suppress
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from boto3.dynamodb.conditions import Attr, Key
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from dbx_privatelink.aws.errors import error_code, map_aws_error
+from dbx_privatelink.aws.table import TableClient
 from dbx_privatelink.decommission import DecommissionMode
 from dbx_privatelink.errors import LeaseLostError
 
@@ -131,21 +130,8 @@ def _desired(item: dict[str, Any]) -> Desired:
     )
 
 
-class StoreClient:
+class StoreClient(TableClient):
     """All reads and writes of the application's table."""
-
-    def __init__(self, table: Any) -> None:
-        self._t = table
-
-    def _call(self, operation: str, fn: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(**kwargs)
-        except ClientError as exc:
-            if error_code(exc) in ("ConditionalCheckFailedException", "TransactionCanceledException"):
-                raise
-            raise map_aws_error(exc, f"DynamoDB {operation}") from exc
-        except BotoCoreError as exc:
-            raise map_aws_error(exc, f"DynamoDB {operation}") from exc
 
     # --- desired ---
 
@@ -203,11 +189,10 @@ class StoreClient:
             condition = (
                 Attr("pk").not_exists() if seen_generation is None else Attr("generation").eq(seen_generation)
             )
-            try:
-                self._call("PutItem", self._t.put_item, Item=item, ConditionExpression=condition)
-            except ClientError:
-                return False
-            return True
+            return (
+                self._conditional("PutItem", self._t.put_item, Item=item, ConditionExpression=condition)
+                is not None
+            )
         # The table resource's client takes Python values, as the table's own calls do.
         put: dict[str, Any] = {"TableName": self._t.name, "Item": item}
         if seen_generation is None:
@@ -280,62 +265,52 @@ class StoreClient:
     def reject_pending(self, workspace_key: str, spec_hash: str, error: str, cause: str) -> bool:
         """Record why the pending spec failed before it became desired; False when the pending spec is
         another one (a newer spec arrived meanwhile) or there is none."""
-        try:
-            self._call(
-                "UpdateItem",
-                self._t.update_item,
-                Key={"pk": workspace_pk(workspace_key), "sk": "PENDING"},
-                UpdateExpression="SET #state = :r, rejected_at = :at, #error = :e, cause = :c",
-                ConditionExpression=Attr("spec_hash").eq(spec_hash),
-                ExpressionAttributeNames={"#state": "state", "#error": "error"},
-                ExpressionAttributeValues={":r": "rejected", ":at": now_iso(), ":e": error, ":c": cause},
-            )
-        except ClientError:
-            return False
-        return True
+        rejected = self._conditional(
+            "UpdateItem",
+            self._t.update_item,
+            Key={"pk": workspace_pk(workspace_key), "sk": "PENDING"},
+            UpdateExpression="SET #state = :r, rejected_at = :at, #error = :e, cause = :c",
+            ConditionExpression=Attr("spec_hash").eq(spec_hash),
+            ExpressionAttributeNames={"#state": "state", "#error": "error"},
+            ExpressionAttributeValues={":r": "rejected", ":at": now_iso(), ":e": error, ":c": cause},
+        )
+        return rejected is not None
 
     def clear_pending(self, workspace_key: str, spec_hash: str) -> None:
         """Forget the pending spec once it became desired (a newer pending spec stays)."""
-        with suppress(ClientError):
-            self._call(
-                "DeleteItem",
-                self._t.delete_item,
-                Key={"pk": workspace_pk(workspace_key), "sk": "PENDING"},
-                ConditionExpression=Attr("spec_hash").eq(spec_hash),
-            )
+        self._conditional(
+            "DeleteItem",
+            self._t.delete_item,
+            Key={"pk": workspace_pk(workspace_key), "sk": "PENDING"},
+            ConditionExpression=Attr("spec_hash").eq(spec_hash),
+        )
 
     def _clear_decommission(self, workspace_key: str, seen: Desired) -> bool:
         """Remove the marker `seen` carries; False when the item changed since it was read."""
         assert seen.decommission is not None
-        try:
-            self._call(
-                "UpdateItem",
-                self._t.update_item,
-                Key={"pk": workspace_pk(workspace_key), "sk": "DESIRED"},
-                UpdateExpression="REMOVE decommission",
-                ConditionExpression=Attr("generation").eq(seen.generation)
-                & Attr("decommission").eq(seen.decommission.model_dump_json()),
-            )
-        except ClientError:
-            return False
-        return True
+        cleared = self._conditional(
+            "UpdateItem",
+            self._t.update_item,
+            Key={"pk": workspace_pk(workspace_key), "sk": "DESIRED"},
+            UpdateExpression="REMOVE decommission",
+            ConditionExpression=Attr("generation").eq(seen.generation)
+            & Attr("decommission").eq(seen.decommission.model_dump_json()),
+        )
+        return cleared is not None
 
     # --- decommission ---
 
     def set_decommission(self, workspace_key: str, marker: DecommissionMarker) -> bool:
         """Mark the workspace (its desired spec stays as history); False when it has no desired spec."""
-        try:
-            self._call(
-                "UpdateItem",
-                self._t.update_item,
-                Key={"pk": workspace_pk(workspace_key), "sk": "DESIRED"},
-                UpdateExpression="SET decommission = :m",
-                ConditionExpression=Attr("pk").exists(),
-                ExpressionAttributeValues={":m": marker.model_dump_json()},
-            )
-        except ClientError:
-            return False
-        return True
+        marked = self._conditional(
+            "UpdateItem",
+            self._t.update_item,
+            Key={"pk": workspace_pk(workspace_key), "sk": "DESIRED"},
+            UpdateExpression="SET decommission = :m",
+            ConditionExpression=Attr("pk").exists(),
+            ExpressionAttributeValues={":m": marker.model_dump_json()},
+        )
+        return marked is not None
 
     def list_desired(self) -> dict[str, Desired]:
         """Every workspace's desired spec and marker, by key (one paginated Scan: for decommission, not for
@@ -393,62 +368,56 @@ class StoreClient:
         condition = Attr("pk").not_exists() | Attr("expires_at").lt(now) | Attr("holder").eq(holder)
         if take_over_from:
             condition = condition | Attr("holder").eq(take_over_from)
-        try:
-            self._call(
-                "PutItem",
-                self._t.put_item,
-                Item={
-                    "pk": workspace_pk(workspace_key),
-                    "sk": "LEASE",
-                    "holder": holder,
-                    "holder_arn": holder_arn,
-                    "expires_at": now + LEASE_TTL_SECONDS,
-                    "dirty": False,
-                    "taken_at": now_iso(),
-                },
-                ConditionExpression=condition,
-            )
-        except ClientError:
+        taken = self._conditional(
+            "PutItem",
+            self._t.put_item,
+            Item={
+                "pk": workspace_pk(workspace_key),
+                "sk": "LEASE",
+                "holder": holder,
+                "holder_arn": holder_arn,
+                "expires_at": now + LEASE_TTL_SECONDS,
+                "dirty": False,
+                "taken_at": now_iso(),
+            },
+            ConditionExpression=condition,
+        )
+        if taken is None:
             return LeaseAttempt(acquired=False, holder=self.get_lease(workspace_key))
         return LeaseAttempt(acquired=True)
 
     def mark_dirty(self, workspace_key: str, holder: str) -> bool:
         """Ask the current holder to reconcile once more; False when the lease changed hands meanwhile."""
-        try:
-            self._call(
-                "UpdateItem",
-                self._t.update_item,
-                Key={"pk": workspace_pk(workspace_key), "sk": "LEASE"},
-                UpdateExpression="SET dirty = :t",
-                ConditionExpression=Attr("holder").eq(holder),
-                ExpressionAttributeValues={":t": True},
-            )
-        except ClientError:
-            return False
-        return True
+        marked = self._conditional(
+            "UpdateItem",
+            self._t.update_item,
+            Key={"pk": workspace_pk(workspace_key), "sk": "LEASE"},
+            UpdateExpression="SET dirty = :t",
+            ConditionExpression=Attr("holder").eq(holder),
+            ExpressionAttributeValues={":t": True},
+        )
+        return marked is not None
 
     def release_lease(self, workspace_key: str, holder: str, *, allow_rerun: bool) -> bool:
         """Release the lease; when it is dirty and a rerun is allowed, keep it, clear dirty and return True."""
         if allow_rerun:
-            try:
-                self._call(
-                    "UpdateItem",
-                    self._t.update_item,
-                    Key={"pk": workspace_pk(workspace_key), "sk": "LEASE"},
-                    UpdateExpression="SET dirty = :f",
-                    ConditionExpression=Attr("holder").eq(holder) & Attr("dirty").eq(True),
-                    ExpressionAttributeValues={":f": False},
-                )
-                return True
-            except ClientError:
-                pass
-        with suppress(ClientError):  # not ours any more: nothing to release
-            self._call(
-                "DeleteItem",
-                self._t.delete_item,
+            kept = self._conditional(
+                "UpdateItem",
+                self._t.update_item,
                 Key={"pk": workspace_pk(workspace_key), "sk": "LEASE"},
-                ConditionExpression=Attr("holder").eq(holder),
+                UpdateExpression="SET dirty = :f",
+                ConditionExpression=Attr("holder").eq(holder) & Attr("dirty").eq(True),
+                ExpressionAttributeValues={":f": False},
             )
+            if kept is not None:
+                return True
+        # Refused when the lease is not ours any more: then there is nothing to release.
+        self._conditional(
+            "DeleteItem",
+            self._t.delete_item,
+            Key={"pk": workspace_pk(workspace_key), "sk": "LEASE"},
+            ConditionExpression=Attr("holder").eq(holder),
+        )
         return False
 
     # --- observed state and history ---
