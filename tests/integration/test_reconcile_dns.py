@@ -3,7 +3,8 @@ drift repair of rule targets, associations, and the RSLVR-00804 refusal."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ from dbx_privatelink.reconcile.dns import (
     ensure_resolver_endpoints,
     ensure_resolver_rules,
     ensure_rule_associations,
+    group_rules_held,
     resolver_quota_held,
 )
 from dbx_privatelink.reconcile.verify import VERIFY_ATTEMPTS, VERIFY_MARGIN_S, verify_dns
@@ -122,9 +124,9 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         )
 
 
-def _spec(world: World, **dns: Any) -> SpecStep:
+def _spec(world: World, key: str = "dns-ws", **dns: Any) -> SpecStep:
     doc = {
-        "workspace_key": "dns-ws",
+        "workspace_key": key,
         "region": REGION,
         "databricks": {
             "account_id": "0f5e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b",
@@ -549,6 +551,106 @@ def test_preflight_names_the_rules_quota_of_a_shared_inbound_group(world: World)
     assert dns_problems(merged.spec, world.deps) == []
 
 
+# --- the rules quota of a shared inbound group across a fleet: the networks of runs in progress count (their
+# desired specs name them before any step adds a rule), and preflight counts again and reserves under the
+# group's lock, so that two runs that each fit the quota alone cannot together exceed it.
+
+
+def _inbound_group(world: World, taken: int) -> dict[str, Any]:
+    """The shared inbound group as a first workspace made it (its network: 2 rules, TCP and UDP 53), with
+    `taken` more networks of other workspaces in it (2 rules each); returns the dns.inbound section."""
+    inbound = {
+        "vpc_id": world.peered_vpc,
+        "subnet_ids": world.peered_subnets,
+        "allowed_cidrs": ["10.0.0.0/22"],
+        "domains": ["acme.cloud.databricks.com"],
+    }
+    ensure_resolver_endpoints(_spec(world, inbound=inbound), world.deps)
+    ec2 = world.session.client("ec2", region_name=REGION)
+    [group] = ec2.describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": ["dbx-privatelink-resolver-inbound-*"]}]
+    )["SecurityGroups"]
+    others = [f"172.16.{n * 2}.0/24" for n in range(taken)]  # not adjacent: they cannot be merged
+    ec2.authorize_security_group_ingress(
+        GroupId=group["GroupId"],
+        IpPermissions=[
+            {"IpProtocol": p, "FromPort": 53, "ToPort": 53, "IpRanges": [{"CidrIp": c} for c in others]}
+            for p in ("tcp", "udp")
+        ],
+    )
+    world.calls.clear()
+    return inbound
+
+
+def _reserve_rules(world: World, workspace: str, inbound: dict[str, Any]) -> None:
+    """What another workspace's preflight leaves when its networks are new to the shared inbound group: its
+    desired spec and its reference to the group, before any of its steps adds a rule."""
+    world.deps.store.put_desired(_spec(world, key=workspace, inbound=inbound).spec)
+    world.deps.ledger.refer(workspace, [SharedKey("resolver-security-group", f"{world.peered_vpc}|inbound")])
+
+
+def test_rules_reserved_by_runs_in_progress_count_against_a_shared_groups_quota(world: World) -> None:
+    # Given the shared inbound group holding 58 rules, and another workspace's run that reserved one more
+    # network (2 rules) and has not added it yet
+    inbound = _inbound_group(world, taken=28)
+    _reserve_rules(world, "other-ws", {**inbound, "allowed_cidrs": ["192.168.1.0/24"]})
+    # When a spec brings one more network of its own, then preflight refuses it before any change, and names
+    # what runs in progress reserved, and for whom
+    more = _spec(world, key="new-ws", inbound={**inbound, "allowed_cidrs": ["192.168.0.0/24"]})
+    [problem] = dns_assessment(more.spec, world.deps).problems
+    assert "would hold 62 rules, 2 of them reserved by the runs in progress of other-ws" in problem
+    assert "'inbound rules per security group' is 60" in problem and world.mutations() == []
+    # and a network that reservation brings already adds nothing: the spec fits, and takes no lock
+    same = _spec(world, key="new-ws", inbound={**inbound, "allowed_cidrs": ["192.168.1.0/24"]})
+    found = dns_assessment(same.spec, world.deps)
+    assert found.problems == [] and found.inbound_group is None
+
+
+def test_a_run_that_reserved_rules_first_wins_and_the_other_is_refused_before_it_writes(world: World) -> None:
+    # Given room for one more network in the shared group, and a spec that brings one: its checks pass
+    inbound = _inbound_group(world, taken=28)
+    step = _spec(world, key="new-ws", inbound={**inbound, "allowed_cidrs": ["192.168.0.0/24"]})
+    found = dns_assessment(step.spec, world.deps)
+    assert found.problems == [] and found.inbound_group is not None
+    # When another run reserves that room before this run's preflight writes anything, then this run is
+    # refused under the group's lock; once that workspace no longer uses the group, it reserves
+    group = SharedKey("resolver-security-group", f"{world.peered_vpc}|inbound")
+    _first_reservation_wins(
+        world,
+        held=lambda: group_rules_held(step.spec, world.deps, "run-a", found.inbound_group),
+        reserve=lambda: _reserve_rules(world, "other-ws", {**inbound, "allowed_cidrs": ["192.168.1.0/24"]}),
+        release=lambda: world.deps.ledger.release("other-ws", [group]),
+        lock=f"security-group-rules#{world.peered_vpc}|inbound",
+    )
+
+
+def _first_reservation_wins(
+    world: World,
+    *,
+    held: Callable[[], AbstractContextManager[None]],
+    reserve: Callable[[], Any],
+    release: Callable[[], Any],
+    lock: str,
+) -> None:
+    """Another run reserves (`reserve`) before this run's preflight writes: this run, counting again under
+    the lock (`held`), is refused and writes nothing; once the other lets go (`release`), this run holds the
+    lock while it writes, and gives it back."""
+    reserve()
+    wrote: list[str] = []
+    with pytest.raises(PreflightFailedError) as raised, held():
+        wrote.append("desired state and references")
+    assert wrote == []
+    assert "nothing was changed" in str(raised.value) and "other-ws" in str(raised.value)
+    release()
+    with held():
+        wrote.append("desired state and references")
+        with pytest.raises(SharedResourceBusyError):
+            _fast(world).ledger.quota_lock(lock, "run-b", world.deps.clock, _fast(world).pause).__enter__()
+    assert wrote == ["desired state and references"]
+    with _fast(world).ledger.quota_lock(lock, "run-b", world.deps.clock, _fast(world).pause):
+        pass
+
+
 class _SlowDnsQueries:
     """A resolver that does not answer in time: each name's tries spend `cost_s` of the invocation."""
 
@@ -648,26 +750,16 @@ def test_a_run_that_reserved_first_wins_and_the_other_is_refused_before_it_write
     step = _spec(world)
     found = dns_assessment(step.spec, world.deps)
     assert found.problems == [] and found.listing is not None
-    # When another run reserves the last one before this run's preflight writes anything
-    _reserve(world, "other-ws", world.peered_vpc)
-    wrote: list[str] = []
-    with (
-        pytest.raises(PreflightFailedError) as raised,
-        resolver_quota_held(step.spec, world.deps, "run-a", found.listing),
-    ):
-        wrote.append("desired state and references")
-    # Then this run is refused, counted again under the quota's lock, and wrote nothing
-    assert wrote == []
-    assert "nothing was changed" in str(raised.value) and "other-ws" in str(raised.value)
-    # and with no other reservation it holds the lock while it reserves, and gives it back
-    world.deps.ledger.release("other-ws", [SharedKey("resolver-endpoint", f"{world.peered_vpc}|outbound")])
-    with resolver_quota_held(step.spec, world.deps, "run-a", found.listing):
-        wrote.append("desired state and references")
-        with pytest.raises(SharedResourceBusyError):
-            _fast(world).ledger.quota_lock(QUOTA, "run-b", world.deps.clock, _fast(world).pause).__enter__()
-    assert wrote == ["desired state and references"]
-    with _fast(world).ledger.quota_lock(QUOTA, "run-b", world.deps.clock, _fast(world).pause):
-        pass
+    # When another run reserves the last one before this run's preflight writes anything, then this run is
+    # refused under the quota's lock; with no other reservation, it reserves
+    endpoint = SharedKey("resolver-endpoint", f"{world.peered_vpc}|outbound")
+    _first_reservation_wins(
+        world,
+        held=lambda: resolver_quota_held(step.spec, world.deps, "run-a", found.listing),
+        reserve=lambda: _reserve(world, "other-ws", world.peered_vpc),
+        release=lambda: world.deps.ledger.release("other-ws", [endpoint]),
+        lock=QUOTA,
+    )
 
 
 def test_a_quota_lock_held_by_another_run_is_waited_for_a_while_then_retried(world: World) -> None:

@@ -239,6 +239,10 @@ class DnsAssessment(NamedTuple):
     # another workspace's reference (None otherwise): preflight counts the quota again from them under its
     # lock while it reserves that one (resolver_quota_held).
     listing: list[ResolverEndpointInfo] | None
+    # The inbound endpoint whose own group (shared by the workspaces behind its VPC) this spec adds rules to
+    # that neither the group nor another run's reservation holds, with its VPC (None otherwise): preflight
+    # counts the group's rules again under its lock while it reserves them (group_rules_held).
+    inbound_group: tuple[WantedEndpoint, VpcInfo] | None = None
 
 
 def dns_assessment(spec: WorkspaceSpec, deps: Deps) -> DnsAssessment:
@@ -265,22 +269,95 @@ def dns_assessment(spec: WorkspaceSpec, deps: Deps) -> DnsAssessment:
 
         planned = plan_dns(spec, deps, zones=False)
         problems += [i.detail for i in planned if i.action == "error"]
+    inbound_group: tuple[WantedEndpoint, VpcInfo] | None = None
     for w in wanted:
         if w.security_group_id or w.vpc_id not in vpcs or w.direction != "INBOUND":
             continue
         group = resolver.find_security_group(w.vpc_id, group_name(deps.settings.owner_tag, w.role))
-        if group is None:
+        problem, adds = group_rules_problem(spec.workspace_key, deps, w, vpcs[w.vpc_id], group)
+        if problem:
+            problems.append(problem)
+        elif adds:
+            inbound_group = (w, vpcs[w.vpc_id])
+    return DnsAssessment(problems, planned, listing, inbound_group)
+
+
+def reserved_group_rules(
+    deps: Deps, w: WantedEndpoint, vpc: VpcInfo, workspace_key: str
+) -> dict[str, set[GroupRule]]:
+    """The DNS rules the other workspaces sharing the endpoint's own group want in it, by workspace: those
+    the ledger names as its users, from their desired specs (preflight stores the spec, under the group's
+    lock, before any step adds a rule). What their runs in progress are about to add, or added already."""
+    if not deps.settings.table_name:
+        return {}
+    from dbx_privatelink.models.dns_spec import DnsSpec  # the spec documents as the DNS steps read them
+
+    record = deps.ledger.get(resolver_key("resolver-security-group", w.vpc_id, w.role))
+    wanted: dict[str, set[GroupRule]] = {}
+    for other in sorted(set(record.refs if record else ()) - {workspace_key}):
+        desired = deps.store.get_desired(other)
+        if desired is None:
             continue
-        rules = {r for r in group.ingress if r.is_dns} | set(wanted_group_rules(w, vpcs[w.vpc_id]))
-        count = len(rules) + group.other_rules
-        if count > MAX_RULES_PER_SECURITY_GROUP:
-            problems.append(
-                f"{w.label}.allowed_cidrs: the inbound endpoint's group {group.group_id} is shared by the "
-                f"workspaces behind {w.vpc_id} and would hold {count} rules (TCP and UDP 53 per network); the "
-                f"quota 'inbound rules per security group' is {MAX_RULES_PER_SECURITY_GROUP}: use wider, "
-                "aggregated networks (adjacent CIDRs are merged), or name a group of your own in security_group_id"
-            )
-    return DnsAssessment(problems, planned, listing)
+        theirs = [
+            x
+            for x in wanted_endpoints(DnsSpec.model_validate(desired.spec))
+            if (x.vpc_id, x.role) == (w.vpc_id, w.role) and not x.security_group_id
+        ]
+        wanted[other] = {r for x in theirs for r in wanted_group_rules(x, vpc)}
+    return wanted
+
+
+def group_rules_problem(
+    workspace_key: str, deps: Deps, w: WantedEndpoint, vpc: VpcInfo, group: SecurityGroupRef | None
+) -> tuple[str | None, bool]:
+    """The quota of an inbound endpoint's own group, shared by the workspaces behind its VPC: the DNS rules it
+    holds, those other workspaces' runs reserved and have not added yet, and this spec's, counted once each.
+    Also whether this spec adds a rule that neither the group nor a reservation holds (preflight then counts
+    again under the group's lock while it reserves them: group_rules_held)."""
+    ours = set(wanted_group_rules(w, vpc))
+    live = {r for r in group.ingress if r.is_dns} if group else set()
+    others = reserved_group_rules(deps, w, vpc, workspace_key)
+    pending = {r for rules in others.values() for r in rules} - live
+    adds = bool(ours - live - pending)
+    count = len(live | pending | ours) + (group.other_rules if group else 0)
+    if count <= MAX_RULES_PER_SECURITY_GROUP:
+        return None, adds
+    reserving = sorted(k for k, rules in others.items() if rules - live)
+    reserved = (
+        f", {len(pending)} of them reserved by the runs in progress of {', '.join(reserving)}"
+        if pending
+        else ""
+    )
+    return (
+        f"{w.label}.allowed_cidrs: the inbound endpoint's group {group.group_id if group else '(not made yet)'} "
+        f"is shared by the workspaces behind {w.vpc_id} and would hold {count} rules{reserved} (TCP and UDP 53 "
+        f"per network); the quota 'inbound rules per security group' is {MAX_RULES_PER_SECURITY_GROUP}: use "
+        "wider, aggregated networks (adjacent CIDRs are merged), or name a group of your own in security_group_id"
+    ), adds
+
+
+@contextmanager
+def group_rules_held(
+    spec: SpecOfDns, deps: Deps, holder: str, inbound: tuple[WantedEndpoint, VpcInfo] | None
+) -> Iterator[None]:
+    """For preflight's reservation of the rules this spec adds to a shared inbound group (its desired spec,
+    which the other workspaces' preflights read, and its reference to the group): the group's rules are
+    counted again under the group's lock and the block runs while it is held, so that two runs that each fit
+    the quota alone cannot together exceed it; over it, the PreflightFailedError is raised before the block,
+    and nothing was changed. A spec whose rules the group or a reservation holds already takes no lock."""
+    if inbound is None or not deps.settings.table_name:
+        yield
+        return
+    w, vpc = inbound
+    quota = f"security-group-rules#{w.vpc_id}|{w.role}"
+    with deps.ledger.quota_lock(quota, holder, deps.clock, deps.pause):
+        group = deps.resolver(spec.region).find_security_group(
+            w.vpc_id, group_name(deps.settings.owner_tag, w.role)
+        )
+        problem, _ = group_rules_problem(spec.workspace_key, deps, w, vpc, group)
+        if problem:
+            raise PreflightFailedError(f"Preflight found 1 problem(s); nothing was changed:\n- {problem}")
+        yield
 
 
 def _endpoint_key(w: WantedEndpoint) -> SharedKey:

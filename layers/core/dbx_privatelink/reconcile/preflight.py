@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from dbx_privatelink.wiring import Deps
 
 if TYPE_CHECKING:
+    from dbx_privatelink.reconcile.dns import WantedEndpoint  # it imports this module
     from dbx_privatelink.reconcile.dns_plan import PlannedChange  # it imports this module
 MIN_PREFIX, MAX_PREFIX = 17, 26
 MAX_INTERFACE_ENDPOINTS_PER_VPC = 50  # VPC quota, default
@@ -262,6 +263,9 @@ class Assessment(NamedTuple):
     # The region's Resolver endpoints as listed, when the spec adds one no other workspace holds yet
     # (preflight then reserves it under the quota's lock): None otherwise.
     resolver_listing: list[ResolverEndpointInfo] | None = None
+    # The inbound endpoint whose shared group the spec adds rules to, with its VPC (preflight then reserves
+    # them under the group's lock): None otherwise.
+    inbound_group: tuple[WantedEndpoint, VpcInfo] | None = None
 
 
 def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
@@ -270,7 +274,7 @@ def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
     state (fenced by the lease: a failed spec never replaces the last good one) and the workspace refers to
     the resources it shares with others (the ledger), before any step finds or creates one."""
     from dbx_privatelink.reconcile.converged import converged, read_once  # the DNS steps import this module
-    from dbx_privatelink.reconcile.dns import resolver_quota_held  # the DNS steps import this module
+    from dbx_privatelink.reconcile.dns import group_rules_held, resolver_quota_held  # it imports this module
 
     spec = inp.spec
     found = assess(spec, deps)
@@ -292,9 +296,12 @@ def preflight(inp: SpecStep, deps: Deps) -> PreflightOutput:
     # refers to (reserves) them, so that runs started at the same moment cannot together exceed it.
     with resolver_quota_held(spec, deps, inp.execution_name, found.resolver_listing):
         records = deps.ledger.refer(spec.workspace_key, [k for k in keys if k.kind == "resolver-endpoint"])
-    deps.store.put_desired(spec, holder=inp.execution_name)
-    deps.store.clear_pending(spec.workspace_key, spec.spec_hash())
-    records |= deps.ledger.refer(spec.workspace_key, [k for k in keys if k.kind != "resolver-endpoint"])
+    # New rules in a shared inbound group: its rules are counted again under its lock, held while the spec
+    # (which names the networks the rules admit) becomes desired and the workspace refers to the group.
+    with group_rules_held(spec, deps, inp.execution_name, found.inbound_group):
+        deps.store.put_desired(spec, holder=inp.execution_name)
+        deps.store.clear_pending(spec.workspace_key, spec.spec_hash())
+        records |= deps.ledger.refer(spec.workspace_key, [k for k in keys if k.kind != "resolver-endpoint"])
     convergence = converged(spec, found, observed, databricks, deps)
     return PreflightOutput(
         endpoints=[p for p in found.endpoints if p.is_databricks],
@@ -373,13 +380,17 @@ def assess(spec: WorkspaceSpec, deps: Deps, *, zones: bool = True, dns: bool = T
             _check_endpoint_ownership(plan, existing, deps.settings.owner_tag, ec2, problems)
 
     listing = _check_shared_endpoints(plans, ec2, deps.settings.owner_tag, problems)
-    dns_plan, resolver_listing = None, None
+    dns_plan, resolver_listing, inbound_group = None, None, None
     if dns:
         from dbx_privatelink.reconcile.dns import dns_assessment  # the DNS steps import this module
 
         dns_found = dns_assessment(spec, deps)
         problems += dns_found.problems
-        dns_plan, resolver_listing = dns_found.planned, dns_found.listing
+        dns_plan, resolver_listing, inbound_group = (
+            dns_found.planned,
+            dns_found.listing,
+            dns_found.inbound_group,
+        )
     if zones:
         problems += zone_problems(spec, deps)
     warnings = []
@@ -397,4 +408,5 @@ def assess(spec: WorkspaceSpec, deps: Deps, *, zones: bool = True, dns: bool = T
         listing=listing,
         dns_plan=dns_plan,
         resolver_listing=resolver_listing,
+        inbound_group=inbound_group,
     )
