@@ -604,6 +604,11 @@ def test_rules_reserved_by_runs_in_progress_count_against_a_shared_groups_quota(
     same = _spec(world, key="new-ws", inbound={**inbound, "allowed_cidrs": ["192.168.1.0/24"]})
     found = dns_assessment(same.spec, world.deps)
     assert found.problems == [] and found.inbound_group is None
+    # and a spec whose networks the group holds already (a re-apply) is not refused for what others reserved,
+    # even past the quota
+    _reserve_rules(world, "third-ws", {**inbound, "allowed_cidrs": ["192.168.2.0/24"]})
+    found = dns_assessment(_spec(world, inbound=inbound).spec, world.deps)
+    assert found.problems == [] and found.inbound_group is None
 
 
 def test_a_run_that_reserved_rules_first_wins_and_the_other_is_refused_before_it_writes(world: World) -> None:

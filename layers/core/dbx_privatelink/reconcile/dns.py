@@ -311,11 +311,14 @@ def group_rules_problem(
     workspace_key: str, deps: Deps, w: WantedEndpoint, vpc: VpcInfo, group: SecurityGroupRef | None
 ) -> tuple[str | None, bool]:
     """The quota of an inbound endpoint's own group, shared by the workspaces behind its VPC: the DNS rules it
-    holds, those other workspaces' runs reserved and have not added yet, and this spec's, counted once each.
+    holds, those other workspaces' runs reserved and have not added yet, and this spec's, counted once each
+    (a spec whose rules the group holds already adds none: it is never refused for what others reserved).
     Also whether this spec adds a rule that neither the group nor a reservation holds (preflight then counts
     again under the group's lock while it reserves them: group_rules_held)."""
     ours = set(wanted_group_rules(w, vpc))
     live = {r for r in group.ingress if r.is_dns} if group else set()
+    if ours <= live:
+        return None, False  # the group holds them already (a re-apply): this spec adds nothing to count
     others = reserved_group_rules(deps, w, vpc, workspace_key)
     pending = {r for rules in others.values() for r in rules} - live
     adds = bool(ours - live - pending)
