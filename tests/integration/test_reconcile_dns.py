@@ -3,6 +3,7 @@ drift repair of rule targets, associations, and the RSLVR-00804 refusal."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -604,6 +605,14 @@ def test_rules_reserved_by_runs_in_progress_count_against_a_shared_groups_quota(
     same = _spec(world, key="new-ws", inbound={**inbound, "allowed_cidrs": ["192.168.1.0/24"]})
     found = dns_assessment(same.spec, world.deps)
     assert found.problems == [] and found.inbound_group is None
+    # and a workspace whose stored spec this version refuses is counted by what the group holds, and stops
+    # no one's preflight
+    _reserve_rules(world, "stale-ws", inbound)
+    desired = world.deps.store._t.get_item(Key={"pk": "WS#stale-ws", "sk": "DESIRED"})["Item"]
+    spec = json.loads(desired["spec"])
+    spec["dns"]["inbound"]["allowed_cidrs"] = ["not a network"]
+    world.deps.store._t.put_item(Item={**desired, "spec": json.dumps(spec)})
+    assert dns_assessment(same.spec, world.deps).problems == []
     # and a spec whose networks the group holds already (a re-apply) is not refused for what others reserved,
     # even past the quota
     _reserve_rules(world, "third-ws", {**inbound, "allowed_cidrs": ["192.168.2.0/24"]})

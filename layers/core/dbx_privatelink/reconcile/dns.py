@@ -290,6 +290,8 @@ def reserved_group_rules(
     lock, before any step adds a rule). What their runs in progress are about to add, or added already."""
     if not deps.settings.table_name:
         return {}
+    from pydantic import ValidationError
+
     from dbx_privatelink.models.dns_spec import DnsSpec  # the spec documents as the DNS steps read them
 
     record = deps.ledger.get(resolver_key("resolver-security-group", w.vpc_id, w.role))
@@ -298,9 +300,13 @@ def reserved_group_rules(
         desired = deps.store.get_desired(other)
         if desired is None:
             continue
+        try:
+            view = DnsSpec.model_validate(desired.spec)
+        except ValidationError:
+            continue  # a stored spec this version refuses (its own runs say so): the group's rules count it
         theirs = [
             x
-            for x in wanted_endpoints(DnsSpec.model_validate(desired.spec))
+            for x in wanted_endpoints(view)
             if (x.vpc_id, x.role) == (w.vpc_id, w.role) and not x.security_group_id
         ]
         wanted[other] = {r for x in theirs for r in wanted_group_rules(x, vpc)}
