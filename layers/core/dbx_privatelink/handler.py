@@ -90,6 +90,7 @@ def step[In: BaseModel](
         try:
             parsed = model.model_validate(event)
         except ValidationError as exc:
+            _count(name, SpecInvalidError.__name__, correlation)  # a refused input is an outcome too
             raise SpecInvalidError(f"{name}: invalid input: {exc.errors(include_url=False)}") from None
         try:
             result = action(parsed, deps)
