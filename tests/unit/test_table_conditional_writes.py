@@ -75,4 +75,5 @@ def test_a_conditional_write_that_holds_returns_dynamodbs_answer() -> None:
     client = TableClient(table=None)
     answer = {"Attributes": {"refs": {"ws-a"}}}
     # Then its answer is returned (the ledger reads the entry as it is now from it)
-    assert client._conditional("UpdateItem", lambda **kwargs: answer, Key={}) is answer
+    assert client._updated("UpdateItem", lambda **kwargs: answer, Key={}) is answer
+    assert client._conditional("UpdateItem", lambda **kwargs: answer, Key={}) is True

@@ -110,7 +110,7 @@ class DriftStore(StoreClient):
 
         Only a failed condition means "already claimed": throttling, access denied or an unreachable table
         raise (the domain's AWS errors), so the event is retried or surfaces instead of being dropped."""
-        claimed = self._conditional(
+        return self._conditional(
             "PutItem",
             self._t.put_item,
             Item={
@@ -121,7 +121,6 @@ class DriftStore(StoreClient):
             },
             ConditionExpression=Attr("pk").not_exists(),
         )
-        return claimed is not None
 
     def release_drift_event(self, workspace_key: str, event_id: str) -> None:
         """Forget a claim whose handling failed half-way, so that the retry handles the event again."""
@@ -151,7 +150,7 @@ class DriftStore(StoreClient):
             Item=self._open_item(opened),
             ConditionExpression=Attr("pk").not_exists(),
         )
-        return opened if written is not None else None
+        return opened if written else None
 
     def save_open_drift(self, record: DriftRecord) -> DriftRecord | None:
         """Write an update of an open drift read at record.version; None when it changed (or closed) since."""
@@ -162,7 +161,7 @@ class DriftStore(StoreClient):
             Item=self._open_item(saved),
             ConditionExpression=Attr("version").eq(record.version),
         )
-        return saved if written is not None else None
+        return saved if written else None
 
     def list_open_drift(self, workspace_key: str) -> list[DriftRecord]:
         """The workspace's open drifts (few: one per thing that is wrong right now)."""
@@ -190,13 +189,12 @@ class DriftStore(StoreClient):
         leaves a copy that the next close overwrites, and list_drift shows the open one meanwhile."""
         assert record.closed_at, "close_drift needs closed_at"
         self._put_history(record.workspace_key, record.history_key(), "record", record)
-        closed = self._conditional(
+        if self._conditional(
             "DeleteItem",
             self._t.delete_item,
             Key={"pk": workspace_pk(record.workspace_key), "sk": f"DRIFTOPEN#{record.fingerprint}"},
             ConditionExpression=Attr("version").eq(record.version),
-        )
-        if closed is not None:
+        ):
             return True
         self._call(
             "DeleteItem",
@@ -279,7 +277,7 @@ class DriftStore(StoreClient):
     ) -> bool:
         """Count a remediation start, unless the window changed since `seen` was read (then False)."""
         condition = Attr("version").eq(seen.version) if seen.version else Attr("pk").not_exists()
-        reserved = self._conditional(
+        return self._conditional(
             "PutItem",
             self._t.put_item,
             Item={
@@ -293,7 +291,6 @@ class DriftStore(StoreClient):
             },
             ConditionExpression=condition,
         )
-        return reserved is not None
 
     # --- the scan's marker: least recently scanned first ---
 

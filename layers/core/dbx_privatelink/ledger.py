@@ -83,7 +83,7 @@ class LedgerClient(TableClient):
         A resource a decommission has claimed raises SharedResourceBusyError: it is being deleted."""
         records: dict[SharedKey, SharedRecord] = {}
         for key in sorted(set(keys)):
-            answer = self._conditional(
+            answer = self._updated(
                 "UpdateItem",
                 self._t.update_item,
                 Key={"pk": key.pk, "sk": "META"},
@@ -123,7 +123,7 @@ class LedgerClient(TableClient):
         """Remove the workspace from each resource's references; returns the entries as they are now."""
         records: dict[SharedKey, SharedRecord] = {}
         for key in sorted(set(keys)):
-            answer = self._conditional(
+            answer = self._updated(
                 "UpdateItem",
                 self._t.update_item,
                 Key={"pk": key.pk, "sk": "META"},
@@ -138,7 +138,7 @@ class LedgerClient(TableClient):
 
     def claim(self, key: SharedKey, token: str) -> bool:
         """Mark the resource as being deleted by `token`; False while any workspace still refers to it."""
-        claimed = self._conditional(
+        return self._conditional(
             "UpdateItem",
             self._t.update_item,
             Key={"pk": key.pk, "sk": "META"},
@@ -150,19 +150,17 @@ class LedgerClient(TableClient):
             ),
             ExpressionAttributeValues={":token": token},
         )
-        return claimed is not None
 
     def unclaim(self, key: SharedKey, token: str) -> bool:
         """Give a claim back (a decommission that failed, or kept the resource after all): references may be
         added again. False when `token` does not hold the claim."""
-        given_back = self._conditional(
+        return self._conditional(
             "UpdateItem",
             self._t.update_item,
             Key={"pk": key.pk, "sk": "META"},
             UpdateExpression="REMOVE deleting",
             ConditionExpression=Attr("deleting").eq(token),
         )
-        return given_back is not None
 
     def forget(self, key: SharedKey, token: str) -> None:
         """Remove the entry once the resource is gone (only by the decommission that claimed it)."""
@@ -215,7 +213,7 @@ class LedgerClient(TableClient):
         update = "SET lock_holder = :holder, lock_expires = :expires" + "".join(
             f", #f{n} = :f{n}" for n in range(len(fields))
         )
-        taken = self._conditional(
+        return self._conditional(
             "UpdateItem",
             self._t.update_item,
             Key={"pk": pk, "sk": "META"},
@@ -228,7 +226,6 @@ class LedgerClient(TableClient):
             **({"ExpressionAttributeNames": names} if names else {}),
             ExpressionAttributeValues=values,
         )
-        return taken is not None
 
     def _holder(self, pk: str) -> str:
         current = self._call("GetItem", self._t.get_item, Key={"pk": pk, "sk": "META"}).get("Item")

@@ -189,10 +189,7 @@ class StoreClient(TableClient):
             condition = (
                 Attr("pk").not_exists() if seen_generation is None else Attr("generation").eq(seen_generation)
             )
-            return (
-                self._conditional("PutItem", self._t.put_item, Item=item, ConditionExpression=condition)
-                is not None
-            )
+            return self._conditional("PutItem", self._t.put_item, Item=item, ConditionExpression=condition)
         # The table resource's client takes Python values, as the table's own calls do.
         put: dict[str, Any] = {"TableName": self._t.name, "Item": item}
         if seen_generation is None:
@@ -265,7 +262,7 @@ class StoreClient(TableClient):
     def reject_pending(self, workspace_key: str, spec_hash: str, error: str, cause: str) -> bool:
         """Record why the pending spec failed before it became desired; False when the pending spec is
         another one (a newer spec arrived meanwhile) or there is none."""
-        rejected = self._conditional(
+        return self._conditional(
             "UpdateItem",
             self._t.update_item,
             Key={"pk": workspace_pk(workspace_key), "sk": "PENDING"},
@@ -274,7 +271,6 @@ class StoreClient(TableClient):
             ExpressionAttributeNames={"#state": "state", "#error": "error"},
             ExpressionAttributeValues={":r": "rejected", ":at": now_iso(), ":e": error, ":c": cause},
         )
-        return rejected is not None
 
     def clear_pending(self, workspace_key: str, spec_hash: str) -> None:
         """Forget the pending spec once it became desired (a newer pending spec stays)."""
@@ -288,7 +284,7 @@ class StoreClient(TableClient):
     def _clear_decommission(self, workspace_key: str, seen: Desired) -> bool:
         """Remove the marker `seen` carries; False when the item changed since it was read."""
         assert seen.decommission is not None
-        cleared = self._conditional(
+        return self._conditional(
             "UpdateItem",
             self._t.update_item,
             Key={"pk": workspace_pk(workspace_key), "sk": "DESIRED"},
@@ -296,13 +292,12 @@ class StoreClient(TableClient):
             ConditionExpression=Attr("generation").eq(seen.generation)
             & Attr("decommission").eq(seen.decommission.model_dump_json()),
         )
-        return cleared is not None
 
     # --- decommission ---
 
     def set_decommission(self, workspace_key: str, marker: DecommissionMarker) -> bool:
         """Mark the workspace (its desired spec stays as history); False when it has no desired spec."""
-        marked = self._conditional(
+        return self._conditional(
             "UpdateItem",
             self._t.update_item,
             Key={"pk": workspace_pk(workspace_key), "sk": "DESIRED"},
@@ -310,7 +305,6 @@ class StoreClient(TableClient):
             ConditionExpression=Attr("pk").exists(),
             ExpressionAttributeValues={":m": marker.model_dump_json()},
         )
-        return marked is not None
 
     def list_desired(self) -> dict[str, Desired]:
         """Every workspace's desired spec and marker, by key (one paginated Scan: for decommission, not for
@@ -382,13 +376,13 @@ class StoreClient(TableClient):
             },
             ConditionExpression=condition,
         )
-        if taken is None:
+        if not taken:
             return LeaseAttempt(acquired=False, holder=self.get_lease(workspace_key))
         return LeaseAttempt(acquired=True)
 
     def mark_dirty(self, workspace_key: str, holder: str) -> bool:
         """Ask the current holder to reconcile once more; False when the lease changed hands meanwhile."""
-        marked = self._conditional(
+        return self._conditional(
             "UpdateItem",
             self._t.update_item,
             Key={"pk": workspace_pk(workspace_key), "sk": "LEASE"},
@@ -396,7 +390,6 @@ class StoreClient(TableClient):
             ConditionExpression=Attr("holder").eq(holder),
             ExpressionAttributeValues={":t": True},
         )
-        return marked is not None
 
     def release_lease(self, workspace_key: str, holder: str, *, allow_rerun: bool) -> bool:
         """Release the lease; when it is dirty and a rerun is allowed, keep it, clear dirty and return True."""
@@ -409,7 +402,7 @@ class StoreClient(TableClient):
                 ConditionExpression=Attr("holder").eq(holder) & Attr("dirty").eq(True),
                 ExpressionAttributeValues={":f": False},
             )
-            if kept is not None:
+            if kept:
                 return True
         # Refused when the lease is not ours any more: then there is nothing to release.
         self._conditional(

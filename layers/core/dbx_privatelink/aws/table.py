@@ -28,7 +28,7 @@ class TableClient:
         except BotoCoreError as exc:
             raise map_aws_error(exc, f"DynamoDB {operation}") from exc
 
-    def _conditional(self, operation: str, fn: Any, **kwargs: Any) -> dict[str, Any] | None:
+    def _updated(self, operation: str, fn: Any, **kwargs: Any) -> dict[str, Any] | None:
         """A conditional write: DynamoDB's answer, or None when its condition did not hold (someone else
         wrote first, or the item is not in the state the write expects). Throttling, access denied or an
         unreachable table raise, so that a write is retried or surfaces instead of being taken as refused."""
@@ -37,3 +37,7 @@ class TableClient:
         except ClientError:
             return None
         return answer
+
+    def _conditional(self, operation: str, fn: Any, **kwargs: Any) -> bool:
+        """A conditional write (`_updated`) whose answer is not needed: False when its condition did not hold."""
+        return self._updated(operation, fn, **kwargs) is not None

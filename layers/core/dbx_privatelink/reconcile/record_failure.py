@@ -35,15 +35,15 @@ def record_failure(inp: RecordFailureInput, deps: Deps) -> RecordFailureOutput:
 
 
 def _record_failed_run(inp: RecordFailureInput, spec: WorkspaceSpec, cause: str, deps: Deps) -> None:
-    key = spec.workspace_key
+    key, spec_hash = spec.workspace_key, spec.spec_hash()
     desired = deps.store.get_desired(key)
-    rejected = desired is None or desired.spec_hash != spec.spec_hash()
+    rejected = desired is None or desired.spec_hash != spec_hash
     if rejected:
-        deps.store.reject_pending(key, spec.spec_hash(), inp.error.Error, cause)
+        deps.store.reject_pending(key, spec_hash, inp.error.Error, cause)
     last_run = {"execution": inp.execution_name, "outcome": "FAILED", "ended_at": now_iso()}
     if rejected and desired is not None:
         # Nothing of the rejected spec was applied: the workspace is as its desired spec left it.
-        deps.store.update_observed(key, {"last_run": {**last_run, "rejected_spec": spec.spec_hash()}})
+        deps.store.update_observed(key, {"last_run": {**last_run, "rejected_spec": spec_hash}})
     else:
         deps.store.update_observed(
             key,
