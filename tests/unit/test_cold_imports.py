@@ -457,14 +457,34 @@ def test_detect_drift_maps_events_without_the_spec_the_preflight_or_the_scans_mo
     assert not seen & heavy, sorted(seen & heavy)
 
 
-def test_the_scan_of_a_workspace_loads_the_results_it_compares_and_not_the_steps_inputs() -> None:
+# Observes the DNS side of the spec in argv's JSON, recorded with nothing to read (the adapter is never asked).
+_OBSERVE_DNS = (
+    "import json\n"
+    "from dbx_privatelink.drift.scan import observe_dns\n"
+    "from dbx_privatelink.spec import parse_spec\n"
+    "class Deps:\n"
+    "    def resolver(self, region): return None\n"
+    "assert observe_dns(parse_spec(json.loads(%r)), {'dns': {}}, Deps()) == []\n"
+)
+
+
+def test_the_scan_of_a_workspace_loads_its_dns_comparison_only_for_a_workspace_with_a_dns_section() -> None:
     # Given ScanWorkspace: it reads the stored spec, assesses it as preflight does and compares the live
-    # state with the results the reconcile leaves
-    # When its handler module is imported
+    # state with what the reconcile left; the Resolver side only for a spec with a dns section
+    with_dns = _dns_document()
+    without_dns = {k: v for k, v in with_dns.items() if k != "dns"}
+    # When its handler module is imported, and then it observes a workspace without and one with a dns section
     seen = set(_probe("scan_workspace")["modules"])
-    # Then it has the results and preflight, and not the inputs of the steps that make or record them
-    assert {"dbx_privatelink.models.record", "dbx_privatelink.models.dns", "dbx_privatelink.spec"} <= seen
-    inputs = {
+    plain = set(_probe("scan_workspace", then=_OBSERVE_DNS % json.dumps(without_dns))["modules"])
+    custom = set(_probe("scan_workspace", then=_OBSERVE_DNS % json.dumps(with_dns))["modules"])
+    # Then the import has the spec and preflight, and neither the steps' inputs nor the DNS comparison (the
+    # DNS steps' rules and results), nor the stores, which the composition root builds at first use
+    assert {
+        "dbx_privatelink.spec",
+        "dbx_privatelink.reconcile.preflight",
+        "dbx_privatelink.drift.scan",
+    } <= seen
+    later = {
         f"dbx_privatelink.{part}"
         for part in (
             "models.record_steps",
@@ -473,9 +493,22 @@ def test_the_scan_of_a_workspace_loads_the_results_it_compares_and_not_the_steps
             "models.dns_steps",
             "models.spec_names",
             "drift.models",
+            "drift.scan_dns",
+            "reconcile.dns",
+            "models.dns",
+            "store",
+            "drift_store",
         )
     }
-    assert not seen & inputs, sorted(seen & inputs)
+    assert not seen & later, sorted(seen & later)
+    # And a workspace without a dns section is observed without it, one with a dns section loads it
+    dns_side = {
+        "dbx_privatelink.drift.scan_dns",
+        "dbx_privatelink.reconcile.dns",
+        "dbx_privatelink.models.dns",
+    }
+    assert not plain & dns_side, sorted(plain & dns_side)
+    assert dns_side <= custom
 
 
 @pytest.mark.parametrize("step", ["plan_decommission", "release_shared_resources", "delete_endpoints"])

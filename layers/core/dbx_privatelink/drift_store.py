@@ -19,7 +19,8 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from pydantic import BaseModel, ConfigDict, Field
 
-from dbx_privatelink.store import StoreClient, now_iso, workspace_pk
+from dbx_privatelink.clock import now_iso
+from dbx_privatelink.store import StoreClient, workspace_pk
 
 DRIFT_EVENT_TTL_SECONDS = 90 * 24 * 3600
 CONFIG_PK = "CONFIG"

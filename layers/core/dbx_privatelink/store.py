@@ -17,7 +17,6 @@ Drift's items in the same table (its records, the remediation window, the pause 
 
 import json
 import time
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -25,6 +24,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from dbx_privatelink.aws.table import TableClient
+from dbx_privatelink.clock import now_iso
 from dbx_privatelink.decommission import DecommissionMode
 from dbx_privatelink.errors import LeaseLostError
 
@@ -32,10 +32,6 @@ if TYPE_CHECKING:
     from dbx_privatelink.spec import WorkspaceSpec
 
 LEASE_TTL_SECONDS = 6 * 3600
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 DecommissionState = Literal["decommissioning", "decommissioned", "failed"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dbx_privatelink.aws.executions import holder_running
+from dbx_privatelink.clock import now_iso
 from dbx_privatelink.decommission.claims import claim_token
 from dbx_privatelink.decommission.models import DecommissionContext
 from dbx_privatelink.decommission.polling import LEASE_FREED
@@ -20,7 +21,7 @@ from dbx_privatelink.decommission.run_models import BeginDecommissionOutput
 from dbx_privatelink.decommission.standing import standing
 from dbx_privatelink.errors import DecommissionRefusedError, LeaseNotFreedTimeoutError
 from dbx_privatelink.reconcile.polling import next_poll
-from dbx_privatelink.store import LEASE_TTL_SECONDS, DecommissionMarker, now_iso
+from dbx_privatelink.store import LEASE_TTL_SECONDS, DecommissionMarker
 
 if TYPE_CHECKING:
     from dbx_privatelink.decommission.run_models import BeginDecommissionInput

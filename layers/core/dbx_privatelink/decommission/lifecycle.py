@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from dbx_privatelink.clock import now_iso
 from dbx_privatelink.decommission.claims import claim_token
 from dbx_privatelink.decommission.run_models import DecommissionSummary, RecordDecommissionFailureOutput
 from dbx_privatelink.errors import human_cause
 from dbx_privatelink.shared_key import SharedKey
-from dbx_privatelink.store import DecommissionMarker, RunRecord, now_iso
+from dbx_privatelink.store import DecommissionMarker, RunRecord
 
 if TYPE_CHECKING:
     from dbx_privatelink.decommission import DecommissionMode

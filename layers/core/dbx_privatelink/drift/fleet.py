@@ -23,7 +23,6 @@ from dbx_privatelink.drift.records import (
 )
 from dbx_privatelink.drift.remediation import follow_up_failed_remediation, respond
 from dbx_privatelink.drift.scan import scan_workspace
-from dbx_privatelink.drift_store import DriftRecord
 
 if TYPE_CHECKING:
     from dbx_privatelink.drift.outcomes import ScanWorkspaceInput
@@ -70,6 +69,10 @@ def scan_and_respond(
         close_gone(key, deps)  # found healthy: every open drift is repaired or resolved
         return WorkspaceOutcome(workspace_key=key, outcome="in sync")
     findings = brief_findings(result.findings)
+    # The drift store's module (its records among its models) is loaded where the composition root builds the
+    # store (deps.drift_store above), as every adapter is, not at import.
+    from dbx_privatelink.drift_store import DriftRecord
+
     if not store.claim_drift_event(key, event.scan_id, int(now)):
         # This item ran before (a retry after a failure past this point): that run recorded the drift.
         return WorkspaceOutcome(workspace_key=key, outcome="duplicate", findings=findings)

@@ -17,9 +17,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
+from dbx_privatelink.clock import now_iso
 from dbx_privatelink.drift.notify import Notifier, drift_message
 from dbx_privatelink.errors import DbxPrivateLinkError
-from dbx_privatelink.store import now_iso
 
 if TYPE_CHECKING:
     from dbx_privatelink.drift_store import DriftRecord, DriftStore

@@ -5,13 +5,14 @@ from __future__ import annotations
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
+from dbx_privatelink.clock import now_iso
 from dbx_privatelink.drift.records import close_repaired
 from dbx_privatelink.errors import DbxPrivateLinkError
 from dbx_privatelink.models.record_steps import RecordAndReleaseOutput
 from dbx_privatelink.reconcile.shared import observed_ids
 from dbx_privatelink.shared_key import SharedKey
 from dbx_privatelink.spec_sections import spec_network
-from dbx_privatelink.store import RunRecord, now_iso
+from dbx_privatelink.store import RunRecord
 
 if TYPE_CHECKING:
     from dbx_privatelink.models.record_steps import RecordAndReleaseInput

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from dbx_privatelink.clock import now_iso
 from dbx_privatelink.errors import human_cause
 from dbx_privatelink.models.record_steps import RecordFailureOutput
 from dbx_privatelink.spec import parse_spec
-from dbx_privatelink.store import RunRecord, now_iso
+from dbx_privatelink.store import RunRecord
 
 if TYPE_CHECKING:
     from dbx_privatelink.models.record_steps import RecordFailureInput
