@@ -43,18 +43,18 @@ class DriftRecord(BaseModel):
     detected_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="microseconds"))
     event_time: str = ""
     event_name: str = ""
-    resource_ids: list[str] = Field(default_factory=list)
+    resource_ids: list[str] = []
     actor: str = ""
     summary: str = ""
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
-    findings: list[str] = Field(default_factory=list)
+    findings: list[str] = []
     mode: str = ""  # the effective drift mode: remediate | notify | off
     # Open: remediation_started | coalesced | notified | paused | rate_limited | remediation_failed.
     # Closed: repaired (a repair run SUCCEEDED) | resolved (found healthy with no repair of ours).
     # Never stored: skipped | ignored | decommissioned.
     outcome: str = ""
-    actions: list[str] = Field(default_factory=list)
+    actions: list[str] = []
     execution_name: str | None = None
     execution_arn: str | None = None
     notified: bool = False

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from dbx_privatelink.aws.table import TableClient
 from dbx_privatelink.errors import SharedResourceBusyError
@@ -48,7 +48,7 @@ class SharedRecord(BaseModel):
     key: str
     resource_id: str = ""
     created_by: str = ""
-    refs: tuple[str, ...] = Field(default_factory=tuple)
+    refs: tuple[str, ...] = ()
     deleting: str = ""
 
     @property

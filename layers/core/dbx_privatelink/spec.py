@@ -37,7 +37,7 @@ class AdoptEndpoints(SpecModel):
 
 class EndpointsSection(SpecModel):
     aws_services: list[AwsService] = Field(default_factory=lambda: list(DEFAULT_AWS_SERVICES))
-    s3_route_table_ids: list[RouteTableId] = Field(default_factory=list)
+    s3_route_table_ids: list[RouteTableId] = []
     adopt: AdoptEndpoints = Field(default_factory=AdoptEndpoints)
 
     @field_validator("aws_services")

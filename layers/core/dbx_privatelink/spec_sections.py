@@ -77,7 +77,7 @@ class WorkspaceTarget(SpecModel):
     deployment_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] | None = None
     existing_workspace_id: Annotated[int, Field(gt=0)] | None = None
     pricing_tier: Literal["PREMIUM", "ENTERPRISE"] = "ENTERPRISE"
-    custom_tags: dict[str, str] = Field(default_factory=dict)
+    custom_tags: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _create_or_adopt(self) -> Self:
@@ -99,7 +99,7 @@ class PrivateAccess(SpecModel):
     public_access_enabled: bool = False
     level: Literal["ACCOUNT", "ENDPOINT"] = "ACCOUNT"
     # Databricks registration ids allowed besides the ones this application registers (ENDPOINT level).
-    extra_allowed_vpc_endpoint_ids: list[DatabricksId] = Field(default_factory=list)
+    extra_allowed_vpc_endpoint_ids: list[DatabricksId] = []
 
 
 def _listed_once(value: list[str]) -> list[str]:

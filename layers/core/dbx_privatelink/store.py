@@ -109,7 +109,7 @@ class RunRecord(BaseModel):
     generation: int = 0
     error: str | None = None
     cause: str | None = None
-    summary: dict[str, Any] = Field(default_factory=dict)
+    summary: dict[str, Any] = {}
 
 
 def workspace_pk(key: str) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from dbx_privatelink.aws.errors import error_code, map_aws_error
 from dbx_privatelink.errors import PrivateDnsConflictError
@@ -77,7 +77,7 @@ class EndpointInfo(BaseModel):
     private_dns_enabled: bool
     subnet_ids: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = {}
     dns_ips: tuple[str, ...] = ()
 
     @property

@@ -4,7 +4,7 @@ the adapter, so that a function loads the adapter (its client, its pacing) only 
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 INBOUND_TARGET_CODE = "RSLVR-00804"
 # A Resolver endpoint in this status is going away: it is neither found nor waited for.
@@ -91,7 +91,7 @@ class SecurityGroupRef(_Frozen):
     group_id: str
     vpc_id: str
     name: str
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = {}
     ingress: tuple[GroupRule, ...] = ()
     egress: tuple[GroupRule, ...] = ()
     # Permissions that name other groups or prefix lists (counted against the rules quota, never changed).

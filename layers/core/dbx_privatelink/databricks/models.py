@@ -89,13 +89,13 @@ class PrivateAccessSettings(_ApiObject):
     # Objects created before the ANY level was removed may still report it; reading one must not fail,
     # the reconciler sees it differ from the desired level and replaces the object.
     private_access_level: PrivateAccessLevel | Literal["ANY"] = "ACCOUNT"
-    allowed_vpc_endpoint_ids: list[NonEmptyStr] = Field(default_factory=list)
+    allowed_vpc_endpoint_ids: list[NonEmptyStr] = []
     account_id: str | None = None
 
 
 class NetworkVpcEndpoints(_ApiObject):
-    rest_api: list[NonEmptyStr] = Field(default_factory=list)
-    dataplane_relay: list[NonEmptyStr] = Field(default_factory=list)
+    rest_api: list[NonEmptyStr] = []
+    dataplane_relay: list[NonEmptyStr] = []
 
 
 class NetworkHealth(_ApiObject):
@@ -112,12 +112,12 @@ class Network(_ApiObject):
     network_id: NonEmptyStr
     network_name: NonEmptyStr
     vpc_id: VpcId | None = None
-    subnet_ids: list[SubnetId] = Field(default_factory=list)
-    security_group_ids: list[SecurityGroupId] = Field(default_factory=list)
+    subnet_ids: list[SubnetId] = []
+    security_group_ids: list[SecurityGroupId] = []
     vpc_endpoints: NetworkVpcEndpoints = Field(default_factory=NetworkVpcEndpoints)
     vpc_status: VpcStatus | None = None
-    error_messages: list[NetworkHealth] = Field(default_factory=list)
-    warning_messages: list[NetworkWarning] = Field(default_factory=list)
+    error_messages: list[NetworkHealth] = []
+    warning_messages: list[NetworkWarning] = []
     workspace_id: WorkspaceId | None = None
     account_id: str | None = None
     creation_time: EpochMillis | None = None
@@ -135,7 +135,7 @@ class Workspace(_ApiObject):
     workspace_status: WorkspaceStatus | None = None
     workspace_status_message: str | None = None
     pricing_tier: PricingTier | None = None
-    custom_tags: dict[str, str] = Field(default_factory=dict)
+    custom_tags: dict[str, str] = {}
     account_id: str | None = None
     creation_time: EpochMillis | None = None
 
@@ -170,7 +170,7 @@ class PrivateAccessSettingsRequest(_Request):
     region: AwsRegion
     public_access_enabled: bool = False
     private_access_level: PrivateAccessLevel = "ACCOUNT"
-    allowed_vpc_endpoint_ids: list[NonEmptyStr] = Field(default_factory=list)
+    allowed_vpc_endpoint_ids: list[NonEmptyStr] = []
 
 
 class CreateNetworkRequest(_Request):

@@ -35,10 +35,10 @@ class PlanItem(StepModel):
 
     kind: str  # "workspace", "network", "vpc endpoint", "resolver rule" ... (see plan.KIND_ORDER)
     name: str = ""  # the role, the natural key or the name the resource is known by
-    ids: list[str] = Field(default_factory=list)
+    ids: list[str] = []
     action: Decision
     reason: str = ""
-    used_by: list[str] = Field(default_factory=list)  # other workspaces that still use it
+    used_by: list[str] = []  # other workspaces that still use it
     # Shared resources: the ledger entry (SHARED#<kind>#<key>) and whether the application made it, so that
     # the last workspace out deletes it (decided again when the references are released).
     shared_key: str = ""
@@ -52,8 +52,8 @@ class DecommissionPlan(StepModel):
     mode: DecommissionMode
     status: PlanStatus = "ready"
     reason: str = ""
-    items: list[PlanItem] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list)
+    items: list[PlanItem] = []
+    notes: list[str] = []
 
     def ids_to_delete(self, kind: str) -> list[str]:
         return [i for item in self.items if item.kind == kind and item.action == "delete" for i in item.ids]
@@ -79,7 +79,7 @@ class SharedResource(StepModel):
 
     kind: SharedKind
     key: str
-    ids: list[str] = Field(default_factory=list)
+    ids: list[str] = []
 
 
 class ReleaseSharedInput(StepContext):
@@ -87,8 +87,8 @@ class ReleaseSharedInput(StepContext):
 
 
 class ReleaseSharedOutput(StepModel):
-    claimed: list[SharedResource] = Field(default_factory=list)
-    kept: list[PlanItem] = Field(default_factory=list)
+    claimed: list[SharedResource] = []
+    kept: list[PlanItem] = []
 
 
 class DeletionInput(StepContext):
@@ -96,7 +96,7 @@ class DeletionInput(StepContext):
     anything is still on its way out (or refused as still in use, which is waited for, never taken as done)."""
 
     plan: DecommissionPlan | None = None
-    claimed: list[SharedResource] = Field(default_factory=list)
+    claimed: list[SharedResource] = []
     poll: PollState = Field(default_factory=PollState)
     pacing: PacingState = Field(default_factory=PacingState)
 
@@ -104,4 +104,4 @@ class DeletionInput(StepContext):
 class DeletionProgress(StepModel):
     poll: PollState
     pacing: PacingState = Field(default_factory=PacingState)  # wait_seconds > 0: nothing done yet
-    kept: list[PlanItem] = Field(default_factory=list)  # decided on the way: kept, and why
+    kept: list[PlanItem] = []  # decided on the way: kept, and why

@@ -59,8 +59,8 @@ class DecommissionRun(StepModel):
     begin: BeginDecommissionOutput | None = None
     plan: DecommissionPlan | None = None
     release: ReleaseSharedOutput | None = None
-    progress: dict[str, DeletionProgress] = Field(default_factory=dict)
-    shared_progress: dict[str, dict[str, DeletionProgress]] = Field(default_factory=dict)
+    progress: dict[str, DeletionProgress] = {}
+    shared_progress: dict[str, dict[str, DeletionProgress]] = {}
     restored_rules: DeletionProgress | None = None
     orphans: OrphanReport | None = None
 
@@ -76,10 +76,10 @@ class DecommissionSummary(StepModel):
 
     workspace_key: str
     mode: DecommissionMode
-    deleted: list[PlanItem] = Field(default_factory=list)
-    kept: list[PlanItem] = Field(default_factory=list)
-    gone: list[PlanItem] = Field(default_factory=list)
-    orphans: list[Orphan] = Field(default_factory=list)
+    deleted: list[PlanItem] = []
+    kept: list[PlanItem] = []
+    gone: list[PlanItem] = []
+    orphans: list[Orphan] = []
 
 
 class RecordDecommissionFailureInput(StepModel):

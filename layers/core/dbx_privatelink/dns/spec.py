@@ -78,10 +78,10 @@ class CustomDns(_Model):
     resolver_security_group_id: SecurityGroupId | None = None
     # No longer used (an outbound endpoint takes no DNS in): accepted so stored specs stay valid, and
     # preflight says to remove it.
-    allowed_cidrs: list[ipaddress.IPv4Network] = Field(default_factory=list)
+    allowed_cidrs: list[ipaddress.IPv4Network] = []
     corporate_dns_ips: Annotated[list[ipaddress.IPv4Address], Field(min_length=1)]
     # The data-plane VPC is always associated; add the front-end/transit VPC and others here.
-    associate_vpc_ids: list[VpcId] = Field(default_factory=list)
+    associate_vpc_ids: list[VpcId] = []
     # How AWS names stay on Route 53: a SYSTEM rule (default), or the seed's variant, a FORWARD rule to the
     # DNS VPC's own resolver (its CIDR base + 2, computed).
     aws_names: Literal["system-rule", "forward-to-dns-vpc-resolver"] = "system-rule"
@@ -120,7 +120,7 @@ class InboundPattern(_Model):
     security_group_id: SecurityGroupId | None = None
     allowed_cidrs: Annotated[list[ipaddress.IPv4Network], Field(min_length=1)]
     domains: Annotated[list[DomainName], Field(min_length=1)]
-    peered_vpcs: list[PeeredVpc] = Field(default_factory=list)
+    peered_vpcs: list[PeeredVpc] = []
 
     @model_validator(mode="after")
     def _not_into_itself(self) -> Self:
@@ -139,7 +139,7 @@ class NameCheck(_Model):
     """A name that must resolve from inside the data-plane VPC, optionally to given addresses."""
 
     name: DomainName
-    expect_ips: list[ipaddress.IPv4Address] = Field(default_factory=list)
+    expect_ips: list[ipaddress.IPv4Address] = []
 
 
 HostedZoneId = Annotated[str, Field(pattern=r"^Z[A-Z0-9]{1,32}$")]
@@ -163,9 +163,9 @@ class PrivateZoneAssociation(_Model):
 class DnsSection(_Model):
     custom_dns: CustomDns | None = None
     inbound: InboundPattern | None = None
-    private_zones: list[PrivateZoneAssociation] = Field(default_factory=list)
+    private_zones: list[PrivateZoneAssociation] = []
     # The workspace and relay names are always verified; list more names here.
-    verify: list[NameCheck] = Field(default_factory=list)
+    verify: list[NameCheck] = []
     # Forwarding targets must be private unless this is set (a public resolver on purpose).
     allow_public_targets: bool = False
     # allowed_cidrs entries wider than /16 (0.0.0.0/0 among them) are refused unless this is set.

@@ -100,7 +100,7 @@ class ScheduledEvent(_Lenient):
     source: Literal["aws.events"] = "aws.events"
     account: str = ""
     time: str = ""
-    resources: list[str] = Field(default_factory=list)
+    resources: list[str] = []
 
 
 def _collect(value: Any, found: list[str], key: str) -> None:

@@ -55,8 +55,8 @@ class ScanPlan(StepModel):
     deadline: str  # no item past the first wave starts after it (ISO 8601 UTC)
     budget_seconds: int
     max_concurrency: int
-    workspaces: list[PlannedWorkspace] = Field(default_factory=list)
-    busy: list[str] = Field(default_factory=list)  # being reconciled (lease held): the first few, by key
+    workspaces: list[PlannedWorkspace] = []
+    busy: list[str] = []  # being reconciled (lease held): the first few, by key
     busy_count: int = 0
     deferred: int = 0  # past the per-tick cap: first in line next tick
     skipped: str = ""  # why this tick scans nothing (an earlier tick still running)
@@ -71,11 +71,11 @@ class ScanDriftOutput(StepModel):
     budget_seconds: int = 0
     max_concurrency: int = 0
     planned: int = 0
-    busy: list[str] = Field(default_factory=list)
+    busy: list[str] = []
     busy_count: int = 0
     deferred: int = 0
     skipped: str = ""
-    workspaces: list[WorkspaceOutcome] = Field(default_factory=list)
+    workspaces: list[WorkspaceOutcome] = []
     # Databricks objects the application made that nothing uses: removed (or, paused, only reported).
     orphans: OrphanReport = Field(default_factory=OrphanReport)
 

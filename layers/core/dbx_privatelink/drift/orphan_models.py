@@ -4,7 +4,7 @@ functions, which report the orphans they find, do not load the drift scan's mode
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from dbx_privatelink.models.base import StepModel
 
@@ -20,10 +20,10 @@ class Orphan(StepModel):
 
 
 class OrphanReport(StepModel):
-    orphans: list[Orphan] = Field(default_factory=list)
+    orphans: list[Orphan] = []
     skipped: str = ""
     deferred: int = 0  # found past the per-run cap: left to the next sweep
-    failed: list[str] = Field(default_factory=list)  # accounts not swept this time, each with its error
+    failed: list[str] = []  # accounts not swept this time, each with its error
 
 
 class ScanOrphansInput(BaseModel):

@@ -19,7 +19,7 @@ class WorkspaceOutcome(StepModel):
     outcome: str
     mode: str = ""
     execution_arn: str | None = None
-    findings: list[str] = Field(default_factory=list)
+    findings: list[str] = []
     error: str | None = None  # the error class that stopped this workspace's scan (outcome "failed")
 
 
@@ -28,7 +28,7 @@ class DetectDriftOutput(StepModel):
     event_name: str
     outcome: str  # handled | ignored
     reason: str = ""
-    workspaces: list[WorkspaceOutcome] = Field(default_factory=list)
+    workspaces: list[WorkspaceOutcome] = []
 
 
 class ScanWorkspaceInput(BaseModel):

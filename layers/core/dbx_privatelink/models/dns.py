@@ -4,8 +4,6 @@ VerifyDns's models in verify.py: a polling step loads neither the spec's models 
 
 from typing import Literal
 
-from pydantic import Field
-
 from dbx_privatelink.models.base import Action, StepModel
 
 ResolverRole = Literal["outbound", "inbound", "peered-outbound"]
@@ -19,7 +17,7 @@ class ResolverEndpointState(StepModel):
     direction: Literal["INBOUND", "OUTBOUND"]
     status: str
     security_group_id: str
-    ips: list[str] = Field(default_factory=list)
+    ips: list[str] = []
     action: Action = "found"
     # The group is this application's (made for the endpoint), not one the spec names; created by this run.
     group_managed: bool = False
@@ -31,7 +29,7 @@ class ResolverEndpointsResult(StepModel):
 
     outbound: ResolverEndpointState | None = None
     inbound: ResolverEndpointState | None = None
-    peered: list[ResolverEndpointState] = Field(default_factory=list)
+    peered: list[ResolverEndpointState] = []
 
     def all(self) -> list[ResolverEndpointState]:
         found = [e for e in (self.outbound, self.inbound) if e is not None]
@@ -46,7 +44,7 @@ class ResolverRuleState(StepModel):
     # The VPC of the outbound endpoint the rule forwards through (the DNS VPC or a peered VPC).
     scope_vpc_id: str
     resolver_endpoint_id: str | None = None
-    target_ips: list[str] = Field(default_factory=list)
+    target_ips: list[str] = []
     action: Action = "found"
 
 
@@ -66,7 +64,7 @@ class RuleAssociationState(StepModel):
 
 class DnsOutboundEndpoint(StepModel):
     resolver_endpoint_id: str
-    ips: list[str] = Field(default_factory=list)
+    ips: list[str] = []
     # Indexed with the workspace's resources, so a change to the resolver group reaches the drift detector.
     security_group_id: str | None = None
 
@@ -75,13 +73,13 @@ class DnsInbound(StepModel):
     resolver_endpoint_id: str
     vpc_id: str
     domains: list[str]
-    ips: list[str] = Field(default_factory=list)
+    ips: list[str] = []
 
 
 class DnsPeered(StepModel):
     vpc_id: str
     resolver_endpoint_id: str
-    rule_ids: list[str] = Field(default_factory=list)
+    rule_ids: list[str] = []
 
 
 class ZoneAssociationState(StepModel):
@@ -99,12 +97,12 @@ class DnsResult(StepModel):
 
     outbound_endpoint: DnsOutboundEndpoint | None = None
     forward_rule_id: str | None = None
-    aws_rule_ids: list[str] = Field(default_factory=list)
-    associations: list[RuleAssociationState] = Field(default_factory=list)
+    aws_rule_ids: list[str] = []
+    associations: list[RuleAssociationState] = []
     inbound: DnsInbound | None = None
-    peered: list[DnsPeered] = Field(default_factory=list)
-    zone_associations: list[ZoneAssociationState] = Field(default_factory=list)
+    peered: list[DnsPeered] = []
+    zone_associations: list[ZoneAssociationState] = []
     # Every endpoint and rule as the branch left them, and the ids of what this run created (for the ledger).
-    resolver_endpoints: list[ResolverEndpointState] = Field(default_factory=list)
-    rules: list[ResolverRuleState] = Field(default_factory=list)
-    created: list[str] = Field(default_factory=list)
+    resolver_endpoints: list[ResolverEndpointState] = []
+    rules: list[ResolverRuleState] = []
+    created: list[str] = []

@@ -25,7 +25,7 @@ class CheckEndpointsInput(StepModel):
     region: str
     account_id: str = ""
     endpoints: list[EndpointState]
-    registrations: list[Registration] = Field(default_factory=list)
+    registrations: list[Registration] = []
     poll: PollState
 
 
@@ -36,8 +36,8 @@ class EnablePrivateDnsInput(StepModel):
 
 
 class EnablePrivateDnsOutput(StepModel):
-    enabled: list[str] = Field(default_factory=list)
-    already: list[str] = Field(default_factory=list)
+    enabled: list[str] = []
+    already: list[str] = []
     changed: bool = False  # something was turned on: the endpoints pass through pending again
     pacing: PacingState = Field(default_factory=PacingState)  # wait_seconds > 0: nothing done yet
 

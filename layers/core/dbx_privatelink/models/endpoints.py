@@ -3,8 +3,6 @@ of the steps that make them are in endpoint_steps.py: what records a run loads n
 
 from typing import Literal
 
-from pydantic import Field
-
 from dbx_privatelink.models.base import (
     DATABRICKS_ROLES,
     Action,
@@ -20,9 +18,9 @@ class EndpointPlan(StepModel):
     vpc_id: str
     service_name: str
     endpoint_type: Literal["Interface", "Gateway"] = "Interface"
-    subnet_ids: list[str] = Field(default_factory=list)
-    security_group_ids: list[str] = Field(default_factory=list)
-    route_table_ids: list[str] = Field(default_factory=list)
+    subnet_ids: list[str] = []
+    security_group_ids: list[str] = []
+    route_table_ids: list[str] = []
     private_dns_at_create: bool = False
     adopt_id: str | None = None
 

@@ -3,8 +3,6 @@ RecordFailure's, are in record_steps.py)."""
 
 from typing import Any
 
-from pydantic import Field
-
 from dbx_privatelink.models.base import StepModel
 from dbx_privatelink.models.databricks import NetworkResult, PrivateAccessSettingsResult, WorkspaceResult
 from dbx_privatelink.models.endpoints import EndpointPlan, EndpointState, Registration
@@ -21,8 +19,8 @@ class SharedRef(StepModel):
 class PrivateLinkResult(StepModel):
     """What the PrivateLink branch leaves in its output."""
 
-    endpoints: list[EndpointState] = Field(default_factory=list)
-    registrations: list[Registration] = Field(default_factory=list)
+    endpoints: list[EndpointState] = []
+    registrations: list[Registration] = []
     private_access_settings: PrivateAccessSettingsResult | None = None
     network: NetworkResult | None = None
     workspace: WorkspaceResult | None = None
@@ -33,16 +31,16 @@ class ConvergedResult(StepModel):
 
     privatelink: PrivateLinkResult
     dns: dict[str, Any] | None = None
-    aws_endpoints: list[EndpointState] = Field(default_factory=list)
+    aws_endpoints: list[EndpointState] = []
 
 
 class PreflightOutput(StepModel):
     # The Databricks endpoints (the critical path) and the AWS-service endpoints (their own branch).
     endpoints: list[EndpointPlan]
-    aws_endpoints: list[EndpointPlan] = Field(default_factory=list)
+    aws_endpoints: list[EndpointPlan] = []
     private_dns_name: str
-    warnings: list[str] = Field(default_factory=list)
-    shared: list[SharedRef] = Field(default_factory=list)
+    warnings: list[str] = []
+    shared: list[SharedRef] = []
     # Set when nothing is to be done (the state machine then skips the Reconcile branches); else why not.
     converged: ConvergedResult | None = None
     converged_reason: str = ""

@@ -3,8 +3,6 @@ branches' results), which preflight and the drift scan load too."""
 
 from typing import Any
 
-from pydantic import Field
-
 from dbx_privatelink.models.base import StepError, StepModel
 from dbx_privatelink.models.endpoints import EndpointState
 from dbx_privatelink.models.lease import AcquireLeaseOutput
@@ -17,8 +15,8 @@ class RecordAndReleaseInput(StepModel):
     started_at: str = ""
     lease: AcquireLeaseOutput
     privatelink: PrivateLinkResult
-    aws_endpoints: list[EndpointState] = Field(default_factory=list)
-    shared: list[SharedRef] = Field(default_factory=list)
+    aws_endpoints: list[EndpointState] = []
+    shared: list[SharedRef] = []
     dns: dict[str, Any] | None = None
     # VerifyDns's result (absent when the spec asks for no DNS verification).
     verification: dict[str, Any] | None = None
@@ -29,7 +27,7 @@ class RecordAndReleaseOutput(StepModel):
     rerun: bool
     rerun_count: int
     spec: dict[str, Any] | None = None
-    summary: dict[str, Any] = Field(default_factory=dict)
+    summary: dict[str, Any] = {}
 
 
 class RecordFailureInput(StepModel):

@@ -2,8 +2,6 @@
 
 from typing import Literal
 
-from pydantic import Field
-
 from dbx_privatelink.models.base import StepModel
 from dbx_privatelink.models.dns_spec import DnsSpecStep
 from dbx_privatelink.models.endpoints import EndpointState
@@ -11,13 +9,13 @@ from dbx_privatelink.models.endpoints import EndpointState
 
 class VerifyDnsInput(DnsSpecStep):
     private_dns_name: str
-    endpoints: list[EndpointState] = Field(default_factory=list)
+    endpoints: list[EndpointState] = []
 
 
 class NameVerification(StepModel):
     name: str
-    expected: list[str] = Field(default_factory=list)  # empty: any address will do
-    answers: list[str] = Field(default_factory=list)
+    expected: list[str] = []  # empty: any address will do
+    answers: list[str] = []
     status: str  # NOERROR, NXDOMAIN, TIMEOUT ...
     ok: bool
     answered_by: str = ""
@@ -27,4 +25,4 @@ class VerifyDnsOutput(StepModel):
     status: Literal["verified", "skipped"]
     reason: str = ""
     resolver: str = ""
-    names: list[NameVerification] = Field(default_factory=list)
+    names: list[NameVerification] = []
