@@ -478,6 +478,9 @@ def test_detect_drift_maps_events_without_the_spec_the_preflight_or_the_scans_mo
     assert "dbx_privatelink.spec_sections" in seen
     heavy = {"dbx_privatelink.spec", "dbx_privatelink.reconcile.preflight", "dbx_privatelink.drift.models"}
     assert not seen & heavy, sorted(seen & heavy)
+    # And not the stores either: the composition root builds them (and loads their modules) at first use
+    stores = {"dbx_privatelink.store", "dbx_privatelink.drift_store"}
+    assert not seen & stores, sorted(seen & stores)
 
 
 # Observes the DNS side of the spec in argv's JSON, recorded with nothing to read (the adapter is never asked).

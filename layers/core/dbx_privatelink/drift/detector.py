@@ -16,7 +16,6 @@ from dbx_privatelink.drift.outcomes import DetectDriftOutput, WorkspaceOutcome
 from dbx_privatelink.drift.principals import actor_of, is_own_principal
 from dbx_privatelink.drift.records import event_fingerprint, record_drifts, released_on_failure
 from dbx_privatelink.drift.remediation import account_of, respond
-from dbx_privatelink.drift_store import DriftRecord
 
 if TYPE_CHECKING:
     from dbx_privatelink.drift.events import CloudTrailEvent
@@ -78,6 +77,10 @@ def detect_drift(event: CloudTrailEvent, deps: Deps) -> DetectDriftOutput:
     if is_own_principal(detail.userIdentity, account_id=own_account, role_arns=own_roles):
         return _ignored(event, "the application's own call")
     store = deps.drift_store
+    # The drift store's module (its records among its models) is loaded where the composition root builds the
+    # store (deps.drift_store above), as every adapter is, not at import.
+    from dbx_privatelink.drift_store import DriftRecord
+
     using = workspaces_for(store, event.resource_ids())
     if not using:
         return _ignored(event, "no workspace uses the resources it names")
