@@ -236,6 +236,17 @@ def test_a_decommission_step_that_records_the_outcome_does_not_load_the_spec(ste
     assert not seen & {"dbx_privatelink.spec", "dbx_privatelink.decommission.begin"}, sorted(seen)
 
 
+def test_the_first_decommission_step_reads_the_spec_and_marks_it_through_the_store_built_at_first_use() -> (
+    None
+):
+    # Given BeginDecommission: it reads the stored spec, and marks the workspace and takes its lease in the store
+    # When its handler module is imported
+    seen = set(_probe("begin_decommission")["modules"])
+    # Then it has the spec's models, and the store comes where the composition root builds it
+    assert "dbx_privatelink.spec" in seen
+    assert "dbx_privatelink.store" not in seen
+
+
 def test_the_decommission_plan_finds_resources_without_loading_the_reconcile_that_made_them() -> None:
     # Given PlanDecommission: it finds every resource by the tags and names the reconcile gave them
     # When its handler module is imported

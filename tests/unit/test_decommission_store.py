@@ -16,7 +16,7 @@ from dbx_privatelink.drift_store import DriftStore
 from dbx_privatelink.ledger import LedgerClient
 from dbx_privatelink.shared_key import SharedKey
 from dbx_privatelink.spec import parse_spec
-from dbx_privatelink.store import DecommissionMarker
+from dbx_privatelink.store import LEASE_TTL_SECONDS, DecommissionMarker
 from tests.tables import app_table
 from tests.unit.test_decommission_plan import SPEC
 
@@ -71,6 +71,27 @@ def test_a_running_decommission_keeps_its_marker_through_an_apply(table: Any) ->
 
 def test_a_workspace_without_a_spec_cannot_be_marked(table: Any) -> None:
     assert not DriftStore(table).set_decommission("ghost", _marker("decommissioning"))
+    assert not DriftStore(table).mark_decommissioning("ghost", "delete", "decommission-1", "arn:1", 0)
+
+
+def test_a_started_decommission_is_marked_for_as_long_as_its_lease_lasts(table: Any) -> None:
+    # Given a managed workspace
+    store = DriftStore(table)
+    store.put_desired(parse_spec(SPEC))
+    now = int(time.time())
+    # When BeginDecommission marks it
+    assert store.mark_decommissioning("acme", "detach", "decommission-1", "arn:1", now)
+    # Then the marker names the run, and an apply cannot take the workspace back until the lease would end
+    marker = store.get_desired("acme").decommission  # type: ignore[union-attr]
+    assert marker is not None
+    assert (marker.state, marker.mode, marker.execution_name, marker.execution_arn) == (
+        "decommissioning",
+        "detach",
+        "decommission-1",
+        "arn:1",
+    )
+    assert marker.expires_at == now + LEASE_TTL_SECONDS and marker.started_at
+    assert not marker.clearable(now + LEASE_TTL_SECONDS - 1) and marker.clearable(now + LEASE_TTL_SECONDS + 1)
 
 
 def test_unindexing_a_workspace_leaves_the_others_on_a_shared_resource(table: Any) -> None:

@@ -302,6 +302,20 @@ class StoreClient(TableClient):
             ExpressionAttributeValues={":m": marker.model_dump_json()},
         )
 
+    def mark_decommissioning(
+        self, workspace_key: str, mode: DecommissionMode, execution_name: str, execution_arn: str, now: int
+    ) -> bool:
+        """Mark a decommission started now, for as long as the lease it takes lasts (set_decommission)."""
+        marker = DecommissionMarker(
+            state="decommissioning",
+            mode=mode,
+            execution_name=execution_name,
+            execution_arn=execution_arn,
+            started_at=now_iso(),
+            expires_at=now + LEASE_TTL_SECONDS,
+        )
+        return self.set_decommission(workspace_key, marker)
+
     def list_desired(self) -> dict[str, Desired]:
         """Every workspace's desired spec and marker, by key (one paginated Scan: for decommission, not for
         hot paths)."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dbx_privatelink.aws.executions import holder_running
-from dbx_privatelink.clock import now_iso
 from dbx_privatelink.decommission.claims import claim_token
 from dbx_privatelink.decommission.models import DecommissionContext
 from dbx_privatelink.decommission.polling import LEASE_FREED
@@ -21,7 +20,6 @@ from dbx_privatelink.decommission.run_models import BeginDecommissionOutput
 from dbx_privatelink.decommission.standing import standing
 from dbx_privatelink.errors import DecommissionRefusedError, LeaseNotFreedTimeoutError
 from dbx_privatelink.reconcile.polling import next_poll
-from dbx_privatelink.store import LEASE_TTL_SECONDS, DecommissionMarker
 
 if TYPE_CHECKING:
     from dbx_privatelink.decommission.run_models import BeginDecommissionInput
@@ -53,17 +51,7 @@ def begin_decommission(inp: BeginDecommissionInput, deps: Deps) -> BeginDecommis
     if not running_elsewhere and (
         marker is None or marker.execution_name != inp.execution_name or marker.state != "decommissioning"
     ):
-        store.set_decommission(
-            key,
-            DecommissionMarker(
-                state="decommissioning",
-                mode=request.mode,
-                execution_name=inp.execution_name,
-                execution_arn=inp.execution_arn,
-                started_at=now_iso(),
-                expires_at=now + LEASE_TTL_SECONDS,
-            ),
-        )
+        store.mark_decommissioning(key, request.mode, inp.execution_name, inp.execution_arn, now)
     attempt = store.acquire_lease(key, inp.execution_name, inp.execution_arn, now)
     if not attempt.acquired and attempt.holder and not holder_running(deps.sfn, attempt.holder.holder_arn):
         attempt = store.acquire_lease(
