@@ -309,6 +309,11 @@ FIRST_USES: tuple[tuple[str, str, str], ...] = (
         "import dbx_privatelink.drift_store",
     ),
     ("the ledger (shared resources)", "", "import dbx_privatelink.ledger"),
+    (
+        "the scan's Resolver comparison (ScanWorkspace, for a workspace with a dns section)",
+        "import dbx_privatelink.drift.scan",
+        "import dbx_privatelink.drift.scan_dns",
+    ),
     ("the EC2 adapter", "", "import dbx_privatelink.aws.ec2"),
     ("the Route 53 Resolver adapter", "", "import dbx_privatelink.aws.resolver"),
     ("the Route 53 hosted-zone adapter", "", "import dbx_privatelink.aws.zones"),
