@@ -19,7 +19,7 @@ import secrets
 import tempfile
 import threading
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Self
 
@@ -87,12 +87,20 @@ class LocalStackInfo:
         return json.dumps(asdict(self), separators=(",", ":"))
 
 
+def account_quotas(config: LocalStackConfig) -> LocalAwsSettings:
+    """The emulated AWS of `config`, with the account's Route 53 Resolver endpoint quota as the template's
+    ResolverEndpointsQuota says it was raised (the application counts against that parameter, AWS against the
+    account's quota: on a real account the two are set together)."""
+    raised = config.parameters.get("ResolverEndpointsQuota")
+    return replace(config.aws, resolver_endpoints_per_region=int(raised)) if raised else config.aws
+
+
 class LocalStack:
     """Emulated AWS (moto + gaps closed), the Databricks Account API emulator, and the deployed template."""
 
     def __init__(self, config: LocalStackConfig | None = None) -> None:
         self.config = config or LocalStackConfig()
-        self.aws = LocalAws(self.config.aws)
+        self.aws = LocalAws(account_quotas(self.config))
         self.client_id = str(uuid.uuid4())
         self.client_secret = "dose" + secrets.token_hex(16)
         self.emulator = DatabricksEmulator(

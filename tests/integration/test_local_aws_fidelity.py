@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -219,6 +220,46 @@ def test_a_rule_association_is_creating_then_complete_and_deleting_then_gone(
     # Then gone, and the rule can be deleted
     assert _eventually(lambda: _association_status(r53r, association["Id"]) == "ResourceNotFoundException")
     r53r.delete_resolver_rule(ResolverRuleId=rule["Id"])
+
+
+def _error(call: Callable[[], Any]) -> dict[str, Any]:
+    with pytest.raises(ClientError) as refused:
+        call()
+    return dict(refused.value.response["Error"])
+
+
+def _endpoints_in(r53r: Any, network: dict[str, Any], count: int, first: int = 0) -> list[str]:
+    return [_outbound(r53r, network, f"quota-{n}")["Id"] for n in range(first, first + count)]
+
+
+def test_the_resolver_endpoint_quota_counts_every_endpoint_until_it_is_gone(
+    aws: LocalAws, r53r: Any, network: dict[str, Any]
+) -> None:
+    # Given the account's quota of 4 endpoints in the region (AWS's default), all taken
+    made = _endpoints_in(r53r, network, 4)
+    # When a 5th is created, then it is refused and nothing is made (moto alone refuses only the 6th)
+    refused = _error(lambda: _outbound(r53r, network, "quota-4"))
+    assert refused["Code"] == "LimitExceededException" and "max-endpoints" in refused["Message"]
+    assert len(r53r.list_resolver_endpoints()["ResolverEndpoints"]) == 4
+    # And a deleted endpoint counts until it is gone
+    r53r.delete_resolver_endpoint(ResolverEndpointId=made[0])
+    assert _endpoint_status(r53r, made[0]) == "DELETING"
+    assert _error(lambda: _outbound(r53r, network, "quota-5"))["Code"] == "LimitExceededException"
+    assert _eventually(lambda: _endpoint_status(r53r, made[0]) == "ResourceNotFoundException")
+    _outbound(r53r, network, "quota-6")
+
+
+def test_a_raised_resolver_endpoint_quota_lets_more_in_than_moto_does(
+    aws: LocalAws, r53r: Any, network: dict[str, Any]
+) -> None:
+    # Given an account whose quota was raised to 7 (the stack's ResolverEndpointsQuota says so)
+    aws.resolver.settings = replace(SETTINGS, resolver_endpoints_per_region=7)
+    try:
+        # When 7 endpoints are created, then all are made, and the 8th is refused
+        assert len(_endpoints_in(r53r, network, 7)) == 7
+        assert _error(lambda: _outbound(r53r, network, "quota-7"))["Code"] == "LimitExceededException"
+    finally:
+        aws.resolver.settings = SETTINGS
 
 
 def test_endpoint_addresses_are_inside_their_subnets(ec2: Any, r53r: Any, network: dict[str, Any]) -> None:

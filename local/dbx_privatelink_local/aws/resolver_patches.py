@@ -19,6 +19,10 @@
   filter finds nothing) and "example.com." reads "example.com..". Patched: AWS's spelling, one trailing dot,
   "." for the root.
 - TargetIps without a Port: moto answers HTTP 500 (KeyError) where AWS takes port 53. Patched: 53.
+- The quota of endpoints per account and region: moto's is fixed (4, and it refuses only the sixth). While a
+  ResolverLifecycle is active it is `LocalAwsSettings.resolver_endpoints_per_region`, counted as AWS counts
+  it: every endpoint of the region until it is gone (a DELETING one too); past it, CreateResolverEndpoint
+  answers LimitExceededException ("Account '<id>' has exceeded 'max-endpoints'") and creates nothing.
 
 While a ResolverLifecycle is active (a LocalAws started), as AWS answers and moto does not:
 - Every account and region has the auto-defined "Internet Resolver" rule (Id rslvr-autodefined-rr-internet-
@@ -46,6 +50,7 @@ from dbx_privatelink_local.aws.settings import LocalAwsSettings
 from dbx_privatelink_local.timescale import TimeScale, Transitions
 
 _LOCK = threading.Lock()
+_QUOTA_LOCK = threading.Lock()
 _INSTALLED = False
 _SPENT = "_dbxpl_spent_creator_request_ids"
 
@@ -392,9 +397,23 @@ class ResolverLifecycle:
 def _create_endpoint_in_steps(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def create(self: Any, *args: Any, **kwargs: Any) -> Any:
-        endpoint = original(self, *args, **kwargs)
         lifecycle = _ACTIVE
-        if lifecycle is not None:
+        if lifecycle is None:
+            return original(self, *args, **kwargs)
+        from moto.route53resolver.exceptions import LimitExceededException
+        from moto.route53resolver.models import ResolverEndpoint
+
+        region = kwargs.get("region", args[0] if args else None)
+        with _QUOTA_LOCK:  # one count per create: two at once cannot both take the last place
+            present = sum(1 for e in self.resolver_endpoints.values() if e.region == region)
+            if present >= lifecycle.settings.resolver_endpoints_per_region:
+                raise LimitExceededException(f"Account '{self.account_id}' has exceeded 'max-endpoints'")
+            fixed = ResolverEndpoint.MAX_ENDPOINTS_PER_REGION
+            ResolverEndpoint.MAX_ENDPOINTS_PER_REGION = present  # moto's own check (len > max) passes
+            try:
+                endpoint = original(self, *args, **kwargs)
+            finally:
+                ResolverEndpoint.MAX_ENDPOINTS_PER_REGION = fixed
             lifecycle.created(
                 endpoint,
                 "OPERATIONAL",

@@ -44,6 +44,8 @@ class LocalAwsSettings:
     rules_per_security_group: int = 60
     # Security groups per network interface, so per interface endpoint (AWS's default quota: 5, up to 16).
     security_groups_per_interface: int = 5
+    # Route 53 Resolver endpoints per account and region (AWS's default quota: 4); each counts until it is gone.
+    resolver_endpoints_per_region: int = 4
     # EventBridge delivery: attempts per target before the event goes to the dead-letter queue, and the
     # interval between attempts (AWS retries for up to 24 hours with backoff; locally a few times).
     delivery_max_attempts: int = 3
@@ -52,5 +54,10 @@ class LocalAwsSettings:
     schedule_poll_interval: float = 0.05
 
     def __post_init__(self) -> None:
-        if self.rules_per_security_group < 1 or self.security_groups_per_interface < 1:
+        quotas = (
+            self.rules_per_security_group,
+            self.security_groups_per_interface,
+            self.resolver_endpoints_per_region,
+        )
+        if min(quotas) < 1:
             raise ValueError("quotas are at least 1: AWS has no setting that turns them off")
