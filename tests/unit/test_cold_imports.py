@@ -514,14 +514,19 @@ def test_the_scan_of_a_workspace_loads_its_dns_comparison_only_for_a_workspace_w
     seen = set(_probe("scan_workspace")["modules"])
     plain = set(_probe("scan_workspace", then=_OBSERVE_DNS % json.dumps(without_dns))["modules"])
     custom = set(_probe("scan_workspace", then=_OBSERVE_DNS % json.dumps(with_dns))["modules"])
-    # Then the import has the spec and preflight, and neither the steps' inputs nor the DNS comparison (the
-    # DNS steps' rules and results), nor the stores, which the composition root builds at first use
+    # Then the import has the spec and preflight, and neither the steps' inputs nor the DNS comparison, nor the
+    # stores, which the composition root builds at first use
     assert {
         "dbx_privatelink.spec",
         "dbx_privatelink.reconcile.preflight",
         "dbx_privatelink.drift.scan",
     } <= seen
-    later = {
+    dns_side = {
+        "dbx_privatelink.drift.scan_dns",
+        "dbx_privatelink.reconcile.dns_rules",
+        "dbx_privatelink.models.dns_endpoints",
+    }
+    later = dns_side | {
         f"dbx_privatelink.{part}"
         for part in (
             "models.record_steps",
@@ -530,22 +535,17 @@ def test_the_scan_of_a_workspace_loads_its_dns_comparison_only_for_a_workspace_w
             "models.dns_steps",
             "models.spec_names",
             "drift.models",
-            "drift.scan_dns",
-            "reconcile.dns",
-            "models.dns",
             "store",
             "drift_store",
         )
     }
     assert not seen & later, sorted(seen & later)
-    # And a workspace without a dns section is observed without it, one with a dns section loads it
-    dns_side = {
-        "dbx_privatelink.drift.scan_dns",
-        "dbx_privatelink.reconcile.dns",
-        "dbx_privatelink.models.dns",
-    }
+    # And a workspace without a dns section is observed without the comparison, one with a dns section loads it,
+    # and neither loads the DNS steps (reconcile/dns.py) or their other results (models/dns.py)
     assert not plain & dns_side, sorted(plain & dns_side)
     assert dns_side <= custom
+    steps = {"dbx_privatelink.reconcile.dns", "dbx_privatelink.models.dns"}
+    assert not custom & steps, sorted(custom & steps)
 
 
 @pytest.mark.parametrize("step", ["plan_decommission", "release_shared_resources", "delete_endpoints"])

@@ -24,14 +24,13 @@ from dbx_privatelink.reconcile.dns import (
     ROLE_TAG_KEY,
     SCOPE_TAG_KEY,
     WantedEndpoint,
-    WantedRule,
     decide_association,
     decide_group,
     endpoint_repairs,
     find_endpoint,
     find_rule,
-    rule_drift,
 )
+from dbx_privatelink.reconcile.dns_rules import WantedRule, rule_drift
 from dbx_privatelink.reconcile.preflight import assess
 from dbx_privatelink.spec import WorkspaceSpec, parse_spec
 from dbx_privatelink.wiring import Deps, Settings

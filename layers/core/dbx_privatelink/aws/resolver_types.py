@@ -1,27 +1,26 @@
 """What the Route 53 Resolver adapter (resolver.py) reads, as the DNS steps, the plan and the scan use it: the
 endpoints, rules, associations and security groups, and the codes and statuses they are judged by. Apart from
-the adapter, so that a function loads the adapter (its client, its pacing) only where it builds one."""
+the adapter, so that a function loads the adapter (its client, its pacing) only where it builds one.
 
-from typing import Literal
+Immutable records (NamedTuples), not pydantic models: the adapter makes them from the API's answers and the
+steps read them; none is validated or serialized, and a NamedTuple costs a fraction of a model's creation at
+every cold start of the functions that import them (tests/unit/test_cold_imports.py)."""
 
-from pydantic import BaseModel, ConfigDict
+from collections.abc import Mapping
+from typing import Literal, NamedTuple
 
 INBOUND_TARGET_CODE = "RSLVR-00804"
 # A Resolver endpoint in this status is going away: it is neither found nor waited for.
 GONE_ENDPOINT_STATUSES = frozenset({"DELETING"})
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
-
-class ResolverEndpointInfo(_Frozen):
+class ResolverEndpointInfo(NamedTuple):
     resolver_endpoint_id: str
     arn: str
-    name: str = ""
     direction: str
     vpc_id: str
     status: str
+    name: str = ""
     status_message: str = ""
     security_group_ids: tuple[str, ...] = ()
     creator_request_id: str = ""
@@ -34,23 +33,23 @@ class ResolverEndpointInfo(_Frozen):
         return "Do53" in self.protocols
 
 
-class ResolverIp(_Frozen):
+class ResolverIp(NamedTuple):
     ip: str
     subnet_id: str
     status: str = ""
 
 
-class TargetIp(_Frozen):
+class TargetIp(NamedTuple):
     ip: str
     port: int = 53
 
 
-class ResolverRuleInfo(_Frozen):
+class ResolverRuleInfo(NamedTuple):
     resolver_rule_id: str
     arn: str
-    name: str = ""
     domain: str
     rule_type: str
+    name: str = ""
     target_ips: tuple[TargetIp, ...] = ()
     resolver_endpoint_id: str | None = None
     status: str = ""
@@ -64,7 +63,7 @@ class ResolverRuleInfo(_Frozen):
         return self.resolver_rule_id.startswith("rslvr-autodefined") or not self.owner_id.isdigit()
 
 
-class RuleAssociationInfo(_Frozen):
+class RuleAssociationInfo(NamedTuple):
     association_id: str
     resolver_rule_id: str
     vpc_id: str
@@ -73,25 +72,25 @@ class RuleAssociationInfo(_Frozen):
     name: str = ""
 
 
-class GroupRule(_Frozen):
+class GroupRule(NamedTuple):
     """One CIDR of one security-group permission (rules that name groups or prefix lists carry no cidr)."""
 
-    direction: Literal["ingress", "egress"] = "ingress"
     protocol: str
     from_port: int | None
     to_port: int | None
     cidr: str
+    direction: Literal["ingress", "egress"] = "ingress"
 
     @property
     def is_dns(self) -> bool:
         return self.protocol in ("tcp", "udp") and self.from_port == self.to_port == 53
 
 
-class SecurityGroupRef(_Frozen):
+class SecurityGroupRef(NamedTuple):
     group_id: str
     vpc_id: str
     name: str
-    tags: dict[str, str] = {}
+    tags: Mapping[str, str] = {}
     ingress: tuple[GroupRule, ...] = ()
     egress: tuple[GroupRule, ...] = ()
     # Permissions that name other groups or prefix lists (counted against the rules quota, never changed).

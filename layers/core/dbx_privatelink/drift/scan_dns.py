@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dbx_privatelink.drift.scan import Observation
-from dbx_privatelink.models.dns import ResolverEndpointsResult, ResolverEndpointState
-from dbx_privatelink.reconcile.dns import rule_drift, wanted_rules_now
+from dbx_privatelink.models.dns_endpoints import ResolverEndpointsResult, ResolverEndpointState
+from dbx_privatelink.reconcile.dns_rules import rule_drift, wanted_rules_now
 from dbx_privatelink.reconcile.zone_checks import association_states
 
 if TYPE_CHECKING:
     from dbx_privatelink.aws.resolver import ResolverClient
-    from dbx_privatelink.reconcile.dns import WantedRule
+    from dbx_privatelink.reconcile.dns_rules import WantedRule
     from dbx_privatelink.spec import WorkspaceSpec
     from dbx_privatelink.wiring import Deps
 

@@ -1,39 +1,14 @@
 """Custom DNS: Route 53 Resolver endpoints, rules and associations and private hosted zones, as the DNS steps
 leave them. The polling steps' inputs are in dns_checks.py, the inputs that carry the spec in dns_steps.py and
-VerifyDns's models in verify.py: a polling step loads neither the spec's models nor the endpoints'."""
+VerifyDns's models in verify.py: a polling step loads neither the spec's models nor the endpoints'. The Resolver
+endpoints' own are in dns_endpoints.py."""
 
 from typing import Literal
 
 from dbx_privatelink.models.base import Action, StepModel
+from dbx_privatelink.models.dns_endpoints import ResolverEndpointsResult, ResolverEndpointState
 
-ResolverRole = Literal["outbound", "inbound", "peered-outbound"]
 RuleRole = Literal["forward-all", "aws-names", "inbound-forward"]
-
-
-class ResolverEndpointState(StepModel):
-    role: ResolverRole
-    resolver_endpoint_id: str
-    vpc_id: str
-    direction: Literal["INBOUND", "OUTBOUND"]
-    status: str
-    security_group_id: str
-    ips: list[str] = []
-    action: Action = "found"
-    # The group is this application's (made for the endpoint), not one the spec names; created by this run.
-    group_managed: bool = False
-    group_created: bool = False
-
-
-class ResolverEndpointsResult(StepModel):
-    """The endpoints the spec's dns section needs, as EnsureResolverEndpoints left them."""
-
-    outbound: ResolverEndpointState | None = None
-    inbound: ResolverEndpointState | None = None
-    peered: list[ResolverEndpointState] = []
-
-    def all(self) -> list[ResolverEndpointState]:
-        found = [e for e in (self.outbound, self.inbound) if e is not None]
-        return found + list(self.peered)
 
 
 class ResolverRuleState(StepModel):

@@ -2,7 +2,8 @@
 results), which the steps that make the resources, preflight and the drift scan load too."""
 
 from dbx_privatelink.models.base import PollState, StepModel
-from dbx_privatelink.models.dns import ResolverEndpointsResult, RuleAssociationState, ZoneAssociationState
+from dbx_privatelink.models.dns import RuleAssociationState, ZoneAssociationState
+from dbx_privatelink.models.dns_endpoints import ResolverEndpointsResult
 
 
 class CheckResolverEndpointsInput(StepModel):

@@ -2,7 +2,8 @@
 
 from pydantic import Field
 
-from dbx_privatelink.models.dns import DnsResult, ResolverEndpointsResult, ResolverRuleState
+from dbx_privatelink.models.dns import DnsResult, ResolverRuleState
+from dbx_privatelink.models.dns_endpoints import ResolverEndpointsResult
 from dbx_privatelink.models.dns_spec import DnsSpecStep
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 from dbx_privatelink.errors import PreflightFailedError
-from dbx_privatelink.models.dns import ResolverEndpointsResult, ResolverEndpointState
+from dbx_privatelink.models.dns_endpoints import ResolverEndpointsResult, ResolverEndpointState
 from dbx_privatelink.reconcile.dns import (
     association_vpcs,
     decide_association,
@@ -19,13 +19,12 @@ from dbx_privatelink.reconcile.dns import (
     find_rule,
     inbound_clash,
     inbound_ips_by_vpc,
-    rule_drift,
     rule_state,
     rule_token,
     wanted_endpoints,
-    wanted_rules_now,
     with_egress,
 )
+from dbx_privatelink.reconcile.dns_rules import rule_drift, wanted_rules_now
 from dbx_privatelink.reconcile.shared import group_name
 from dbx_privatelink.reconcile.zone_checks import listed_zones
 from dbx_privatelink.reconcile.zones import zone_associations_to_make
