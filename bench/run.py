@@ -310,6 +310,13 @@ FIRST_USES: tuple[tuple[str, str, str], ...] = (
     ),
     ("the ledger (shared resources)", "", "import dbx_privatelink.ledger"),
     (
+        "what every Preflight run loads once its checks pass (reconcile/converged.py and reconcile/dns.py: the "
+        "convergence check and the quota locks; imported there, as they import preflight), adapters apart",
+        "import dbx_privatelink.reconcile.preflight, dbx_privatelink.aws.ec2, dbx_privatelink.aws.resolver, "
+        "dbx_privatelink.databricks.client, dbx_privatelink.store, dbx_privatelink.ledger",
+        "import dbx_privatelink.reconcile.converged, dbx_privatelink.reconcile.dns",
+    ),
+    (
         "the scan's Resolver comparison (ScanWorkspace, for a workspace with a dns section)",
         "import dbx_privatelink.drift.scan",
         "import dbx_privatelink.drift.scan_dns",

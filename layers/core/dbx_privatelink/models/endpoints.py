@@ -1,7 +1,7 @@
 """The VPC endpoints: the plan preflight resolves, their state and their registrations. The inputs and outputs
 of the steps that make them are in endpoint_steps.py: what records a run loads none of them."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from dbx_privatelink.models.base import (
     DATABRICKS_ROLES,
@@ -9,6 +9,9 @@ from dbx_privatelink.models.base import (
     EndpointRole,
     StepModel,
 )
+
+if TYPE_CHECKING:
+    from dbx_privatelink.aws.ec2 import EndpointInfo
 
 
 class EndpointPlan(StepModel):
@@ -41,6 +44,21 @@ class EndpointState(StepModel):
     @property
     def is_databricks(self) -> bool:
         return self.role in DATABRICKS_ROLES
+
+    @classmethod
+    def of(cls, plan: EndpointPlan, info: "EndpointInfo", action: str) -> "EndpointState":
+        """The planned endpoint as EC2 describes it, and what this run did about it."""
+        return cls.model_validate(
+            {
+                "role": plan.role,
+                "vpc_endpoint_id": info.vpc_endpoint_id,
+                "service_name": info.service_name,
+                "vpc_id": info.vpc_id,
+                "state": info.state,
+                "private_dns_enabled": info.private_dns_enabled,
+                "action": action,
+            }
+        )
 
 
 class Registration(StepModel):

@@ -27,7 +27,6 @@ from dbx_privatelink.reconcile.databricks_objects import (
     workspace_of,
 )
 from dbx_privatelink.reconcile.dns_plan import PlannedChange, plan_dns, plan_zones
-from dbx_privatelink.reconcile.endpoints import _state as endpoint_state
 from dbx_privatelink.reconcile.preflight import OWNER_TAG_KEY, Assessment
 from dbx_privatelink.spec import WorkspaceSpec
 from dbx_privatelink.wiring import Deps
@@ -118,7 +117,7 @@ def _endpoint(
         raise NotConverged(f"the {plan.role} endpoint {found.vpc_endpoint_id} is {found.state}")
     if plan.is_databricks and not found.private_dns_enabled:
         raise NotConverged(f"the {plan.role} endpoint {found.vpc_endpoint_id} has private DNS off")
-    return endpoint_state(plan, found, "unchanged")
+    return EndpointState.of(plan, found, "unchanged")
 
 
 def _registrations(

@@ -58,20 +58,6 @@ def client_token(owner: str, plan: EndpointPlan, incarnation: int) -> str:
     return "dbxpl-" + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
-def _state(plan: EndpointPlan, info: EndpointInfo, action: str) -> EndpointState:
-    return EndpointState.model_validate(
-        {
-            "role": plan.role,
-            "vpc_endpoint_id": info.vpc_endpoint_id,
-            "service_name": info.service_name,
-            "vpc_id": info.vpc_id,
-            "state": info.state,
-            "private_dns_enabled": info.private_dns_enabled,
-            "action": action,
-        }
-    )
-
-
 def _ticket(pacing: PacingState) -> Ticket | None:
     if pacing.ticket_start is None or pacing.ticket_count < 1:
         return None
@@ -114,8 +100,8 @@ def ensure_endpoint(inp: EnsureEndpointInput, deps: Deps) -> EnsureEndpointOutpu
             )
         if info.tags.get(OWNER_TAG_KEY) != owner:
             ec2.tag(info.vpc_endpoint_id, {OWNER_TAG_KEY: owner, ROLE_TAG_KEY: plan.role})
-            return EnsureEndpointOutput(endpoint=_state(plan, info, "adopted"))
-        return EnsureEndpointOutput(endpoint=_state(plan, info, "found"))
+            return EnsureEndpointOutput(endpoint=EndpointState.of(plan, info, "adopted"))
+        return EnsureEndpointOutput(endpoint=EndpointState.of(plan, info, "found"))
     ours, incarnation = _ours(ec2, plan, owner)
     action: Action = "found"
     if not ours:
@@ -160,7 +146,7 @@ def ensure_endpoint(inp: EnsureEndpointInput, deps: Deps) -> EnsureEndpointOutpu
                     f"the ClientToken for {plan.role} returned {info.vpc_endpoint_id}, which is {info.state}; "
                     "retrying"
                 )
-            return EnsureEndpointOutput(endpoint=_state(plan, info, "created"))
+            return EnsureEndpointOutput(endpoint=EndpointState.of(plan, info, "created"))
     found = ours[0]
     # Drift repair (ModifyVpcEndpoint RemoveSecurityGroupIds); another workspace's endpoint group added.
     missing = sorted(set(plan.security_group_ids) - set(found.security_group_ids))
@@ -170,7 +156,7 @@ def ensure_endpoint(inp: EnsureEndpointInput, deps: Deps) -> EnsureEndpointOutpu
             return EnsureEndpointOutput(pacing=_wait(decision))
         ec2.add_security_groups(found.vpc_endpoint_id, missing)
         action = "updated"
-    return EnsureEndpointOutput(endpoint=_state(plan, found, action))
+    return EnsureEndpointOutput(endpoint=EndpointState.of(plan, found, action))
 
 
 def _fail_if_gone(info: EndpointInfo, role: str) -> None:
