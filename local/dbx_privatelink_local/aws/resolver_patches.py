@@ -51,6 +51,9 @@ from dbx_privatelink_local.timescale import TimeScale, Transitions
 
 _LOCK = threading.Lock()
 _QUOTA_LOCK = threading.Lock()
+# moto's own endpoints-per-region check, lifted while a lifecycle counts the quota its way (_create_endpoint_in_steps).
+_MOTO_LIMIT = 4
+_NO_MOTO_LIMIT = 1_000_000
 _INSTALLED = False
 _SPENT = "_dbxpl_spent_creator_request_ids"
 
@@ -345,16 +348,22 @@ class ResolverLifecycle:
         self.state_listeners = self._transitions.listeners
 
     def activate(self) -> None:
-        """Make this lifecycle the one the moto patches consult."""
+        """Make this lifecycle the one the moto patches consult; its quota of endpoints replaces moto's."""
         global _ACTIVE
+        from moto.route53resolver.models import ResolverEndpoint
+
         install()
         _ACTIVE = self
+        ResolverEndpoint.MAX_ENDPOINTS_PER_REGION = _NO_MOTO_LIMIT
 
     def deactivate(self) -> None:
-        """Stop consulting this lifecycle and cancel its pending transitions."""
+        """Stop consulting this lifecycle and cancel its pending transitions (moto's quota comes back)."""
         global _ACTIVE
+        from moto.route53resolver.models import ResolverEndpoint
+
         if _ACTIVE is self:
             _ACTIVE = None
+            ResolverEndpoint.MAX_ENDPOINTS_PER_REGION = _MOTO_LIMIT
         self.reset()
 
     def reset(self) -> None:
@@ -401,19 +410,13 @@ def _create_endpoint_in_steps(original: Callable[..., Any]) -> Callable[..., Any
         if lifecycle is None:
             return original(self, *args, **kwargs)
         from moto.route53resolver.exceptions import LimitExceededException
-        from moto.route53resolver.models import ResolverEndpoint
 
         region = kwargs.get("region", args[0] if args else None)
         with _QUOTA_LOCK:  # one count per create: two at once cannot both take the last place
             present = sum(1 for e in self.resolver_endpoints.values() if e.region == region)
             if present >= lifecycle.settings.resolver_endpoints_per_region:
                 raise LimitExceededException(f"Account '{self.account_id}' has exceeded 'max-endpoints'")
-            fixed = ResolverEndpoint.MAX_ENDPOINTS_PER_REGION
-            ResolverEndpoint.MAX_ENDPOINTS_PER_REGION = present  # moto's own check (len > max) passes
-            try:
-                endpoint = original(self, *args, **kwargs)
-            finally:
-                ResolverEndpoint.MAX_ENDPOINTS_PER_REGION = fixed
+            endpoint = original(self, *args, **kwargs)
             lifecycle.created(
                 endpoint,
                 "OPERATIONAL",
